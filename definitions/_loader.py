@@ -1,0 +1,262 @@
+"""Definition text -> :class:`ProcessDefinition`, or a :class:`DefinitionError` with every problem.
+
+Loading runs three passes and stops after the first that finds problems (later passes need the
+earlier ones to have succeeded): read the YAML/JSON text, validate it against the models,
+run the structural checks of :mod:`._checks`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ._checks import Finding, run_checks
+from ._errors import DefinitionError, Problem
+from ._model import (
+    CRITERION_KINDS,
+    ActivityCriterion,
+    ActivityRequirement,
+    CelCriterion,
+    ChecklistCriterion,
+    FieldSetCriterion,
+    FieldSpec,
+    PlaybookItem,
+    ProcessDefinition,
+    Stage,
+    Transition,
+)
+from ._suggest import allowed, did_you_mean
+from ._yaml import Document, SourceError, parse_document
+
+__all__ = ["load_definition", "validate_data_document"]
+
+Path = tuple[str | int, ...]
+_CRITERION_MODELS: dict[str, type[BaseModel]] = {
+    "field_set": FieldSetCriterion,
+    "activity": ActivityCriterion,
+    "cel": CelCriterion,
+    "checklist": ChecklistCriterion,
+}
+
+
+def _looks_like_text(source: str) -> bool:
+    return "\n" in source or source.lstrip().startswith(("{", "process:"))
+
+
+def load_definition(source: str | os.PathLike[str], *, file: str | None = None) -> ProcessDefinition:
+    """Load a definition from a path, or from YAML/JSON text.
+
+    ``source`` is read as a file when it is a ``Path`` or a one-line string naming an existing
+    file; otherwise it is the definition text itself. ``file`` overrides the name shown in
+    problems. Raises :class:`DefinitionError` carrying every problem found.
+    """
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and not _looks_like_text(source) and os.path.isfile(source)
+    ):
+        path = FsPath(source)
+        name = file or str(source)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise DefinitionError(
+                [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
+            ) from exc
+        return _load(raw, name)
+    if isinstance(source, str) and not _looks_like_text(source) and source.endswith(
+        (".yaml", ".yml", ".json")
+    ):
+        raise DefinitionError(
+            [Problem("no such file", "unreadable-file", file or source)]
+        )
+    return _load(source, file or "<string>")
+
+
+def _load(text: str | bytes, file: str) -> ProcessDefinition:
+    try:
+        doc = parse_document(text, file)
+    except SourceError as exc:
+        raise DefinitionError(exc.problems) from None
+    return validate_data_document(doc)
+
+
+def validate_data_document(doc: Document) -> ProcessDefinition:
+    """Validate parsed data against the models, then run the structural checks."""
+    if not isinstance(doc.data, dict):
+        raise DefinitionError(
+            [doc.problem((), "a definition is a mapping with keys process, version, stages, "
+                         "transitions (and optionally fields, title, description, extra)",
+                         "not-a-mapping")]
+        )
+    try:
+        definition = ProcessDefinition.model_validate(doc.data)
+    except ValidationError as exc:
+        raise DefinitionError(_translate(exc, doc)) from None
+    findings = run_checks(definition)
+    if findings:
+        raise DefinitionError([_locate(f, doc) for f in findings])
+    return definition
+
+
+def _locate(finding: Finding, doc: Document) -> Problem:
+    line, column = doc.position(finding.path, key=finding.key)
+    if finding.offset is not None and finding.path in doc.values:
+        column += finding.offset + doc.quoted.get(finding.path, 0)
+    return Problem(finding.message, finding.code, doc.file, line, column)
+
+
+# -- pydantic errors -> sentences ---------------------------------------------------------------
+
+
+def _clean_path(loc: tuple[Any, ...], data: Any) -> tuple[Path, bool]:
+    """Drop the union tags pydantic puts in ``loc``; tell whether it points at a mapping key."""
+    path: list[str | int] = []
+    node = data
+    key = False
+    i = 0
+    while i < len(loc):
+        el = loc[i]
+        if el == "[key]":
+            key = True
+            i += 1
+            continue
+        is_criterion = (
+            len(path) >= 2 and path[-2] in ("guard", "exit_criteria") and isinstance(path[-1], int)
+        )
+        if is_criterion and el in CRITERION_KINDS and i + 1 < len(loc):
+            # pydantic puts the discriminator's tag right after the criterion's index
+            i += 1
+            el = loc[i]
+        path.append(el)
+        if isinstance(node, dict) and el in node:
+            node = node[el]
+        elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
+            node = node[el]
+        else:
+            node = None
+        i += 1
+    return tuple(path), key
+
+
+def _get(data: Any, path: Path) -> Any:
+    node = data
+    for el in path:
+        if isinstance(node, dict) and el in node:
+            node = node[el]
+        elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
+            node = node[el]
+        else:
+            return None
+    return node
+
+
+def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``path`` (for listing allowed keys)."""
+    n = len(path)
+    if n == 0:
+        return ProcessDefinition
+    if n == 2 and path[0] == "fields":
+        return FieldSpec
+    if n == 2 and path[0] == "stages":
+        return Stage
+    if n == 2 and path[0] == "transitions":
+        return Transition
+    if n == 4 and path[0] == "stages" and path[2] == "playbook":
+        return PlaybookItem
+    if n >= 4 and path[-2] in ("guard", "exit_criteria"):
+        node = _get(data, path)
+        kinds = [k for k in CRITERION_KINDS if isinstance(node, dict) and k in node]
+        return _CRITERION_MODELS[kinds[0]] if len(kinds) == 1 else None
+    if n >= 5 and path[-1] == "activity":
+        return ActivityRequirement
+    return None
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _describe(path: Path, data: Any) -> str:
+    """``transition 'qualify' guard 'score_ok'``-style words for where ``path`` points."""
+    words: list[str] = []
+    if len(path) >= 2 and path[0] == "fields":
+        words.append(f"field '{path[1]}'")
+    elif len(path) >= 2 and path[0] == "stages":
+        words.append(f"stage '{path[1]}'")
+    elif len(path) >= 2 and path[0] == "transitions":
+        name = _get(data, (*path[:2], "name"))
+        words.append(f"transition '{name}'" if isinstance(name, str) else f"transitions[{path[1]}]")
+    if len(path) >= 4 and path[2] in ("guard", "exit_criteria", "playbook"):
+        ident = _get(data, (*path[:4], "id"))
+        label = {"guard": "guard", "exit_criteria": "exit criterion", "playbook": "playbook item"}
+        what = label[str(path[2])]
+        words.append(f"{what} '{ident}'" if isinstance(ident, str) else f"{what} #{path[3]}")
+    return " ".join(words) or "process"
+
+
+def _key_name(path: Path) -> str:
+    for el in reversed(path):
+        if isinstance(el, str):
+            return el
+    return ""
+
+
+def _translate(exc: ValidationError, doc: Document) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[Path, str]] = set()
+    for err in exc.errors(include_url=False):
+        path, key = _clean_path(tuple(err["loc"]), doc.data)
+        kind = err["type"]
+        where = _describe(path, doc.data)
+        name = _key_name(path)
+        value = err.get("input")
+        if kind == "missing":
+            message = f"{where}: missing required key '{name}'"
+            problem = doc.problem(path[:-1], message, "missing-key")
+        elif kind == "extra_forbidden":
+            model = _model_at(path[:-1], doc.data)
+            keys = _keys_of(model) if model else []
+            hint = did_you_mean(name, keys)
+            listing = f" (allowed: {allowed(keys, 20)})" if keys else ""
+            message = f"{where}: unknown key '{name}'{hint}{listing}"
+            problem = doc.problem(path, message, "unknown-key", key=True)
+        elif kind == "criterion_kind":
+            message = (
+                f"{where}: a criterion needs exactly one of "
+                f"{', '.join(CRITERION_KINDS)} (plus id and message)"
+            )
+            problem = doc.problem(path, message, "criterion-kind")
+        elif kind == "string_pattern_mismatch" and key:
+            message = (
+                f"{where}: '{path[-1]}' is not a valid name; use a letter, then letters, "
+                "digits or underscores"
+            )
+            problem = doc.problem(path, message, "invalid-name", key=True)
+        elif kind == "string_pattern_mismatch":
+            pattern_hint = (
+                "lower-case words joined by '-' or '_' (inbound-lead)"
+                if path == ("process",)
+                else "a letter, then letters, digits or underscores"
+            )
+            message = f"{where}: {value!r} is not a valid name for '{name}'; use {pattern_hint}"
+            problem = doc.problem(path, message, "invalid-name")
+        elif kind in ("literal_error", "enum"):
+            expected = err.get("ctx", {}).get("expected", "")
+            message = f"{where}: {value!r} is not allowed for '{name}' (allowed: {expected})"
+            problem = doc.problem(path, message, "invalid-value")
+        elif kind in ("value_error", "assertion_error"):
+            text = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            label = f"'{name}'" if name and name not in str(path[:2]) else ""
+            message = f"{where}: {label + ': ' if label and len(path) > 2 else ''}{text}"
+            problem = doc.problem(path, message, "invalid-value")
+        else:
+            shown = f", got {value!r}" if isinstance(value, (str, int, float, bool)) else ""
+            msg = err["msg"][0].lower() + err["msg"][1:]
+            message = f"{where}: '{name}': {msg}{shown}" if name else f"{where}: {msg}{shown}"
+            problem = doc.problem(path, message, "invalid-value")
+        if (path, problem.message) not in seen:
+            seen.add((path, problem.message))
+            problems.append(problem)
+    return problems

@@ -1,0 +1,355 @@
+"""The process definition language as frozen pydantic models.
+
+These models check what one node can check on its own (types, ranges, which keys exist).
+Checks that need the whole definition (names resolve, stages are reachable, CEL references
+declared fields) live in :mod:`leadflow.definitions._checks` and run after these.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from ._durations import Duration
+
+__all__ = [
+    "ActivityCriterion",
+    "ActivityRequirement",
+    "CelCriterion",
+    "ChecklistCriterion",
+    "Criterion",
+    "FieldSetCriterion",
+    "FieldSpec",
+    "FieldType",
+    "PlaybookItem",
+    "ProcessDefinition",
+    "Stage",
+    "Transition",
+]
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+"""Stage, field, trigger and criterion names: a letter, then letters, digits or underscores."""
+PROCESS_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
+"""Process ids: lower-case words joined by ``-`` or ``_`` (``inbound-lead``)."""
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def _as_tuple(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        populate_by_name=True,
+        str_strip_whitespace=True,
+    )
+
+
+class FieldType(StrEnum):
+    """The types a lead field can have."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    ENUM = "enum"
+    LIST = "list"
+
+
+_BOUNDED = {FieldType.STRING, FieldType.INTEGER, FieldType.NUMBER, FieldType.LIST}
+
+
+class FieldSpec(_Model):
+    """One field of the lead's data contract."""
+
+    type: FieldType
+    """The field's type; values of another type are rejected on start, update and fire."""
+    required: bool = False
+    """A lead cannot be started, or keep existing, without this field."""
+    min: float | None = None
+    """Lowest value (integer, number), shortest length (string) or fewest items (list)."""
+    max: float | None = None
+    """Highest value (integer, number), longest length (string) or most items (list)."""
+    values: tuple[str, ...] | None = None
+    """The allowed values of an ``enum`` field."""
+    items: FieldType | None = None
+    """The type of each item of a ``list`` field (any JSON value when absent)."""
+    pattern: str | None = None
+    """A regular expression a ``string`` field must match (``re.fullmatch``)."""
+    title: str | None = None
+    """A label for people (forms, reports)."""
+    description: str | None = None
+    """What the field means and who fills it."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.type is FieldType.ENUM and not self.values:
+            raise ValueError("an enum field needs 'values', the list of allowed values")
+        if self.type is not FieldType.ENUM and self.values is not None:
+            raise ValueError(f"'values' is only allowed on enum fields, not on {self.type.value}")
+        if self.values is not None and len(set(self.values)) != len(self.values):
+            raise ValueError("'values' lists the same value twice")
+        if (self.min is not None or self.max is not None) and self.type not in _BOUNDED:
+            raise ValueError(
+                f"'min'/'max' are not allowed on {self.type.value} fields "
+                "(allowed on string, integer, number and list)"
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"'min' ({self.min:g}) is above 'max' ({self.max:g})")
+        if self.items is not None and self.type is not FieldType.LIST:
+            raise ValueError("'items' is only allowed on list fields")
+        if self.items in (FieldType.LIST, FieldType.ENUM):
+            raise ValueError("list items may be string, integer, number, boolean, date or datetime")
+        if self.pattern is not None:
+            if self.type is not FieldType.STRING:
+                raise ValueError("'pattern' is only allowed on string fields")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from exc
+        return self
+
+
+class PlaybookItem(_Model):
+    """An action a rep takes in a stage, with the template that helps (call script, email)."""
+
+    id: Name
+    """Unique within the stage; a recorded activity of this type (or of ``activity``) ticks it."""
+    title: str = Field(min_length=1)
+    """What to do, in the rep's words."""
+    template: str | None = None
+    """A path or URL of the script or template to use."""
+    description: str | None = None
+    """More detail for the rep."""
+    activity: Name | None = None
+    """The activity type that completes this item; defaults to the item's ``id``."""
+
+    @property
+    def activity_type(self) -> str:
+        """The activity type whose recording ticks this item."""
+        return self.activity or self.id
+
+
+class _CriterionBase(_Model):
+    id: Name
+    """Unique within its stage or transition; reported back when the criterion fails."""
+    message: str = Field(min_length=1)
+    """What the rep must do to meet the criterion, shown when it is unmet."""
+    when: str | None = None
+    """A CEL condition: the criterion applies only when it holds (always when absent)."""
+
+
+class FieldSetCriterion(_CriterionBase):
+    """Met when the lead has a value for a field."""
+
+    field_set: Name
+    """The field that must be set (not missing, not null, not an empty string or list)."""
+
+
+class ActivityRequirement(_Model):
+    """How many activities of a type must have been recorded."""
+
+    type: Name
+    """The activity type (``call``, ``email``, ``meeting`` or any type the team records)."""
+    min: int = Field(default=1, ge=1)
+    """At least this many."""
+    within: Duration | None = None
+    """Count only activities recorded within this long before the event (``14d``)."""
+    in_stage: bool = False
+    """Count only activities recorded since the lead entered its current stage."""
+
+
+class ActivityCriterion(_CriterionBase):
+    """Met when enough activities of a type were recorded."""
+
+    activity: ActivityRequirement
+    """The activity type and count required."""
+
+
+class CelCriterion(_CriterionBase):
+    """Met when a Common Expression Language expression is true."""
+
+    cel: str = Field(min_length=1)
+    """A CEL expression over ``lead``, ``activities``, ``stage``, ``owner`` and ``now``."""
+
+
+class ChecklistCriterion(_CriterionBase):
+    """Met when the named playbook items of the current stage are done."""
+
+    checklist: tuple[Name, ...] = Field(min_length=1)
+    """Playbook item ids of the stage the lead is leaving."""
+
+
+CRITERION_KINDS: tuple[str, ...] = ("field_set", "activity", "cel", "checklist")
+"""The keys that tell the kinds of criterion apart; a criterion has exactly one of them."""
+
+
+def _criterion_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return next(k for k in CRITERION_KINDS if hasattr(value, k))
+    if not isinstance(value, dict):
+        return None
+    kinds = [k for k in CRITERION_KINDS if k in value]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+Criterion = Annotated[
+    Annotated[FieldSetCriterion, Tag("field_set")]
+    | Annotated[ActivityCriterion, Tag("activity")]
+    | Annotated[CelCriterion, Tag("cel")]
+    | Annotated[ChecklistCriterion, Tag("checklist")],
+    Discriminator(
+        _criterion_kind,
+        custom_error_type="criterion_kind",
+        custom_error_message=(
+            "a criterion needs exactly one of field_set, activity, cel or checklist"
+        ),
+    ),
+]
+"""A stage exit criterion or transition guard; the key present picks the kind."""
+
+
+class Stage(_Model):
+    """A stage of the process: open (being worked) or closed (won or lost)."""
+
+    initial: bool = False
+    """New leads start here; exactly one stage is initial."""
+    closed: Literal["won", "lost"] | None = None
+    """Marks a terminal stage; leads leave it only by a transition marked ``reopen``."""
+    probability: int | None = Field(default=None, ge=0, le=100)
+    """Chance to win, in percent, for weighted pipeline and forecasts."""
+    title: str | None = None
+    """A label for people."""
+    description: str | None = None
+    """What this stage means."""
+    playbook: tuple[PlaybookItem, ...] = ()
+    """The actions reps take here, with their templates."""
+    exit_criteria: tuple[Criterion, ...] = ()
+    """Must all hold to leave this stage by any transition to a stage that is not closed-lost."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Stage:
+        if self.initial and self.closed:
+            raise ValueError("a stage cannot be both initial and closed")
+        _unique_ids("playbook item", [p.id for p in self.playbook])
+        _unique_ids("criterion", [c.id for c in self.exit_criteria])
+        return self
+
+
+class Transition(_Model):
+    """A trigger that moves a lead from one or more stages to another."""
+
+    name: Name
+    """The trigger that fires this transition; several transitions may share one trigger."""
+    source: Annotated[
+        tuple[str, ...],
+        BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),
+        Field(alias="from"),
+    ]
+    """A stage, a list of stages, or ``"*"`` for every open stage."""
+    to: str
+    """The stage the lead moves to."""
+    guard: tuple[Criterion, ...] = ()
+    """Criteria this transition needs, on top of the exit criteria of the stage it leaves."""
+    requires: tuple[Name, ...] = ()
+    """Fields the event's data must set when firing this transition (a lost reason, say)."""
+    reopen: bool = False
+    """Allows leaving a closed stage (reopening a lost or won lead)."""
+    title: str | None = None
+    """A label for people (button text)."""
+    description: str | None = None
+    """When to use this transition."""
+
+    @field_validator("source")
+    @classmethod
+    def _source_not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("'from' lists no stage")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Transition:
+        _unique_ids("criterion", [c.id for c in self.guard])
+        if len(set(self.requires)) != len(self.requires):
+            raise ValueError("'requires' names the same field twice")
+        return self
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The ``from`` stages as written (``("*",)`` for every open stage)."""
+        return self.source
+
+
+class ProcessDefinition(_Model):
+    """A sales process: its lead data, stages and transitions."""
+
+    process: str = Field(pattern=PROCESS_PATTERN, max_length=64)
+    """The process id, stable across versions (``inbound-lead``)."""
+    version: int = Field(ge=1)
+    """A positive integer; a deployed version never changes, so edits get a new number."""
+    title: str | None = None
+    """A label for people."""
+    description: str | None = None
+    """What the process is for and who runs it."""
+    extra: Literal["forbid", "allow"] = "forbid"
+    """Whether lead data may carry fields the definition does not declare."""
+    fields: dict[Name, FieldSpec] = Field(default_factory=dict)
+    """The lead's data contract, by field name."""
+    stages: dict[Name, Stage] = Field(min_length=2)
+    """The stages in order (the main path first); at least one open and one closed."""
+    transitions: tuple[Transition, ...] = Field(min_length=1)
+    """Every allowed move between stages."""
+
+    @property
+    def initial_stage(self) -> str:
+        """The name of the stage new leads start in."""
+        return next(name for name, stage in self.stages.items() if stage.initial)
+
+    @property
+    def open_stages(self) -> tuple[str, ...]:
+        """Stages that are not closed, in definition order."""
+        return tuple(name for name, stage in self.stages.items() if stage.closed is None)
+
+    def source_stages(self, transition: Transition) -> tuple[str, ...]:
+        """The stages ``transition`` leaves from, with ``"*"`` expanded to every open stage."""
+        out: list[str] = []
+        for source in transition.sources:
+            for name in self.open_stages if source == "*" else (source,):
+                if name not in out:
+                    out.append(name)
+        return tuple(out)
+
+    def triggers_from(self, stage: str) -> tuple[str, ...]:
+        """The trigger names allowed from ``stage``, in definition order, without repeats."""
+        out: list[str] = []
+        for transition in self.transitions:
+            if stage in self.source_stages(transition) and transition.name not in out:
+                out.append(transition.name)
+        return tuple(out)
+
+
+def _unique_ids(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{what} id '{item}' is used twice")
+        seen.add(item)
