@@ -1,0 +1,192 @@
+"""A deployed definition version compiled once into a shared ``transitions`` machine.
+
+Leads are never ``Machine`` models: each event borrows the machine with a two-slot stand-in
+for the lead (:class:`_Borrowed`), so a million leads cost database rows, not memory.
+The machine's conditions are the compiled criteria; its ``after`` callbacks note which
+transition fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from transitions import EventData, Machine
+
+from leadflow.definitions import ProcessDefinition, Transition
+
+from ._contract import DataContract, is_set
+from ._criteria import CompiledCriterion, EvalContext, compile_criterion
+from ._errors import CriterionResult
+
+__all__ = ["CompiledProcess", "Decision"]
+
+
+class _Borrowed:
+    """The lead as the machine sees it for one event: just its stage."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the machine decided for one trigger: the transition taken, or the unmet criteria."""
+
+    trigger: str
+    allowed: bool
+    transition: Transition | None = None
+    results: list[CriterionResult] = field(default_factory=list)
+    """Criteria of the transition taken (or of every candidate when none passed)."""
+
+    @property
+    def unmet(self) -> list[CriterionResult]:
+        """The criteria that did not hold."""
+        return [r for r in self.results if not r.met]
+
+
+@dataclass(slots=True)
+class _Attempt:
+    ctx: EvalContext
+    tried: list[tuple[Transition, list[CriterionResult]]] = field(default_factory=list)
+    chosen: Transition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One ``transitions`` transition: our transition from one concrete stage."""
+
+    transition: Transition
+    criteria: tuple[CompiledCriterion, ...]
+    requires: tuple[str, ...]
+
+
+class CompiledProcess:
+    """One definition version: the shared machine, compiled criteria and the data contract."""
+
+    def __init__(self, definition: ProcessDefinition) -> None:
+        self.definition = definition
+        self.process = definition.process
+        self.version = definition.version
+        self.contract = DataContract(definition)
+        self.initial = definition.initial_stage
+        self.stages = definition.stages
+        self.allowed: dict[str, tuple[str, ...]] = {
+            name: definition.triggers_from(name) for name in definition.stages
+        }
+        self.activity_types = self._activity_types(definition)
+        exit_criteria = {
+            name: tuple(
+                compile_criterion(c, f"exit:{name}", definition, self.activity_types)
+                for c in stage.exit_criteria
+            )
+            for name, stage in definition.stages.items()
+        }
+        self.machine = Machine(
+            model=None,
+            states=list(definition.stages),
+            initial=self.initial,
+            auto_transitions=False,
+            send_event=True,
+            queued=False,
+        )
+        self._candidates: dict[tuple[str, str], list[_Candidate]] = {}
+        for t in definition.transitions:
+            guard = tuple(
+                compile_criterion(c, f"guard:{t.name}", definition, self.activity_types)
+                for c in t.guard
+            )
+            leaves_to_lost = definition.stages[t.to].closed == "lost"
+            for source in definition.source_stages(t):
+                criteria = guard if leaves_to_lost else exit_criteria[source] + guard
+                candidate = _Candidate(t, criteria, t.requires)
+                self._candidates.setdefault((source, t.name), []).append(candidate)
+                self.machine.add_transition(
+                    trigger=t.name,
+                    source=source,
+                    dest=t.to,
+                    conditions=[partial(self._check, candidate)],
+                    after=[partial(self._chosen, t)],
+                )
+        self._events = self.machine.events
+        self._needs_activities = {
+            key: any(c.reads_activities for cand in cands for c in cand.criteria)
+            for key, cands in self._candidates.items()
+        }
+
+        self.reads_activities = any(self._needs_activities.values())
+
+    def needs_activities(self, stage: str, trigger: str) -> bool:
+        """Whether deciding ``trigger`` from ``stage`` looks at recorded activities."""
+        return self._needs_activities.get((stage, trigger), False)
+
+    @staticmethod
+    def _activity_types(definition: ProcessDefinition) -> tuple[str, ...]:
+        types: dict[str, None] = {}
+        for stage in definition.stages.values():
+            for item in stage.playbook:
+                types[item.activity_type] = None
+        criteria = [c for s in definition.stages.values() for c in s.exit_criteria]
+        criteria += [c for t in definition.transitions for c in t.guard]
+        for c in criteria:
+            activity = getattr(c, "activity", None)
+            if activity is not None:
+                types[activity.type] = None
+        return tuple(types)
+
+    # -- machine callbacks ---------------------------------------------------------------------
+
+    def _check(self, candidate: _Candidate, event: EventData) -> bool:
+        attempt: _Attempt = event.kwargs["attempt"]
+        ctx = attempt.ctx
+        results = [c.result(ctx, self.activity_types) for c in candidate.criteria]
+        for name in candidate.requires:
+            provided = is_set(ctx.payload.get(name))
+            results.append(
+                CriterionResult(
+                    id=f"requires_{name}",
+                    message=f"Provide '{name}' with '{candidate.transition.name}'",
+                    met=provided,
+                    kind="requires",
+                    source=f"guard:{candidate.transition.name}",
+                    seen={name: ctx.payload.get(name)},
+                )
+            )
+        attempt.tried.append((candidate.transition, results))
+        return all(r.met for r in results)
+
+    @staticmethod
+    def _chosen(transition: Transition, event: EventData) -> None:
+        event.kwargs["attempt"].chosen = transition
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def decide(self, trigger: str, ctx: EvalContext) -> Decision:
+        """Let the machine decide ``trigger`` for the lead described by ``ctx``; no side effects."""
+        if trigger not in self.allowed.get(ctx.stage, ()):
+            return Decision(trigger, allowed=False)
+        attempt = _Attempt(ctx)
+        self._events[trigger].trigger(_Borrowed(ctx.stage), attempt=attempt)
+        if attempt.chosen is not None:
+            return Decision(trigger, True, attempt.chosen, attempt.tried[-1][1])
+        results = [r for _, rs in attempt.tried for r in rs]
+        return Decision(trigger, True, None, results)
+
+    def evaluate_options(self, ctx: EvalContext) -> list[tuple[Transition, list[CriterionResult]]]:
+        """Every transition allowed from the lead's stage, with its criteria evaluated."""
+        out: list[tuple[Transition, list[CriterionResult]]] = []
+        for trigger in self.allowed.get(ctx.stage, ()):
+            for candidate in self._candidates[(ctx.stage, trigger)]:
+                attempt = _Attempt(ctx)
+                event = EventData(None, None, self.machine, None, (), {"attempt": attempt})
+                self._check(candidate, event)
+                out.append(attempt.tried[0])
+        return out
+
+    def stage_info(self, stage: str) -> dict[str, Any]:
+        """The stage's closed flag and probability."""
+        s = self.stages[stage]
+        return {"closed": s.closed, "probability": s.probability}

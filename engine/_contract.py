@@ -1,0 +1,201 @@
+"""Lead data against the definition's field contract: check, normalise, merge.
+
+Stored lead data is plain JSON: dates are ``YYYY-MM-DD`` text, datetimes ISO-8601 text in UTC.
+CEL sees datetime fields as timestamps (see :meth:`DataContract.cel_view`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from leadflow.definitions import FieldSpec, FieldType, ProcessDefinition
+
+from ._errors import FieldIssue
+from leadflow.definitions._suggest import did_you_mean
+
+__all__ = ["DataContract", "is_set"]
+
+_MISSING = object()
+
+
+def is_set(value: Any) -> bool:
+    """A field counts as set when it is present and not null, empty text or an empty list."""
+    return value is not None and value != "" and value != []
+
+
+def _kind(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "text", list: "list"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_scalar(kind: FieldType, value: Any) -> tuple[Any, str | None]:
+    """(normalised value, None) or (None, what is wrong)."""
+    if kind is FieldType.STRING:
+        return (value, None) if isinstance(value, str) else (None, f"expected text, got {_kind(value)}")
+    if kind is FieldType.BOOLEAN:
+        if isinstance(value, bool):
+            return value, None
+        return None, f"expected true or false, got {_kind(value)}"
+    if kind is FieldType.INTEGER:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"expected a whole number, got {_kind(value)}"
+        if isinstance(value, float):
+            if not value.is_integer():
+                return None, f"expected a whole number, got {value!r}"
+            value = int(value)
+        return value, None
+    if kind is FieldType.NUMBER:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"expected a number, got {_kind(value)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return None, f"expected a finite number, got {value!r}"
+        return value, None
+    if kind is FieldType.DATE:
+        if isinstance(value, datetime):
+            return None, "expected a date (YYYY-MM-DD), got a date and time"
+        if isinstance(value, date):
+            return value.isoformat(), None
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value).isoformat(), None
+            except ValueError:
+                pass
+        return None, f"expected a date (YYYY-MM-DD), got {value!r}"
+    if kind is FieldType.DATETIME:
+        parsed: datetime | None = value if isinstance(value, datetime) else None
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                parsed = None
+        if parsed is None:
+            return None, f"expected an ISO-8601 date and time with a timezone, got {value!r}"
+        if parsed.tzinfo is None:
+            return None, f"{value!r} has no timezone; add one (2026-01-31T09:00:00+01:00)"
+        return parsed.astimezone(UTC).isoformat(), None
+    raise AssertionError(kind)  # pragma: no cover
+
+
+class _FieldCheck:
+    __slots__ = ("check",)
+
+    def __init__(self, spec: FieldSpec) -> None:
+        self.check: Callable[[Any], tuple[Any, str | None]] = self._build(spec)
+
+    @staticmethod
+    def _build(spec: FieldSpec) -> Callable[[Any], tuple[Any, str | None]]:
+        kind = spec.type
+        low, high = spec.min, spec.max
+        pattern = re.compile(spec.pattern) if spec.pattern else None
+        values = spec.values or ()
+
+        def bounds(measure: float, what: str) -> str | None:
+            if low is not None and measure < low:
+                return f"{what} {measure:g} is below the minimum {low:g}"
+            if high is not None and measure > high:
+                return f"{what} {measure:g} is above the maximum {high:g}"
+            return None
+
+        def check(value: Any) -> tuple[Any, str | None]:
+            if kind is FieldType.ENUM:
+                if value in values and isinstance(value, str):
+                    return value, None
+                return None, f"{value!r} is not one of: {', '.join(values)}"
+            if kind is FieldType.LIST:
+                if not isinstance(value, (list, tuple)):
+                    return None, f"expected a list, got {_kind(value)}"
+                items = list(value)
+                if spec.items is not None:
+                    for i, item in enumerate(items):
+                        items[i], problem = _check_scalar(spec.items, item)
+                        if problem:
+                            return None, f"item {i}: {problem}"
+                return items, bounds(len(items), "the number of items")
+            normal, problem = _check_scalar(kind, value)
+            if problem:
+                return None, problem
+            if kind is FieldType.STRING:
+                problem = bounds(len(normal), "the length")
+                if problem is None and pattern is not None and not pattern.fullmatch(normal):
+                    problem = f"{normal!r} does not match the pattern {spec.pattern!r}"
+                return normal, problem
+            if kind in (FieldType.INTEGER, FieldType.NUMBER):
+                return normal, bounds(normal, "value")
+            return normal, None
+
+        return check
+
+
+class DataContract:
+    """The field contract of one definition version, ready to check data quickly."""
+
+    def __init__(self, definition: ProcessDefinition) -> None:
+        self.allow_extra = definition.extra == "allow"
+        self.fields = dict(definition.fields)
+        self.required = tuple(n for n, s in self.fields.items() if s.required)
+        self._checks = {name: _FieldCheck(spec).check for name, spec in self.fields.items()}
+        self._datetimes = tuple(
+            n for n, s in self.fields.items() if s.type is FieldType.DATETIME
+        )
+
+    def _unknown(self, name: str) -> FieldIssue:
+        listed = ", ".join(self.fields) or "none declared"
+        return FieldIssue(
+            name,
+            f"not a field of this process{did_you_mean(name, self.fields)} (fields: {listed})",
+        )
+
+    def merge(
+        self, current: Mapping[str, Any], changes: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, list[Any]], list[FieldIssue]]:
+        """Apply ``changes`` to ``current``: (new data, {field: [old, new]}, issues).
+
+        ``None`` as a value unsets the field. The result is checked as a whole, so a required
+        field that would be unset is reported too.
+        """
+        data = dict(current)
+        diff: dict[str, list[Any]] = {}
+        issues: list[FieldIssue] = []
+        for name, raw in (changes or {}).items():
+            if not isinstance(name, str):
+                issues.append(FieldIssue(str(name), "field names are text"))
+                continue
+            check = self._checks.get(name)
+            if raw is None:
+                value = None
+            elif check is not None:
+                value, problem = check(raw)
+                if problem:
+                    issues.append(FieldIssue(name, problem))
+                    continue
+            elif self.allow_extra:
+                value = raw
+            else:
+                issues.append(self._unknown(name))
+                continue
+            old = data.get(name, _MISSING)
+            if value is None:
+                if old is not _MISSING:
+                    del data[name]
+                    diff[name] = [old, None]
+            elif old is _MISSING or old != value:
+                data[name] = value
+                diff[name] = [None if old is _MISSING else old, value]
+        for name in self.required:
+            if not is_set(data.get(name)) and not any(i.field == name for i in issues):
+                issues.append(FieldIssue(name, "is required"))
+        return data, diff, issues
+
+    def cel_view(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``lead`` map CEL sees: stored data with datetime fields as timestamps."""
+        view = dict(data)
+        for name in self._datetimes:
+            value = view.get(name)
+            if isinstance(value, str):
+                view[name] = datetime.fromisoformat(value)
+        return view

@@ -1,0 +1,743 @@
+"""The engine: deploy definitions, run one durable instance per lead.
+
+Every change follows one path: load the instance row, plan the change in memory (the borrowed
+``transitions`` machine decides triggers), then write the instance row (version + 1), one history
+row and one outbox event in a single transaction. A plan that fails writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadflow.definitions import ProcessDefinition, load_definition
+
+from ._clock import Clock, SystemClock, as_utc
+from ._compiler import CompiledProcess
+from ._criteria import Activity, EvalContext
+from ._errors import (
+    ConcurrentUpdate,
+    DeployConflict,
+    DuplicateLead,
+    FieldIssue,
+    GuardFailed,
+    InvalidData,
+    InvalidTransition,
+    LeadflowError,
+    LeadNotFound,
+    StorageError,
+    UnknownProcess,
+)
+from ._events import envelope
+from ._store import Change, InstanceRow, Store, Tx, dumps
+from ._tables import definitions as definitions_table
+from ._tables import history as history_table
+from ._tables import instances as instances_table
+from ._types import (
+    BatchResult,
+    HistoryEntry,
+    Instance,
+    ItemFailure,
+    NextSteps,
+    PlaybookStatus,
+    TriggerOption,
+)
+
+__all__ = ["Engine"]
+
+_BATCH = 1000
+
+
+def _canonical(definition: ProcessDefinition) -> str:
+    return json.dumps(
+        definition.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def _item(item: Any, names: Sequence[str]) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        unknown = set(item) - set(names)
+        if unknown:
+            raise TypeError(f"unknown batch item keys {sorted(unknown)}; allowed: {list(names)}")
+        return dict(item)
+    if isinstance(item, (tuple, list)):
+        if len(item) > len(names):
+            raise TypeError(f"a batch item has at most {len(names)} parts: {list(names)}")
+        return dict(zip(names, item, strict=False))
+    return {names[0]: item}
+
+
+class Engine:
+    """leadflow's runtime over one database.
+
+    ``db`` is a SQLAlchemy URL (``sqlite:///leadflow.db``, the embedded default, or
+    ``postgresql+psycopg://...``) or an existing ``sqlalchemy.Engine``. SQLite databases get
+    their tables on first use; other databases need ``leadflow db upgrade`` first (pass
+    ``create=True`` to create them here). ``clock`` is the only source of "now".
+    """
+
+    def __init__(
+        self,
+        db: str | sa.Engine | os.PathLike[str] = "sqlite:///leadflow.db",
+        *,
+        clock: Clock | None = None,
+        create: bool | None = None,
+        event_source: str = "/leadflow",
+    ) -> None:
+        if isinstance(db, os.PathLike):
+            db = f"sqlite:///{os.fspath(db)}"
+        self.store = Store(db, create=create)
+        self.clock: Clock = clock or SystemClock()
+        self.event_source = event_source
+        self._compiled: dict[tuple[str, int], CompiledProcess] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the database connections this engine opened."""
+        self.store.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self, at: datetime | None) -> datetime:
+        return as_utc(at) if at is not None else as_utc(self.clock.now())
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def deploy(self, definition: ProcessDefinition | str | os.PathLike[str]) -> ProcessDefinition:
+        """Deploy a definition version (a model, a path or YAML text); idempotent per content.
+
+        Raises :class:`DeployConflict` when the process+version exists with other content.
+        """
+        if not isinstance(definition, ProcessDefinition):
+            definition = load_definition(definition)
+        body = _canonical(definition)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        key = (definition.process, definition.version)
+        t = definitions_table
+        try:
+            with self.store.sa.begin() as conn:
+                existing = conn.execute(
+                    sa.select(t.c.digest).where(
+                        t.c.process == key[0], t.c.version == key[1]
+                    )
+                ).scalar()
+                if existing is None:
+                    conn.execute(
+                        t.insert().values(
+                            process=key[0], version=key[1], digest=digest, body=body,
+                            deployed_at=self._now(None),
+                        )
+                    )
+        except sa.exc.IntegrityError:
+            return self.deploy(definition)  # deployed concurrently: compare with that one
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"deploy {key[0]} v{key[1]}: {exc.__cause__ or exc}") from exc
+        if existing is not None and existing != digest:
+            raise DeployConflict(*key)
+        with self._lock:
+            if key not in self._compiled:
+                self._compiled[key] = CompiledProcess(definition)
+        return definition
+
+    def processes(self) -> dict[str, list[int]]:
+        """Deployed processes and their versions, ascending."""
+        t = definitions_table
+        with self.store.sa.connect() as conn:
+            rows = conn.execute(sa.select(t.c.process, t.c.version).order_by(t.c.process, t.c.version))
+            out: dict[str, list[int]] = {}
+            for process, version in rows:
+                out.setdefault(process, []).append(version)
+        return out
+
+    def definition(self, process: str, version: int | None = None) -> ProcessDefinition:
+        """A deployed definition (the latest version when ``version`` is None)."""
+        return self._compiled_for(process, version).definition
+
+    def _compiled_for(self, process: str, version: int | None) -> CompiledProcess:
+        if version is not None:
+            cached = self._compiled.get((process, version))
+            if cached is not None:
+                return cached
+        t = definitions_table
+        query = sa.select(t.c.version, t.c.body).where(t.c.process == process)
+        query = query.where(t.c.version == version) if version is not None else query.order_by(
+            t.c.version.desc()
+        )
+        with self.store.sa.connect() as conn:
+            row = conn.execute(query.limit(1)).first()
+        if row is None:
+            raise UnknownProcess(process, version, list(self.processes()))
+        key = (process, int(row[0]))
+        with self._lock:
+            if key not in self._compiled:
+                definition = ProcessDefinition.model_validate(json.loads(row[1]))
+                self._compiled[key] = CompiledProcess(definition)
+            return self._compiled[key]
+
+    def _latest(self, process: str) -> CompiledProcess:
+        t = definitions_table
+        with self.store.sa.connect() as conn:
+            latest = conn.execute(
+                sa.select(sa.func.max(t.c.version)).where(t.c.process == process)
+            ).scalar()
+        if latest is None:
+            raise UnknownProcess(process, None, list(self.processes()))
+        return self._compiled_for(process, int(latest))
+
+    # -- planning (pure: no I/O) ---------------------------------------------------------------
+
+    def _instance(self, row: InstanceRow) -> Instance:
+        compiled = self._compiled_for(row.process, row.definition_version)
+        return Instance(
+            process=row.process,
+            lead_id=row.lead_id,
+            stage=row.stage,
+            owner=row.owner,
+            data=dict(row.data),
+            closed=row.closed,
+            version=row.version,
+            definition_version=row.definition_version,
+            probability=compiled.stages[row.stage].probability,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            stage_entered_at=row.stage_entered_at,
+        )
+
+    def _change(
+        self,
+        before: InstanceRow | None,
+        row: InstanceRow,
+        *,
+        kind: str,
+        event_type: str,
+        at: datetime,
+        actor: str | None,
+        trigger: str | None = None,
+        details: dict[str, Any],
+        activity: tuple[str, str, str | None, str | None] | None = None,
+    ) -> Change:
+        row.version = (before.version if before else 0) + 1
+        row.updated_at = at
+        from_stage = before.stage if before else None
+        to_stage = row.stage if kind in ("started", "transition") else None
+        data = {
+            "process": row.process,
+            "definition_version": row.definition_version,
+            "lead_id": row.lead_id,
+            "seq": row.version,
+            "stage": row.stage,
+            "owner": row.owner,
+            "actor": actor,
+            **({"trigger": trigger} if trigger else {}),
+            **({"from_stage": from_stage, "to_stage": to_stage} if kind == "transition" else {}),
+            **details,
+        }
+        event_id, event = envelope(
+            self.event_source, event_type, row.process, row.lead_id, at, data
+        )
+        return Change(
+            row=row,
+            expected_version=before.version if before else None,
+            kind=kind,
+            trigger=trigger,
+            from_stage=from_stage if kind == "transition" else None,
+            to_stage=to_stage,
+            actor=actor,
+            at=at,
+            details=details,
+            event_id=event_id,
+            event_type=event_type,
+            event=event,
+            activity=activity,
+        )
+
+    def _plan_start(
+        self,
+        compiled: CompiledProcess,
+        lead_id: str,
+        data: Mapping[str, Any] | None,
+        owner: str | None,
+        actor: str | None,
+        at: datetime,
+    ) -> Change:
+        if not isinstance(lead_id, str) or not lead_id or len(lead_id) > 255:
+            raise InvalidData(
+                compiled.process, str(lead_id), []
+            ) from ValueError("lead ids are non-empty text of at most 255 characters")
+        merged, _, issues = compiled.contract.merge({}, data)
+        if issues:
+            raise InvalidData(compiled.process, lead_id, issues)
+        row = InstanceRow(
+            None, compiled.process, lead_id, compiled.version, compiled.initial, owner, merged,
+            None, 0, at, at, at,
+        )
+        return self._change(
+            None, row, kind="started", event_type="leadflow.lead.started", at=at, actor=actor,
+            details={"data": merged},
+        )
+
+    def _context(
+        self,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        lead: Mapping[str, Any],
+        payload: Mapping[str, Any],
+        at: datetime,
+        activities: list[Activity],
+    ) -> EvalContext:
+        return EvalContext(
+            lead=lead,
+            payload=payload,
+            stage=row.stage,
+            stage_entered_at=row.stage_entered_at,
+            now=at,
+            owner=row.owner,
+            activities=activities,
+            contract=compiled.contract,
+        )
+
+    def _plan_fire(
+        self,
+        row: InstanceRow,
+        trigger: str,
+        data: Mapping[str, Any] | None,
+        actor: str | None,
+        at: datetime,
+        activities: list[Activity],
+    ) -> Change:
+        compiled = self._compiled_for(row.process, row.definition_version)
+        if trigger not in compiled.allowed.get(row.stage, ()):
+            raise InvalidTransition(
+                row.process, row.lead_id, trigger, row.stage, compiled.allowed.get(row.stage, ())
+            )
+        merged, diff, issues = compiled.contract.merge(row.data, data)
+        if issues:
+            raise InvalidData(row.process, row.lead_id, issues)
+        ctx = self._context(compiled, row, merged, data or {}, at, activities)
+        decision = compiled.decide(trigger, ctx)
+        if decision.transition is None:
+            raise GuardFailed(
+                row.process, row.lead_id, trigger, row.stage, decision.unmet, decision.results
+            )
+        before = row
+        after = row.copy()
+        after.data = merged
+        dest = decision.transition.to
+        after.stage = dest
+        after.stage_entered_at = at
+        after.closed = compiled.stages[dest].closed
+        if after.closed == "won":
+            event_type = "leadflow.lead.closed_won"
+        elif after.closed == "lost":
+            event_type = "leadflow.lead.closed_lost"
+        else:
+            event_type = "leadflow.lead.stage_changed"
+        details: dict[str, Any] = {"criteria": [r.as_dict() for r in decision.results]}
+        if diff:
+            details["changes"] = diff
+        if after.closed:
+            details["closed"] = after.closed
+        return self._change(
+            before, after, kind="transition", event_type=event_type, at=at, actor=actor,
+            trigger=trigger, details=details,
+        )
+
+    # -- running a change ----------------------------------------------------------------------
+
+    def _load(self, tx: Tx, process: str, lead_id: str) -> InstanceRow:
+        row = tx.load(process, lead_id)
+        if row is None:
+            self._compiled_for(process, None)  # UnknownProcess beats LeadNotFound
+            raise LeadNotFound(process, lead_id)
+        return row
+
+    def _write(self, tx: Tx, change: Change) -> None:
+        if not tx.apply([change]):
+            assert change.expected_version is not None
+            raise ConcurrentUpdate(
+                change.row.process, change.row.lead_id, change.expected_version
+            )
+
+    def start(
+        self,
+        process: str,
+        lead_id: str,
+        data: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        at: datetime | None = None,
+        actor: str | None = None,
+    ) -> Instance:
+        """Start ``lead_id`` in the latest deployed version of ``process``.
+
+        Raises :class:`DuplicateLead` if the lead already runs in this process and
+        :class:`InvalidData` if ``data`` breaks the field contract.
+        """
+        when = self._now(at)
+        compiled = self._latest(process)
+        change = self._plan_start(compiled, lead_id, data, owner, actor, when)
+        try:
+            with self.store.transaction(f"start {process}/{lead_id}") as tx:
+                self._write(tx, change)
+        except self.store.integrity_error as exc:
+            raise DuplicateLead(process, lead_id) from exc
+        return self._instance(change.row)
+
+    def fire(
+        self,
+        process: str,
+        lead_id: str,
+        trigger: str,
+        data: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> Instance:
+        """Fire ``trigger`` on a lead; ``data`` is merged into the lead's data if it passes.
+
+        Raises :class:`InvalidTransition` (trigger not allowed from the stage),
+        :class:`GuardFailed` (criteria unmet, see ``.unmet``), :class:`InvalidData` or
+        :class:`ConcurrentUpdate`. A failed fire changes nothing.
+        """
+        when = self._now(at)
+        with self.store.transaction(f"fire {trigger} on {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+            compiled = self._compiled_for(process, row.definition_version)
+            acts = tx.activities(row.id) if compiled.needs_activities(row.stage, trigger) else []
+            change = self._plan_fire(row, trigger, data, actor, when, acts)  # type: ignore[arg-type]
+            self._write(tx, change)
+        return self._instance(change.row)
+
+    def update(
+        self,
+        process: str,
+        lead_id: str,
+        data: Mapping[str, Any],
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> Instance:
+        """Change lead data (``None`` unsets a field); a change that changes nothing writes nothing."""
+        when = self._now(at)
+        with self.store.transaction(f"update {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+            compiled = self._compiled_for(process, row.definition_version)
+            merged, diff, issues = compiled.contract.merge(row.data, data)
+            if issues:
+                raise InvalidData(process, lead_id, issues)
+            if not diff:
+                return self._instance(row)
+            after = row.copy()
+            after.data = merged
+            change = self._change(
+                row, after, kind="updated", event_type="leadflow.lead.updated", at=when,
+                actor=actor, details={"changes": diff},
+            )
+            self._write(tx, change)
+        return self._instance(change.row)
+
+    def record(
+        self,
+        process: str,
+        lead_id: str,
+        activity_type: str,
+        data: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> Instance:
+        """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
+        when = self._now(at)
+        if not isinstance(activity_type, str) or not activity_type.replace("_", "a").isalnum():
+            raise InvalidData(
+                process, lead_id,
+                [FieldIssue("activity_type", f"{activity_type!r} is not a name: use letters, digits "
+                        "and underscores")],
+            )
+        try:
+            payload = dumps(dict(data)) if data else None
+        except TypeError as exc:
+            raise InvalidData(process, lead_id, [FieldIssue("data", str(exc))]) from exc
+        with self.store.transaction(f"record {activity_type} on {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+            after = row.copy()
+            details: dict[str, Any] = {"activity": {"type": activity_type, "data": data or {}}}
+            change = self._change(
+                row, after, kind="activity", event_type="leadflow.lead.activity_recorded",
+                at=when, actor=actor, details=json.loads(dumps(details)),
+                activity=(activity_type, row.stage, actor, payload),
+            )
+            self._write(tx, change)
+        return self._instance(change.row)
+
+    def assign(
+        self,
+        process: str,
+        lead_id: str,
+        owner: str | None,
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> Instance:
+        """Give the lead to ``owner`` (None unassigns); assigning the current owner writes nothing."""
+        when = self._now(at)
+        with self.store.transaction(f"assign {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+            if row.owner == owner:
+                return self._instance(row)
+            after = row.copy()
+            after.owner = owner
+            change = self._change(
+                row, after, kind="assigned", event_type="leadflow.lead.assigned", at=when,
+                actor=actor, details={"owner": owner, "previous_owner": row.owner},
+            )
+            self._write(tx, change)
+        return self._instance(change.row)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, process: str, lead_id: str) -> Instance:
+        """The lead's current instance; :class:`LeadNotFound` if it was never started."""
+        with self.store.transaction(f"get {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+        return self._instance(row)
+
+    def history(self, process: str, lead_id: str) -> list[HistoryEntry]:
+        """Every change of the lead, oldest first."""
+        h, i = history_table, instances_table
+        query = (
+            sa.select(h.c.seq, h.c.at, h.c.kind, h.c.trigger, h.c.from_stage, h.c.to_stage,
+                      h.c.actor, h.c.details)
+            .join(i, i.c.id == h.c.instance_id)
+            .where(i.c.process == process, i.c.lead_id == lead_id)
+            .order_by(h.c.seq)
+        )
+        with self.store.sa.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            self.get(process, lead_id)  # raises the right lookup error
+        dt = self.store.decode_time
+        return [
+            HistoryEntry(r[0], dt(r[1]), r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+            for r in rows
+        ]
+
+    def next_steps(self, process: str, lead_id: str, at: datetime | None = None) -> NextSteps:
+        """The stage's playbook progress and every allowed trigger with its criteria evaluated."""
+        when = self._now(at)
+        with self.store.transaction(f"next steps of {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+            acts = tx.activities(row.id)  # type: ignore[arg-type]
+        compiled = self._compiled_for(process, row.definition_version)
+        ctx = self._context(compiled, row, row.data, {}, when, acts)
+        done = {a.type for a in acts if a.at >= row.stage_entered_at}
+        playbook = [
+            PlaybookStatus(p.id, p.title, p.template, p.activity_type, p.activity_type in done)
+            for p in compiled.stages[row.stage].playbook
+        ]
+        options = []
+        for transition, results in compiled.evaluate_options(ctx):
+            criteria = [r for r in results if r.kind != "requires"]
+            options.append(
+                TriggerOption(
+                    trigger=transition.name,
+                    to=transition.to,
+                    ready=all(r.met for r in criteria),
+                    criteria=criteria,
+                    requires=transition.requires,
+                    title=transition.title,
+                )
+            )
+        return NextSteps(process, lead_id, row.stage, row.closed, playbook, options)
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def start_many(
+        self, process: str, items: Iterable[Any], at: datetime | None = None
+    ) -> BatchResult:
+        """Start many leads, one transaction per 1,000; failures are reported per item.
+
+        Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
+        ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
+        """
+        compiled = self._latest(process)
+        names = ("lead_id", "data", "owner", "actor", "at")
+        result = BatchResult()
+        batch: list[tuple[int, dict[str, Any]]] = []
+        for index, raw in enumerate(items):
+            batch.append((index, _item(raw, names)))
+            if len(batch) >= _BATCH:
+                self._start_batch(compiled, batch, at, result)
+                batch = []
+        if batch:
+            self._start_batch(compiled, batch, at, result)
+        return result
+
+    def _start_batch(
+        self,
+        compiled: CompiledProcess,
+        batch: list[tuple[int, dict[str, Any]]],
+        at: datetime | None,
+        result: BatchResult,
+    ) -> None:
+        planned: list[tuple[int, Change]] = []
+        seen: set[str] = set()
+        failures: list[ItemFailure] = []
+        for index, item in batch:
+            lead_id = item.get("lead_id")
+            try:
+                when = self._now(item.get("at") or at)
+                if lead_id in seen:
+                    raise DuplicateLead(compiled.process, str(lead_id))
+                change = self._plan_start(
+                    compiled, lead_id, item.get("data"), item.get("owner"), item.get("actor"),
+                    when,  # type: ignore[arg-type]
+                )
+                seen.add(change.row.lead_id)
+                planned.append((index, change))
+            except LeadflowError as exc:
+                failures.append(ItemFailure(index, str(lead_id), exc))
+        try:
+            with self.store.transaction(f"start_many {compiled.process}") as tx:
+                existing = tx.load_many(compiled.process, seen)
+                keep = []
+                for index, change in planned:
+                    if change.row.lead_id in existing:
+                        failures.append(
+                            ItemFailure(
+                                index, change.row.lead_id,
+                                DuplicateLead(compiled.process, change.row.lead_id),
+                            )
+                        )
+                    else:
+                        keep.append((index, change))
+                tx.apply([c for _, c in keep])
+        except self.store.integrity_error:
+            # another writer started one of these leads meanwhile: fall back to one by one
+            keep = []
+            for index, change in planned:
+                if any(f.index == index for f in failures):
+                    continue
+                try:
+                    with self.store.transaction("start") as tx:
+                        tx.apply([change])
+                    keep.append((index, change))
+                except self.store.integrity_error:
+                    failures.append(
+                        ItemFailure(
+                            index, change.row.lead_id,
+                            DuplicateLead(compiled.process, change.row.lead_id),
+                        )
+                    )
+        result.succeeded.extend(self._instance(c.row) for _, c in sorted(keep, key=_first))
+        result.failed.extend(sorted(failures, key=lambda f: f.index))
+
+    def fire_many(
+        self, process: str, items: Iterable[Any], at: datetime | None = None
+    ) -> BatchResult:
+        """Fire many triggers, one transaction per 1,000; failures are reported per item.
+
+        Each item is a ``(lead_id, trigger, data, actor)`` tuple or a mapping with keys
+        ``lead_id``, ``trigger``, ``data``, ``actor``, ``at``. Items on the same lead apply in
+        order. If another writer changes one of the leads meanwhile, that batch is redone item by
+        item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
+        """
+        names = ("lead_id", "trigger", "data", "actor", "at")
+        result = BatchResult()
+        batch: list[tuple[int, dict[str, Any]]] = []
+        for index, raw in enumerate(items):
+            batch.append((index, _item(raw, names)))
+            if len(batch) >= _BATCH:
+                self._fire_batch(process, batch, at, result)
+                batch = []
+        if batch:
+            self._fire_batch(process, batch, at, result)
+        return result
+
+    def _fire_batch(
+        self,
+        process: str,
+        batch: list[tuple[int, dict[str, Any]]],
+        at: datetime | None,
+        result: BatchResult,
+    ) -> None:
+        failures: list[ItemFailure] = []
+        planned: list[tuple[int, Change]] = []
+        try:
+            with self.store.transaction(f"fire_many {process}") as tx:
+                rows = tx.load_many(process, (str(item.get("lead_id")) for _, item in batch))
+                need = [
+                    r.id for r in rows.values()
+                    if self._compiled_for(process, r.definition_version).reads_activities
+                ]
+                acts = tx.activities_many(need) if need else {}  # type: ignore[arg-type]
+                read_version: dict[str, int] = {}
+                latest: dict[str, Change] = {}
+                for index, item in batch:
+                    lead_id = str(item.get("lead_id"))
+                    try:
+                        row = latest[lead_id].row if lead_id in latest else rows.get(lead_id)
+                        if row is None:
+                            self._compiled_for(process, None)
+                            raise LeadNotFound(process, lead_id)
+                        change = self._plan_fire(
+                            row, str(item.get("trigger")), item.get("data"), item.get("actor"),
+                            self._now(item.get("at") or at),
+                            acts.get(row.id, []),  # type: ignore[arg-type]
+                        )
+                    except LeadflowError as exc:
+                        failures.append(ItemFailure(index, lead_id, exc))
+                        continue
+                    read_version.setdefault(lead_id, row.version)
+                    latest[lead_id] = change
+                    planned.append((index, change))
+                finals = [
+                    replace(change, expected_version=read_version[lead_id])
+                    for lead_id, change in latest.items()
+                ]
+                if not tx.write_instances(finals):
+                    raise _Conflict
+                tx.write_log([change for _, change in planned])
+        except _Conflict:
+            self._fire_one_by_one(process, batch, at, result)
+            return
+        result.succeeded.extend(self._instance(change.row) for _, change in planned)
+        result.failed.extend(failures)
+
+    def _fire_one_by_one(
+        self,
+        process: str,
+        batch: list[tuple[int, dict[str, Any]]],
+        at: datetime | None,
+        result: BatchResult,
+    ) -> None:
+        for index, item in batch:
+            lead_id = str(item.get("lead_id"))
+            try:
+                result.succeeded.append(
+                    self.fire(
+                        process, lead_id, str(item.get("trigger")), item.get("data"),
+                        item.get("actor"), item.get("at") or at,
+                    )
+                )
+            except LeadflowError as exc:
+                result.failed.append(ItemFailure(index, lead_id, exc))
+
+
+class _Conflict(Exception):
+    """A batch lost a race with another writer; it is rolled back and redone item by item."""
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]

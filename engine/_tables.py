@@ -1,0 +1,105 @@
+"""The engine's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+JSON documents are stored as text on every backend: the hot path writes them with one
+``json.dumps`` and no dialect-specific adaptation. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "SCHEMA_REVISION",
+    "activities",
+    "definitions",
+    "history",
+    "instances",
+    "metadata",
+    "outbox",
+]
+
+SCHEMA_REVISION = "0001_initial"
+"""The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_When = sa.DateTime(timezone=True)
+
+definitions = sa.Table(
+    "lf_definitions",
+    metadata,
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, comment="sha256 of the canonical JSON"),
+    sa.Column("body", sa.Text, nullable=False, comment="the definition as canonical JSON"),
+    sa.Column("deployed_at", _When, nullable=False),
+)
+
+instances = sa.Table(
+    "lf_instances",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("lead_id", sa.String(255), nullable=False),
+    sa.Column("definition_version", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(255)),
+    sa.Column("data", sa.Text, nullable=False, comment="lead data as JSON"),
+    sa.Column("closed", sa.String(8), comment="won, lost or NULL while open"),
+    sa.Column("version", sa.Integer, nullable=False, comment="+1 on every change"),
+    sa.Column("created_at", _When, nullable=False),
+    sa.Column("updated_at", _When, nullable=False),
+    sa.Column("stage_entered_at", _When, nullable=False),
+    sa.UniqueConstraint("process", "lead_id"),
+    sa.Index(None, "process", "stage"),
+)
+
+history = sa.Table(
+    "lf_history",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", _Id, sa.ForeignKey("lf_instances.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, comment="the instance version this change made"),
+    sa.Column("at", _When, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("trigger", sa.String(64)),
+    sa.Column("from_stage", sa.String(64)),
+    sa.Column("to_stage", sa.String(64)),
+    sa.Column("actor", sa.String(255)),
+    sa.Column("details", sa.Text, nullable=False, comment="JSON: changes, criteria, activity"),
+    sa.UniqueConstraint("instance_id", "seq"),
+)
+
+activities = sa.Table(
+    "lf_activities",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", _Id, sa.ForeignKey("lf_instances.id"), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("at", _When, nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(255)),
+    sa.Column("data", sa.Text, comment="JSON"),
+    sa.Index(None, "instance_id", "type", "at"),
+)
+
+outbox = sa.Table(
+    "lf_outbox",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("instance_id", _Id, sa.ForeignKey("lf_instances.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("at", _When, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False, comment="the CloudEvents 1.0 JSON envelope"),
+    sa.Index(None, "instance_id", "seq"),
+)
