@@ -234,9 +234,7 @@ def check_expressions(d: ProcessDefinition) -> Iterator[Finding]:
         if c.when is not None:
             exprs.append(("when", c.when))
         for key, expr in exprs:
-            _, issues = check_expression(
-                expr, d.fields, allow_unknown_fields=d.extra == "allow"
-            )
+            _, issues = check_expression(expr, d.fields, allow_unknown_fields=d.extra == "allow")
             for issue in issues:
                 yield Finding(
                     (*path, key),

@@ -123,7 +123,7 @@ def field_references(expression: str) -> list[FieldReference]:
     """Every ``lead.<field>`` / ``lead["field"]`` the expression reads, in order."""
     toks = _tokens(expression)
     refs: list[FieldReference] = []
-    for i, (kind, text, offset) in enumerate(toks):
+    for i, (kind, text, _) in enumerate(toks):
         if kind != "ident" or text != "lead":
             continue
         if i > 0 and toks[i - 1][1] == "." and toks[i - 1][0] == "punct":
@@ -162,7 +162,11 @@ def check_expression(
     for name in program.variables():
         if name not in CEL_VARIABLES:
             offset = max(
-                (off for kind, text, off in _tokens(expression) if kind == "ident" and text == name),
+                (
+                    off
+                    for kind, text, off in _tokens(expression)
+                    if kind == "ident" and text == name
+                ),
                 default=0,
             )
             issues.append(

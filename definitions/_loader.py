@@ -46,7 +46,9 @@ def _looks_like_text(source: str) -> bool:
     return "\n" in source or source.lstrip().startswith(("{", "process:"))
 
 
-def load_definition(source: str | os.PathLike[str], *, file: str | None = None) -> ProcessDefinition:
+def load_definition(
+    source: str | os.PathLike[str], *, file: str | None = None
+) -> ProcessDefinition:
     """Load a definition from a path, or from YAML/JSON text.
 
     ``source`` is read as a file when it is a ``Path`` or a one-line string naming an existing
@@ -65,12 +67,12 @@ def load_definition(source: str | os.PathLike[str], *, file: str | None = None) 
                 [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
             ) from exc
         return _load(raw, name)
-    if isinstance(source, str) and not _looks_like_text(source) and source.endswith(
-        (".yaml", ".yml", ".json")
+    if (
+        isinstance(source, str)
+        and not _looks_like_text(source)
+        and source.endswith((".yaml", ".yml", ".json"))
     ):
-        raise DefinitionError(
-            [Problem("no such file", "unreadable-file", file or source)]
-        )
+        raise DefinitionError([Problem("no such file", "unreadable-file", file or source)])
     return _load(source, file or "<string>")
 
 
@@ -86,9 +88,14 @@ def validate_data_document(doc: Document) -> ProcessDefinition:
     """Validate parsed data against the models, then run the structural checks."""
     if not isinstance(doc.data, dict):
         raise DefinitionError(
-            [doc.problem((), "a definition is a mapping with keys process, version, stages, "
-                         "transitions (and optionally fields, title, description, extra)",
-                         "not-a-mapping")]
+            [
+                doc.problem(
+                    (),
+                    "a definition is a mapping with keys process, version, stages, "
+                    "transitions (and optionally fields, title, description, extra)",
+                    "not-a-mapping",
+                )
+            ]
         )
     try:
         definition = ProcessDefinition.model_validate(doc.data)
@@ -130,25 +137,23 @@ def _clean_path(loc: tuple[Any, ...], data: Any) -> tuple[Path, bool]:
             i += 1
             el = loc[i]
         path.append(el)
-        if isinstance(node, dict) and el in node:
-            node = node[el]
-        elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
-            node = node[el]
-        else:
-            node = None
+        node = _child(node, el)
         i += 1
     return tuple(path), key
+
+
+def _child(node: Any, el: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(el)
+    if isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
+        return node[el]
+    return None
 
 
 def _get(data: Any, path: Path) -> Any:
     node = data
     for el in path:
-        if isinstance(node, dict) and el in node:
-            node = node[el]
-        elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
-            node = node[el]
-        else:
-            return None
+        node = _child(node, el)
     return node
 
 

@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from leadflow.definitions import FieldSpec, FieldType, ProcessDefinition
+from leadflow.definitions._suggest import did_you_mean
 
 from ._errors import FieldIssue
-from leadflow.definitions._suggest import did_you_mean
 
 __all__ = ["DataContract", "is_set"]
 
@@ -36,7 +36,11 @@ def _kind(value: Any) -> str:
 def _check_scalar(kind: FieldType, value: Any) -> tuple[Any, str | None]:
     """(normalised value, None) or (None, what is wrong)."""
     if kind is FieldType.STRING:
-        return (value, None) if isinstance(value, str) else (None, f"expected text, got {_kind(value)}")
+        return (
+            (value, None)
+            if isinstance(value, str)
+            else (None, f"expected text, got {_kind(value)}")
+        )
     if kind is FieldType.BOOLEAN:
         if isinstance(value, bool):
             return value, None
@@ -139,9 +143,7 @@ class DataContract:
         self.fields = dict(definition.fields)
         self.required = tuple(n for n, s in self.fields.items() if s.required)
         self._checks = {name: _FieldCheck(spec).check for name, spec in self.fields.items()}
-        self._datetimes = tuple(
-            n for n, s in self.fields.items() if s.type is FieldType.DATETIME
-        )
+        self._datetimes = tuple(n for n, s in self.fields.items() if s.type is FieldType.DATETIME)
 
     def _unknown(self, name: str) -> FieldIssue:
         listed = ", ".join(self.fields) or "none declared"
@@ -161,7 +163,8 @@ class DataContract:
         data = dict(current)
         diff: dict[str, list[Any]] = {}
         issues: list[FieldIssue] = []
-        for name, raw in (changes or {}).items():
+        for key, raw in (changes or {}).items():
+            name: object = key
             if not isinstance(name, str):
                 issues.append(FieldIssue(str(name), "field names are text"))
                 continue

@@ -95,8 +95,9 @@ class CompiledCriterion:
         if self.when is not None:
             applies, seen = _run_cel(self.when, ctx, activity_types, ())
             if not applies:
-                return CriterionResult(self.id, self.message, True, self.kind, self.source, seen,
-                                       applies=False)
+                return CriterionResult(
+                    self.id, self.message, True, self.kind, self.source, seen, applies=False
+                )
         met, seen = self.evaluate(ctx)
         return CriterionResult(self.id, self.message, met, self.kind, self.source, seen)
 
@@ -168,6 +169,7 @@ def compile_criterion(
 ) -> CompiledCriterion:
     """Compile one criterion of ``definition``; ``source`` says where it is declared."""
     when = compile_expression(criterion.when) if criterion.when else None
+    types: tuple[str, ...]
     if isinstance(criterion, FieldSetCriterion):
         evaluate, kind, types = _field_set(criterion.field_set), "field_set", ()
     elif isinstance(criterion, ActivityCriterion):

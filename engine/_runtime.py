@@ -133,14 +133,15 @@ class Engine:
         try:
             with self.store.sa.begin() as conn:
                 existing = conn.execute(
-                    sa.select(t.c.digest).where(
-                        t.c.process == key[0], t.c.version == key[1]
-                    )
+                    sa.select(t.c.digest).where(t.c.process == key[0], t.c.version == key[1])
                 ).scalar()
                 if existing is None:
                     conn.execute(
                         t.insert().values(
-                            process=key[0], version=key[1], digest=digest, body=body,
+                            process=key[0],
+                            version=key[1],
+                            digest=digest,
+                            body=body,
                             deployed_at=self._now(None),
                         )
                     )
@@ -159,7 +160,9 @@ class Engine:
         """Deployed processes and their versions, ascending."""
         t = definitions_table
         with self.store.sa.connect() as conn:
-            rows = conn.execute(sa.select(t.c.process, t.c.version).order_by(t.c.process, t.c.version))
+            rows = conn.execute(
+                sa.select(t.c.process, t.c.version).order_by(t.c.process, t.c.version)
+            )
             out: dict[str, list[int]] = {}
             for process, version in rows:
                 out.setdefault(process, []).append(version)
@@ -176,8 +179,10 @@ class Engine:
                 return cached
         t = definitions_table
         query = sa.select(t.c.version, t.c.body).where(t.c.process == process)
-        query = query.where(t.c.version == version) if version is not None else query.order_by(
-            t.c.version.desc()
+        query = (
+            query.where(t.c.version == version)
+            if version is not None
+            else query.order_by(t.c.version.desc())
         )
         with self.store.sa.connect() as conn:
             row = conn.execute(query.limit(1)).first()
@@ -270,25 +275,39 @@ class Engine:
     def _plan_start(
         self,
         compiled: CompiledProcess,
-        lead_id: str,
+        lead_id: object,
         data: Mapping[str, Any] | None,
         owner: str | None,
         actor: str | None,
         at: datetime,
     ) -> Change:
         if not isinstance(lead_id, str) or not lead_id or len(lead_id) > 255:
-            raise InvalidData(
-                compiled.process, str(lead_id), []
-            ) from ValueError("lead ids are non-empty text of at most 255 characters")
+            issue = FieldIssue("lead_id", "must be non-empty text of at most 255 characters")
+            raise InvalidData(compiled.process, str(lead_id), [issue])
         merged, _, issues = compiled.contract.merge({}, data)
         if issues:
             raise InvalidData(compiled.process, lead_id, issues)
         row = InstanceRow(
-            None, compiled.process, lead_id, compiled.version, compiled.initial, owner, merged,
-            None, 0, at, at, at,
+            None,
+            compiled.process,
+            lead_id,
+            compiled.version,
+            compiled.initial,
+            owner,
+            merged,
+            None,
+            0,
+            at,
+            at,
+            at,
         )
         return self._change(
-            None, row, kind="started", event_type="leadflow.lead.started", at=at, actor=actor,
+            None,
+            row,
+            kind="started",
+            event_type="leadflow.lead.started",
+            at=at,
+            actor=actor,
             details={"data": merged},
         )
 
@@ -354,8 +373,14 @@ class Engine:
         if after.closed:
             details["closed"] = after.closed
         return self._change(
-            before, after, kind="transition", event_type=event_type, at=at, actor=actor,
-            trigger=trigger, details=details,
+            before,
+            after,
+            kind="transition",
+            event_type=event_type,
+            at=at,
+            actor=actor,
+            trigger=trigger,
+            details=details,
         )
 
     # -- running a change ----------------------------------------------------------------------
@@ -370,9 +395,7 @@ class Engine:
     def _write(self, tx: Tx, change: Change) -> None:
         if not tx.apply([change]):
             assert change.expected_version is not None
-            raise ConcurrentUpdate(
-                change.row.process, change.row.lead_id, change.expected_version
-            )
+            raise ConcurrentUpdate(change.row.process, change.row.lead_id, change.expected_version)
 
     def start(
         self,
@@ -417,8 +440,9 @@ class Engine:
         with self.store.transaction(f"fire {trigger} on {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
             compiled = self._compiled_for(process, row.definition_version)
-            acts = tx.activities(row.id) if compiled.needs_activities(row.stage, trigger) else []
-            change = self._plan_fire(row, trigger, data, actor, when, acts)  # type: ignore[arg-type]
+            reads = compiled.needs_activities(row.stage, trigger)
+            acts = tx.activities(row.id) if reads and row.id is not None else []
+            change = self._plan_fire(row, trigger, data, actor, when, acts)
             self._write(tx, change)
         return self._instance(change.row)
 
@@ -430,7 +454,7 @@ class Engine:
         actor: str | None = None,
         at: datetime | None = None,
     ) -> Instance:
-        """Change lead data (``None`` unsets a field); a change that changes nothing writes nothing."""
+        """Change lead data (``None`` unsets a field); a no-op writes nothing."""
         when = self._now(at)
         with self.store.transaction(f"update {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
@@ -443,8 +467,13 @@ class Engine:
             after = row.copy()
             after.data = merged
             change = self._change(
-                row, after, kind="updated", event_type="leadflow.lead.updated", at=when,
-                actor=actor, details={"changes": diff},
+                row,
+                after,
+                kind="updated",
+                event_type="leadflow.lead.updated",
+                at=when,
+                actor=actor,
+                details={"changes": diff},
             )
             self._write(tx, change)
         return self._instance(change.row)
@@ -462,9 +491,14 @@ class Engine:
         when = self._now(at)
         if not isinstance(activity_type, str) or not activity_type.replace("_", "a").isalnum():
             raise InvalidData(
-                process, lead_id,
-                [FieldIssue("activity_type", f"{activity_type!r} is not a name: use letters, digits "
-                        "and underscores")],
+                process,
+                lead_id,
+                [
+                    FieldIssue(
+                        "activity_type",
+                        f"{activity_type!r} is not a name: use letters, digits and underscores",
+                    )
+                ],
             )
         try:
             payload = dumps(dict(data)) if data else None
@@ -475,8 +509,13 @@ class Engine:
             after = row.copy()
             details: dict[str, Any] = {"activity": {"type": activity_type, "data": data or {}}}
             change = self._change(
-                row, after, kind="activity", event_type="leadflow.lead.activity_recorded",
-                at=when, actor=actor, details=json.loads(dumps(details)),
+                row,
+                after,
+                kind="activity",
+                event_type="leadflow.lead.activity_recorded",
+                at=when,
+                actor=actor,
+                details=json.loads(dumps(details)),
                 activity=(activity_type, row.stage, actor, payload),
             )
             self._write(tx, change)
@@ -490,7 +529,7 @@ class Engine:
         actor: str | None = None,
         at: datetime | None = None,
     ) -> Instance:
-        """Give the lead to ``owner`` (None unassigns); assigning the current owner writes nothing."""
+        """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
         when = self._now(at)
         with self.store.transaction(f"assign {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
@@ -499,8 +538,13 @@ class Engine:
             after = row.copy()
             after.owner = owner
             change = self._change(
-                row, after, kind="assigned", event_type="leadflow.lead.assigned", at=when,
-                actor=actor, details={"owner": owner, "previous_owner": row.owner},
+                row,
+                after,
+                kind="assigned",
+                event_type="leadflow.lead.assigned",
+                at=when,
+                actor=actor,
+                details={"owner": owner, "previous_owner": row.owner},
             )
             self._write(tx, change)
         return self._instance(change.row)
@@ -517,8 +561,16 @@ class Engine:
         """Every change of the lead, oldest first."""
         h, i = history_table, instances_table
         query = (
-            sa.select(h.c.seq, h.c.at, h.c.kind, h.c.trigger, h.c.from_stage, h.c.to_stage,
-                      h.c.actor, h.c.details)
+            sa.select(
+                h.c.seq,
+                h.c.at,
+                h.c.kind,
+                h.c.trigger,
+                h.c.from_stage,
+                h.c.to_stage,
+                h.c.actor,
+                h.c.details,
+            )
             .join(i, i.c.id == h.c.instance_id)
             .where(i.c.process == process, i.c.lead_id == lead_id)
             .order_by(h.c.seq)
@@ -601,8 +653,12 @@ class Engine:
                 if lead_id in seen:
                     raise DuplicateLead(compiled.process, str(lead_id))
                 change = self._plan_start(
-                    compiled, lead_id, item.get("data"), item.get("owner"), item.get("actor"),
-                    when,  # type: ignore[arg-type]
+                    compiled,
+                    lead_id,
+                    item.get("data"),
+                    item.get("owner"),
+                    item.get("actor"),
+                    when,
                 )
                 seen.add(change.row.lead_id)
                 planned.append((index, change))
@@ -616,7 +672,8 @@ class Engine:
                     if change.row.lead_id in existing:
                         failures.append(
                             ItemFailure(
-                                index, change.row.lead_id,
+                                index,
+                                change.row.lead_id,
                                 DuplicateLead(compiled.process, change.row.lead_id),
                             )
                         )
@@ -636,7 +693,8 @@ class Engine:
                 except self.store.integrity_error:
                     failures.append(
                         ItemFailure(
-                            index, change.row.lead_id,
+                            index,
+                            change.row.lead_id,
                             DuplicateLead(compiled.process, change.row.lead_id),
                         )
                     )
@@ -678,7 +736,8 @@ class Engine:
             with self.store.transaction(f"fire_many {process}") as tx:
                 rows = tx.load_many(process, (str(item.get("lead_id")) for _, item in batch))
                 need = [
-                    r.id for r in rows.values()
+                    r.id
+                    for r in rows.values()
                     if self._compiled_for(process, r.definition_version).reads_activities
                 ]
                 acts = tx.activities_many(need) if need else {}  # type: ignore[arg-type]
@@ -692,7 +751,10 @@ class Engine:
                             self._compiled_for(process, None)
                             raise LeadNotFound(process, lead_id)
                         change = self._plan_fire(
-                            row, str(item.get("trigger")), item.get("data"), item.get("actor"),
+                            row,
+                            str(item.get("trigger")),
+                            item.get("data"),
+                            item.get("actor"),
                             self._now(item.get("at") or at),
                             acts.get(row.id, []),  # type: ignore[arg-type]
                         )
@@ -727,8 +789,12 @@ class Engine:
             try:
                 result.succeeded.append(
                     self.fire(
-                        process, lead_id, str(item.get("trigger")), item.get("data"),
-                        item.get("actor"), item.get("at") or at,
+                        process,
+                        lead_id,
+                        str(item.get("trigger")),
+                        item.get("data"),
+                        item.get("actor"),
+                        item.get("at") or at,
                     )
                 )
             except LeadflowError as exc:

@@ -11,7 +11,7 @@ Dialect differences (parameter style, how times are stored) are computed once, h
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -94,8 +94,17 @@ class InstanceRow:
     def copy(self) -> InstanceRow:
         """A shallow copy with its own data dict."""
         return InstanceRow(
-            self.id, self.process, self.lead_id, self.definition_version, self.stage, self.owner,
-            dict(self.data), self.closed, self.version, self.created_at, self.updated_at,
+            self.id,
+            self.process,
+            self.lead_id,
+            self.definition_version,
+            self.stage,
+            self.owner,
+            dict(self.data),
+            self.closed,
+            self.version,
+            self.created_at,
+            self.updated_at,
             self.stage_entered_at,
         )
 
@@ -146,7 +155,9 @@ class Store:
         self.integrity_error: type[Exception] = dbapi.IntegrityError
         p = "?" if self.sa.dialect.paramstyle == "qmark" else "%s"
         self._sql = {
-            "load": f"SELECT {_SELECT_COLS} FROM lf_instances WHERE process = {p} AND lead_id = {p}",
+            "load": (
+                f"SELECT {_SELECT_COLS} FROM lf_instances WHERE process = {p} AND lead_id = {p}"
+            ),
             "insert": (
                 "INSERT INTO lf_instances (process, lead_id, definition_version, stage, owner, "
                 "data, closed, version, created_at, updated_at, stage_entered_at) VALUES "
@@ -174,10 +185,7 @@ class Store:
             ),
         }
         self._p = p
-        if self.is_sqlite:
-            self.encode_time = _sqlite_time
-        else:
-            self.encode_time = _aware
+        self.encode_time: Callable[[datetime], Any] = _sqlite_time if self.is_sqlite else _aware
         self.ensure_schema(create=self.is_sqlite if create is None else create)
 
     # -- schema --------------------------------------------------------------------------------
@@ -220,7 +228,9 @@ class Store:
                     {"v": SCHEMA_REVISION},
                 )
         except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"cannot create the leadflow tables: {exc.__cause__ or exc}") from exc
+            raise StorageError(
+                f"cannot create the leadflow tables: {exc.__cause__ or exc}"
+            ) from exc
 
     def dispose(self) -> None:
         """Close pooled connections (only of an engine this store created)."""
@@ -265,8 +275,18 @@ class Store:
         """An :class:`InstanceRow` from a SELECT of ``_SELECT_COLS``."""
         dt = self.decode_time
         return InstanceRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8],
-            dt(r[9]), dt(r[10]), dt(r[11]),
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            json.loads(r[6]),
+            r[7],
+            r[8],
+            dt(r[9]),
+            dt(r[10]),
+            dt(r[11]),
         )
 
 
@@ -352,17 +372,32 @@ class Tx:
                 self.cur.execute(
                     sql["insert"],
                     (
-                        r.process, r.lead_id, r.definition_version, r.stage, r.owner,
-                        dumps(r.data), r.closed, r.version, enc(r.created_at),
-                        enc(r.updated_at), enc(r.stage_entered_at),
+                        r.process,
+                        r.lead_id,
+                        r.definition_version,
+                        r.stage,
+                        r.owner,
+                        dumps(r.data),
+                        r.closed,
+                        r.version,
+                        enc(r.created_at),
+                        enc(r.updated_at),
+                        enc(r.stage_entered_at),
                     ),
                 )
                 r.id = self.cur.fetchone()[0]
             else:
                 updates.append(
                     (
-                        r.definition_version, r.stage, r.owner, dumps(r.data), r.closed,
-                        r.version, enc(r.updated_at), enc(r.stage_entered_at), r.id,
+                        r.definition_version,
+                        r.stage,
+                        r.owner,
+                        dumps(r.data),
+                        r.closed,
+                        r.version,
+                        enc(r.updated_at),
+                        enc(r.stage_entered_at),
+                        r.id,
                         c.expected_version,
                     )
                 )
@@ -385,8 +420,17 @@ class Tx:
             r = c.row
             at = enc(c.at)
             history.append(
-                (r.id, r.version, at, c.kind, c.trigger, c.from_stage, c.to_stage, c.actor,
-                 dumps(c.details))
+                (
+                    r.id,
+                    r.version,
+                    at,
+                    c.kind,
+                    c.trigger,
+                    c.from_stage,
+                    c.to_stage,
+                    c.actor,
+                    dumps(c.details),
+                )
             )
             events.append((c.event_id, r.id, r.version, c.event_type, at, dumps(c.event)))
             if c.activity is not None:

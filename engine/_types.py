@@ -67,8 +67,13 @@ class HistoryEntry:
         """The criteria results recorded with a transition."""
         return [
             CriterionResult(
-                id=c["id"], message=c["message"], met=c["met"], kind=c["kind"],
-                source=c["source"], seen=c["seen"], applies=c.get("applies", True),
+                id=c["id"],
+                message=c["message"],
+                met=c["met"],
+                kind=c["kind"],
+                source=c["source"],
+                seen=c["seen"],
+                applies=c.get("applies", True),
             )
             for c in self.details.get("criteria", [])
         ]

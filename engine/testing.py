@@ -1,9 +1,9 @@
 """Helpers for tests and simulations on simulated time.
 
-    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
-    engine = Engine("sqlite://", clock=clock)
-    ...
-    clock.advance(timedelta(minutes=5))
+clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+engine = Engine("sqlite://", clock=clock)
+...
+clock.advance(timedelta(minutes=5))
 """
 
 from __future__ import annotations
