@@ -195,13 +195,28 @@ def check_field_references(d: ProcessDefinition) -> Iterator[Finding]:
                 "unknown-field",
             )
     for i, t in enumerate(d.transitions):
-        for j, field in enumerate(t.requires):
-            if field not in d.fields:
+        for key, names in (("requires", t.requires), ("clears", t.clears)):
+            for j, field in enumerate(names):
+                if field not in d.fields:
+                    yield Finding(
+                        ("transitions", i, key, j),
+                        f"transition '{t.name}' {key} unknown field '{field}'"
+                        f"{did_you_mean(field, d.fields)}",
+                        "unknown-field",
+                    )
+
+
+def check_cleared_fields_optional(d: ProcessDefinition) -> Iterator[Finding]:
+    """A transition never clears a required field (the lead would break its own contract)."""
+    for i, t in enumerate(d.transitions):
+        for j, field in enumerate(t.clears):
+            spec = d.fields.get(field)
+            if spec is not None and spec.required:
                 yield Finding(
-                    ("transitions", i, "requires", j),
-                    f"transition '{t.name}' requires unknown field '{field}'"
-                    f"{did_you_mean(field, d.fields)}",
-                    "unknown-field",
+                    ("transitions", i, "clears", j),
+                    f"transition '{t.name}' clears required field '{field}'; "
+                    "only optional fields can be cleared",
+                    "clears-required-field",
                 )
 
 
@@ -252,6 +267,7 @@ CHECKS: tuple[Callable[[ProcessDefinition], Iterator[Finding]], ...] = (
     check_every_stage_reachable,
     check_every_open_stage_can_close,
     check_field_references,
+    check_cleared_fields_optional,
     check_checklists,
     check_expressions,
 )

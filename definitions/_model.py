@@ -274,6 +274,10 @@ class Transition(_Model):
     """Fields the event's data must set when firing this transition (a lost reason, say)."""
     reopen: bool = False
     """Allows leaving a closed stage (reopening a lost or won lead)."""
+    backward: bool = False
+    """A step back (revise the proposal): the exit criteria of the stage left do not apply."""
+    clears: tuple[Name, ...] = ()
+    """Fields unset when the transition fires (a recycled lead's old lost reason)."""
     title: str | None = None
     """A label for people (button text)."""
     description: str | None = None
@@ -291,6 +295,9 @@ class Transition(_Model):
         _unique_ids("criterion", [c.id for c in self.guard])
         if len(set(self.requires)) != len(self.requires):
             raise ValueError("'requires' names the same field twice")
+        both = sorted(set(self.requires) & set(self.clears))
+        if both:
+            raise ValueError(f"{', '.join(both)}: a field cannot be both required and cleared")
         return self
 
     @property

@@ -99,9 +99,9 @@ class CompiledProcess:
                 compile_criterion(c, f"guard:{t.name}", definition, self.activity_types)
                 for c in t.guard
             )
-            leaves_to_lost = definition.stages[t.to].closed == "lost"
+            skip_exit = t.backward or definition.stages[t.to].closed == "lost"
             for source in definition.source_stages(t):
-                criteria = guard if leaves_to_lost else exit_criteria[source] + guard
+                criteria = guard if skip_exit else exit_criteria[source] + guard
                 candidate = _Candidate(t, criteria, t.requires)
                 self._candidates.setdefault((source, t.name), []).append(candidate)
                 self.machine.add_transition(

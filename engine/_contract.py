@@ -144,6 +144,7 @@ class DataContract:
         self.required = tuple(n for n, s in self.fields.items() if s.required)
         self._checks = {name: _FieldCheck(spec).check for name, spec in self.fields.items()}
         self._datetimes = tuple(n for n, s in self.fields.items() if s.type is FieldType.DATETIME)
+        self._dates = tuple(n for n, s in self.fields.items() if s.type is FieldType.DATE)
 
     def _unknown(self, name: str) -> FieldIssue:
         listed = ", ".join(self.fields) or "none declared"
@@ -195,10 +196,14 @@ class DataContract:
         return data, diff, issues
 
     def cel_view(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        """The ``lead`` map CEL sees: stored data with datetime fields as timestamps."""
+        """The ``lead`` map CEL sees: datetime fields as timestamps, dates as midnight UTC."""
         view = dict(data)
         for name in self._datetimes:
             value = view.get(name)
             if isinstance(value, str):
                 view[name] = datetime.fromisoformat(value)
+        for name in self._dates:
+            value = view.get(name)
+            if isinstance(value, str):
+                view[name] = datetime.fromisoformat(value).replace(tzinfo=UTC)
         return view

@@ -159,13 +159,13 @@ class Engine:
     def processes(self) -> dict[str, list[int]]:
         """Deployed processes and their versions, ascending."""
         t = definitions_table
-        with self.store.sa.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.c.process, t.c.version).order_by(t.c.process, t.c.version)
-            )
-            out: dict[str, list[int]] = {}
-            for process, version in rows:
-                out.setdefault(process, []).append(version)
+        rows = self.store.query(
+            sa.select(t.c.process, t.c.version).order_by(t.c.process, t.c.version),
+            "list deployed processes",
+        )
+        out: dict[str, list[int]] = {}
+        for process, version in rows:
+            out.setdefault(process, []).append(version)
         return out
 
     def definition(self, process: str, version: int | None = None) -> ProcessDefinition:
@@ -184,8 +184,8 @@ class Engine:
             if version is not None
             else query.order_by(t.c.version.desc())
         )
-        with self.store.sa.connect() as conn:
-            row = conn.execute(query.limit(1)).first()
+        rows = self.store.query(query.limit(1), f"load definition {process}")
+        row = rows[0] if rows else None
         if row is None:
             raise UnknownProcess(process, version, list(self.processes()))
         key = (process, int(row[0]))
@@ -195,15 +195,12 @@ class Engine:
                 self._compiled[key] = CompiledProcess(definition)
             return self._compiled[key]
 
-    def _latest(self, process: str) -> CompiledProcess:
-        t = definitions_table
-        with self.store.sa.connect() as conn:
-            latest = conn.execute(
-                sa.select(sa.func.max(t.c.version)).where(t.c.process == process)
-            ).scalar()
+    def _latest(self, tx: Tx, process: str) -> CompiledProcess:
+        """The newest deployed version, as seen by ``tx`` (deploys by other processes count)."""
+        latest = tx.latest_version(process)
         if latest is None:
             raise UnknownProcess(process, None, list(self.processes()))
-        return self._compiled_for(process, int(latest))
+        return self._compiled_for(process, latest)
 
     # -- planning (pure: no I/O) ---------------------------------------------------------------
 
@@ -288,7 +285,7 @@ class Engine:
         if issues:
             raise InvalidData(compiled.process, lead_id, issues)
         row = InstanceRow(
-            None,
+            0,
             compiled.process,
             lead_id,
             compiled.version,
@@ -354,6 +351,9 @@ class Engine:
             raise GuardFailed(
                 row.process, row.lead_id, trigger, row.stage, decision.unmet, decision.results
             )
+        for name in decision.transition.clears:
+            if name in merged and name not in (data or {}):
+                diff[name] = [merged.pop(name), None]
         before = row
         after = row.copy()
         after.data = merged
@@ -412,10 +412,10 @@ class Engine:
         :class:`InvalidData` if ``data`` breaks the field contract.
         """
         when = self._now(at)
-        compiled = self._latest(process)
-        change = self._plan_start(compiled, lead_id, data, owner, actor, when)
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
+                compiled = self._latest(tx, process)
+                change = self._plan_start(compiled, lead_id, data, owner, actor, when)
                 self._write(tx, change)
         except self.store.integrity_error as exc:
             raise DuplicateLead(process, lead_id) from exc
@@ -441,7 +441,7 @@ class Engine:
             row = self._load(tx, process, lead_id)
             compiled = self._compiled_for(process, row.definition_version)
             reads = compiled.needs_activities(row.stage, trigger)
-            acts = tx.activities(row.id) if reads and row.id is not None else []
+            acts = tx.activities(row.id) if reads else []
             change = self._plan_fire(row, trigger, data, actor, when, acts)
             self._write(tx, change)
         return self._instance(change.row)
@@ -575,8 +575,7 @@ class Engine:
             .where(i.c.process == process, i.c.lead_id == lead_id)
             .order_by(h.c.seq)
         )
-        with self.store.sa.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = self.store.query(query, f"history of {process}/{lead_id}")
         if not rows:
             self.get(process, lead_id)  # raises the right lookup error
         dt = self.store.decode_time
@@ -590,7 +589,7 @@ class Engine:
         when = self._now(at)
         with self.store.transaction(f"next steps of {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
-            acts = tx.activities(row.id)  # type: ignore[arg-type]
+            acts = tx.activities(row.id)
         compiled = self._compiled_for(process, row.definition_version)
         ctx = self._context(compiled, row, row.data, {}, when, acts)
         done = {a.type for a in acts if a.at >= row.stage_entered_at}
@@ -623,7 +622,8 @@ class Engine:
         Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
         ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
         """
-        compiled = self._latest(process)
+        with self.store.transaction(f"start_many {process}") as tx:
+            compiled = self._latest(tx, process)
         names = ("lead_id", "data", "owner", "actor", "at")
         result = BatchResult()
         batch: list[tuple[int, dict[str, Any]]] = []
@@ -740,7 +740,7 @@ class Engine:
                     for r in rows.values()
                     if self._compiled_for(process, r.definition_version).reads_activities
                 ]
-                acts = tx.activities_many(need) if need else {}  # type: ignore[arg-type]
+                acts = tx.activities_many(need) if need else {}
                 read_version: dict[str, int] = {}
                 latest: dict[str, Change] = {}
                 for index, item in batch:
@@ -756,7 +756,7 @@ class Engine:
                             item.get("data"),
                             item.get("actor"),
                             self._now(item.get("at") or at),
-                            acts.get(row.id, []),  # type: ignore[arg-type]
+                            acts.get(row.id, []),
                         )
                     except LeadflowError as exc:
                         failures.append(ItemFailure(index, lead_id, exc))

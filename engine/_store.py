@@ -46,7 +46,7 @@ def dumps(value: Any) -> str:
 
 
 class InstanceRow:
-    """A lead's instance as stored; mutable while a change is being planned."""
+    """A lead's instance as stored; mutable while a change is being planned (``id`` 0: new)."""
 
     __slots__ = (
         "closed",
@@ -65,7 +65,7 @@ class InstanceRow:
 
     def __init__(
         self,
-        id: int | None,
+        id: int,
         process: str,
         lead_id: str,
         definition_version: int,
@@ -180,6 +180,7 @@ class Store:
                 "INSERT INTO lf_activities (instance_id, type, at, stage, actor, data) "
                 f"VALUES ({', '.join([p] * 6)})"
             ),
+            "latest": f"SELECT max(version) FROM lf_definitions WHERE process = {p}",
             "activities": (
                 f"SELECT type, at FROM lf_activities WHERE instance_id = {p} ORDER BY at, id"
             ),
@@ -239,6 +240,14 @@ class Store:
 
     # -- transactions --------------------------------------------------------------------------
 
+    def query(self, statement: sa.Executable, what: str) -> list[Any]:
+        """Run a read-only SQLAlchemy statement off the hot path; errors become StorageError."""
+        try:
+            with self.sa.connect() as conn:
+                return list(conn.execute(statement).all())
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"{what}: the database failed: {exc.__cause__ or exc}") from exc
+
     @contextmanager
     def transaction(self, what: str) -> Iterator[Tx]:
         """A DBAPI transaction committed on success; DBAPI errors become :class:`StorageError`."""
@@ -263,13 +272,13 @@ class Store:
         finally:
             raw.close()
 
-    def decode_time(self, value: Any) -> datetime:
+    def decode_time(self, value: str | datetime) -> datetime:
         """A stored time as an aware UTC datetime."""
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-        return value.astimezone(UTC)  # type: ignore[no-any-return]
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
     def row(self, r: Sequence[Any]) -> InstanceRow:
         """An :class:`InstanceRow` from a SELECT of ``_SELECT_COLS``."""
@@ -313,6 +322,12 @@ class Tx:
         self.cur.execute(self.store._sql["load"], (process, lead_id))
         r = self.cur.fetchone()
         return self.store.row(r) if r else None
+
+    def latest_version(self, process: str) -> int | None:
+        """The newest deployed version of ``process``, or None."""
+        self.cur.execute(self.store._sql["latest"], (process,))
+        r = self.cur.fetchone()
+        return None if r is None or r[0] is None else int(r[0])
 
     def load_many(self, process: str, lead_ids: Iterable[str]) -> dict[str, InstanceRow]:
         """Instances by lead id for every lead of ``lead_ids`` that has one."""
