@@ -8,6 +8,8 @@ the output is text to paste into a Markdown file or to pipe into ``dot -Tsvg``.
 
 from __future__ import annotations
 
+import json
+
 from leadflow.definitions import Criterion, ProcessDefinition, Stage, Transition
 
 __all__ = ["render_dot", "render_mermaid"]
@@ -55,12 +57,14 @@ def _edges(definition: ProcessDefinition) -> list[tuple[str, str, Transition]]:
 # -- Mermaid -----------------------------------------------------------------------------------
 
 
+_MERMAID_ESCAPES = str.maketrans(
+    {"#": "#35;", ":": "#58;", ";": "#59;", "<": "#lt;", ">": "#gt;", '"': "#quot;"}
+)
+
+
 def _mm(text: str) -> str:
     """Escape text for a Mermaid label: entity codes for what ends or breaks a statement."""
-    text = " ".join(text.split())
-    for char, code in (("#", "#35;"), (":", "#58;"), (";", "#59;"), ("<", "#lt;"), (">", "#gt;")):
-        text = text.replace(char, code)
-    return text.replace('"', "#quot;")
+    return " ".join(text.split()).translate(_MERMAID_ESCAPES)
 
 
 def render_mermaid(definition: ProcessDefinition) -> str:
@@ -68,7 +72,7 @@ def render_mermaid(definition: ProcessDefinition) -> str:
     title = definition.title or definition.process
     out = [
         "---",
-        f"title: {_mm(title)} ({definition.process} v{definition.version})",
+        f"title: {json.dumps(f'{title} ({definition.process} v{definition.version})')}",
         "---",
         "stateDiagram-v2",
         "    direction LR",
