@@ -42,8 +42,8 @@ _CRITERION_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _looks_like_text(source: str) -> bool:
-    return "\n" in source or source.lstrip().startswith(("{", "process:"))
+def _is_one_line(source: str) -> bool:
+    return "\n" not in source and len(source) < 4096
 
 
 def load_definition(
@@ -52,11 +52,12 @@ def load_definition(
     """Load a definition from a path, or from YAML/JSON text.
 
     ``source`` is read as a file when it is a ``Path`` or a one-line string naming an existing
-    file; otherwise it is the definition text itself. ``file`` overrides the name shown in
+    file; a one-line string without a ``:`` (no YAML mapping can be that) is a missing file;
+    anything else is the definition text itself. ``file`` overrides the name shown in
     problems. Raises :class:`DefinitionError` carrying every problem found.
     """
     if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and not _looks_like_text(source) and os.path.isfile(source)
+        isinstance(source, str) and _is_one_line(source) and os.path.isfile(source)
     ):
         path = FsPath(source)
         name = file or str(source)
@@ -67,11 +68,7 @@ def load_definition(
                 [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
             ) from exc
         return _load(raw, name)
-    if (
-        isinstance(source, str)
-        and not _looks_like_text(source)
-        and source.endswith((".yaml", ".yml", ".json"))
-    ):
+    if _is_one_line(source) and ":" not in source and not source.lstrip().startswith("{"):
         raise DefinitionError([Problem("no such file", "unreadable-file", file or source)])
     return _load(source, file or "<string>")
 

@@ -17,6 +17,8 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 from leadflow.definitions import DefinitionError, LeadflowError
 
@@ -189,9 +191,31 @@ def write_or_print(text: str, output: Path | None) -> None:
     typer.echo(f"wrote {output}", err=True)
 
 
+def _missing_sqlite_file(db: str) -> str | None:
+    """The path of a file SQLite database that does not exist yet, else None."""
+    try:
+        url = make_url(db)
+    except ArgumentError:
+        return None  # the engine reports a malformed URL itself
+    path = url.database
+    if url.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    return None if Path(path).exists() else path
+
+
 @contextmanager
-def open_engine(db: str) -> Iterator[Engine]:
-    """An :class:`Engine` on ``db``, closed afterwards."""
+def open_engine(db: str, *, may_create: bool = False) -> Iterator[Engine]:
+    """An :class:`Engine` on ``db``, closed afterwards.
+
+    Only commands that set things up (``deploy``) may create a new SQLite file: for the others a
+    mistyped path would silently create an empty database and then report "nothing deployed".
+    """
+    missing = None if may_create else _missing_sqlite_file(db)
+    if missing is not None:
+        raise CliError(
+            f"no database at {missing}; check the path, or deploy a definition there first "
+            "(leadflow deploy FILE --db URL)"
+        )
     engine = Engine(db)
     try:
         yield engine

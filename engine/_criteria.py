@@ -26,10 +26,12 @@ __all__ = ["Activity", "CompiledCriterion", "EvalContext", "compile_criterion"]
 
 @dataclass(frozen=True, slots=True)
 class Activity:
-    """A recorded activity as criteria see it: its type and when it happened."""
+    """A recorded activity as criteria see it: its type, when, and the lead version it made."""
 
     type: str
     at: datetime
+    seq: int
+    """The instance version its recording produced; orders it against stage changes."""
 
 
 @dataclass(slots=True)
@@ -42,6 +44,8 @@ class EvalContext:
     """The event's own data."""
     stage: str
     stage_entered_at: datetime
+    stage_seq: int
+    """The instance version that entered the current stage; later activities are "in stage"."""
     now: datetime
     owner: str | None
     activities: list[Activity]
@@ -132,15 +136,16 @@ def _activity(kind: str, minimum: int, within: timedelta | None, in_stage: bool)
     window = format_duration(within) if within else None
 
     def evaluate(ctx: EvalContext) -> tuple[bool, dict[str, Any]]:
-        since: datetime | None = None
-        if within is not None:
-            since = ctx.now - within
-        if in_stage and (since is None or ctx.stage_entered_at > since):
-            since = ctx.stage_entered_at
-        if since is None:
+        if within is None and not in_stage:
             count = ctx.counts().get(kind, 0)
         else:
-            count = sum(1 for a in ctx.activities if a.type == kind and since <= a.at <= ctx.now)
+            since = ctx.now - within if within is not None else None
+            after = ctx.stage_seq if in_stage else 0
+            count = sum(
+                1
+                for a in ctx.activities
+                if a.type == kind and a.seq > after and (since is None or since <= a.at <= ctx.now)
+            )
         seen: dict[str, Any] = {"type": kind, "count": count, "min": minimum}
         if window:
             seen["within"] = window
@@ -154,7 +159,7 @@ def _activity(kind: str, minimum: int, within: timedelta | None, in_stage: bool)
 def _checklist(items: tuple[str, ...], by_stage: Mapping[str, Mapping[str, str]]) -> Evaluate:
     def evaluate(ctx: EvalContext) -> tuple[bool, dict[str, Any]]:
         playbook = by_stage.get(ctx.stage, {})
-        done = {a.type for a in ctx.activities if a.at >= ctx.stage_entered_at}
+        done = {a.type for a in ctx.activities if a.seq > ctx.stage_seq}
         seen = {item: playbook.get(item, item) in done for item in items}
         return all(seen.values()), seen
 

@@ -14,7 +14,9 @@ The tree::
     ├── ConcurrentUpdate                      the lead changed since it was read; retry
     ├── StorageError                          the database failed or is not set up
     │   └── SchemaMismatch                    the schema is missing or at another revision
-    └── BatchItemError (inside BatchResult)   not raised: how start_many/fire_many report items
+
+start_many / fire_many do not raise for single items: each failed item is an ``ItemFailure``
+(index, lead id, the error above it would have raised) in ``BatchResult.failed``.
 """
 
 from __future__ import annotations

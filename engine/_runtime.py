@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -54,6 +55,7 @@ from ._types import (
 __all__ = ["Engine"]
 
 _BATCH = 1000
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
 def _canonical(definition: ProcessDefinition) -> str:
@@ -297,6 +299,7 @@ class Engine:
             at,
             at,
             at,
+            1,
         )
         return self._change(
             None,
@@ -322,6 +325,7 @@ class Engine:
             payload=payload,
             stage=row.stage,
             stage_entered_at=row.stage_entered_at,
+            stage_seq=row.stage_seq,
             now=at,
             owner=row.owner,
             activities=activities,
@@ -360,6 +364,7 @@ class Engine:
         dest = decision.transition.to
         after.stage = dest
         after.stage_entered_at = at
+        after.stage_seq = row.version + 1
         after.closed = compiled.stages[dest].closed
         if after.closed == "won":
             event_type = "leadflow.lead.closed_won"
@@ -489,14 +494,15 @@ class Engine:
     ) -> Instance:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
         when = self._now(at)
-        if not isinstance(activity_type, str) or not activity_type.replace("_", "a").isalnum():
+        if not isinstance(activity_type, str) or not _NAME.fullmatch(activity_type):
             raise InvalidData(
                 process,
                 lead_id,
                 [
                     FieldIssue(
                         "activity_type",
-                        f"{activity_type!r} is not a name: use letters, digits and underscores",
+                        f"{activity_type!r} is not a name: use a letter, then letters, digits "
+                        "or underscores (at most 64)",
                     )
                 ],
             )
@@ -592,7 +598,7 @@ class Engine:
             acts = tx.activities(row.id)
         compiled = self._compiled_for(process, row.definition_version)
         ctx = self._context(compiled, row, row.data, {}, when, acts)
-        done = {a.type for a in acts if a.at >= row.stage_entered_at}
+        done = {a.type for a in acts if a.seq > row.stage_seq}
         playbook = [
             PlaybookStatus(p.id, p.title, p.template, p.activity_type, p.activity_type in done)
             for p in compiled.stages[row.stage].playbook

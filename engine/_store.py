@@ -59,6 +59,7 @@ class InstanceRow:
         "process",
         "stage",
         "stage_entered_at",
+        "stage_seq",
         "updated_at",
         "version",
     )
@@ -77,6 +78,7 @@ class InstanceRow:
         created_at: datetime,
         updated_at: datetime,
         stage_entered_at: datetime,
+        stage_seq: int,
     ) -> None:
         self.id = id
         self.process = process
@@ -90,6 +92,7 @@ class InstanceRow:
         self.created_at = created_at
         self.updated_at = updated_at
         self.stage_entered_at = stage_entered_at
+        self.stage_seq = stage_seq
 
     def copy(self) -> InstanceRow:
         """A shallow copy with its own data dict."""
@@ -106,6 +109,7 @@ class InstanceRow:
             self.created_at,
             self.updated_at,
             self.stage_entered_at,
+            self.stage_seq,
         )
 
 
@@ -133,7 +137,7 @@ class Change:
 
 _SELECT_COLS = (
     "id, process, lead_id, definition_version, stage, owner, data, closed, version, "
-    "created_at, updated_at, stage_entered_at"
+    "created_at, updated_at, stage_entered_at, stage_seq"
 )
 
 
@@ -160,13 +164,13 @@ class Store:
             ),
             "insert": (
                 "INSERT INTO lf_instances (process, lead_id, definition_version, stage, owner, "
-                "data, closed, version, created_at, updated_at, stage_entered_at) VALUES "
-                f"({', '.join([p] * 11)}) RETURNING id"
+                "data, closed, version, created_at, updated_at, stage_entered_at, stage_seq) "
+                f"VALUES ({', '.join([p] * 12)}) RETURNING id"
             ),
             "update": (
                 f"UPDATE lf_instances SET definition_version = {p}, stage = {p}, owner = {p}, "
                 f"data = {p}, closed = {p}, version = {p}, updated_at = {p}, "
-                f"stage_entered_at = {p} WHERE id = {p} AND version = {p}"
+                f"stage_entered_at = {p}, stage_seq = {p} WHERE id = {p} AND version = {p}"
             ),
             "history": (
                 "INSERT INTO lf_history (instance_id, seq, at, kind, trigger, from_stage, "
@@ -177,12 +181,12 @@ class Store:
                 f"VALUES ({', '.join([p] * 6)})"
             ),
             "activity": (
-                "INSERT INTO lf_activities (instance_id, type, at, stage, actor, data) "
-                f"VALUES ({', '.join([p] * 6)})"
+                "INSERT INTO lf_activities (instance_id, type, at, seq, stage, actor, data) "
+                f"VALUES ({', '.join([p] * 7)})"
             ),
             "latest": f"SELECT max(version) FROM lf_definitions WHERE process = {p}",
             "activities": (
-                f"SELECT type, at FROM lf_activities WHERE instance_id = {p} ORDER BY at, id"
+                f"SELECT type, at, seq FROM lf_activities WHERE instance_id = {p} ORDER BY seq"
             ),
         }
         self._p = p
@@ -296,6 +300,7 @@ class Store:
             dt(r[9]),
             dt(r[10]),
             dt(r[11]),
+            r[12],
         )
 
 
@@ -350,7 +355,7 @@ class Tx:
         """The recorded activities of an instance, oldest first."""
         self.cur.execute(self.store._sql["activities"], (instance_id,))
         dt = self.store.decode_time
-        return [Activity(t, dt(at)) for t, at in self.cur.fetchall()]
+        return [Activity(t, dt(at), seq) for t, at, seq in self.cur.fetchall()]
 
     def activities_many(self, instance_ids: Iterable[int]) -> dict[int, list[Activity]]:
         """Recorded activities by instance id, oldest first."""
@@ -361,12 +366,12 @@ class Tx:
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             self.cur.execute(
-                "SELECT instance_id, type, at FROM lf_activities WHERE instance_id IN "
-                f"({', '.join([p] * len(chunk))}) ORDER BY at, id",
+                "SELECT instance_id, type, at, seq FROM lf_activities WHERE instance_id IN "
+                f"({', '.join([p] * len(chunk))}) ORDER BY instance_id, seq",
                 tuple(chunk),
             )
-            for iid, t, at in self.cur.fetchall():
-                out[iid].append(Activity(t, dt(at)))
+            for iid, t, at, seq in self.cur.fetchall():
+                out[iid].append(Activity(t, dt(at), seq))
         return out
 
     def apply(self, changes: Sequence[Change]) -> bool:
@@ -398,6 +403,7 @@ class Tx:
                         enc(r.created_at),
                         enc(r.updated_at),
                         enc(r.stage_entered_at),
+                        r.stage_seq,
                     ),
                 )
                 r.id = self.cur.fetchone()[0]
@@ -412,6 +418,7 @@ class Tx:
                         r.version,
                         enc(r.updated_at),
                         enc(r.stage_entered_at),
+                        r.stage_seq,
                         r.id,
                         c.expected_version,
                     )
@@ -450,7 +457,7 @@ class Tx:
             events.append((c.event_id, r.id, r.version, c.event_type, at, dumps(c.event)))
             if c.activity is not None:
                 kind, stage, actor, data = c.activity
-                acts.append((r.id, kind, at, stage, actor, data))
+                acts.append((r.id, kind, at, r.version, stage, actor, data))
         if len(history) == 1:
             self.cur.execute(sql["history"], history[0])
             self.cur.execute(sql["outbox"], events[0])

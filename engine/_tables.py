@@ -58,6 +58,9 @@ instances = sa.Table(
     sa.Column("created_at", _When, nullable=False),
     sa.Column("updated_at", _When, nullable=False),
     sa.Column("stage_entered_at", _When, nullable=False),
+    sa.Column(
+        "stage_seq", sa.Integer, nullable=False, comment="the version that entered the stage"
+    ),
     sa.UniqueConstraint("process", "lead_id"),
     sa.Index(None, "process", "stage"),
 )
@@ -85,6 +88,7 @@ activities = sa.Table(
     sa.Column("instance_id", _Id, sa.ForeignKey("lf_instances.id"), nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("at", _When, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, comment="the instance version it produced"),
     sa.Column("stage", sa.String(64), nullable=False),
     sa.Column("actor", sa.String(255)),
     sa.Column("data", sa.Text, comment="JSON"),

@@ -216,7 +216,7 @@ def deploy(
 ) -> None:
     """Deploy a definition version (idempotent; a changed version needs a new number)."""
     definition = load_definition(file)
-    with open_engine(db) as engine:
+    with open_engine(db, may_create=True) as engine:
         known = definition.version in engine.processes().get(definition.process, [])
         engine.deploy(definition)
     if as_json:

@@ -272,9 +272,20 @@ def test_bad_data_json_is_one_line(runner: CliRunner, url: str) -> None:
 
 def test_unknown_process_is_one_line(runner: CliRunner, url: str) -> None:
     """A process that was never deployed gives a one-line error naming it."""
+    run(runner, "deploy", str(REFERENCE), "--db", url)
     line = one_error_line(run(runner, "start", "no-such-process", "L1", "--db", url))
     assert "no-such-process" in line
     assert "not deployed" in line
+
+
+def test_missing_database_file_is_refused_and_not_created(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A mistyped SQLite path is an error for every command but deploy, and creates no file."""
+    typo = tmp_path / "typo.db"
+    line = one_error_line(run(runner, "show", PROCESS, "L1", "--db", f"sqlite:///{typo}"))
+    assert f"no database at {typo}" in line
+    assert not typo.exists()
 
 
 def test_unknown_lead_is_one_line(runner: CliRunner, url: str) -> None:
@@ -309,6 +320,7 @@ def test_unexpected_error_exits_3(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom")
 
+    run(runner, "deploy", str(REFERENCE), "--db", url)
     monkeypatch.setattr(Engine, "get", broken)
     result = run(runner, "show", PROCESS, "L1", "--db", url)
     assert result.exit_code == 3

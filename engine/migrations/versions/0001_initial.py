@@ -43,6 +43,9 @@ def upgrade() -> None:
         sa.Column("created_at", _When, nullable=False),
         sa.Column("updated_at", _When, nullable=False),
         sa.Column("stage_entered_at", _When, nullable=False),
+        sa.Column(
+            "stage_seq", sa.Integer, nullable=False, comment="the version that entered the stage"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_lf_instances"),
         sa.UniqueConstraint("process", "lead_id", name="uq_lf_instances_process_lead_id"),
     )
@@ -71,6 +74,7 @@ def upgrade() -> None:
         sa.Column("instance_id", _Id, nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("at", _When, nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False, comment="the instance version it produced"),
         sa.Column("stage", sa.String(64), nullable=False),
         sa.Column("actor", sa.String(255)),
         sa.Column("data", sa.Text, comment="JSON"),
