@@ -1,0 +1,51 @@
+"""The distribution's shape: one `leadflow` namespace, three subpackages, data files shipped."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from importlib import resources
+
+import pytest
+
+import leadflow
+
+SUBPACKAGES = ("leadflow.definitions", "leadflow.engine", "leadflow.adapters")
+
+
+def test_leadflow_is_a_namespace_package() -> None:
+    """`leadflow` itself has no `__init__`: it is a namespace over the three subpackages."""
+    assert getattr(leadflow, "__file__", None) is None
+    assert all(importlib.import_module(name) for name in SUBPACKAGES)
+
+
+def test_nothing_installs_a_generic_top_level_module() -> None:
+    """The installed files live under `leadflow/`; no top-level `engine`, `definitions` or
+    `adapters` module that would clash with a host application's own."""
+    files = importlib.metadata.files("leadflow") or []
+    tops = {f.parts[0] for f in files if not f.parts[0].startswith("..")}
+    assert not tops & {"engine", "definitions", "adapters", "engine.py", "definitions.py"}
+    assert "leadflow" in tops or any(t.startswith("__editable__") for t in tops)
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_each_subpackage_ships_py_typed(package: str) -> None:
+    """Each subpackage is marked typed (PEP 561) for the host application's type checker."""
+    assert resources.files(package).joinpath("py.typed").is_file()
+
+
+def test_data_files_are_shipped() -> None:
+    """The shipped processes, their templates and the Alembic migrations are package data."""
+    library = resources.files("leadflow.definitions").joinpath("library")
+    assert library.joinpath("inbound-lead.yaml").is_file()
+    assert library.joinpath("templates").is_dir()
+    migrations = resources.files("leadflow.engine").joinpath("migrations")
+    assert migrations.joinpath("env.py").is_file()
+    assert migrations.joinpath("versions", "0001_initial.py").is_file()
+
+
+def test_console_script_points_at_the_cli() -> None:
+    """`pip install .` gives a `leadflow` command running the typer app."""
+    scripts = importlib.metadata.entry_points(group="console_scripts")
+    (script,) = [s for s in scripts if s.name == "leadflow"]
+    assert script.value == "leadflow.engine.cli:main"
