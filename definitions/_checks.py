@@ -94,14 +94,58 @@ def check_transition_stages_exist(d: ProcessDefinition) -> Iterator[Finding]:
             )
 
 
+def _duplicates(ids: Iterator[str] | list[str]) -> Iterator[tuple[int, str]]:
+    seen: set[str] = set()
+    for index, item in enumerate(ids):
+        if item in seen:
+            yield index, item
+        seen.add(item)
+
+
+def check_unique_ids(d: ProcessDefinition) -> Iterator[Finding]:
+    """Criterion and playbook ids are unique where declared; `requires` repeats no field."""
+    for name, stage in d.stages.items():
+        for key, ids, what in (
+            ("playbook", [p.id for p in stage.playbook], "playbook item"),
+            ("exit_criteria", [c.id for c in stage.exit_criteria], "exit criterion"),
+        ):
+            for k, item in _duplicates(ids):
+                yield Finding(
+                    ("stages", name, key, k, "id"),
+                    f"stage '{name}': {what} id '{item}' is used twice; ids must be unique",
+                    "duplicate-id",
+                )
+    for i, t in enumerate(d.transitions):
+        for k, item in _duplicates([c.id for c in t.guard]):
+            yield Finding(
+                ("transitions", i, "guard", k, "id"),
+                f"transition '{t.name}': guard id '{item}' is used twice; ids must be unique",
+                "duplicate-id",
+            )
+        for k, item in _duplicates(list(t.requires)):
+            yield Finding(
+                ("transitions", i, "requires", k),
+                f"transition '{t.name}': 'requires' names '{item}' twice",
+                "duplicate-id",
+            )
+
+
+def _stage_refs_resolve(d: ProcessDefinition) -> bool:
+    """Whether every ``from``/``to`` names a stage (graph checks would only add noise if not)."""
+    return all(
+        t.to in d.stages and all(s == "*" or s in d.stages for s in t.sources)
+        for t in d.transitions
+    )
+
+
 def check_closed_stages_have_no_exits(d: ProcessDefinition) -> Iterator[Finding]:
     """Only transitions marked ``reopen: true`` leave a closed stage."""
     for i, t in enumerate(d.transitions):
-        for source in t.sources:
+        for j, source in enumerate(t.sources):
             stage = d.stages.get(source)
             if stage is not None and stage.closed and not t.reopen:
                 yield Finding(
-                    ("transitions", i, "from"),
+                    ("transitions", i, "from") + ((j,) if len(t.sources) > 1 else ()),
                     f"transition '{t.name}' leaves closed stage '{source}'; closed stages are "
                     "final unless the transition says 'reopen: true'",
                     "exit-from-closed-stage",
@@ -141,7 +185,7 @@ def _reach(edges: dict[str, set[str]], start: str) -> set[str]:
 def check_every_stage_reachable(d: ProcessDefinition) -> Iterator[Finding]:
     """Every stage can be reached from the initial stage."""
     initial = [name for name, stage in d.stages.items() if stage.initial]
-    if len(initial) != 1:
+    if len(initial) != 1 or not _stage_refs_resolve(d):
         return
     reached = _reach(_graph(d), initial[0])
     for name in d.stages:
@@ -159,7 +203,7 @@ def check_every_open_stage_can_close(d: ProcessDefinition) -> Iterator[Finding]:
     """From every open stage some path leads to a closed stage (no dead ends)."""
     edges = _graph(d)
     closed = {name for name, stage in d.stages.items() if stage.closed}
-    if not closed:
+    if not closed or not _stage_refs_resolve(d):
         return
     for name in d.open_stages:
         if not _reach(edges, name) & closed:
@@ -263,6 +307,7 @@ CHECKS: tuple[Callable[[ProcessDefinition], Iterator[Finding]], ...] = (
     check_one_initial_stage,
     check_open_and_closed_stages,
     check_transition_stages_exist,
+    check_unique_ids,
     check_closed_stages_have_no_exits,
     check_every_stage_reachable,
     check_every_open_stage_can_close,

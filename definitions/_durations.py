@@ -6,13 +6,18 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 __all__ = ["Duration", "format_duration", "parse_duration"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+)\s*([smhdw])")
-_WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
+_ORDER = "wdhms"
+_PART = re.compile(r"([0-9]+)\s*([smhdw])")
+_WHOLE = re.compile(r"^\s*(?:[0-9]+\s*[smhdw]\s*)+$")
+PATTERN = r"^\s*(?:[0-9]+\s*[smhdw]\s*)+$"
+"""The shorthand as a regular expression (for the JSON Schema)."""
+MAX = timedelta(days=36525)
+"""A hundred years: anything longer is a typo."""
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -20,7 +25,15 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, str) and _WHOLE.match(value):
-        seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value))
+        parts = _PART.findall(value)
+        units = [u for _, u in parts]
+        if sum(int(n) for n, _ in parts) == 0:
+            raise ValueError(f"{value!r}: a duration must be longer than zero")
+        if units != sorted(set(units), key=_ORDER.index):
+            raise ValueError(f"{value!r}: write each unit once, largest first (1h30m, not 30m1h)")
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+        if seconds > MAX.total_seconds():
+            raise ValueError(f"{value!r} is longer than {MAX.days // 365} years")
         result = timedelta(seconds=seconds)
     else:
         raise ValueError(
@@ -48,5 +61,12 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": PATTERN,
+            "description": "a duration such as 30s, 5m, 4h, 14d, 2w or 1h30m",
+        }
+    ),
 ]
 """A positive ``timedelta`` read from ``5m``-style text and written back the same way."""

@@ -35,6 +35,7 @@ CEL_VARIABLES: dict[str, str] = {
 
 _SYNTAX = re.compile(r"<input>:(\d+):(\d+): (.*)")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MACROS = frozenset({"all", "exists", "exists_one", "filter", "map"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +139,32 @@ def field_references(expression: str) -> list[FieldReference]:
     return refs
 
 
-def _syntax_issue(exc: ValueError) -> CelIssue:
+def _syntax_issue(exc: ValueError, expression: str) -> CelIssue:
     text = str(exc)
     match = _SYNTAX.search(text)
     if not match:
         return CelIssue(f"CEL syntax error: {text.splitlines()[0]}", "cel-syntax")
-    column = int(match.group(2))
-    return CelIssue(f"CEL syntax error: {match.group(3).strip()}", "cel-syntax", max(column - 1, 0))
+    line, column = int(match.group(1)), int(match.group(2))
+    lines = expression.split("\n")
+    offset = sum(len(x) + 1 for x in lines[: line - 1]) + max(column - 1, 0)
+    detail = match.group(3).strip().removeprefix("Syntax error: ")
+    return CelIssue(f"CEL syntax error: {detail}", "cel-syntax", min(offset, len(expression)))
+
+
+def _loop_variables(toks: list[tuple[str, str, int]]) -> set[str]:
+    """Names bound by the macros ``all``, ``exists``, ``exists_one``, ``filter``, ``map``."""
+    names: set[str] = set()
+    for i in range(len(toks) - 3):
+        if (
+            toks[i][1] == "."
+            and toks[i + 1][1] in _MACROS
+            and toks[i + 2][1] == "("
+            and toks[i + 3][0] == "ident"
+            and i + 4 < len(toks)
+            and toks[i + 4][1] == ","
+        ):
+            names.add(toks[i + 3][1])
+    return names
 
 
 def check_expression(
@@ -157,26 +177,29 @@ def check_expression(
     try:
         program = compile_expression(expression)
     except ValueError as exc:
-        return None, [_syntax_issue(exc)]
+        return None, [_syntax_issue(exc, expression)]
     issues: list[CelIssue] = []
+    toks = _tokens(expression)
+    bound = _loop_variables(toks)
     for name in program.variables():
-        if name not in CEL_VARIABLES:
-            offset = max(
-                (
-                    off
-                    for kind, text, off in _tokens(expression)
-                    if kind == "ident" and text == name
-                ),
-                default=0,
+        if name in CEL_VARIABLES or name in bound:
+            continue
+        offset = next(
+            (
+                off
+                for i, (kind, text, off) in enumerate(toks)
+                if kind == "ident" and text == name and (i == 0 or toks[i - 1][1] != ".")
+            ),
+            0,
+        )
+        issues.append(
+            CelIssue(
+                f"unknown variable '{name}' in CEL expression "
+                f"(available: {', '.join(CEL_VARIABLES)})",
+                "cel-unknown-variable",
+                offset,
             )
-            issues.append(
-                CelIssue(
-                    f"unknown variable '{name}' in CEL expression "
-                    f"(available: {', '.join(CEL_VARIABLES)})",
-                    "cel-unknown-variable",
-                    offset,
-                )
-            )
+        )
     if not allow_unknown_fields:
         for ref in field_references(expression):
             if ref.name not in fields:

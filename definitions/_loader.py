@@ -68,7 +68,12 @@ def load_definition(
                 [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
             ) from exc
         return _load(raw, name)
-    if _is_one_line(source) and ":" not in source and not source.lstrip().startswith("{"):
+    if (
+        _is_one_line(source)
+        and source.strip()
+        and ":" not in source
+        and not source.lstrip().startswith("{")
+    ):
         raise DefinitionError([Problem("no such file", "unreadable-file", file or source)])
     return _load(source, file or "<string>")
 
@@ -105,9 +110,10 @@ def validate_data_document(doc: Document) -> ProcessDefinition:
 
 
 def _locate(finding: Finding, doc: Document) -> Problem:
-    line, column = doc.position(finding.path, key=finding.key)
-    if finding.offset is not None and finding.path in doc.values:
-        column += finding.offset + doc.quoted.get(finding.path, 0)
+    if finding.offset is not None:
+        line, column = doc.offset_position(finding.path, finding.offset)
+    else:
+        line, column = doc.position(finding.path, key=finding.key)
     return Problem(finding.message, finding.code, doc.file, line, column)
 
 
@@ -195,7 +201,7 @@ def _describe(path: Path, data: Any) -> str:
         label = {"guard": "guard", "exit_criteria": "exit criterion", "playbook": "playbook item"}
         what = label[str(path[2])]
         words.append(f"{what} '{ident}'" if isinstance(ident, str) else f"{what} #{path[3]}")
-    return " ".join(words) or "process"
+    return " ".join(words) or "definition"
 
 
 def _key_name(path: Path) -> str:
@@ -205,16 +211,99 @@ def _key_name(path: Path) -> str:
     return ""
 
 
+_EXPECTED = {
+    "dict_type": "a mapping (key: value lines)",
+    "model_type": "a mapping (key: value lines)",
+    "model_attributes_type": "a mapping (key: value lines)",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "string_type": "text",
+    "int_type": "an integer (a whole number)",
+    "int_parsing": "an integer (a whole number)",
+    "int_from_float": "an integer (a whole number)",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def _names_key(where: str, path: Path) -> bool:
+    """Whether ``where`` already names the last key of ``path`` (``field 'budget'``)."""
+    return len(path) == 2 and path[0] in ("fields", "stages")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "nothing" if value is None else type(value).__name__
+
+
+def _subject(where: str, path: Path, name: str) -> str:
+    """``transition 'win': 'guard'`` or just ``field 'budget'`` when that names the key."""
+    if not name or _names_key(where, path) or (where == "definition" and not path):
+        return where
+    return f"{where}: '{name}'"
+
+
+def _message(kind: str, err: Any, where: str, path: Path, name: str) -> str:
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    subject = _subject(where, path, name)
+    if kind in _EXPECTED:
+        hint = ""
+        if kind == "string_type" and isinstance(value, bool):
+            hint = " (YAML reads yes/no/on/off as true/false: quote the text)"
+        return f"{subject}: expected {_EXPECTED[kind]}, got {_shown(value)}{hint}"
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"{subject}: must be {words} {ctx.get(key)}, got {_shown(value)}"
+    if kind == "too_short":
+        return f"{subject}: needs at least {ctx.get('min_length')} entries"
+    if kind == "too_long":
+        return f"{subject}: allows at most {ctx.get('max_length')} entries"
+    if kind == "string_too_long":
+        return f"{subject}: at most {ctx.get('max_length')} characters"
+    msg = str(err["msg"])
+    return f"{subject}: {msg[0].lower() + msg[1:]}"
+
+
+def _inside(path: Path, others: list[Path]) -> bool:
+    return any(len(o) > len(path) and o[: len(path)] == path for o in others)
+
+
 def _translate(exc: ValidationError, doc: Document) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[Path, str]] = set()
-    for err in exc.errors(include_url=False):
-        path, key = _clean_path(tuple(err["loc"]), doc.data)
+    errors = [(err, *_clean_path(tuple(err["loc"]), doc.data)) for err in exc.errors()]
+    paths = [path for _, path, _ in errors]
+    keys_given: dict[Path, list[str]] = {}
+    for err, path, _ in errors:
+        if err["type"] == "extra_forbidden":
+            keys_given.setdefault(path[:-1], []).append(str(path[-1]))
+    for err, path, key in errors:
         kind = err["type"]
+        if kind == "too_short" and _inside(path, paths):
+            continue  # "no transitions left" only because its items failed: noise
         where = _describe(path, doc.data)
         name = _key_name(path)
         value = err.get("input")
         if kind == "missing":
+            if did_you_mean(name, keys_given.get(path[:-1], [])):
+                continue  # the misspelt key is reported, with the suggestion
             message = f"{where}: missing required key '{name}'"
             problem = doc.problem(path[:-1], message, "missing-key")
         elif kind == "extra_forbidden":
@@ -246,18 +335,14 @@ def _translate(exc: ValidationError, doc: Document) -> list[Problem]:
             problem = doc.problem(path, message, "invalid-name")
         elif kind in ("literal_error", "enum"):
             expected = err.get("ctx", {}).get("expected", "")
-            message = f"{where}: {value!r} is not allowed for '{name}' (allowed: {expected})"
+            message = f"{where}: {_shown(value)} is not allowed for '{name}' (allowed: {expected})"
             problem = doc.problem(path, message, "invalid-value")
         elif kind in ("value_error", "assertion_error"):
             text = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            label = f"'{name}'" if name and name not in str(path[:2]) else ""
-            message = f"{where}: {label + ': ' if label and len(path) > 2 else ''}{text}"
-            problem = doc.problem(path, message, "invalid-value")
+            subject = where if len(path) <= 2 else _subject(where, path, name)
+            problem = doc.problem(path, f"{subject}: {text}", "invalid-value")
         else:
-            shown = f", got {value!r}" if isinstance(value, (str, int, float, bool)) else ""
-            msg = err["msg"][0].lower() + err["msg"][1:]
-            message = f"{where}: '{name}': {msg}{shown}" if name else f"{where}: {msg}{shown}"
-            problem = doc.problem(path, message, "invalid-value")
+            problem = doc.problem(path, _message(kind, err, where, path, name), "invalid-value")
         if (path, problem.message) not in seen:
             seen.add((path, problem.message))
             problems.append(problem)

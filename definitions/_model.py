@@ -17,12 +17,14 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     field_validator,
     model_validator,
 )
 
 from ._durations import Duration
+from ._frozen import FrozenDict
 
 __all__ = [
     "ActivityCriterion",
@@ -45,7 +47,10 @@ PROCESS_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
 """Process ids: lower-case words joined by ``-`` or ``_`` (``inbound-lead``)."""
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
-_NAME_RE = re.compile(NAME_PATTERN)
+WholeNumber = Annotated[int, Strict()]
+"""An integer that is written as one (``yes`` or ``1.0`` are refused)."""
+Bound = Annotated[float, Field(allow_inf_nan=False)]
+"""A finite number."""
 
 
 def _as_tuple(value: Any) -> Any:
@@ -85,9 +90,9 @@ class FieldSpec(_Model):
     """The field's type; values of another type are rejected on start, update and fire."""
     required: bool = False
     """A lead cannot be started, or keep existing, without this field."""
-    min: float | None = None
+    min: Bound | None = None
     """Lowest value (integer, number), shortest length (string) or fewest items (list)."""
-    max: float | None = None
+    max: Bound | None = None
     """Highest value (integer, number), longest length (string) or most items (list)."""
     values: tuple[str, ...] | None = None
     """The allowed values of an ``enum`` field."""
@@ -170,7 +175,7 @@ class ActivityRequirement(_Model):
 
     type: Name
     """The activity type (``call``, ``email``, ``meeting`` or any type the team records)."""
-    min: int = Field(default=1, ge=1)
+    min: WholeNumber = Field(default=1, ge=1)
     """At least this many."""
     within: Duration | None = None
     """Count only activities recorded within this long before the event (``14d``)."""
@@ -235,7 +240,7 @@ class Stage(_Model):
     """New leads start here; exactly one stage is initial."""
     closed: Literal["won", "lost"] | None = None
     """Marks a terminal stage; leads leave it only by a transition marked ``reopen``."""
-    probability: int | None = Field(default=None, ge=0, le=100)
+    probability: WholeNumber | None = Field(default=None, ge=0, le=100)
     """Chance to win, in percent, for weighted pipeline and forecasts."""
     title: str | None = None
     """A label for people."""
@@ -250,8 +255,6 @@ class Stage(_Model):
     def _consistent(self) -> Stage:
         if self.initial and self.closed:
             raise ValueError("a stage cannot be both initial and closed")
-        _unique_ids("playbook item", [p.id for p in self.playbook])
-        _unique_ids("criterion", [c.id for c in self.exit_criteria])
         return self
 
 
@@ -292,9 +295,6 @@ class Transition(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Transition:
-        _unique_ids("criterion", [c.id for c in self.guard])
-        if len(set(self.requires)) != len(self.requires):
-            raise ValueError("'requires' names the same field twice")
         both = sorted(set(self.requires) & set(self.clears))
         if both:
             raise ValueError(f"{', '.join(both)}: a field cannot be both required and cleared")
@@ -311,7 +311,7 @@ class ProcessDefinition(_Model):
 
     process: str = Field(pattern=PROCESS_PATTERN, max_length=64)
     """The process id, stable across versions (``inbound-lead``)."""
-    version: int = Field(ge=1)
+    version: WholeNumber = Field(ge=1)
     """A positive integer; a deployed version never changes, so edits get a new number."""
     title: str | None = None
     """A label for people."""
@@ -325,6 +325,13 @@ class ProcessDefinition(_Model):
     """The stages in order (the main path first); at least one open and one closed."""
     transitions: tuple[Transition, ...] = Field(min_length=1)
     """Every allowed move between stages."""
+
+    @model_validator(mode="after")
+    def _read_only_mappings(self) -> ProcessDefinition:
+        # a frozen model still hands out its dicts; make them read-only as well
+        object.__setattr__(self, "fields", FrozenDict(self.fields))
+        object.__setattr__(self, "stages", FrozenDict(self.stages))
+        return self
 
     @property
     def initial_stage(self) -> str:
@@ -352,11 +359,3 @@ class ProcessDefinition(_Model):
             if stage in self.source_stages(transition) and transition.name not in out:
                 out.append(transition.name)
         return tuple(out)
-
-
-def _unique_ids(what: str, ids: list[str]) -> None:
-    seen: set[str] = set()
-    for item in ids:
-        if item in seen:
-            raise ValueError(f"{what} id '{item}' is used twice")
-        seen.add(item)

@@ -45,8 +45,10 @@ class Document:
     """Path -> (line, column) of the node's value (1-based)."""
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     """Path -> (line, column) of the mapping key that introduced the node (1-based)."""
-    quoted: dict[Path, int] = field(default_factory=dict)
-    """Path -> 1 for scalars written in quotes (so offsets inside them can be mapped)."""
+    scalars: dict[Path, ScalarNode] = field(default_factory=dict)
+    """Path -> the scalar node (its style and marks map offsets inside it to the source)."""
+    lines: list[str] = field(default_factory=list)
+    """The source text's lines, for block scalars."""
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The position of ``path``, or of its nearest ancestor the document has."""
@@ -59,6 +61,32 @@ class Document:
                 return self.values[prefix]
         return (1, 1)
 
+    def offset_position(self, path: Path, offset: int) -> tuple[int, int]:
+        """The source position of character ``offset`` of the scalar at ``path``."""
+        node = self.scalars.get(path)
+        if node is None:
+            return self.position(path)
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        value = node.value
+        if node.style in ("|", ">"):
+            # content starts on the line after the indicator, at the block's indentation
+            first = node.start_mark.line + 1
+            while first < len(self.lines) and not self.lines[first].strip():
+                first += 1
+            if first >= len(self.lines):
+                return line, column
+            indent = len(self.lines[first]) - len(self.lines[first].lstrip(" "))
+            before = value[:offset]
+            row = before.count("\n") if node.style == "|" else 0
+            col = len(before) - (before.rfind("\n") + 1) if node.style == "|" else len(before)
+            return first + row + 1, indent + col + 1
+        if node.style == "'":
+            return line, column + 1 + offset + value[:offset].count("'")
+        if node.style == '"':
+            extra = sum(1 for ch in value[:offset] if ch in '"\\')
+            return line, column + 1 + offset + extra
+        return line, column + offset
+
     def problem(self, path: Path, message: str, code: str, *, key: bool = False) -> Problem:
         """A :class:`Problem` located at ``path``."""
         line, column = self.position(path, key=key)
@@ -70,6 +98,8 @@ class _Builder:
         self.doc = doc
         self.count = 0
         self.constructor = yaml.SafeLoader("")
+        self.open: set[int] = set()
+        """Ids of the collection nodes being built (an alias back to one is a cycle)."""
 
     def fail(self, node: Node, message: str, code: str) -> SourceError:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
@@ -91,14 +121,37 @@ class _Builder:
         if path not in self.doc.values:
             self.doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, ScalarNode):
-            if node.style in ("'", '"'):
-                self.doc.quoted[path] = 1
-            return self.constructor.construct_object(node, deep=True)
-        if isinstance(node, SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        if isinstance(node, MappingNode):
-            return self.build_mapping(node, path, depth)
+            self.doc.scalars[path] = node
+            return self.scalar(node)
+        if id(node) in self.open:
+            raise self.fail(
+                node,
+                "recursive alias: the alias refers to a node that contains it; "
+                "a definition must be a finite tree",
+                "recursive-alias",
+            )
+        self.open.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [
+                    self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)
+                ]
+            if isinstance(node, MappingNode):
+                return self.build_mapping(node, path, depth)
+        finally:
+            self.open.discard(id(node))
         raise self.fail(node, "unsupported YAML node", "yaml-syntax")  # pragma: no cover
+
+    def scalar(self, node: ScalarNode) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError:
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise self.fail(
+                node, f"{node.value!r} is not a valid {tag} value ({exc})", "yaml-syntax"
+            ) from exc
 
     def build_mapping(self, node: MappingNode, path: Path, depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
@@ -115,10 +168,8 @@ class _Builder:
                 continue
             if not isinstance(key_node, ScalarNode):
                 raise self.fail(key_node, "mapping keys must be plain text", "yaml-syntax")
-            key = self.constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, bool)) or key is None:
-                raise self.fail(key_node, f"mapping key {key!r} is not text", "yaml-syntax")
-            key = str(key) if not isinstance(key, str) else key
+            # keys keep their spelling: YAML 1.1 would read `on:`/`yes:` as true
+            key = key_node.value
             if key in explicit:
                 first = self.doc.keys[(*path, key)]
                 raise self.fail(
@@ -142,9 +193,14 @@ def _merge_sources(node: Node) -> list[Node]:
     return [node]
 
 
+def _line_column(before: str) -> tuple[int, int]:
+    """1-based (line, column) of the character following ``before``."""
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+
+
 def parse_document(text: str | bytes, file: str = "<string>") -> Document:
     """Parse one YAML or JSON document; raise :class:`SourceError` with located problems."""
-    size = len(text.encode("utf-8") if isinstance(text, str) else text)
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise SourceError(
             [
@@ -159,16 +215,41 @@ def parse_document(text: str | bytes, file: str = "<string>") -> Document:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
+            line, column = _line_column(exc.object[: exc.start].decode("utf-8", "replace"))
             raise SourceError(
-                [Problem(f"the file is not UTF-8 text ({exc.reason})", "not-utf8", file)]
+                [
+                    Problem(
+                        f"the file is not UTF-8 text: byte {exc.object[exc.start]:#04x} "
+                        f"cannot be decoded ({exc.reason}); save it as UTF-8",
+                        "not-utf8",
+                        file,
+                        line,
+                        column,
+                    )
+                ]
             ) from exc
-    doc = Document(data=None, file=file)
+    doc = Document(data=None, file=file, lines=text.splitlines())
     try:
         loader = yaml.SafeLoader(text)
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        line, column = _line_column(text[: exc.position])
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise SourceError(
+            [
+                Problem(
+                    f"YAML error: the character {char!r} is not allowed in YAML text "
+                    f"({exc.reason})",
+                    "yaml-syntax",
+                    file,
+                    line,
+                    column,
+                )
+            ]
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
