@@ -11,15 +11,26 @@ Event types (``type``), one per kind of change:
 ``leadflow.lead.activity_recorded``  a call, email, meeting or playbook item was recorded
 ``leadflow.lead.assigned``           the owner changed (``data.previous_owner``)
 ===================================  ==========================================================
+
+``data`` always holds ``process``, ``definition_version``, ``lead_id``, ``seq`` (the lead's
+version after the change: events of one lead are ordered by it), ``stage``, ``owner`` and
+``actor``; transitions add ``trigger``, ``from_stage``, ``to_stage`` and the ``criteria`` that let
+them pass; the other keys depend on the type (see the table).
+
+Event ids are UUIDv7 (RFC 9562): the event's time in the first 48 bits, so ids sort by time
+and index well, and 74 random bits.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EVENT_TYPES", "envelope"]
+from ._store import dumps
+
+__all__ = ["EVENT_TYPES", "encode_event", "event_id"]
 
 EVENT_TYPES: tuple[str, ...] = (
     "leadflow.lead.started",
@@ -32,18 +43,43 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
-def envelope(
-    source: str, event_type: str, process: str, lead_id: str, at: datetime, data: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """(event id, CloudEvents structured-mode JSON object) for one change."""
-    event_id = str(uuid.uuid4())
-    return event_id, {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": f"{source}/{process}",
-        "type": event_type,
-        "subject": lead_id,
-        "time": at.isoformat(),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+def event_id(at: datetime) -> str:
+    """A UUIDv7 for an event that happened at ``at``."""
+    ms = int(at.timestamp() * 1000) & 0xFFFF_FFFF_FFFF
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64
+    value |= (0b10 << 62) | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    return str(uuid.UUID(int=value))
+
+
+def encode_event(
+    source: str,
+    event_type: str,
+    ident: str,
+    process: str,
+    lead_id: str,
+    at: datetime,
+    data: dict[str, Any],
+    details: dict[str, Any],
+    details_json: str,
+) -> str:
+    """The CloudEvents structured-mode JSON of one change.
+
+    ``details_json`` is ``details`` already encoded for the history row; its keys are spliced
+    into ``data`` (replacing keys of the same name) instead of encoding them a second time.
+    """
+    head = dumps(
+        {
+            "specversion": "1.0",
+            "id": ident,
+            "source": f"{source}/{process}",
+            "type": event_type,
+            "subject": lead_id,
+            "time": at.isoformat(),
+            "datacontenttype": "application/json",
+        }
+    )
+    body = dumps({k: v for k, v in data.items() if k not in details} if details else data)
+    if details:
+        body = f"{body[:-1]},{details_json[1:]}"
+    return f'{head[:-1]},"data":{body}}}'

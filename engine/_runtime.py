@@ -13,7 +13,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +36,7 @@ from ._errors import (
     StorageError,
     UnknownProcess,
 )
-from ._events import envelope
+from ._events import encode_event, event_id
 from ._store import Change, InstanceRow, Store, Tx, dumps
 from ._tables import definitions as definitions_table
 from ._tables import history as history_table
@@ -240,7 +239,7 @@ class Engine:
         row.updated_at = at
         from_stage = before.stage if before else None
         to_stage = row.stage if kind in ("started", "transition") else None
-        data = {
+        data: dict[str, Any] = {
             "process": row.process,
             "definition_version": row.definition_version,
             "lead_id": row.lead_id,
@@ -248,13 +247,14 @@ class Engine:
             "stage": row.stage,
             "owner": row.owner,
             "actor": actor,
-            **({"trigger": trigger} if trigger else {}),
-            **({"from_stage": from_stage, "to_stage": to_stage} if kind == "transition" else {}),
-            **details,
         }
-        event_id, event = envelope(
-            self.event_source, event_type, row.process, row.lead_id, at, data
-        )
+        if trigger:
+            data["trigger"] = trigger
+        if kind == "transition":
+            data["from_stage"] = from_stage
+            data["to_stage"] = to_stage
+        details_json = dumps(details)
+        ident = event_id(at)
         return Change(
             row=row,
             expected_version=before.version if before else None,
@@ -265,9 +265,20 @@ class Engine:
             actor=actor,
             at=at,
             details=details,
-            event_id=event_id,
+            details_json=details_json,
+            event_id=ident,
             event_type=event_type,
-            event=event,
+            event_json=encode_event(
+                self.event_source,
+                event_type,
+                ident,
+                row.process,
+                row.lead_id,
+                at,
+                data,
+                details,
+                details_json,
+            ),
             activity=activity,
         )
 
@@ -770,10 +781,9 @@ class Engine:
                     read_version.setdefault(lead_id, row.version)
                     latest[lead_id] = change
                     planned.append((index, change))
-                finals = [
-                    replace(change, expected_version=read_version[lead_id])
-                    for lead_id, change in latest.items()
-                ]
+                finals = list(latest.values())
+                for change in finals:  # one UPDATE per lead, checked against what was read
+                    change.expected_version = read_version[change.row.lead_id]
                 if not tx.write_instances(finals):
                     raise _Conflict
                 tx.write_log([change for _, change in planned])

@@ -128,9 +128,11 @@ class Change:
     actor: str | None
     at: datetime
     details: dict[str, Any]
+    details_json: str
     event_id: str
     event_type: str
-    event: dict[str, Any]
+    event_json: str
+    """The CloudEvents envelope, encoded."""
     activity: tuple[str, str, str | None, str | None] | None = None
     """(type, stage, actor, data JSON) of a recorded activity."""
 
@@ -305,8 +307,10 @@ class Store:
 
 
 def _sqlite_time(value: datetime) -> str:
-    """SQLAlchemy's SQLite DateTime text format, in UTC."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """SQLAlchemy's SQLite DateTime text format (``2026-01-05 09:00:00.000000``), in UTC."""
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _aware(value: datetime) -> datetime:
@@ -451,10 +455,10 @@ class Tx:
                     c.from_stage,
                     c.to_stage,
                     c.actor,
-                    dumps(c.details),
+                    c.details_json,
                 )
             )
-            events.append((c.event_id, r.id, r.version, c.event_type, at, dumps(c.event)))
+            events.append((c.event_id, r.id, r.version, c.event_type, at, c.event_json))
             if c.activity is not None:
                 kind, stage, actor, data = c.activity
                 acts.append((r.id, kind, at, r.version, stage, actor, data))
@@ -478,7 +482,8 @@ def _make_engine(url: str) -> sa.Engine:
         ) from exc
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    kwargs: dict[str, Any] = {}
+    # every transaction of ours ends in commit or rollback: the pool's reset would be a second one
+    kwargs: dict[str, Any] = {"pool_reset_on_return": None}
     memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
     if memory:
         kwargs["poolclass"] = StaticPool
