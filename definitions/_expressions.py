@@ -120,12 +120,15 @@ def _literal_value(token: str) -> str | None:
     return None if "\\" in inner else inner
 
 
-def field_references(expression: str) -> list[FieldReference]:
-    """Every ``lead.<field>`` / ``lead["field"]`` the expression reads, in order."""
+def field_references(expression: str, variable: str = "lead") -> list[FieldReference]:
+    """Every ``lead.<field>`` / ``lead["field"]`` the expression reads, in order.
+
+    ``variable`` picks another map variable (``activities`` for activity types).
+    """
     toks = _tokens(expression)
     refs: list[FieldReference] = []
     for i, (kind, text, _) in enumerate(toks):
-        if kind != "ident" or text != "lead":
+        if kind != "ident" or text != variable:
             continue
         if i > 0 and toks[i - 1][1] == "." and toks[i - 1][0] == "punct":
             continue  # x.lead: a member of something else

@@ -15,6 +15,7 @@ from ._errors import (
     LeadNotFound,
     SchemaMismatch,
     StorageError,
+    TransactionConflict,
     UnknownProcess,
 )
 from ._events import EVENT_TYPES
@@ -53,6 +54,7 @@ __all__ = [
     "SchemaMismatch",
     "StorageError",
     "SystemClock",
+    "TransactionConflict",
     "TriggerOption",
     "UnknownProcess",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 from transitions import EventData, Machine
 
 from leadflow.definitions import ProcessDefinition, Transition
+from leadflow.definitions._expressions import field_references
 
 from ._contract import DataContract, is_set
 from ._criteria import CompiledCriterion, EvalContext, compile_criterion
@@ -135,6 +136,9 @@ class CompiledProcess:
             activity = getattr(c, "activity", None)
             if activity is not None:
                 types[activity.type] = None
+            for expression in (getattr(c, "cel", None), c.when):
+                for ref in field_references(expression or "", "activities"):
+                    types[ref.name] = None
         return tuple(types)
 
     # -- machine callbacks ---------------------------------------------------------------------

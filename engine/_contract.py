@@ -16,6 +16,7 @@ from leadflow.definitions import FieldSpec, FieldType, ProcessDefinition
 from leadflow.definitions._suggest import did_you_mean
 
 from ._errors import FieldIssue
+from ._json import to_json_value
 
 __all__ = ["DataContract", "is_set"]
 
@@ -178,7 +179,11 @@ class DataContract:
                     issues.append(FieldIssue(name, problem))
                     continue
             elif self.allow_extra:
-                value = raw
+                try:
+                    value = to_json_value(raw)
+                except (TypeError, ValueError) as exc:
+                    issues.append(FieldIssue(name, f"cannot be stored: {exc}"))
+                    continue
             else:
                 issues.append(self._unknown(name))
                 continue

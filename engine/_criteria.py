@@ -54,11 +54,13 @@ class EvalContext:
     _counts: dict[str, int] | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, int]:
-        """Activity counts by type (every type ever recorded on the lead)."""
+        """Activity counts by type, of activities recorded up to the event's time."""
         if self._counts is None:
             counts: dict[str, int] = {}
+            now = self.now
             for a in self.activities:
-                counts[a.type] = counts.get(a.type, 0) + 1
+                if a.at <= now:
+                    counts[a.type] = counts.get(a.type, 0) + 1
             self._counts = counts
         return self._counts
 
@@ -144,7 +146,10 @@ def _activity(kind: str, minimum: int, within: timedelta | None, in_stage: bool)
             count = sum(
                 1
                 for a in ctx.activities
-                if a.type == kind and a.seq > after and (since is None or since <= a.at <= ctx.now)
+                if a.type == kind
+                and a.seq > after
+                and a.at <= ctx.now
+                and (since is None or since <= a.at)
             )
         seen: dict[str, Any] = {"type": kind, "count": count, "min": minimum}
         if window:
@@ -159,7 +164,7 @@ def _activity(kind: str, minimum: int, within: timedelta | None, in_stage: bool)
 def _checklist(items: tuple[str, ...], by_stage: Mapping[str, Mapping[str, str]]) -> Evaluate:
     def evaluate(ctx: EvalContext) -> tuple[bool, dict[str, Any]]:
         playbook = by_stage.get(ctx.stage, {})
-        done = {a.type for a in ctx.activities if a.seq > ctx.stage_seq}
+        done = {a.type for a in ctx.activities if a.seq > ctx.stage_seq and a.at <= ctx.now}
         seen = {item: playbook.get(item, item) in done for item in items}
         return all(seen.values()), seen
 

@@ -13,7 +13,8 @@ The tree::
     ├── GuardFailed (ValueError)              criteria unmet; .unmet
     ├── ConcurrentUpdate                      the lead changed since it was read; retry
     ├── StorageError                          the database failed or is not set up
-    │   └── SchemaMismatch                    the schema is missing or at another revision
+    │   ├── SchemaMismatch                    the schema is missing or at another revision
+    │   └── TransactionConflict               the database aborted us (deadlock, lock timeout)
 
 start_many / fire_many do not raise for single items: each failed item is an ``ItemFailure``
 (index, lead id, the error above it would have raised) in ``BatchResult.failed``.
@@ -41,6 +42,7 @@ __all__ = [
     "LeadflowError",
     "SchemaMismatch",
     "StorageError",
+    "TransactionConflict",
     "UnknownProcess",
 ]
 
@@ -238,4 +240,18 @@ class SchemaMismatch(StorageError):
         super().__init__(
             f"the database {state}; this leadflow needs revision {expected}: "
             "run `leadflow db upgrade --db URL`"
+        )
+
+
+class TransactionConflict(StorageError):
+    """The database aborted the change to resolve a conflict with another transaction
+    (deadlock, serialization failure, lock wait timeout); nothing was written: retry."""
+
+    code = "transaction-conflict"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"{what}: the database aborted this change because another transaction held what "
+            "it needed (deadlock or lock timeout); nothing was written: retry"
         )

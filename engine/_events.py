@@ -28,7 +28,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ._store import dumps
+from ._json import dumps
 
 __all__ = ["EVENT_TYPES", "encode_event", "event_id"]
 

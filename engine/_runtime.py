@@ -34,10 +34,12 @@ from ._errors import (
     LeadflowError,
     LeadNotFound,
     StorageError,
+    TransactionConflict,
     UnknownProcess,
 )
 from ._events import encode_event, event_id
-from ._store import Change, InstanceRow, Store, Tx, dumps
+from ._json import dumps
+from ._store import Change, InstanceRow, Store, Tx
 from ._tables import definitions as definitions_table
 from ._tables import history as history_table
 from ._tables import instances as instances_table
@@ -55,6 +57,18 @@ __all__ = ["Engine"]
 
 _BATCH = 1000
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_MAX_TEXT = 255
+
+
+def _check_text(process: str, lead_id: str, **values: object) -> None:
+    """Owner and actor ids are text of at most 255 characters (the column size everywhere)."""
+    issues = [
+        FieldIssue(name, f"must be text of at most {_MAX_TEXT} characters")
+        for name, value in values.items()
+        if value is not None and (not isinstance(value, str) or len(value) > _MAX_TEXT)
+    ]
+    if issues:
+        raise InvalidData(process, lead_id, issues)
 
 
 def _canonical(definition: ProcessDefinition) -> str:
@@ -291,9 +305,12 @@ class Engine:
         actor: str | None,
         at: datetime,
     ) -> Change:
-        if not isinstance(lead_id, str) or not lead_id or len(lead_id) > 255:
-            issue = FieldIssue("lead_id", "must be non-empty text of at most 255 characters")
+        if not isinstance(lead_id, str) or not lead_id or len(lead_id) > _MAX_TEXT:
+            issue = FieldIssue(
+                "lead_id", f"must be non-empty text of at most {_MAX_TEXT} characters"
+            )
             raise InvalidData(compiled.process, str(lead_id), [issue])
+        _check_text(compiled.process, lead_id, owner=owner, actor=actor)
         merged, _, issues = compiled.contract.merge({}, data)
         if issues:
             raise InvalidData(compiled.process, lead_id, issues)
@@ -352,6 +369,7 @@ class Engine:
         at: datetime,
         activities: list[Activity],
     ) -> Change:
+        _check_text(row.process, row.lead_id, actor=actor)
         compiled = self._compiled_for(row.process, row.definition_version)
         if trigger not in compiled.allowed.get(row.stage, ()):
             raise InvalidTransition(
@@ -472,6 +490,7 @@ class Engine:
     ) -> Instance:
         """Change lead data (``None`` unsets a field); a no-op writes nothing."""
         when = self._now(at)
+        _check_text(process, lead_id, actor=actor)
         with self.store.transaction(f"update {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
             compiled = self._compiled_for(process, row.definition_version)
@@ -505,6 +524,7 @@ class Engine:
     ) -> Instance:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
         when = self._now(at)
+        _check_text(process, lead_id, actor=actor)
         if not isinstance(activity_type, str) or not _NAME.fullmatch(activity_type):
             raise InvalidData(
                 process,
@@ -548,6 +568,7 @@ class Engine:
     ) -> Instance:
         """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
         when = self._now(at)
+        _check_text(process, lead_id, owner=owner, actor=actor)
         with self.store.transaction(f"assign {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
             if row.owner == owner:
@@ -609,7 +630,7 @@ class Engine:
             acts = tx.activities(row.id)
         compiled = self._compiled_for(process, row.definition_version)
         ctx = self._context(compiled, row, row.data, {}, when, acts)
-        done = {a.type for a in acts if a.seq > row.stage_seq}
+        done = {a.type for a in acts if a.seq > row.stage_seq and a.at <= when}
         playbook = [
             PlaybookStatus(p.id, p.title, p.template, p.activity_type, p.activity_type in done)
             for p in compiled.stages[row.stage].playbook
@@ -696,25 +717,24 @@ class Engine:
                         )
                     else:
                         keep.append((index, change))
-                tx.apply([c for _, c in keep])
-        except self.store.integrity_error:
-            # another writer started one of these leads meanwhile: fall back to one by one
+                # one insert order for every writer: overlapping batches cannot deadlock
+                tx.apply(sorted((c for _, c in keep), key=_lead_id))
+        except (self.store.integrity_error, TransactionConflict):
+            # another writer started one of these leads meanwhile: redo them one by one
+            failed = {f.index for f in failures}
             keep = []
             for index, change in planned:
-                if any(f.index == index for f in failures):
+                if index in failed:
                     continue
                 try:
-                    with self.store.transaction("start") as tx:
+                    with self.store.transaction(f"start {change.row.lead_id}") as tx:
                         tx.apply([change])
                     keep.append((index, change))
                 except self.store.integrity_error:
-                    failures.append(
-                        ItemFailure(
-                            index,
-                            change.row.lead_id,
-                            DuplicateLead(compiled.process, change.row.lead_id),
-                        )
-                    )
+                    duplicate = DuplicateLead(compiled.process, change.row.lead_id)
+                    failures.append(ItemFailure(index, change.row.lead_id, duplicate))
+                except TransactionConflict as exc:
+                    failures.append(ItemFailure(index, change.row.lead_id, exc))
         result.succeeded.extend(self._instance(c.row) for _, c in sorted(keep, key=_first))
         result.failed.extend(sorted(failures, key=lambda f: f.index))
 
@@ -781,13 +801,14 @@ class Engine:
                     read_version.setdefault(lead_id, row.version)
                     latest[lead_id] = change
                     planned.append((index, change))
-                finals = list(latest.values())
+                # one update order for every writer: overlapping batches cannot deadlock
+                finals = sorted(latest.values(), key=_row_id)
                 for change in finals:  # one UPDATE per lead, checked against what was read
                     change.expected_version = read_version[change.row.lead_id]
                 if not tx.write_instances(finals):
                     raise _Conflict
                 tx.write_log([change for _, change in planned])
-        except _Conflict:
+        except (_Conflict, TransactionConflict):
             self._fire_one_by_one(process, batch, at, result)
             return
         result.succeeded.extend(self._instance(change.row) for _, change in planned)
@@ -823,3 +844,11 @@ class _Conflict(Exception):
 
 def _first(pair: tuple[int, Any]) -> int:
     return pair[0]
+
+
+def _lead_id(change: Change) -> str:
+    return change.row.lead_id
+
+
+def _row_id(change: Change) -> int:
+    return change.row.id

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,27 +22,13 @@ from sqlalchemy import event
 from sqlalchemy.pool import StaticPool
 
 from ._criteria import Activity
-from ._errors import SchemaMismatch, StorageError
+from ._errors import SchemaMismatch, StorageError, TransactionConflict
+from ._json import dumps
 from ._tables import SCHEMA_REVISION, metadata
 
 __all__ = ["Change", "InstanceRow", "Store", "dumps"]
 
 _CHUNK = 500
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} values cannot be stored as JSON")
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON; dates and datetimes as ISO-8601; other non-JSON values raise TypeError."""
-    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
 
 
 class InstanceRow:
@@ -193,7 +179,11 @@ class Store:
         }
         self._p = p
         self.encode_time: Callable[[datetime], Any] = _sqlite_time if self.is_sqlite else _aware
-        self.ensure_schema(create=self.is_sqlite if create is None else create)
+        try:
+            self.ensure_schema(create=self.is_sqlite if create is None else create)
+        except BaseException:
+            self.dispose()  # a refused database must not leave pooled connections behind
+            raise
 
     # -- schema --------------------------------------------------------------------------------
 
@@ -274,6 +264,8 @@ class Store:
         except self.integrity_error:
             raise
         except self.dbapi_error as exc:
+            if _is_transient(exc):
+                raise TransactionConflict(what) from exc
             raise StorageError(f"{what}: the database failed: {exc}") from exc
         finally:
             raw.close()
@@ -304,6 +296,18 @@ class Store:
             dt(r[11]),
             r[12],
         )
+
+
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+_TRANSIENT_SQLITE = frozenset({5, 6, 517})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A failure the database resolved by aborting us; the same work may well succeed again."""
+    return (
+        getattr(exc, "sqlstate", None) in _TRANSIENT_SQLSTATES
+        or getattr(exc, "sqlite_errorcode", None) in _TRANSIENT_SQLITE
+    )
 
 
 def _sqlite_time(value: datetime) -> str:
