@@ -12,7 +12,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,25 +20,21 @@ import sqlalchemy as sa
 
 from leadflow.definitions import ProcessDefinition, load_definition
 
+from . import _batches
 from ._clock import Clock, SystemClock, as_utc
 from ._compiler import CompiledProcess
-from ._criteria import Activity, EvalContext
 from ._errors import (
     ConcurrentUpdate,
     DeployConflict,
     DuplicateLead,
     FieldIssue,
-    GuardFailed,
     InvalidData,
-    InvalidTransition,
-    LeadflowError,
     LeadNotFound,
     StorageError,
-    TransactionConflict,
     UnknownProcess,
 )
-from ._events import encode_event, event_id
 from ._json import dumps
+from ._planning import Planner, check_text
 from ._store import Change, InstanceRow, Store, Tx
 from ._tables import definitions as definitions_table
 from ._tables import history as history_table
@@ -47,7 +43,6 @@ from ._types import (
     BatchResult,
     HistoryEntry,
     Instance,
-    ItemFailure,
     NextSteps,
     PlaybookStatus,
     TriggerOption,
@@ -60,36 +55,12 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _MAX_TEXT = 255
 
 
-def _check_text(process: str, lead_id: str, **values: object) -> None:
-    """Owner and actor ids are text of at most 255 characters (the column size everywhere)."""
-    issues = [
-        FieldIssue(name, f"must be text of at most {_MAX_TEXT} characters")
-        for name, value in values.items()
-        if value is not None and (not isinstance(value, str) or len(value) > _MAX_TEXT)
-    ]
-    if issues:
-        raise InvalidData(process, lead_id, issues)
-
-
 def _canonical(definition: ProcessDefinition) -> str:
     return json.dumps(
         definition.model_dump(mode="json", by_alias=True, exclude_defaults=True),
         sort_keys=True,
         separators=(",", ":"),
     )
-
-
-def _item(item: Any, names: Sequence[str]) -> dict[str, Any]:
-    if isinstance(item, Mapping):
-        unknown = set(item) - set(names)
-        if unknown:
-            raise TypeError(f"unknown batch item keys {sorted(unknown)}; allowed: {list(names)}")
-        return dict(item)
-    if isinstance(item, (tuple, list)):
-        if len(item) > len(names):
-            raise TypeError(f"a batch item has at most {len(names)} parts: {list(names)}")
-        return dict(zip(names, item, strict=False))
-    return {names[0]: item}
 
 
 class Engine:
@@ -114,6 +85,7 @@ class Engine:
         self.store = Store(db, create=create)
         self.clock: Clock = clock or SystemClock()
         self.event_source = event_source
+        self._planner = Planner(event_source)
         self._compiled: dict[tuple[str, int], CompiledProcess] = {}
         self._lock = threading.Lock()
 
@@ -217,8 +189,6 @@ class Engine:
             raise UnknownProcess(process, None, list(self.processes()))
         return self._compiled_for(process, latest)
 
-    # -- planning (pure: no I/O) ---------------------------------------------------------------
-
     def _instance(self, row: InstanceRow) -> Instance:
         compiled = self._compiled_for(row.process, row.definition_version)
         return Instance(
@@ -234,187 +204,6 @@ class Engine:
             created_at=row.created_at,
             updated_at=row.updated_at,
             stage_entered_at=row.stage_entered_at,
-        )
-
-    def _change(
-        self,
-        before: InstanceRow | None,
-        row: InstanceRow,
-        *,
-        kind: str,
-        event_type: str,
-        at: datetime,
-        actor: str | None,
-        trigger: str | None = None,
-        details: dict[str, Any],
-        activity: tuple[str, str, str | None, str | None] | None = None,
-    ) -> Change:
-        row.version = (before.version if before else 0) + 1
-        row.updated_at = at
-        from_stage = before.stage if before else None
-        to_stage = row.stage if kind in ("started", "transition") else None
-        data: dict[str, Any] = {
-            "process": row.process,
-            "definition_version": row.definition_version,
-            "lead_id": row.lead_id,
-            "seq": row.version,
-            "stage": row.stage,
-            "owner": row.owner,
-            "actor": actor,
-        }
-        if trigger:
-            data["trigger"] = trigger
-        if kind == "transition":
-            data["from_stage"] = from_stage
-            data["to_stage"] = to_stage
-        details_json = dumps(details)
-        ident = event_id(at)
-        return Change(
-            row=row,
-            expected_version=before.version if before else None,
-            kind=kind,
-            trigger=trigger,
-            from_stage=from_stage if kind == "transition" else None,
-            to_stage=to_stage,
-            actor=actor,
-            at=at,
-            details=details,
-            details_json=details_json,
-            event_id=ident,
-            event_type=event_type,
-            event_json=encode_event(
-                self.event_source,
-                event_type,
-                ident,
-                row.process,
-                row.lead_id,
-                at,
-                data,
-                details,
-                details_json,
-            ),
-            activity=activity,
-        )
-
-    def _plan_start(
-        self,
-        compiled: CompiledProcess,
-        lead_id: object,
-        data: Mapping[str, Any] | None,
-        owner: str | None,
-        actor: str | None,
-        at: datetime,
-    ) -> Change:
-        if not isinstance(lead_id, str) or not lead_id or len(lead_id) > _MAX_TEXT:
-            issue = FieldIssue(
-                "lead_id", f"must be non-empty text of at most {_MAX_TEXT} characters"
-            )
-            raise InvalidData(compiled.process, str(lead_id), [issue])
-        _check_text(compiled.process, lead_id, owner=owner, actor=actor)
-        merged, _, issues = compiled.contract.merge({}, data)
-        if issues:
-            raise InvalidData(compiled.process, lead_id, issues)
-        row = InstanceRow(
-            0,
-            compiled.process,
-            lead_id,
-            compiled.version,
-            compiled.initial,
-            owner,
-            merged,
-            None,
-            0,
-            at,
-            at,
-            at,
-            1,
-        )
-        return self._change(
-            None,
-            row,
-            kind="started",
-            event_type="leadflow.lead.started",
-            at=at,
-            actor=actor,
-            details={"data": merged},
-        )
-
-    def _context(
-        self,
-        compiled: CompiledProcess,
-        row: InstanceRow,
-        lead: Mapping[str, Any],
-        payload: Mapping[str, Any],
-        at: datetime,
-        activities: list[Activity],
-    ) -> EvalContext:
-        return EvalContext(
-            lead=lead,
-            payload=payload,
-            stage=row.stage,
-            stage_entered_at=row.stage_entered_at,
-            stage_seq=row.stage_seq,
-            now=at,
-            owner=row.owner,
-            activities=activities,
-            contract=compiled.contract,
-        )
-
-    def _plan_fire(
-        self,
-        row: InstanceRow,
-        trigger: str,
-        data: Mapping[str, Any] | None,
-        actor: str | None,
-        at: datetime,
-        activities: list[Activity],
-    ) -> Change:
-        _check_text(row.process, row.lead_id, actor=actor)
-        compiled = self._compiled_for(row.process, row.definition_version)
-        if trigger not in compiled.allowed.get(row.stage, ()):
-            raise InvalidTransition(
-                row.process, row.lead_id, trigger, row.stage, compiled.allowed.get(row.stage, ())
-            )
-        merged, diff, issues = compiled.contract.merge(row.data, data)
-        if issues:
-            raise InvalidData(row.process, row.lead_id, issues)
-        ctx = self._context(compiled, row, merged, data or {}, at, activities)
-        decision = compiled.decide(trigger, ctx)
-        if decision.transition is None:
-            raise GuardFailed(
-                row.process, row.lead_id, trigger, row.stage, decision.unmet, decision.results
-            )
-        for name in decision.transition.clears:
-            if name in merged and name not in (data or {}):
-                diff[name] = [merged.pop(name), None]
-        before = row
-        after = row.copy()
-        after.data = merged
-        dest = decision.transition.to
-        after.stage = dest
-        after.stage_entered_at = at
-        after.stage_seq = row.version + 1
-        after.closed = compiled.stages[dest].closed
-        if after.closed == "won":
-            event_type = "leadflow.lead.closed_won"
-        elif after.closed == "lost":
-            event_type = "leadflow.lead.closed_lost"
-        else:
-            event_type = "leadflow.lead.stage_changed"
-        details: dict[str, Any] = {"criteria": [r.as_dict() for r in decision.results]}
-        if diff:
-            details["changes"] = diff
-        if after.closed:
-            details["closed"] = after.closed
-        return self._change(
-            before,
-            after,
-            kind="transition",
-            event_type=event_type,
-            at=at,
-            actor=actor,
-            trigger=trigger,
-            details=details,
         )
 
     # -- running a change ----------------------------------------------------------------------
@@ -449,7 +238,7 @@ class Engine:
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
                 compiled = self._latest(tx, process)
-                change = self._plan_start(compiled, lead_id, data, owner, actor, when)
+                change = self._planner.start(compiled, lead_id, data, owner, actor, when)
                 self._write(tx, change)
         except self.store.integrity_error as exc:
             raise DuplicateLead(process, lead_id) from exc
@@ -476,7 +265,7 @@ class Engine:
             compiled = self._compiled_for(process, row.definition_version)
             reads = compiled.needs_activities(row.stage, trigger)
             acts = tx.activities(row.id) if reads else []
-            change = self._plan_fire(row, trigger, data, actor, when, acts)
+            change = self._planner.fire(compiled, row, trigger, data, actor, when, acts)
             self._write(tx, change)
         return self._instance(change.row)
 
@@ -490,7 +279,7 @@ class Engine:
     ) -> Instance:
         """Change lead data (``None`` unsets a field); a no-op writes nothing."""
         when = self._now(at)
-        _check_text(process, lead_id, actor=actor)
+        check_text(process, lead_id, actor=actor)
         with self.store.transaction(f"update {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
             compiled = self._compiled_for(process, row.definition_version)
@@ -501,7 +290,7 @@ class Engine:
                 return self._instance(row)
             after = row.copy()
             after.data = merged
-            change = self._change(
+            change = self._planner.change(
                 row,
                 after,
                 kind="updated",
@@ -524,7 +313,7 @@ class Engine:
     ) -> Instance:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
         when = self._now(at)
-        _check_text(process, lead_id, actor=actor)
+        check_text(process, lead_id, actor=actor)
         if not isinstance(activity_type, str) or not _NAME.fullmatch(activity_type):
             raise InvalidData(
                 process,
@@ -545,7 +334,7 @@ class Engine:
             row = self._load(tx, process, lead_id)
             after = row.copy()
             details: dict[str, Any] = {"activity": {"type": activity_type, "data": data or {}}}
-            change = self._change(
+            change = self._planner.change(
                 row,
                 after,
                 kind="activity",
@@ -568,14 +357,14 @@ class Engine:
     ) -> Instance:
         """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
         when = self._now(at)
-        _check_text(process, lead_id, owner=owner, actor=actor)
+        check_text(process, lead_id, owner=owner, actor=actor)
         with self.store.transaction(f"assign {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
             if row.owner == owner:
                 return self._instance(row)
             after = row.copy()
             after.owner = owner
-            change = self._change(
+            change = self._planner.change(
                 row,
                 after,
                 kind="assigned",
@@ -629,7 +418,7 @@ class Engine:
             row = self._load(tx, process, lead_id)
             acts = tx.activities(row.id)
         compiled = self._compiled_for(process, row.definition_version)
-        ctx = self._context(compiled, row, row.data, {}, when, acts)
+        ctx = self._planner.context(compiled, row, row.data, {}, when, acts)
         done = {a.type for a in acts if a.seq > row.stage_seq and a.at <= when}
         playbook = [
             PlaybookStatus(p.id, p.title, p.template, p.activity_type, p.activity_type in done)
@@ -660,83 +449,7 @@ class Engine:
         Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
         ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
         """
-        with self.store.transaction(f"start_many {process}") as tx:
-            compiled = self._latest(tx, process)
-        names = ("lead_id", "data", "owner", "actor", "at")
-        result = BatchResult()
-        batch: list[tuple[int, dict[str, Any]]] = []
-        for index, raw in enumerate(items):
-            batch.append((index, _item(raw, names)))
-            if len(batch) >= _BATCH:
-                self._start_batch(compiled, batch, at, result)
-                batch = []
-        if batch:
-            self._start_batch(compiled, batch, at, result)
-        return result
-
-    def _start_batch(
-        self,
-        compiled: CompiledProcess,
-        batch: list[tuple[int, dict[str, Any]]],
-        at: datetime | None,
-        result: BatchResult,
-    ) -> None:
-        planned: list[tuple[int, Change]] = []
-        seen: set[str] = set()
-        failures: list[ItemFailure] = []
-        for index, item in batch:
-            lead_id = item.get("lead_id")
-            try:
-                when = self._now(item.get("at") or at)
-                if lead_id in seen:
-                    raise DuplicateLead(compiled.process, str(lead_id))
-                change = self._plan_start(
-                    compiled,
-                    lead_id,
-                    item.get("data"),
-                    item.get("owner"),
-                    item.get("actor"),
-                    when,
-                )
-                seen.add(change.row.lead_id)
-                planned.append((index, change))
-            except LeadflowError as exc:
-                failures.append(ItemFailure(index, str(lead_id), exc))
-        try:
-            with self.store.transaction(f"start_many {compiled.process}") as tx:
-                existing = tx.load_many(compiled.process, seen)
-                keep = []
-                for index, change in planned:
-                    if change.row.lead_id in existing:
-                        failures.append(
-                            ItemFailure(
-                                index,
-                                change.row.lead_id,
-                                DuplicateLead(compiled.process, change.row.lead_id),
-                            )
-                        )
-                    else:
-                        keep.append((index, change))
-                # one insert order for every writer: overlapping batches cannot deadlock
-                tx.apply(sorted((c for _, c in keep), key=_lead_id))
-        except (self.store.integrity_error, TransactionConflict):
-            # another writer started one of these leads meanwhile: redo them one by one
-            failed = {f.index for f in failures}
-            keep = []
-            for index, change in planned:
-                if index in failed:
-                    continue
-                try:
-                    with self.store.transaction(f"start {change.row.lead_id}") as tx:
-                        tx.apply([change])
-                    keep.append((index, change))
-                except self.store.integrity_error:
-                    duplicate = DuplicateLead(compiled.process, change.row.lead_id)
-                    failures.append(ItemFailure(index, change.row.lead_id, duplicate))
-                except TransactionConflict as exc:
-                    failures.append(ItemFailure(index, change.row.lead_id, exc))
-        result.succeeded.extend(self._instance(c.row) for _, c in sorted(keep, key=_first))
-        result.failed.extend(sorted(failures, key=lambda f: f.index))
+        return _batches.start_many(self, process, items, at)
 
     def fire_many(
         self, process: str, items: Iterable[Any], at: datetime | None = None
@@ -748,107 +461,4 @@ class Engine:
         order. If another writer changes one of the leads meanwhile, that batch is redone item by
         item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
         """
-        names = ("lead_id", "trigger", "data", "actor", "at")
-        result = BatchResult()
-        batch: list[tuple[int, dict[str, Any]]] = []
-        for index, raw in enumerate(items):
-            batch.append((index, _item(raw, names)))
-            if len(batch) >= _BATCH:
-                self._fire_batch(process, batch, at, result)
-                batch = []
-        if batch:
-            self._fire_batch(process, batch, at, result)
-        return result
-
-    def _fire_batch(
-        self,
-        process: str,
-        batch: list[tuple[int, dict[str, Any]]],
-        at: datetime | None,
-        result: BatchResult,
-    ) -> None:
-        failures: list[ItemFailure] = []
-        planned: list[tuple[int, Change]] = []
-        try:
-            with self.store.transaction(f"fire_many {process}") as tx:
-                rows = tx.load_many(process, (str(item.get("lead_id")) for _, item in batch))
-                need = [
-                    r.id
-                    for r in rows.values()
-                    if self._compiled_for(process, r.definition_version).reads_activities
-                ]
-                acts = tx.activities_many(need) if need else {}
-                read_version: dict[str, int] = {}
-                latest: dict[str, Change] = {}
-                for index, item in batch:
-                    lead_id = str(item.get("lead_id"))
-                    try:
-                        row = latest[lead_id].row if lead_id in latest else rows.get(lead_id)
-                        if row is None:
-                            self._compiled_for(process, None)
-                            raise LeadNotFound(process, lead_id)
-                        change = self._plan_fire(
-                            row,
-                            str(item.get("trigger")),
-                            item.get("data"),
-                            item.get("actor"),
-                            self._now(item.get("at") or at),
-                            acts.get(row.id, []),
-                        )
-                    except LeadflowError as exc:
-                        failures.append(ItemFailure(index, lead_id, exc))
-                        continue
-                    read_version.setdefault(lead_id, row.version)
-                    latest[lead_id] = change
-                    planned.append((index, change))
-                # one update order for every writer: overlapping batches cannot deadlock
-                finals = sorted(latest.values(), key=_row_id)
-                for change in finals:  # one UPDATE per lead, checked against what was read
-                    change.expected_version = read_version[change.row.lead_id]
-                if not tx.write_instances(finals):
-                    raise _Conflict
-                tx.write_log([change for _, change in planned])
-        except (_Conflict, TransactionConflict):
-            self._fire_one_by_one(process, batch, at, result)
-            return
-        result.succeeded.extend(self._instance(change.row) for _, change in planned)
-        result.failed.extend(failures)
-
-    def _fire_one_by_one(
-        self,
-        process: str,
-        batch: list[tuple[int, dict[str, Any]]],
-        at: datetime | None,
-        result: BatchResult,
-    ) -> None:
-        for index, item in batch:
-            lead_id = str(item.get("lead_id"))
-            try:
-                result.succeeded.append(
-                    self.fire(
-                        process,
-                        lead_id,
-                        str(item.get("trigger")),
-                        item.get("data"),
-                        item.get("actor"),
-                        item.get("at") or at,
-                    )
-                )
-            except LeadflowError as exc:
-                result.failed.append(ItemFailure(index, lead_id, exc))
-
-
-class _Conflict(Exception):
-    """A batch lost a race with another writer; it is rolled back and redone item by item."""
-
-
-def _first(pair: tuple[int, Any]) -> int:
-    return pair[0]
-
-
-def _lead_id(change: Change) -> str:
-    return change.row.lead_id
-
-
-def _row_id(change: Change) -> int:
-    return change.row.id
+        return _batches.fire_many(self, process, items, at)

@@ -1551,13 +1551,13 @@ def test_a_fire_that_loses_a_race_raises_concurrent_update(
     start(engine)
     engine.record(P, "L1", "call", at=minutes(1))
     rival = make_engine()
-    plan = engine._plan_fire
+    plan = engine._planner.fire
 
     def racing(*args: Any, **kwargs: Any) -> Any:
         rival.record(P, "L1", "email", at=minutes(2))
         return plan(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_plan_fire", racing)
+    monkeypatch.setattr(engine._planner, "fire", racing)
     with pytest.raises(ConcurrentUpdate) as info:
         engine.fire(P, "L1", "contact", at=minutes(3))
     assert (info.value.lead_id, info.value.expected_version) == ("L1", 2)
@@ -1576,7 +1576,7 @@ def test_fire_many_redoes_a_batch_that_lost_a_race_item_by_item(
         start(engine, lead_id)
         engine.record(P, lead_id, "call", at=minutes(1))
     rival = make_engine()
-    plan = engine._plan_fire
+    plan = engine._planner.fire
     raced: list[int] = []
 
     def racing(*args: Any, **kwargs: Any) -> Any:
@@ -1585,7 +1585,7 @@ def test_fire_many_redoes_a_batch_that_lost_a_race_item_by_item(
             rival.update(P, "A", {"score": 5}, at=minutes(2))
         return plan(*args, **kwargs)
 
-    monkeypatch.setattr(engine, "_plan_fire", racing)
+    monkeypatch.setattr(engine._planner, "fire", racing)
     result = engine.fire_many(P, [("A", "contact"), ("B", "contact")], at=minutes(3))
     assert result.ok
     assert [(i.lead_id, i.stage, i.version) for i in result.succeeded] == [

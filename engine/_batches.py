@@ -1,0 +1,246 @@
+"""``start_many`` and ``fire_many``: many changes, one transaction per 1,000 items.
+
+Items are planned one by one (a failed item is reported and the others go on), then written
+together: one INSERT or version-checked UPDATE per lead, every history and outbox row with
+``executemany``. A batch that loses a race with another writer is rolled back and redone item
+by item, so only the items that really conflict fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._compiler import CompiledProcess
+from ._errors import DuplicateLead, LeadflowError, LeadNotFound, TransactionConflict
+from ._store import Change
+from ._types import BatchResult, ItemFailure
+
+if TYPE_CHECKING:
+    from ._runtime import Engine
+
+__all__ = ["fire_many", "start_many"]
+
+BATCH = 1000
+"""Items per transaction."""
+
+
+def _item(item: Any, names: Sequence[str]) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        unknown = set(item) - set(names)
+        if unknown:
+            raise TypeError(f"unknown batch item keys {sorted(unknown)}; allowed: {list(names)}")
+        return dict(item)
+    if isinstance(item, (tuple, list)):
+        if len(item) > len(names):
+            raise TypeError(f"a batch item has at most {len(names)} parts: {list(names)}")
+        return dict(zip(names, item, strict=False))
+    return {names[0]: item}
+
+
+def start_many(
+    engine: Engine, process: str, items: Iterable[Any], at: datetime | None = None
+) -> BatchResult:
+    """Start many leads, one transaction per 1,000; failures are reported per item.
+
+    Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
+    ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
+    """
+    with engine.store.transaction(f"start_many {process}") as tx:
+        compiled = engine._latest(tx, process)
+    names = ("lead_id", "data", "owner", "actor", "at")
+    result = BatchResult()
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for index, raw in enumerate(items):
+        batch.append((index, _item(raw, names)))
+        if len(batch) >= BATCH:
+            _start_batch(engine, compiled, batch, at, result)
+            batch = []
+    if batch:
+        _start_batch(engine, compiled, batch, at, result)
+    return result
+
+
+def _start_batch(
+    engine: Engine,
+    compiled: CompiledProcess,
+    batch: list[tuple[int, dict[str, Any]]],
+    at: datetime | None,
+    result: BatchResult,
+) -> None:
+    planned: list[tuple[int, Change]] = []
+    seen: set[str] = set()
+    failures: list[ItemFailure] = []
+    for index, item in batch:
+        lead_id = item.get("lead_id")
+        try:
+            when = engine._now(item.get("at") or at)
+            if lead_id in seen:
+                raise DuplicateLead(compiled.process, str(lead_id))
+            change = engine._planner.start(
+                compiled,
+                lead_id,
+                item.get("data"),
+                item.get("owner"),
+                item.get("actor"),
+                when,
+            )
+            seen.add(change.row.lead_id)
+            planned.append((index, change))
+        except LeadflowError as exc:
+            failures.append(ItemFailure(index, str(lead_id), exc))
+    try:
+        with engine.store.transaction(f"start_many {compiled.process}") as tx:
+            existing = tx.load_many(compiled.process, seen)
+            keep = []
+            for index, change in planned:
+                if change.row.lead_id in existing:
+                    failures.append(
+                        ItemFailure(
+                            index,
+                            change.row.lead_id,
+                            DuplicateLead(compiled.process, change.row.lead_id),
+                        )
+                    )
+                else:
+                    keep.append((index, change))
+            # one insert order for every writer: overlapping batches cannot deadlock
+            tx.apply(sorted((c for _, c in keep), key=_lead_id))
+    except (engine.store.integrity_error, TransactionConflict):
+        # another writer started one of these leads meanwhile: redo them one by one
+        failed = {f.index for f in failures}
+        keep = []
+        for index, change in planned:
+            if index in failed:
+                continue
+            try:
+                with engine.store.transaction(f"start {change.row.lead_id}") as tx:
+                    tx.apply([change])
+                keep.append((index, change))
+            except engine.store.integrity_error:
+                duplicate = DuplicateLead(compiled.process, change.row.lead_id)
+                failures.append(ItemFailure(index, change.row.lead_id, duplicate))
+            except TransactionConflict as exc:
+                failures.append(ItemFailure(index, change.row.lead_id, exc))
+    result.succeeded.extend(engine._instance(c.row) for _, c in sorted(keep, key=_first))
+    result.failed.extend(sorted(failures, key=lambda f: f.index))
+
+
+def fire_many(
+    engine: Engine, process: str, items: Iterable[Any], at: datetime | None = None
+) -> BatchResult:
+    """Fire many triggers, one transaction per 1,000; failures are reported per item.
+
+    Each item is a ``(lead_id, trigger, data, actor)`` tuple or a mapping with keys
+    ``lead_id``, ``trigger``, ``data``, ``actor``, ``at``. Items on the same lead apply in
+    order. If another writer changes one of the leads meanwhile, that batch is redone item by
+    item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
+    """
+    names = ("lead_id", "trigger", "data", "actor", "at")
+    result = BatchResult()
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for index, raw in enumerate(items):
+        batch.append((index, _item(raw, names)))
+        if len(batch) >= BATCH:
+            _fire_batch(engine, process, batch, at, result)
+            batch = []
+    if batch:
+        _fire_batch(engine, process, batch, at, result)
+    return result
+
+
+def _fire_batch(
+    engine: Engine,
+    process: str,
+    batch: list[tuple[int, dict[str, Any]]],
+    at: datetime | None,
+    result: BatchResult,
+) -> None:
+    failures: list[ItemFailure] = []
+    planned: list[tuple[int, Change]] = []
+    try:
+        with engine.store.transaction(f"fire_many {process}") as tx:
+            rows = tx.load_many(process, (str(item.get("lead_id")) for _, item in batch))
+            need = [
+                r.id
+                for r in rows.values()
+                if engine._compiled_for(process, r.definition_version).reads_activities
+            ]
+            acts = tx.activities_many(need) if need else {}
+            read_version: dict[str, int] = {}
+            latest: dict[str, Change] = {}
+            for index, item in batch:
+                lead_id = str(item.get("lead_id"))
+                try:
+                    row = latest[lead_id].row if lead_id in latest else rows.get(lead_id)
+                    if row is None:
+                        engine._compiled_for(process, None)
+                        raise LeadNotFound(process, lead_id)
+                    change = engine._planner.fire(
+                        engine._compiled_for(process, row.definition_version),
+                        row,
+                        str(item.get("trigger")),
+                        item.get("data"),
+                        item.get("actor"),
+                        engine._now(item.get("at") or at),
+                        acts.get(row.id, []),
+                    )
+                except LeadflowError as exc:
+                    failures.append(ItemFailure(index, lead_id, exc))
+                    continue
+                read_version.setdefault(lead_id, row.version)
+                latest[lead_id] = change
+                planned.append((index, change))
+            # one update order for every writer: overlapping batches cannot deadlock
+            finals = sorted(latest.values(), key=_row_id)
+            for change in finals:  # one UPDATE per lead, checked against what was read
+                change.expected_version = read_version[change.row.lead_id]
+            if not tx.write_instances(finals):
+                raise _Conflict
+            tx.write_log([change for _, change in planned])
+    except (_Conflict, TransactionConflict):
+        _fire_one_by_one(engine, process, batch, at, result)
+        return
+    result.succeeded.extend(engine._instance(change.row) for _, change in planned)
+    result.failed.extend(failures)
+
+
+def _fire_one_by_one(
+    engine: Engine,
+    process: str,
+    batch: list[tuple[int, dict[str, Any]]],
+    at: datetime | None,
+    result: BatchResult,
+) -> None:
+    for index, item in batch:
+        lead_id = str(item.get("lead_id"))
+        try:
+            result.succeeded.append(
+                engine.fire(
+                    process,
+                    lead_id,
+                    str(item.get("trigger")),
+                    item.get("data"),
+                    item.get("actor"),
+                    item.get("at") or at,
+                )
+            )
+        except LeadflowError as exc:
+            result.failed.append(ItemFailure(index, lead_id, exc))
+
+
+class _Conflict(Exception):
+    """A batch lost a race with another writer; it is rolled back and redone item by item."""
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
+
+
+def _lead_id(change: Change) -> str:
+    return change.row.lead_id
+
+
+def _row_id(change: Change) -> int:
+    return change.row.id

@@ -1,0 +1,221 @@
+"""Planning a change: pure functions from an instance row and an event to a :class:`Change`.
+
+Nothing here touches the database or the clock: the runtime loads, plans with these, writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ._compiler import CompiledProcess
+from ._criteria import Activity, EvalContext
+from ._errors import FieldIssue, GuardFailed, InvalidData, InvalidTransition
+from ._events import encode_event, event_id
+from ._json import dumps
+from ._store import Change, InstanceRow
+
+__all__ = ["MAX_TEXT", "Planner", "check_text"]
+
+MAX_TEXT = 255
+"""Lead, owner and actor ids are text of at most this many characters (the column size)."""
+
+
+def check_text(process: str, lead_id: str, **values: object) -> None:
+    """Owner and actor ids are text of at most 255 characters; :class:`InvalidData` if not."""
+    issues = [
+        FieldIssue(name, f"must be text of at most {MAX_TEXT} characters")
+        for name, value in values.items()
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_TEXT)
+    ]
+    if issues:
+        raise InvalidData(process, lead_id, issues)
+
+
+class Planner:
+    """Turns events into changes; ``event_source`` is the CloudEvents ``source`` prefix."""
+
+    def __init__(self, event_source: str) -> None:
+        self.event_source = event_source
+
+    def change(
+        self,
+        before: InstanceRow | None,
+        row: InstanceRow,
+        *,
+        kind: str,
+        event_type: str,
+        at: datetime,
+        actor: str | None,
+        trigger: str | None = None,
+        details: dict[str, Any],
+        activity: tuple[str, str, str | None, str | None] | None = None,
+    ) -> Change:
+        row.version = (before.version if before else 0) + 1
+        row.updated_at = at
+        from_stage = before.stage if before else None
+        to_stage = row.stage if kind in ("started", "transition") else None
+        data: dict[str, Any] = {
+            "process": row.process,
+            "definition_version": row.definition_version,
+            "lead_id": row.lead_id,
+            "seq": row.version,
+            "stage": row.stage,
+            "owner": row.owner,
+            "actor": actor,
+        }
+        if trigger:
+            data["trigger"] = trigger
+        if kind == "transition":
+            data["from_stage"] = from_stage
+            data["to_stage"] = to_stage
+        details_json = dumps(details)
+        ident = event_id(at)
+        return Change(
+            row=row,
+            expected_version=before.version if before else None,
+            kind=kind,
+            trigger=trigger,
+            from_stage=from_stage if kind == "transition" else None,
+            to_stage=to_stage,
+            actor=actor,
+            at=at,
+            details=details,
+            details_json=details_json,
+            event_id=ident,
+            event_type=event_type,
+            event_json=encode_event(
+                self.event_source,
+                event_type,
+                ident,
+                row.process,
+                row.lead_id,
+                at,
+                data,
+                details,
+                details_json,
+            ),
+            activity=activity,
+        )
+
+    def start(
+        self,
+        compiled: CompiledProcess,
+        lead_id: object,
+        data: Mapping[str, Any] | None,
+        owner: str | None,
+        actor: str | None,
+        at: datetime,
+    ) -> Change:
+        if not isinstance(lead_id, str) or not lead_id or len(lead_id) > MAX_TEXT:
+            issue = FieldIssue(
+                "lead_id", f"must be non-empty text of at most {MAX_TEXT} characters"
+            )
+            raise InvalidData(compiled.process, str(lead_id), [issue])
+        check_text(compiled.process, lead_id, owner=owner, actor=actor)
+        merged, _, issues = compiled.contract.merge({}, data)
+        if issues:
+            raise InvalidData(compiled.process, lead_id, issues)
+        row = InstanceRow(
+            0,
+            compiled.process,
+            lead_id,
+            compiled.version,
+            compiled.initial,
+            owner,
+            merged,
+            None,
+            0,
+            at,
+            at,
+            at,
+            1,
+        )
+        return self.change(
+            None,
+            row,
+            kind="started",
+            event_type="leadflow.lead.started",
+            at=at,
+            actor=actor,
+            details={"data": merged},
+        )
+
+    def context(
+        self,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        lead: Mapping[str, Any],
+        payload: Mapping[str, Any],
+        at: datetime,
+        activities: list[Activity],
+    ) -> EvalContext:
+        return EvalContext(
+            lead=lead,
+            payload=payload,
+            stage=row.stage,
+            stage_entered_at=row.stage_entered_at,
+            stage_seq=row.stage_seq,
+            now=at,
+            owner=row.owner,
+            activities=activities,
+            contract=compiled.contract,
+        )
+
+    def fire(
+        self,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        trigger: str,
+        data: Mapping[str, Any] | None,
+        actor: str | None,
+        at: datetime,
+        activities: list[Activity],
+    ) -> Change:
+        check_text(row.process, row.lead_id, actor=actor)
+        if trigger not in compiled.allowed.get(row.stage, ()):
+            raise InvalidTransition(
+                row.process, row.lead_id, trigger, row.stage, compiled.allowed.get(row.stage, ())
+            )
+        merged, diff, issues = compiled.contract.merge(row.data, data)
+        if issues:
+            raise InvalidData(row.process, row.lead_id, issues)
+        ctx = self.context(compiled, row, merged, data or {}, at, activities)
+        decision = compiled.decide(trigger, ctx)
+        if decision.transition is None:
+            raise GuardFailed(
+                row.process, row.lead_id, trigger, row.stage, decision.unmet, decision.results
+            )
+        for name in decision.transition.clears:
+            if name in merged and name not in (data or {}):
+                diff[name] = [merged.pop(name), None]
+        before = row
+        after = row.copy()
+        after.data = merged
+        dest = decision.transition.to
+        after.stage = dest
+        after.stage_entered_at = at
+        after.stage_seq = row.version + 1
+        after.closed = compiled.stages[dest].closed
+        if after.closed == "won":
+            event_type = "leadflow.lead.closed_won"
+        elif after.closed == "lost":
+            event_type = "leadflow.lead.closed_lost"
+        else:
+            event_type = "leadflow.lead.stage_changed"
+        details: dict[str, Any] = {"criteria": [r.as_dict() for r in decision.results]}
+        if diff:
+            details["changes"] = diff
+        if after.closed:
+            details["closed"] = after.closed
+        return self.change(
+            before,
+            after,
+            kind="transition",
+            event_type=event_type,
+            at=at,
+            actor=actor,
+            trigger=trigger,
+            details=details,
+        )
