@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadflow.definitions import (
     ActivityCriterion,
@@ -24,8 +24,7 @@ from ._errors import CriterionResult
 __all__ = ["Activity", "CompiledCriterion", "EvalContext", "compile_criterion"]
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
+class Activity(NamedTuple):
     """A recorded activity as criteria see it: its type, when, and the lead version it made."""
 
     type: str

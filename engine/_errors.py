@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadflow.definitions import DefinitionError, LeadflowError
 
@@ -47,9 +47,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class CriterionResult:
-    """How one criterion evaluated: whether it was met, and the values it saw."""
+class CriterionResult(NamedTuple):
+    """How one criterion evaluated: whether it was met, and the values it saw.
+
+    A named tuple: immutable, and cheap to make on the hot path (one per criterion per event).
+    """
 
     id: str
     """The criterion's id (``requires_<field>`` for a field the event must set)."""

@@ -22,10 +22,16 @@ def test_leadflow_is_a_namespace_package() -> None:
 def test_nothing_installs_a_generic_top_level_module() -> None:
     """The installed files live under `leadflow/`; no top-level `engine`, `definitions` or
     `adapters` module that would clash with a host application's own."""
-    files = importlib.metadata.files("leadflow") or []
-    tops = {f.parts[0] for f in files if not f.parts[0].startswith("..")}
-    assert not tops & {"engine", "definitions", "adapters", "engine.py", "definitions.py"}
-    assert "leadflow" in tops or any(t.startswith("__editable__") for t in tops)
+    # only installed distributions have a RECORD; a source tree's leadflow.egg-info
+    # (left by `pip install .` next to the tests) lists source files, not installed ones
+    installed = [
+        d for d in importlib.metadata.distributions(name="leadflow") if d.read_text("RECORD")
+    ]
+    assert installed, "leadflow is not installed (pip install '.[test]')"
+    for dist in installed:
+        tops = {f.parts[0] for f in dist.files or [] if not f.parts[0].startswith("..")}
+        assert not tops & {"engine", "definitions", "adapters", "engine.py", "definitions.py"}
+        assert "leadflow" in tops or any(t.startswith("__editable__") for t in tops)
 
 
 @pytest.mark.parametrize("package", SUBPACKAGES)
