@@ -19,6 +19,7 @@ __all__ = [
     "CEL_VARIABLES",
     "CelIssue",
     "FieldReference",
+    "accessed_keys",
     "check_expression",
     "compile_expression",
     "field_references",
@@ -140,6 +141,35 @@ def field_references(expression: str, variable: str = "lead") -> list[FieldRefer
             if value is not None:
                 refs.append(FieldReference(value, nxt[1][2]))
     return refs
+
+
+def accessed_keys(expression: str, variable: str) -> tuple[str, ...] | None:
+    """The keys of map ``variable`` the expression reads, when it only reads keys.
+
+    ``lead.score >= 60 && has(lead.budget)`` gives ``("score", "budget")``; an expression that
+    uses the map itself (``size(lead)``, ``lead.exists(k, ...)``) gives None. Evaluating with
+    only those keys in the map is then exactly the same as with the whole map.
+    """
+    toks = _tokens(expression)
+    keys: dict[str, None] = {}
+    for i, (kind, text, _) in enumerate(toks):
+        if kind != "ident" or text != variable:
+            continue
+        if i > 0 and toks[i - 1][1] == "." and toks[i - 1][0] == "punct":
+            continue
+        nxt = toks[i + 1 : i + 4]
+        if len(nxt) >= 2 and nxt[0][1] == "." and nxt[1][0] == "ident":
+            if len(nxt) == 3 and nxt[2][1] == "(":
+                return None  # a method or macro on the map itself
+            keys[nxt[1][1]] = None
+        elif len(nxt) >= 3 and nxt[0][1] == "[" and nxt[1][0] == "string" and nxt[2][1] == "]":
+            value = _literal_value(nxt[1][1])
+            if value is None:
+                return None
+            keys[value] = None
+        else:
+            return None
+    return tuple(keys)
 
 
 def _syntax_issue(exc: ValueError, expression: str) -> CelIssue:

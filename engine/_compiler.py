@@ -9,8 +9,6 @@ transition fired.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 from transitions import EventData, Machine
 
@@ -49,20 +47,54 @@ class Decision:
         return [r for r in self.results if not r.met]
 
 
-@dataclass(slots=True)
 class _Attempt:
-    ctx: EvalContext
-    tried: list[tuple[Transition, list[CriterionResult]]] = field(default_factory=list)
-    chosen: Transition | None = None
+    """One dispatch: the lead's context in, the candidates tried and the one chosen out."""
+
+    __slots__ = ("chosen", "ctx", "tried")
+
+    def __init__(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
+        self.tried: list[tuple[Transition, list[CriterionResult]]] = []
+        self.chosen: Transition | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class _Candidate:
-    """One ``transitions`` transition: our transition from one concrete stage."""
+    """One ``transitions`` transition (our transition from one concrete stage) with its
+    condition (:meth:`check`, the compiled criteria) and its effect (:meth:`chosen`)."""
 
-    transition: Transition
-    criteria: tuple[CompiledCriterion, ...]
-    requires: tuple[str, ...]
+    __slots__ = ("criteria", "requires", "transition")
+
+    def __init__(self, transition: Transition, criteria: tuple[CompiledCriterion, ...]) -> None:
+        self.transition = transition
+        self.criteria = criteria
+        self.requires = transition.requires
+
+    def evaluate(self, attempt: _Attempt) -> bool:
+        """Evaluate every criterion (and ``requires``) into ``attempt``; True when all hold."""
+        ctx = attempt.ctx
+        results = [c.result(ctx) for c in self.criteria]
+        for name in self.requires:
+            value = ctx.payload.get(name)
+            results.append(
+                CriterionResult(
+                    id=f"requires_{name}",
+                    message=f"Provide '{name}' with '{self.transition.name}'",
+                    met=is_set(value),
+                    kind="requires",
+                    source=f"guard:{self.transition.name}",
+                    seen={name: value},
+                )
+            )
+        attempt.tried.append((self.transition, results))
+        return all(r.met for r in results)
+
+    def check(self, event: EventData) -> bool:
+        """The machine's condition for this transition."""
+        return self.evaluate(event.kwargs["attempt"])
+
+    def chosen(self, event: EventData) -> None:
+        """The machine's ``after`` callback: note the transition taken."""
+        event.kwargs["attempt"].chosen = self.transition
 
 
 class CompiledProcess:
@@ -103,14 +135,14 @@ class CompiledProcess:
             skip_exit = t.backward or definition.stages[t.to].closed == "lost"
             for source in definition.source_stages(t):
                 criteria = guard if skip_exit else exit_criteria[source] + guard
-                candidate = _Candidate(t, criteria, t.requires)
+                candidate = _Candidate(t, criteria)
                 self._candidates.setdefault((source, t.name), []).append(candidate)
                 self.machine.add_transition(
                     trigger=t.name,
                     source=source,
                     dest=t.to,
-                    conditions=[partial(self._check, candidate)],
-                    after=[partial(self._chosen, t)],
+                    conditions=[candidate.check],
+                    after=[candidate.chosen],
                 )
         self._events = self.machine.events
         self._needs_activities = {
@@ -141,37 +173,12 @@ class CompiledProcess:
                     types[ref.name] = None
         return tuple(types)
 
-    # -- machine callbacks ---------------------------------------------------------------------
-
-    def _check(self, candidate: _Candidate, event: EventData) -> bool:
-        attempt: _Attempt = event.kwargs["attempt"]
-        ctx = attempt.ctx
-        results = [c.result(ctx, self.activity_types) for c in candidate.criteria]
-        for name in candidate.requires:
-            provided = is_set(ctx.payload.get(name))
-            results.append(
-                CriterionResult(
-                    id=f"requires_{name}",
-                    message=f"Provide '{name}' with '{candidate.transition.name}'",
-                    met=provided,
-                    kind="requires",
-                    source=f"guard:{candidate.transition.name}",
-                    seen={name: ctx.payload.get(name)},
-                )
-            )
-        attempt.tried.append((candidate.transition, results))
-        return all(r.met for r in results)
-
-    @staticmethod
-    def _chosen(transition: Transition, event: EventData) -> None:
-        event.kwargs["attempt"].chosen = transition
-
     # -- dispatch ------------------------------------------------------------------------------
 
     def decide(self, trigger: str, ctx: EvalContext) -> Decision:
         """Let the machine decide ``trigger`` for the lead described by ``ctx``; no side effects."""
         if trigger not in self.allowed.get(ctx.stage, ()):
-            return Decision(trigger, allowed=False)
+            return Decision(trigger, False, None, [])
         attempt = _Attempt(ctx)
         self._events[trigger].trigger(_Borrowed(ctx.stage), attempt=attempt)
         if attempt.chosen is not None:
@@ -185,12 +192,6 @@ class CompiledProcess:
         for trigger in self.allowed.get(ctx.stage, ()):
             for candidate in self._candidates[(ctx.stage, trigger)]:
                 attempt = _Attempt(ctx)
-                event = EventData(None, None, self.machine, None, (), {"attempt": attempt})
-                self._check(candidate, event)
+                candidate.evaluate(attempt)
                 out.append(attempt.tried[0])
         return out
-
-    def stage_info(self, stage: str) -> dict[str, Any]:
-        """The stage's closed flag and probability."""
-        s = self.stages[stage]
-        return {"closed": s.closed, "probability": s.probability}

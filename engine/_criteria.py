@@ -16,7 +16,12 @@ from leadflow.definitions import (
     ProcessDefinition,
     format_duration,
 )
-from leadflow.definitions._expressions import compile_expression, field_references
+from leadflow.definitions._expressions import (
+    CEL_VARIABLES,
+    accessed_keys,
+    compile_expression,
+    field_references,
+)
 
 from ._contract import DataContract, is_set
 from ._errors import CriterionResult
@@ -49,7 +54,6 @@ class EvalContext:
     owner: str | None
     activities: list[Activity]
     contract: DataContract
-    _cel: dict[str, Any] | None = field(default=None, repr=False)
     _counts: dict[str, int] | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, int]:
@@ -63,19 +67,60 @@ class EvalContext:
             self._counts = counts
         return self._counts
 
-    def cel_variables(self, activity_types: tuple[str, ...]) -> dict[str, Any]:
-        """The CEL variables: lead, activities (with 0 for known types), stage, owner, now."""
-        if self._cel is None:
-            counts = dict.fromkeys(activity_types, 0)
-            counts.update(self.counts())
-            self._cel = {
-                "lead": self.contract.cel_view(self.lead),
-                "activities": counts,
-                "stage": self.stage,
-                "owner": self.owner,
-                "now": self.now,
-            }
-        return self._cel
+
+class CelProgram:
+    """A compiled CEL expression and the inputs it reads.
+
+    Only the variables, lead fields and activity types the expression reads are handed to
+    CEL (converting a whole lead costs several times the evaluation itself).
+    """
+
+    __slots__ = ("activity_keys", "all_types", "lead_keys", "program", "refs", "variables")
+
+    def __init__(self, expression: str, activity_types: tuple[str, ...]) -> None:
+        self.program = compile_expression(expression)
+        self.variables = tuple(v for v in self.program.variables() if v in CEL_VARIABLES)
+        self.lead_keys = accessed_keys(expression, "lead")
+        self.activity_keys = accessed_keys(expression, "activities")
+        self.all_types = activity_types
+        self.refs = tuple(dict.fromkeys(r.name for r in field_references(expression)))
+
+    def inputs(self, ctx: EvalContext) -> dict[str, Any]:
+        """The variables for one evaluation (activity types never recorded count 0)."""
+        out: dict[str, Any] = {}
+        for name in self.variables:
+            if name == "lead":
+                out[name] = ctx.contract.cel_view(ctx.lead, self.lead_keys)
+            elif name == "activities":
+                counts = ctx.counts()
+                keys = self.activity_keys
+                if keys is None:
+                    out[name] = {**dict.fromkeys(self.all_types, 0), **counts}
+                else:
+                    out[name] = {k: counts.get(k, 0) for k in keys}
+            elif name == "stage":
+                out[name] = ctx.stage
+            elif name == "owner":
+                out[name] = ctx.owner
+            else:
+                out[name] = ctx.now
+        return out
+
+    def run(self, ctx: EvalContext) -> tuple[bool, dict[str, Any]]:
+        """(result, seen): an unset field or a type error is a False result, never a crash."""
+        seen: dict[str, Any] = {f"lead.{r}": ctx.lead.get(r) for r in self.refs}
+        try:
+            value = self.program.execute(self.inputs(ctx))
+        except KeyError as exc:
+            seen["error"] = f"{exc.args[0] if exc.args else exc} is not set"
+            return False, seen
+        except (TypeError, ValueError, RuntimeError) as exc:
+            seen["error"] = f"could not evaluate: {str(exc).split('. ')[0]}"
+            return False, seen
+        if not isinstance(value, bool):
+            seen["error"] = f"the expression gave {value!r}, not true or false"
+            return False, seen
+        return value, seen
 
 
 Evaluate = Callable[[EvalContext], tuple[bool, dict[str, Any]]]
@@ -90,39 +135,21 @@ class CompiledCriterion:
     kind: str
     source: str
     evaluate: Evaluate
-    when: Any | None = None
+    when: CelProgram | None = None
     activity_types: tuple[str, ...] = ()
     reads_activities: bool = False
     """Whether evaluating it needs the lead's recorded activities."""
 
-    def result(self, ctx: EvalContext, activity_types: tuple[str, ...]) -> CriterionResult:
+    def result(self, ctx: EvalContext) -> CriterionResult:
         """Evaluate the criterion (honouring ``when``) into a :class:`CriterionResult`."""
         if self.when is not None:
-            applies, seen = _run_cel(self.when, ctx, activity_types, ())
+            applies, seen = self.when.run(ctx)
             if not applies:
                 return CriterionResult(
                     self.id, self.message, True, self.kind, self.source, seen, applies=False
                 )
         met, seen = self.evaluate(ctx)
         return CriterionResult(self.id, self.message, met, self.kind, self.source, seen)
-
-
-def _run_cel(
-    program: Any, ctx: EvalContext, activity_types: tuple[str, ...], refs: tuple[str, ...]
-) -> tuple[bool, dict[str, Any]]:
-    seen: dict[str, Any] = {f"lead.{r}": ctx.lead.get(r) for r in refs}
-    try:
-        value = program.execute(ctx.cel_variables(activity_types))
-    except KeyError as exc:
-        seen["error"] = f"{exc.args[0] if exc.args else exc} is not set"
-        return False, seen
-    except (TypeError, ValueError, RuntimeError) as exc:
-        seen["error"] = f"could not evaluate: {str(exc).split('. ')[0]}"
-        return False, seen
-    if not isinstance(value, bool):
-        seen["error"] = f"the expression gave {value!r}, not true or false"
-        return False, seen
-    return value, seen
 
 
 def _field_set(name: str) -> Evaluate:
@@ -177,7 +204,7 @@ def compile_criterion(
     activity_types: tuple[str, ...],
 ) -> CompiledCriterion:
     """Compile one criterion of ``definition``; ``source`` says where it is declared."""
-    when = compile_expression(criterion.when) if criterion.when else None
+    when = CelProgram(criterion.when, activity_types) if criterion.when else None
     types: tuple[str, ...]
     if isinstance(criterion, FieldSetCriterion):
         evaluate, kind, types = _field_set(criterion.field_set), "field_set", ()
@@ -186,13 +213,7 @@ def compile_criterion(
         evaluate = _activity(req.type, req.min, req.within, req.in_stage)
         kind, types = "activity", (req.type,)
     elif isinstance(criterion, CelCriterion):
-        program = compile_expression(criterion.cel)
-        refs = tuple(dict.fromkeys(r.name for r in field_references(criterion.cel)))
-
-        def evaluate(ctx: EvalContext) -> tuple[bool, dict[str, Any]]:
-            return _run_cel(program, ctx, activity_types, refs)
-
-        kind, types = "cel", ()
+        evaluate, kind, types = CelProgram(criterion.cel, activity_types).run, "cel", ()
     elif isinstance(criterion, ChecklistCriterion):
         by_stage = {
             name: {p.id: p.activity_type for p in stage.playbook}

@@ -10,6 +10,7 @@ from leadflow.definitions._expressions import (
     CEL_VARIABLES,
     CelIssue,
     FieldReference,
+    accessed_keys,
     check_expression,
     compile_expression,
     field_references,
@@ -228,3 +229,41 @@ def test_cel_variables_are_the_documented_five() -> None:
     """Expressions may use exactly lead, activities, stage, owner and now."""
     assert list(CEL_VARIABLES) == ["lead", "activities", "stage", "owner", "now"]
     assert all(CEL_VARIABLES.values())
+
+
+@pytest.mark.parametrize(
+    ("expression", "keys"),
+    [
+        ("lead.score >= 60", ("score",)),
+        ('has(lead.budget) && lead["score"] > 1 && lead.score < 9', ("budget", "score")),
+        ("lead.tags.exists(t, t == 'vip')", ("tags",)),
+        ("size(lead) > 2", None),
+        ("lead.exists(k, k == 'score')", None),
+        ("'score' in lead", None),
+        ("stage == 'new'", ()),
+    ],
+)
+def test_accessed_keys_lists_keys_only_when_the_map_is_only_indexed(
+    expression: str, keys: tuple[str, ...] | None
+) -> None:
+    """An expression that only reads keys of ``lead`` names them; any other use of the map
+    gives None, so the engine then hands CEL the whole map."""
+    assert accessed_keys(expression, "lead") == keys
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "lead.score >= 60 && has(lead.budget)",
+        "size(lead) == 3",
+        "lead.exists(k, k == 'budget')",
+        "'email' in lead && lead.score > 1",
+    ],
+)
+def test_evaluating_with_the_accessed_keys_only_gives_the_same_result(expression: str) -> None:
+    """Evaluating with only the accessed keys equals evaluating with the whole lead."""
+    lead = {"score": 70, "budget": 10.5, "email": "a@b.c"}
+    program = compile_expression(expression)
+    keys = accessed_keys(expression, "lead")
+    small = lead if keys is None else {k: lead[k] for k in keys if k in lead}
+    assert program.execute({"lead": small}) == program.execute({"lead": lead})

@@ -879,7 +879,8 @@ def test_stage_visits_are_ordered_by_version_not_by_time(engine: Engine) -> None
 
 
 def test_when_condition_decides_whether_a_criterion_applies(engine: Engine) -> None:
-    """An exit criterion with ``when`` is skipped (met, applies=False) unless it holds."""
+    """An exit criterion with ``when`` is skipped (met, applies=False, showing what the ``when``
+    read) unless it holds."""
     _engaged(engine, tier="basic")
     options = engine.next_steps(F, "L1", at=minutes(3)).options
     commit = next(o for o in options if o.trigger == "commit")
@@ -889,7 +890,7 @@ def test_when_condition_decides_whether_a_criterion_applies(engine: Engine) -> N
         met=True,
         kind="field_set",
         source="exit:engaged",
-        seen={},
+        seen={"lead.tier": "basic"},
         applies=False,
     )
     engine.update(F, "L1", {"tier": "premium"}, at=minutes(3))
