@@ -24,7 +24,6 @@ and index well, and 74 random bits.
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -44,12 +43,14 @@ EVENT_TYPES: tuple[str, ...] = (
 
 
 def event_id(at: datetime) -> str:
-    """A UUIDv7 for an event that happened at ``at``."""
+    """A UUIDv7 (RFC 9562) for an event that happened at ``at``: 48 bits of milliseconds,
+    the version, 74 random bits and the variant, formatted like ``str(uuid.UUID(...))``."""
     ms = int(at.timestamp() * 1000) & 0xFFFF_FFFF_FFFF
     rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64
-    value |= (0b10 << 62) | (rand & 0x3FFF_FFFF_FFFF_FFFF)
-    return str(uuid.UUID(int=value))
+    high = (ms << 16) | 0x7000 | (rand >> 68)
+    low = (0b10 << 62) | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    h = f"{high:016x}{low:016x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def encode_event(
@@ -58,28 +59,22 @@ def encode_event(
     ident: str,
     process: str,
     lead_id: str,
-    at: datetime,
+    time: str,
     data: dict[str, Any],
     details: dict[str, Any],
     details_json: str,
 ) -> str:
-    """The CloudEvents structured-mode JSON of one change.
+    """The CloudEvents structured-mode JSON of one change (``time`` in ISO-8601).
 
     ``details_json`` is ``details`` already encoded for the history row; its keys are spliced
     into ``data`` (replacing keys of the same name) instead of encoding them a second time.
     """
-    head = dumps(
-        {
-            "specversion": "1.0",
-            "id": ident,
-            "source": f"{source}/{process}",
-            "type": event_type,
-            "subject": lead_id,
-            "time": at.isoformat(),
-            "datacontenttype": "application/json",
-        }
+    head = (
+        f'{{"specversion":"1.0","id":"{ident}","source":{dumps(f"{source}/{process}")},'
+        f'"type":"{event_type}","subject":{dumps(lead_id)},"time":"{time}",'
+        '"datacontenttype":"application/json"'
     )
     body = dumps({k: v for k, v in data.items() if k not in details} if details else data)
     if details:
         body = f"{body[:-1]},{details_json[1:]}"
-    return f'{head[:-1]},"data":{body}}}'
+    return f'{head},"data":{body}}}'

@@ -91,7 +91,7 @@ class Planner:
                 ident,
                 row.process,
                 row.lead_id,
-                at,
+                at.isoformat(),
                 data,
                 details,
                 details_json,
