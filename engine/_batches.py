@@ -8,12 +8,19 @@ by item, so only the items that really conflict fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._compiler import CompiledProcess
-from ._errors import DuplicateLead, LeadflowError, LeadNotFound, TransactionConflict
+from ._errors import (
+    DuplicateLead,
+    FieldIssue,
+    InvalidData,
+    LeadflowError,
+    LeadNotFound,
+    TransactionConflict,
+)
 from ._store import Change
 from ._types import BatchResult, ItemFailure
 
@@ -26,17 +33,35 @@ BATCH = 1000
 """Items per transaction."""
 
 
-def _item(item: Any, names: Sequence[str]) -> dict[str, Any]:
+def _item(item: Any, names: Sequence[str]) -> dict[str, Any] | str:
+    """The item as a mapping of ``names``, or what is wrong with its shape."""
     if isinstance(item, Mapping):
-        unknown = set(item) - set(names)
+        unknown = sorted(str(k) for k in set(item) - set(names))
         if unknown:
-            raise TypeError(f"unknown batch item keys {sorted(unknown)}; allowed: {list(names)}")
+            return f"unknown keys {', '.join(unknown)} (allowed: {', '.join(names)})"
         return dict(item)
     if isinstance(item, (tuple, list)):
         if len(item) > len(names):
-            raise TypeError(f"a batch item has at most {len(names)} parts: {list(names)}")
+            return f"{len(item)} parts; an item has at most {len(names)}: {', '.join(names)}"
         return dict(zip(names, item, strict=False))
     return {names[0]: item}
+
+
+def _items(
+    process: str, items: Iterable[Any], names: Sequence[str], result: BatchResult
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Well-formed items with their index; malformed ones are reported as failures."""
+    for index, raw in enumerate(items):
+        item = _item(raw, names)
+        if isinstance(item, str):
+            lead = raw.get("lead_id") if isinstance(raw, Mapping) else None
+            lead_id = str(lead) if lead is not None else ""
+            issue = FieldIssue("item", item)
+            result.failed.append(
+                ItemFailure(index, lead_id, InvalidData(process, lead_id, [issue]))
+            )
+        else:
+            yield index, item
 
 
 def start_many(
@@ -52,13 +77,14 @@ def start_many(
     names = ("lead_id", "data", "owner", "actor", "at")
     result = BatchResult()
     batch: list[tuple[int, dict[str, Any]]] = []
-    for index, raw in enumerate(items):
-        batch.append((index, _item(raw, names)))
+    for index, item in _items(process, items, names, result):
+        batch.append((index, item))
         if len(batch) >= BATCH:
             _start_batch(engine, compiled, batch, at, result)
             batch = []
     if batch:
         _start_batch(engine, compiled, batch, at, result)
+    result.failed.sort(key=_index)
     return result
 
 
@@ -140,13 +166,14 @@ def fire_many(
     names = ("lead_id", "trigger", "data", "actor", "at")
     result = BatchResult()
     batch: list[tuple[int, dict[str, Any]]] = []
-    for index, raw in enumerate(items):
-        batch.append((index, _item(raw, names)))
+    for index, item in _items(process, items, names, result):
+        batch.append((index, item))
         if len(batch) >= BATCH:
             _fire_batch(engine, process, batch, at, result)
             batch = []
     if batch:
         _fire_batch(engine, process, batch, at, result)
+    result.failed.sort(key=_index)
     return result
 
 
@@ -232,6 +259,10 @@ def _fire_one_by_one(
 
 class _Conflict(Exception):
     """A batch lost a race with another writer; it is rolled back and redone item by item."""
+
+
+def _index(failure: ItemFailure) -> int:
+    return failure.index
 
 
 def _first(pair: tuple[int, Any]) -> int:

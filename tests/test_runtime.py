@@ -1533,13 +1533,20 @@ def test_batches_larger_than_one_transaction_keep_item_indexes_and_order(engine:
     assert counts(engine)["lf_outbox"] == 1001 + 1000
 
 
-def test_fire_many_rejects_malformed_items(engine: Engine) -> None:
-    """A malformed item fails the whole call before anything is written."""
+def test_fire_many_reports_malformed_items_and_runs_the_others(engine: Engine) -> None:
+    """A malformed item is an InvalidData failure at its index; the other items still run."""
     start(engine)
     before = counts(engine)
-    with pytest.raises(TypeError, match="unknown batch item keys"):
-        engine.fire_many(P, [("L1", "lose", {"lost_reason": "bad_data"}), {"lead": "L1"}])
-    assert counts(engine) == before
+    result = engine.fire_many(
+        P, [{"lead": "L1"}, ("L1", "lose", {"lost_reason": "bad_data"}), ("L1", "a", 1, 2, 3, 4)]
+    )
+    assert [(f.index, type(f.error)) for f in result.failed] == [
+        (0, InvalidData),
+        (2, InvalidData),
+    ]
+    assert "unknown keys lead" in str(result.failed[0].error)
+    assert [i.stage for i in result.succeeded] == ["lost"]
+    assert counts(engine)["lf_history"] == before["lf_history"] + 1
 
 
 # -- concurrent writers (made deterministic) -------------------------------------------------
