@@ -1422,15 +1422,22 @@ def test_start_many_reports_failures_by_index_and_commits_the_rest(engine: Engin
     assert counts(engine)["lf_outbox"] == 3
 
 
-def test_start_many_rejects_malformed_calls_before_writing(engine: Engine) -> None:
-    """An unknown process or malformed item fails the whole call and writes nothing."""
+def test_start_many_rejects_an_unknown_process_and_reports_malformed_items(
+    engine: Engine,
+) -> None:
+    """An unknown process fails the whole call; malformed items fail alone, writing nothing."""
     before = counts(engine)
     with pytest.raises(UnknownProcess):
         engine.start_many("nope", ["A"])
-    with pytest.raises(TypeError, match="unknown batch item keys"):
-        engine.start_many(P, [{"lead_id": "A", "colour": "red"}])
-    with pytest.raises(TypeError, match="at most 5 parts"):
-        engine.start_many(P, [("A", {}, None, None, None, "extra")])
+    result = engine.start_many(
+        P, [{"lead_id": "A", "colour": "red"}, ("B", {}, None, None, None, "extra")]
+    )
+    assert [(f.index, f.lead_id, type(f.error)) for f in result.failed] == [
+        (0, "A", InvalidData),
+        (1, "", InvalidData),
+    ]
+    assert "unknown keys colour" in str(result.failed[0].error)
+    assert "at most 5" in str(result.failed[1].error)
     assert counts(engine) == before
 
 
