@@ -54,7 +54,10 @@ def _items(
     for index, raw in enumerate(items):
         item = _item(raw, names)
         if isinstance(item, str):
-            lead = raw.get("lead_id") if isinstance(raw, Mapping) else None
+            if isinstance(raw, Mapping):
+                lead = raw.get("lead_id")
+            else:
+                lead = raw[0] if isinstance(raw, (tuple, list)) and raw else None
             lead_id = str(lead) if lead is not None else ""
             issue = FieldIssue("item", item)
             result.failed.append(

@@ -1434,7 +1434,7 @@ def test_start_many_rejects_an_unknown_process_and_reports_malformed_items(
     )
     assert [(f.index, f.lead_id, type(f.error)) for f in result.failed] == [
         (0, "A", InvalidData),
-        (1, "", InvalidData),
+        (1, "B", InvalidData),
     ]
     assert "unknown keys colour" in str(result.failed[0].error)
     assert "at most 5" in str(result.failed[1].error)
