@@ -134,7 +134,7 @@ class _Simulation:
         line = Text(self.clock.now().strftime("%a %H:%M  "), style="dim")
         line.append(f"{lead.id}  ", style="bold")
         line.append(text)
-        self.console.print(line)
+        self.console.print(line, soft_wrap=True)
 
     # -- engine calls (each one is a committed change) -------------------------------------------
 

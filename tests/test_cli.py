@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +379,22 @@ def test_demo_is_reproducible(runner: CliRunner, url: str) -> None:
         assert engine.get(PROCESS, "lead-0008").lead_id == "lead-0008"
     again = run(runner, "demo", "--leads", "8", "--seed", "5", "--db", url)
     assert "already holds the demo's leads" in one_error_line(again)
+
+
+LIBRARY = sorted((Path(__file__).parents[1] / "definitions" / "library").glob("*.yaml"))
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` is not installed")
+@pytest.mark.parametrize("definition", LIBRARY, ids=lambda p: p.stem)
+def test_dot_output_renders_with_graphviz(
+    runner: CliRunner, definition: Path, tmp_path: Path
+) -> None:
+    """The DOT of every shipped process is accepted by Graphviz and renders to SVG."""
+    dot = run(runner, "graph", str(definition), "--format", "dot")
+    assert dot.exit_code == 0, dot.stderr
+    rendered = subprocess.run(
+        ["dot", "-Tsvg"], input=dot.stdout, capture_output=True, text=True, check=False
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert "<svg" in rendered.stdout
+    assert rendered.stderr == ""
