@@ -8,7 +8,7 @@ by item, so only the items that really conflict fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,29 @@ def _items(
             yield index, item
 
 
+Batch = list[tuple[int, dict[str, Any]]]
+
+
+def _in_batches(
+    process: str,
+    items: Iterable[Any],
+    names: Sequence[str],
+    run: Callable[[Batch, BatchResult], None],
+) -> BatchResult:
+    """Feed well-formed items to ``run`` in batches of :data:`BATCH`; failures by index."""
+    result = BatchResult()
+    batch: Batch = []
+    for index, item in _items(process, items, names, result):
+        batch.append((index, item))
+        if len(batch) >= BATCH:
+            run(batch, result)
+            batch = []
+    if batch:
+        run(batch, result)
+    result.failed.sort(key=_index)
+    return result
+
+
 def start_many(
     engine: Engine, process: str, items: Iterable[Any], at: datetime | None = None
 ) -> BatchResult:
@@ -78,23 +101,13 @@ def start_many(
     with engine.store.transaction(f"start_many {process}") as tx:
         compiled = engine._latest(tx, process)
     names = ("lead_id", "data", "owner", "actor", "at")
-    result = BatchResult()
-    batch: list[tuple[int, dict[str, Any]]] = []
-    for index, item in _items(process, items, names, result):
-        batch.append((index, item))
-        if len(batch) >= BATCH:
-            _start_batch(engine, compiled, batch, at, result)
-            batch = []
-    if batch:
-        _start_batch(engine, compiled, batch, at, result)
-    result.failed.sort(key=_index)
-    return result
+    return _in_batches(process, items, names, lambda b, r: _start_batch(engine, compiled, b, at, r))
 
 
 def _start_batch(
     engine: Engine,
     compiled: CompiledProcess,
-    batch: list[tuple[int, dict[str, Any]]],
+    batch: Batch,
     at: datetime | None,
     result: BatchResult,
 ) -> None:
@@ -167,23 +180,13 @@ def fire_many(
     item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
     """
     names = ("lead_id", "trigger", "data", "actor", "at")
-    result = BatchResult()
-    batch: list[tuple[int, dict[str, Any]]] = []
-    for index, item in _items(process, items, names, result):
-        batch.append((index, item))
-        if len(batch) >= BATCH:
-            _fire_batch(engine, process, batch, at, result)
-            batch = []
-    if batch:
-        _fire_batch(engine, process, batch, at, result)
-    result.failed.sort(key=_index)
-    return result
+    return _in_batches(process, items, names, lambda b, r: _fire_batch(engine, process, b, at, r))
 
 
 def _fire_batch(
     engine: Engine,
     process: str,
-    batch: list[tuple[int, dict[str, Any]]],
+    batch: Batch,
     at: datetime | None,
     result: BatchResult,
 ) -> None:
@@ -239,7 +242,7 @@ def _fire_batch(
 def _fire_one_by_one(
     engine: Engine,
     process: str,
-    batch: list[tuple[int, dict[str, Any]]],
+    batch: Batch,
     at: datetime | None,
     result: BatchResult,
 ) -> None:

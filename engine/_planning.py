@@ -5,6 +5,7 @@ Nothing here touches the database or the clock: the runtime loads, plans with th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -13,11 +14,13 @@ from ._compiler import CompiledProcess
 from ._criteria import Activity, EvalContext
 from ._errors import FieldIssue, GuardFailed, InvalidData, InvalidTransition
 from ._events import encode_event, event_id
-from ._json import dumps
+from ._json import dumps, to_json_value
 from ._store import Change, InstanceRow
 
-__all__ = ["MAX_TEXT", "Planner", "check_text"]
+__all__ = ["MAX_TEXT", "NAME", "Planner", "check_text"]
 
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+"""Activity types are names, like the definition language's."""
 MAX_TEXT = 255
 """Lead, owner and actor ids are text of at most this many characters (the column size)."""
 
@@ -218,4 +221,86 @@ class Planner:
             actor=actor,
             trigger=trigger,
             details=details,
+        )
+
+    def update(
+        self,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        data: Mapping[str, Any],
+        actor: str | None,
+        at: datetime,
+    ) -> Change | None:
+        """New lead data (``None`` unsets a field); None when nothing would change."""
+        merged, diff, issues = compiled.contract.merge(row.data, data)
+        if issues:
+            raise InvalidData(row.process, row.lead_id, issues)
+        if not diff:
+            return None
+        after = row.copy()
+        after.data = merged
+        return self.change(
+            row,
+            after,
+            kind="updated",
+            event_type="leadflow.lead.updated",
+            at=at,
+            actor=actor,
+            details={"changes": diff},
+        )
+
+    @staticmethod
+    def activity(
+        process: str, lead_id: str, activity_type: object, data: Mapping[str, Any] | None
+    ) -> tuple[str, dict[str, Any], str | None]:
+        """(type, data as stored, data JSON) of an activity; :class:`InvalidData` if malformed."""
+        if not isinstance(activity_type, str) or not NAME.fullmatch(activity_type):
+            issue = FieldIssue(
+                "activity_type",
+                f"{activity_type!r} is not a name: use a letter, then letters, digits or "
+                "underscores (at most 64)",
+            )
+            raise InvalidData(process, lead_id, [issue])
+        try:
+            stored = to_json_value(dict(data or {}))
+        except (TypeError, ValueError) as exc:
+            raise InvalidData(process, lead_id, [FieldIssue("data", str(exc))]) from exc
+        return activity_type, stored, dumps(stored) if stored else None
+
+    def record(
+        self,
+        row: InstanceRow,
+        activity: tuple[str, dict[str, Any], str | None],
+        actor: str | None,
+        at: datetime,
+    ) -> Change:
+        """An activity recorded on the lead (it also makes a version, ordering it)."""
+        kind, stored, payload = activity
+        return self.change(
+            row,
+            row.copy(),
+            kind="activity",
+            event_type="leadflow.lead.activity_recorded",
+            at=at,
+            actor=actor,
+            details={"activity": {"type": kind, "data": stored}},
+            activity=(kind, row.stage, actor, payload),
+        )
+
+    def assign(
+        self, row: InstanceRow, owner: str | None, actor: str | None, at: datetime
+    ) -> Change | None:
+        """The lead given to ``owner``; None when it already is theirs."""
+        if row.owner == owner:
+            return None
+        after = row.copy()
+        after.owner = owner
+        return self.change(
+            row,
+            after,
+            kind="assigned",
+            event_type="leadflow.lead.assigned",
+            at=at,
+            actor=actor,
+            details={"owner": owner, "previous_owner": row.owner},
         )

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,13 +27,10 @@ from ._errors import (
     ConcurrentUpdate,
     DeployConflict,
     DuplicateLead,
-    FieldIssue,
-    InvalidData,
     LeadNotFound,
     StorageError,
     UnknownProcess,
 )
-from ._json import dumps
 from ._planning import Planner, check_text
 from ._store import Change, InstanceRow, Store, Tx
 from ._tables import definitions as definitions_table
@@ -244,6 +241,22 @@ class Engine:
             raise DuplicateLead(process, lead_id) from exc
         return self._instance(change.row)
 
+    def _run(
+        self,
+        what: str,
+        process: str,
+        lead_id: str,
+        plan: Callable[[Tx, InstanceRow], Change | None],
+    ) -> Instance:
+        """Load the lead, plan a change (None: nothing to do), write it; one transaction."""
+        with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
+            row = self._load(tx, process, lead_id)
+            change = plan(tx, row)
+            if change is None:
+                return self._instance(row)
+            self._write(tx, change)
+        return self._instance(change.row)
+
     def fire(
         self,
         process: str,
@@ -260,14 +273,14 @@ class Engine:
         :class:`ConcurrentUpdate`. A failed fire changes nothing.
         """
         when = self._now(at)
-        with self.store.transaction(f"fire {trigger} on {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
+
+        def plan(tx: Tx, row: InstanceRow) -> Change:
             compiled = self._compiled_for(process, row.definition_version)
             reads = compiled.needs_activities(row.stage, trigger)
             acts = tx.activities(row.id) if reads else []
-            change = self._planner.fire(compiled, row, trigger, data, actor, when, acts)
-            self._write(tx, change)
-        return self._instance(change.row)
+            return self._planner.fire(compiled, row, trigger, data, actor, when, acts)
+
+        return self._run(f"fire {trigger} on", process, lead_id, plan)
 
     def update(
         self,
@@ -280,27 +293,12 @@ class Engine:
         """Change lead data (``None`` unsets a field); a no-op writes nothing."""
         when = self._now(at)
         check_text(process, lead_id, actor=actor)
-        with self.store.transaction(f"update {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
+
+        def plan(_: Tx, row: InstanceRow) -> Change | None:
             compiled = self._compiled_for(process, row.definition_version)
-            merged, diff, issues = compiled.contract.merge(row.data, data)
-            if issues:
-                raise InvalidData(process, lead_id, issues)
-            if not diff:
-                return self._instance(row)
-            after = row.copy()
-            after.data = merged
-            change = self._planner.change(
-                row,
-                after,
-                kind="updated",
-                event_type="leadflow.lead.updated",
-                at=when,
-                actor=actor,
-                details={"changes": diff},
-            )
-            self._write(tx, change)
-        return self._instance(change.row)
+            return self._planner.update(compiled, row, data, actor, when)
+
+        return self._run("update", process, lead_id, plan)
 
     def record(
         self,
@@ -314,38 +312,12 @@ class Engine:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
         when = self._now(at)
         check_text(process, lead_id, actor=actor)
-        if not isinstance(activity_type, str) or not _NAME.fullmatch(activity_type):
-            raise InvalidData(
-                process,
-                lead_id,
-                [
-                    FieldIssue(
-                        "activity_type",
-                        f"{activity_type!r} is not a name: use a letter, then letters, digits "
-                        "or underscores (at most 64)",
-                    )
-                ],
-            )
-        try:
-            payload = dumps(dict(data)) if data else None
-        except TypeError as exc:
-            raise InvalidData(process, lead_id, [FieldIssue("data", str(exc))]) from exc
-        with self.store.transaction(f"record {activity_type} on {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
-            after = row.copy()
-            details: dict[str, Any] = {"activity": {"type": activity_type, "data": data or {}}}
-            change = self._planner.change(
-                row,
-                after,
-                kind="activity",
-                event_type="leadflow.lead.activity_recorded",
-                at=when,
-                actor=actor,
-                details=json.loads(dumps(details)),
-                activity=(activity_type, row.stage, actor, payload),
-            )
-            self._write(tx, change)
-        return self._instance(change.row)
+        activity = self._planner.activity(process, lead_id, activity_type, data)
+
+        def plan(_: Tx, row: InstanceRow) -> Change:
+            return self._planner.record(row, activity, actor, when)
+
+        return self._run(f"record {activity_type} on", process, lead_id, plan)
 
     def assign(
         self,
@@ -358,23 +330,11 @@ class Engine:
         """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
         when = self._now(at)
         check_text(process, lead_id, owner=owner, actor=actor)
-        with self.store.transaction(f"assign {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
-            if row.owner == owner:
-                return self._instance(row)
-            after = row.copy()
-            after.owner = owner
-            change = self._planner.change(
-                row,
-                after,
-                kind="assigned",
-                event_type="leadflow.lead.assigned",
-                at=when,
-                actor=actor,
-                details={"owner": owner, "previous_owner": row.owner},
-            )
-            self._write(tx, change)
-        return self._instance(change.row)
+
+        def plan(_: Tx, row: InstanceRow) -> Change | None:
+            return self._planner.assign(row, owner, actor, when)
+
+        return self._run("assign", process, lead_id, plan)
 
     # -- reading -------------------------------------------------------------------------------
 
