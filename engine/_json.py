@@ -19,9 +19,16 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} values cannot be stored as JSON")
 
 
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), default=_json_default, ensure_ascii=False, allow_nan=False
+)
+"""One encoder for every call (``json.dumps`` with options builds a new one each time)."""
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON; dates and datetimes as ISO-8601; other non-JSON values raise TypeError."""
-    return json.dumps(value, separators=(",", ":"), default=_json_default, ensure_ascii=False)
+    """Compact JSON; dates and datetimes as ISO-8601; NaN, infinities and other non-JSON
+    values raise ``ValueError`` / ``TypeError``."""
+    return _ENCODER.encode(value)
 
 
 def to_json_value(value: Any) -> Any:
