@@ -165,6 +165,10 @@ class DataContract:
         data = dict(current)
         diff: dict[str, list[Any]] = {}
         issues: list[FieldIssue] = []
+        given: object = changes  # typed callers aside, hosts pass what their JSON held
+        if given is not None and not isinstance(given, Mapping):
+            kind = type(given).__name__
+            return data, diff, [FieldIssue("data", f"must be a mapping of fields, not {kind}")]
         for key, raw in (changes or {}).items():
             name: object = key
             if not isinstance(name, str):

@@ -27,6 +27,8 @@ from ._errors import (
     ConcurrentUpdate,
     DeployConflict,
     DuplicateLead,
+    FieldIssue,
+    InvalidData,
     LeadNotFound,
     StorageError,
     UnknownProcess,
@@ -249,6 +251,10 @@ class Engine:
         plan: Callable[[Tx, InstanceRow], Change | None],
     ) -> Instance:
         """Load the lead, plan a change (None: nothing to do), write it; one transaction."""
+        given: object = lead_id
+        if not isinstance(given, str):
+            issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
+            raise InvalidData(process, str(lead_id), [issue])
         with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
             row = self._load(tx, process, lead_id)
             change = plan(tx, row)

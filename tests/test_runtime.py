@@ -1742,3 +1742,27 @@ def test_a_fresh_engine_between_steps_gives_the_same_results(
         ("lost", 2, 2),
         ("new", 1, 2),
     ]
+
+
+def test_data_that_is_not_a_mapping_is_invalid_data(engine: Engine) -> None:
+    """A list or text where lead data belongs is InvalidData naming ``data``, not a crash."""
+    start(engine)
+    before = counts(engine)
+    for call in (
+        lambda: engine.start(P, "L2", ["email", "x"]),  # type: ignore[arg-type]
+        lambda: engine.update(P, "L1", "budget=5"),  # type: ignore[arg-type]
+        lambda: engine.fire(P, "L1", "lose", [("lost_reason", "bad_data")]),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidData) as info:
+            call()
+        assert [i.field for i in info.value.issues] == ["data"]
+        assert "must be a mapping" in str(info.value)
+    assert counts(engine) == before
+
+
+def test_a_lead_id_that_is_not_text_is_invalid_data(engine: Engine) -> None:
+    """Lead ids are text on every backend; a number is InvalidData, not a database error."""
+    start(engine)
+    with pytest.raises(InvalidData) as info:
+        engine.fire(P, 42, "lose", {"lost_reason": "bad_data"})  # type: ignore[arg-type]
+    assert [i.field for i in info.value.issues] == ["lead_id"]
