@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "APPEND_ONLY",
     "SCHEMA_REVISION",
     "activities",
     "definitions",
@@ -80,6 +81,26 @@ history = sa.Table(
     sa.Column("details", sa.Text, nullable=False, comment="JSON: changes, criteria, activity"),
     sa.UniqueConstraint("instance_id", "seq"),
 )
+
+APPEND_ONLY = {
+    "sqlite": (
+        "CREATE TRIGGER lf_history_no_update BEFORE UPDATE ON lf_history "
+        "BEGIN SELECT RAISE(ABORT, 'lf_history is append-only'); END",
+        "CREATE TRIGGER lf_history_no_delete BEFORE DELETE ON lf_history "
+        "BEGIN SELECT RAISE(ABORT, 'lf_history is append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION lf_history_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'lf_history is append-only'; END $$",
+        "CREATE TRIGGER lf_history_append_only BEFORE UPDATE OR DELETE ON lf_history "
+        "FOR EACH ROW EXECUTE FUNCTION lf_history_append_only()",
+    ),
+}
+"""History is append-only, and the database says so: UPDATE and DELETE on it are refused."""
+
+for _dialect, _statements in APPEND_ONLY.items():
+    for _statement in _statements:
+        sa.event.listen(history, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
 
 activities = sa.Table(
     "lf_activities",

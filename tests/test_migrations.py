@@ -59,3 +59,18 @@ def test_postgres_is_not_created_implicitly(postgres_url: str) -> None:
     assert "leadflow db upgrade" in str(info.value)
     migrate.upgrade(postgres_url)
     Engine(postgres_url).close()
+
+
+@pytest.mark.parametrize("how", ["engine", "alembic"])
+def test_history_is_append_only_in_the_database(db_url: str, how: str) -> None:
+    """UPDATE and DELETE on the history table are refused by the database itself, whether the
+    schema came from the engine (SQLite) or from the migrations."""
+    if how == "alembic" or not db_url.startswith("sqlite"):
+        migrate.upgrade(db_url)
+    with Engine(db_url) as lf:
+        lf.deploy(REFERENCE)
+        lf.start("inbound-lead", "L1", {"email": "a@b.c"})
+        for statement in ("UPDATE lf_history SET actor = 'x'", "DELETE FROM lf_history"):
+            with pytest.raises(sa.exc.DatabaseError, match="append-only"), lf.store.sa.begin() as c:
+                c.execute(sa.text(statement))
+        assert len(lf.history("inbound-lead", "L1")) == 1

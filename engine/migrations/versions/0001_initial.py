@@ -17,6 +17,20 @@ depends_on = None
 
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _When = sa.DateTime(timezone=True)
+_APPEND_ONLY = {
+    "sqlite": (
+        "CREATE TRIGGER lf_history_no_update BEFORE UPDATE ON lf_history "
+        "BEGIN SELECT RAISE(ABORT, 'lf_history is append-only'); END",
+        "CREATE TRIGGER lf_history_no_delete BEFORE DELETE ON lf_history "
+        "BEGIN SELECT RAISE(ABORT, 'lf_history is append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE FUNCTION lf_history_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'lf_history is append-only'; END $$",
+        "CREATE TRIGGER lf_history_append_only BEFORE UPDATE OR DELETE ON lf_history "
+        "FOR EACH ROW EXECUTE FUNCTION lf_history_append_only()",
+    ),
+}
 
 
 def upgrade() -> None:
@@ -68,6 +82,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_lf_history"),
         sa.UniqueConstraint("instance_id", "seq", name="uq_lf_history_instance_id_seq"),
     )
+    # history is append-only: the database refuses UPDATE and DELETE on it
+    for statement in _APPEND_ONLY.get(op.get_bind().dialect.name, ()):
+        op.execute(statement)
     op.create_table(
         "lf_activities",
         sa.Column("id", _Id, autoincrement=True, nullable=False),
@@ -107,6 +124,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("lf_outbox")
     op.drop_table("lf_activities")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS lf_history_append_only ON lf_history")
+        op.execute("DROP FUNCTION IF EXISTS lf_history_append_only()")
     op.drop_table("lf_history")
     op.drop_table("lf_instances")
     op.drop_table("lf_definitions")
