@@ -100,7 +100,8 @@ APPEND_ONLY = {
 
 for _dialect, _statements in APPEND_ONLY.items():
     for _statement in _statements:
-        sa.event.listen(history, "after_create", sa.DDL(_statement).execute_if(dialect=_dialect))
+        _ddl = sa.DDL(_statement)  # type: ignore[no-untyped-call]
+        sa.event.listen(history, "after_create", _ddl.execute_if(dialect=_dialect))
 
 activities = sa.Table(
     "lf_activities",
