@@ -7,6 +7,7 @@ record a ``(line, column)`` for every path into the document.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +194,22 @@ def _merge_sources(node: Node) -> list[Node]:
     return [node]
 
 
+_BARE_STAR = re.compile(r"(^|[:\[,-])\s*\*\s*($|[\],])")
+
+
+def _hint(problem: str, text: str, line: int) -> str:
+    """A plain-words hint for the YAML mistakes ops people make most."""
+    lines = text.splitlines()
+    near = " ".join(lines[max(line - 1, 0) : line + 1])
+    if "'\\t'" in problem or "\t" in problem:
+        return " (indent with spaces: YAML does not allow tabs)"
+    if _BARE_STAR.search(near):
+        return ' (a bare * starts a YAML alias: write "*" in quotes, as in from: "*")'
+    if "mapping values are not allowed" in problem:
+        return " (a value containing ': ' must be in quotes)"
+    return ""
+
+
 def _line_column(before: str) -> tuple[int, int]:
     """1-based (line, column) of the character following ``before``."""
     return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
@@ -254,8 +271,9 @@ def parse_document(text: str | bytes, file: str = "<string>") -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "invalid YAML"
+        hint = _hint(what, text, mark.line if mark else 0)
         raise SourceError(
-            [Problem(f"YAML syntax error: {what}", "yaml-syntax", file, line, column)]
+            [Problem(f"YAML syntax error: {what}{hint}", "yaml-syntax", file, line, column)]
         ) from exc
     except yaml.YAMLError as exc:
         raise SourceError([Problem(f"YAML syntax error: {exc}", "yaml-syntax", file)]) from exc

@@ -777,3 +777,21 @@ def test_garbage_yaml_never_raises_anything_but_definition_error(document: objec
 def test_mutated_reference_never_raises_anything_but_definition_error(text: str) -> None:
     """hypothesis-generated garbage never raises anything but DefinitionError: edited reference."""
     assert_loads_or_reports(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("process: x\nfields:\n\temail: {type: string}\n", "indent with spaces"),
+        ("process: x\ntransitions:\n  - {name: lose, from: *, to: lost}\n", 'write "*" in quotes'),
+        ("process: x\ntransitions:\n  - name: lose\n    from: *\n", 'write "*" in quotes'),
+        ("process: x\ntitle: Call: now\n", "must be in quotes"),
+    ],
+)
+def test_common_yaml_mistakes_get_a_plain_hint(text: str, hint: str) -> None:
+    """Tabs, a bare ``*`` and an unquoted ``: `` inside a value come with a hint in words."""
+    with pytest.raises(DefinitionError) as info:
+        load_definition(text, file="p.yaml")
+    (problem,) = info.value.problems
+    assert problem.code == "yaml-syntax"
+    assert hint in problem.message
