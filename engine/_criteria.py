@@ -136,7 +136,6 @@ class CompiledCriterion:
     source: str
     evaluate: Evaluate
     when: CelProgram | None = None
-    activity_types: tuple[str, ...] = ()
     reads_activities: bool = False
     """Whether evaluating it needs the lead's recorded activities."""
 
@@ -203,31 +202,31 @@ def compile_criterion(
     definition: ProcessDefinition,
     activity_types: tuple[str, ...],
 ) -> CompiledCriterion:
-    """Compile one criterion of ``definition``; ``source`` says where it is declared."""
+    """Compile one criterion of ``definition``; ``source`` says where it is declared.
+
+    ``activity_types`` are the types the process knows: CEL sees them with a count of 0 until
+    one is recorded.
+    """
     when = CelProgram(criterion.when, activity_types) if criterion.when else None
-    types: tuple[str, ...]
+    programs = [when] if when else []
     if isinstance(criterion, FieldSetCriterion):
-        evaluate, kind, types = _field_set(criterion.field_set), "field_set", ()
+        evaluate, kind = _field_set(criterion.field_set), "field_set"
     elif isinstance(criterion, ActivityCriterion):
         req = criterion.activity
-        evaluate = _activity(req.type, req.min, req.within, req.in_stage)
-        kind, types = "activity", (req.type,)
+        evaluate, kind = _activity(req.type, req.min, req.within, req.in_stage), "activity"
     elif isinstance(criterion, CelCriterion):
-        evaluate, kind, types = CelProgram(criterion.cel, activity_types).run, "cel", ()
+        program = CelProgram(criterion.cel, activity_types)
+        programs.append(program)
+        evaluate, kind = program.run, "cel"
     elif isinstance(criterion, ChecklistCriterion):
         by_stage = {
             name: {p.id: p.activity_type for p in stage.playbook}
             for name, stage in definition.stages.items()
         }
         evaluate, kind = _checklist(criterion.checklist, by_stage), "checklist"
-        types = tuple(
-            by_stage[s].get(i, i) for s in by_stage for i in criterion.checklist if i in by_stage[s]
-        )
     else:  # pragma: no cover - the union is closed
         raise TypeError(type(criterion))
-    reads = kind in ("activity", "checklist") or any(
-        _mentions_activities(expr) for expr in (getattr(criterion, "cel", None), criterion.when)
-    )
+    reads = kind in ("activity", "checklist") or any("activities" in p.variables for p in programs)
     return CompiledCriterion(
         id=criterion.id,
         message=criterion.message,
@@ -235,10 +234,5 @@ def compile_criterion(
         source=source,
         evaluate=evaluate,
         when=when,
-        activity_types=types,
         reads_activities=reads,
     )
-
-
-def _mentions_activities(expression: str | None) -> bool:
-    return expression is not None and "activities" in expression
