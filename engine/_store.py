@@ -31,54 +31,23 @@ __all__ = ["Change", "InstanceRow", "Store", "dumps"]
 _CHUNK = 500
 
 
+@dataclass(slots=True)
 class InstanceRow:
     """A lead's instance as stored; mutable while a change is being planned (``id`` 0: new)."""
 
-    __slots__ = (
-        "closed",
-        "created_at",
-        "data",
-        "definition_version",
-        "id",
-        "lead_id",
-        "owner",
-        "process",
-        "stage",
-        "stage_entered_at",
-        "stage_seq",
-        "updated_at",
-        "version",
-    )
-
-    def __init__(
-        self,
-        id: int,
-        process: str,
-        lead_id: str,
-        definition_version: int,
-        stage: str,
-        owner: str | None,
-        data: dict[str, Any],
-        closed: str | None,
-        version: int,
-        created_at: datetime,
-        updated_at: datetime,
-        stage_entered_at: datetime,
-        stage_seq: int,
-    ) -> None:
-        self.id = id
-        self.process = process
-        self.lead_id = lead_id
-        self.definition_version = definition_version
-        self.stage = stage
-        self.owner = owner
-        self.data = data
-        self.closed = closed
-        self.version = version
-        self.created_at = created_at
-        self.updated_at = updated_at
-        self.stage_entered_at = stage_entered_at
-        self.stage_seq = stage_seq
+    id: int
+    process: str
+    lead_id: str
+    definition_version: int
+    stage: str
+    owner: str | None
+    data: dict[str, Any]
+    closed: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    stage_entered_at: datetime
+    stage_seq: int
 
     def copy(self) -> InstanceRow:
         """A shallow copy with its own data dict."""
