@@ -12,14 +12,21 @@ __all__ = [
     "APPEND_ONLY",
     "SCHEMA_REVISION",
     "activities",
+    "away",
     "definitions",
+    "deliveries",
     "history",
     "instances",
     "metadata",
     "outbox",
+    "routes",
+    "schedule_runs",
+    "team_state",
+    "timers",
+    "workers",
 ]
 
-SCHEMA_REVISION = "0001_initial"
+SCHEMA_REVISION = "0002_sla_routing_delivery"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -62,6 +69,7 @@ instances = sa.Table(
     sa.Column(
         "stage_seq", sa.Integer, nullable=False, comment="the version that entered the stage"
     ),
+    sa.Column("sla", sa.Text, comment="JSON: the state of each SLA clock of the lead"),
     sa.UniqueConstraint("process", "lead_id"),
     sa.Index(None, "process", "stage"),
 )
@@ -127,5 +135,101 @@ outbox = sa.Table(
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("at", _When, nullable=False),
     sa.Column("payload", sa.Text, nullable=False, comment="the CloudEvents 1.0 JSON envelope"),
+    sa.Column(
+        "dispatched",
+        sa.Boolean,
+        nullable=False,
+        server_default=sa.false(),
+        comment="fanned out into lf_deliveries (one row per subscribed adapter)",
+    ),
     sa.Index(None, "instance_id", "seq"),
+    sa.Index(None, "dispatched", "id"),
 )
+
+deliveries = sa.Table(
+    "lf_deliveries",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", _Id, sa.ForeignKey("lf_outbox.id"), nullable=False),
+    sa.Column("adapter", sa.String(64), nullable=False),
+    sa.Column("instance_id", _Id, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, comment="pending, delivered or dead"),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", _When, nullable=False),
+    sa.Column("leased_until", _When, comment="claimed by a dispatcher until then"),
+    sa.Column("last_status", sa.Integer, comment="HTTP status of the last attempt"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", _When, nullable=False),
+    sa.Column("delivered_at", _When),
+    sa.UniqueConstraint("outbox_id", "adapter"),
+    sa.Index(None, "adapter", "status", "next_attempt_at"),
+    sa.Index(None, "instance_id", "adapter", "seq"),
+)
+"""Delivery state of each outbox event for each adapter that subscribes to it."""
+
+timers = sa.Table(
+    "lf_timers",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("instance_id", _Id, sa.ForeignKey("lf_instances.id"), nullable=False),
+    sa.Column("policy", sa.String(64), nullable=False, comment="the SLA policy id"),
+    sa.Column("step", sa.Integer, nullable=False, comment="index of the policy's next mark"),
+    sa.Column("due_at", _When, nullable=False),
+    sa.UniqueConstraint("instance_id", "policy"),
+    sa.Index(None, "due_at"),
+)
+"""Durable timers: the next due mark (warning, breach, escalation, task) of each running SLA
+clock. Written and deleted in the transaction of the change that starts or ends the clock."""
+
+team_state = sa.Table(
+    "lf_team_state",
+    metadata,
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("team", sa.String(64), primary_key=True),
+    sa.Column("pointer", sa.Integer, nullable=False, comment="round-robin position"),
+)
+
+routes = sa.Table(
+    "lf_routes",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("team", sa.String(64), nullable=False),
+    sa.Column("instance_id", _Id, nullable=False),
+    sa.Column("owner", sa.String(255)),
+    sa.Column("at", _When, nullable=False),
+    sa.Index(None, "process", "at"),
+)
+"""Every routing decision (team, owner), for share caps and reports."""
+
+away = sa.Table(
+    "lf_away",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("member", sa.String(255), nullable=False),
+    sa.Column("starts_at", _When, nullable=False),
+    sa.Column("ends_at", _When, nullable=False),
+    sa.Column("note", sa.String(255)),
+    sa.Index(None, "member"),
+)
+"""Out-of-office periods: routing skips a member while one covers the moment."""
+
+schedule_runs = sa.Table(
+    "lf_schedule_runs",
+    metadata,
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("schedule", sa.String(64), primary_key=True),
+    sa.Column("last_due_at", _When, nullable=False, comment="the last fire time that ran"),
+)
+
+workers = sa.Table(
+    "lf_workers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", _When, nullable=False),
+    sa.Column("heartbeat_at", _When, nullable=False),
+)
+"""Running workers and their heartbeats (SQLite allows one at a time)."""
