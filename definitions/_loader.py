@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ._checks import Finding, run_checks
+from ._checks import Finding
 from ._errors import DefinitionError, Problem
 from ._model import (
     CRITERION_KINDS,
@@ -28,6 +28,7 @@ from ._model import (
     Stage,
     Transition,
 )
+from ._sla_checks import run_all_checks
 from ._suggest import allowed, did_you_mean
 from ._yaml import Document, SourceError, parse_document
 
@@ -103,7 +104,7 @@ def validate_data_document(doc: Document) -> ProcessDefinition:
         definition = ProcessDefinition.model_validate(doc.data)
     except ValidationError as exc:
         raise DefinitionError(_translate(exc, doc)) from None
-    findings = run_checks(definition)
+    findings = run_all_checks(definition)
     if findings:
         raise DefinitionError([_locate(f, doc) for f in findings])
     return definition

@@ -14,17 +14,24 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
-    Strict,
     Tag,
     field_validator,
     model_validator,
 )
 
-from ._durations import Duration
+from ._base import (
+    PROCESS_PATTERN,
+    ActivityRequirement,
+    Bound,
+    Name,
+    WholeNumber,
+    _Model,
+    as_tuple,
+)
 from ._frozen import FrozenDict
+from ._sla_model import CalendarSpec, RoutingRule, Schedule, SlaPolicy, SubscriptionSpec, Team
 
 __all__ = [
     "ActivityCriterion",
@@ -40,31 +47,6 @@ __all__ = [
     "Stage",
     "Transition",
 ]
-
-NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
-"""Stage, field, trigger and criterion names: a letter, then letters, digits or underscores."""
-PROCESS_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
-"""Process ids: lower-case words joined by ``-`` or ``_`` (``inbound-lead``)."""
-
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
-WholeNumber = Annotated[int, Strict()]
-"""An integer that is written as one (``yes`` or ``1.0`` are refused)."""
-Bound = Annotated[float, Field(allow_inf_nan=False)]
-"""A finite number."""
-
-
-def _as_tuple(value: Any) -> Any:
-    return (value,) if isinstance(value, str) else value
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True,
-        extra="forbid",
-        use_attribute_docstrings=True,
-        populate_by_name=True,
-        str_strip_whitespace=True,
-    )
 
 
 class FieldType(StrEnum):
@@ -170,19 +152,6 @@ class FieldSetCriterion(_CriterionBase):
     """The field that must be set (not missing, not null, not an empty string or list)."""
 
 
-class ActivityRequirement(_Model):
-    """How many activities of a type must have been recorded."""
-
-    type: Name
-    """The activity type (``call``, ``email``, ``meeting`` or any type the team records)."""
-    min: WholeNumber = Field(default=1, ge=1)
-    """At least this many."""
-    within: Duration | None = None
-    """Count only activities recorded within this long before the event (``14d``)."""
-    in_stage: bool = False
-    """Count only activities recorded since the lead entered its current stage."""
-
-
 class ActivityCriterion(_CriterionBase):
     """Met when enough activities of a type were recorded."""
 
@@ -265,7 +234,7 @@ class Transition(_Model):
     """The trigger that fires this transition; several transitions may share one trigger."""
     source: Annotated[
         tuple[str, ...],
-        BeforeValidator(_as_tuple, json_schema_input_type=str | list[str]),
+        BeforeValidator(as_tuple, json_schema_input_type=str | list[str]),
         Field(alias="from"),
     ]
     """A stage, a list of stages, or ``"*"`` for every open stage."""
@@ -325,12 +294,26 @@ class ProcessDefinition(_Model):
     """The stages in order (the main path first); at least one open and one closed."""
     transitions: tuple[Transition, ...] = Field(min_length=1)
     """Every allowed move between stages."""
+    calendars: dict[Name, CalendarSpec] = Field(default_factory=dict)
+    """Business-hours calendars SLA clocks and teams count in, by name."""
+    slas: dict[Name, SlaPolicy] = Field(default_factory=dict)
+    """SLA clocks, by id (``speed_to_call``)."""
+    teams: dict[Name, Team] = Field(default_factory=dict)
+    """Teams leads are routed to, by name."""
+    routing: tuple[RoutingRule, ...] = ()
+    """Rules that pick a team for a new lead (and on reassignment); the first match wins."""
+    schedules: dict[Name, Schedule] = Field(default_factory=dict)
+    """Cron-like jobs the worker runs: batch releases and SLA digests."""
+    subscriptions: dict[Name, SubscriptionSpec] = Field(default_factory=dict)
+    """What each adapter (by its name in the deployment configuration) receives."""
 
     @model_validator(mode="after")
     def _read_only_mappings(self) -> ProcessDefinition:
         # a frozen model still hands out its dicts; make them read-only as well
         object.__setattr__(self, "fields", FrozenDict(self.fields))
         object.__setattr__(self, "stages", FrozenDict(self.stages))
+        for name in ("calendars", "slas", "teams", "schedules", "subscriptions"):
+            object.__setattr__(self, name, FrozenDict(getattr(self, name)))
         return self
 
     @property

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._model import NAME_PATTERN, ProcessDefinition
+from ._base import NAME_PATTERN
+from ._model import ProcessDefinition
 
 __all__ = ["json_schema"]
 
