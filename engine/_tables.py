@@ -158,13 +158,14 @@ deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("next_attempt_at", _When, nullable=False),
     sa.Column("leased_until", _When, comment="claimed by a dispatcher until then"),
+    sa.Column("lease_owner", sa.String(32), comment="the dispatcher holding the lease"),
     sa.Column("last_status", sa.Integer, comment="HTTP status of the last attempt"),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", _When, nullable=False),
     sa.Column("delivered_at", _When),
     sa.UniqueConstraint("outbox_id", "adapter"),
     sa.Index(None, "adapter", "status", "next_attempt_at"),
-    sa.Index(None, "instance_id", "adapter", "seq"),
+    sa.Index(None, "instance_id", "adapter", "status", "seq"),
 )
 """Delivery state of each outbox event for each adapter that subscribes to it."""
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("next_attempt_at", _When, nullable=False),
         sa.Column("leased_until", _When, comment="claimed by a dispatcher until then"),
+        sa.Column("lease_owner", sa.String(32), comment="the dispatcher holding the lease"),
         sa.Column("last_status", sa.Integer, comment="HTTP status of the last attempt"),
         sa.Column("last_error", sa.Text),
         sa.Column("created_at", _When, nullable=False),
@@ -62,9 +63,9 @@ def upgrade() -> None:
         ["adapter", "status", "next_attempt_at"],
     )
     op.create_index(
-        "ix_lf_deliveries_instance_id_adapter_seq",
+        "ix_lf_deliveries_instance_id_adapter_status_seq",
         "lf_deliveries",
-        ["instance_id", "adapter", "seq"],
+        ["instance_id", "adapter", "status", "seq"],
     )
     op.create_table(
         "lf_timers",
