@@ -1,0 +1,689 @@
+"""Calendars that say which time counts for an SLA clock: 24/7, or business hours.
+
+Pure arithmetic over aware datetimes: no database, no clock. Every input must be timezone-aware
+(a naive datetime is a ``ValueError``); every output is in UTC.
+
+Semantics of :class:`BusinessCalendar`:
+
+- **Wall clock.** An instant is open when the wall clock of the calendar's timezone shows a time
+  inside the opening hours of that local date (start inclusive, end exclusive). A 09:00-17:00 day
+  is 09:00-17:00 local on DST change days too.
+- **DST.** Time counts at its real duration. Hours in a spring-forward gap never happen and count
+  nothing (02:00-03:00 on 2026-03-08 in New York is empty; 01:00-02:30 counts one hour). Hours the
+  fall-back repeats count twice (01:00-02:00 on 2026-11-01 in New York is open for two real hours),
+  because the wall clock shows them twice.
+- **Closed days** are public holidays of ``holidays_country`` (and ``holidays_subdivision``), from
+  the ``holidays`` package, plus the ``closed`` dates. ``open_dates`` replaces the hours of single
+  dates (also on holidays).
+- ``add(start, timedelta(0))`` returns ``start`` itself (in UTC), open or not. A positive amount
+  starting outside the hours starts counting at the next opening, and the result is the first
+  instant at which the amount has been counted: 2 business minutes from Friday 16:58 end at
+  Friday 17:00, 5 end at Monday 09:03. Negative amounts are a ``ValueError``.
+- ``elapsed`` and ``add`` are inverse: ``elapsed(s, add(s, d)) == d``, exact to the microsecond.
+
+How it is fast: the open time of each 16-week block of UTC time is precomputed once per calendar
+and timezone (lazily, then cached) as sorted integer intervals in microseconds with running sums
+of open time, so ``add`` and ``elapsed`` are a binary search in one or two blocks whatever the
+amount. Calendars are immutable and safe to share between threads (caches fill idempotently).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from types import MappingProxyType
+from typing import NamedTuple, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_package
+
+from leadflow.definitions import LeadflowError
+
+__all__ = [
+    "BusinessCalendar",
+    "Calendar",
+    "CalendarError",
+    "CalendarTime",
+    "WorkingHours",
+]
+
+DayRanges = tuple[tuple[time, time], ...]
+_Spans = tuple[tuple[int, int], ...]  # (start, end) microseconds after local midnight
+
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_US = timedelta(microseconds=1)
+_ZERO = timedelta(0)
+_DAY = 86_400_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_BLOCK = 16 * 7 * _DAY
+_SAMPLE = 3 * 3_600_000_000  # offset sampling step when looking for DST transitions
+_NEVER_OPEN_BLOCKS = 20 * 366 * _DAY // _BLOCK + 1  # "never opens": no open time for 20 years
+_TIME = re.compile(r"(\d{1,2}):(\d\d)")
+
+
+class CalendarError(LeadflowError, ValueError):
+    """A calendar is configured wrongly, or never opens; the message says what is allowed."""
+
+    code = "invalid-calendar"
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    """Which time counts for an SLA clock. All datetimes are aware; results are in UTC."""
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """The instant when ``amount`` of counted time has elapsed after ``start``."""
+        ...
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """Counted time between ``start`` and ``end`` (zero if ``end <= start``)."""
+        ...
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether time counts at ``at``."""
+        ...
+
+
+def _fmt(value: time, *, end: bool = False) -> str:
+    text = "24:00" if end and value == time(0) else value.isoformat(timespec="minutes")
+    return text if not (value.second or value.microsecond) else value.isoformat()
+
+
+def _micros(value: time) -> int:
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+
+
+def _end_micros(value: time) -> int:
+    return _micros(value) or _DAY  # an end of 00:00 is 24:00
+
+
+def _check_ranges(ranges: object, where: str) -> DayRanges:
+    """Sorted, validated (start, end) pairs; an end of ``time(0)`` means 24:00."""
+    allowed = (
+        "allowed: (start, end) pairs of naive datetime.time, end after start (time(0) = 24:00)"
+    )
+    if isinstance(ranges, str | bytes) or not isinstance(ranges, Iterable):
+        raise CalendarError(f"{where}: {ranges!r} is not a sequence of time ranges; {allowed}")
+    pairs: list[tuple[time, time]] = []
+    for item in ranges:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise CalendarError(f"{where}: {item!r} is not a (start, end) pair; {allowed}")
+        start, end = item
+        if not (isinstance(start, time) and isinstance(end, time)) or start.tzinfo or end.tzinfo:
+            raise CalendarError(f"{where}: {item!r} is not a pair of naive times; {allowed}")
+        if _end_micros(end) <= _micros(start):
+            raise CalendarError(
+                f"{where}: range {_fmt(start)}-{_fmt(end, end=True)} does not end after it "
+                "starts; a range cannot pass midnight: split it over two days (end at 24:00)"
+            )
+        pairs.append((start.replace(fold=0), end.replace(fold=0)))
+    pairs.sort(key=lambda pair: _micros(pair[0]))
+    for (a, b), (c, d) in pairwise(pairs):
+        if _end_micros(b) > _micros(c):
+            raise CalendarError(
+                f"{where}: ranges {_fmt(a)}-{_fmt(b, end=True)} and {_fmt(c)}-{_fmt(d, end=True)} "
+                "overlap; ranges of one day must not overlap"
+            )
+    return tuple(pairs)
+
+
+def _spans(ranges: DayRanges) -> _Spans:
+    return tuple((_micros(start), _end_micros(end)) for start, end in ranges)
+
+
+def _parse_time(text: str, where: str, *, end: bool) -> time:
+    match = _TIME.fullmatch(text.strip())
+    hour, minute = (int(match[1]), int(match[2])) if match else (-1, -1)
+    if end and (hour, minute) == (24, 0):
+        return time(0)
+    if end and (hour, minute) == (0, 0):
+        raise CalendarError(f"{where}: a range cannot end at 00:00; write 24:00 for midnight")
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        also = 'and "24:00" as an end' if end else '("24:00" only as an end)'
+        raise CalendarError(f"{where}: {text!r} is not a time; allowed: HH:MM, 24-hour {also}")
+    return time(hour, minute)
+
+
+def _parse_ranges(value: object, where: str) -> DayRanges:
+    """``"09:00-17:00"``, ``"09:00-12:00, 13:00-17:00"`` or a list of such strings."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise CalendarError(
+            f'{where}: expected "HH:MM-HH:MM" or a list of them, like "09:00-17:00" or '
+            f'["10:00-12:00", "13:00-15:00"]'
+        )
+    pairs = []
+    for item in items:
+        parts = item.split("-")
+        if len(parts) != 2:
+            raise CalendarError(f'{where}: {item!r} is not a range; allowed: "HH:MM-HH:MM"')
+        pairs.append(
+            (_parse_time(parts[0], where, end=False), _parse_time(parts[1], where, end=True))
+        )
+    return _check_ranges(pairs, where)
+
+
+def _parse_days(key: str, where: str) -> list[int]:
+    """``"mon-fri"``, ``"sat"``, ``"mon,wed"``, ``"mon-wed,fri"`` -> weekday numbers."""
+    allowed = f"allowed: {', '.join(_DAY_NAMES)}, ranges like mon-fri, comma lists like mon,wed"
+    days: list[int] = []
+    for part in key.split(","):
+        names = [name.strip().lower() for name in part.split("-")]
+        if len(names) > 2 or not all(name in _DAY_NAMES for name in names):
+            raise CalendarError(f"{where}: {key!r} is not a day key; {allowed}")
+        first, last = _DAY_NAMES.index(names[0]), _DAY_NAMES.index(names[-1])
+        if last < first:
+            raise CalendarError(
+                f"{where}: the range {part.strip()} wraps past Sunday; write two keys: "
+                f"{names[0]}-sun and {'mon-' if last else ''}{names[-1]}"
+            )
+        for day in range(first, last + 1):
+            if day in days:
+                raise CalendarError(f"{where}: {key!r} names {_DAY_NAMES[day]} twice")
+            days.append(day)
+    return days
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """Weekly opening hours: weekday (0=Mon..6=Sun) -> tuple of (start, end) local time ranges.
+
+    Ranges of a day are sorted and must not overlap; an end of ``time(0)`` means 24:00. Days
+    without ranges are closed (and left out of ``ranges``).
+    """
+
+    ranges: Mapping[int, DayRanges]
+    """Weekday -> its sorted (start, end) ranges, read-only."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ranges, Mapping):
+            raise CalendarError(f"working hours: {self.ranges!r} is not a mapping of weekdays")
+        checked: dict[int, DayRanges] = {}
+        for day, ranges in self.ranges.items():
+            if not isinstance(day, int) or isinstance(day, bool) or not 0 <= day <= 6:
+                raise CalendarError(
+                    f"working hours: {day!r} is not a weekday; allowed: 0 (Monday) to 6 (Sunday)"
+                )
+            where = f"working hours of weekday {day} ({_DAY_NAMES[day]})"
+            if checked_ranges := _check_ranges(ranges, where):
+                checked[day] = checked_ranges
+        object.__setattr__(self, "ranges", MappingProxyType(dict(sorted(checked.items()))))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.ranges.items()))
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, str | list[str]]) -> WorkingHours:
+        """Opening hours from a configuration mapping.
+
+        >>> WorkingHours.parse({"mon-fri": "09:00-17:00", "sat": ["10:00-12:00", "13:00-15:00"]})
+
+        Keys are days (``mon`` .. ``sun``), ranges of days (``mon-fri``; no wrap past Sunday) or
+        comma lists (``mon,wed``); each day may be listed once. Values are ``"HH:MM-HH:MM"``
+        (24-hour, ``24:00`` allowed as an end) or a list of them; a range cannot pass midnight.
+        """
+        if not isinstance(spec, Mapping):
+            raise CalendarError(
+                f'working hours: {spec!r} is not a mapping; write {{"mon-fri": "09:00-17:00"}}'
+            )
+        listed_in: dict[int, str] = {}
+        days: dict[int, DayRanges] = {}
+        for key, value in spec.items():
+            if not isinstance(key, str):
+                raise CalendarError(f"working hours: key {key!r} is not text like 'mon-fri'")
+            where = f"working hours {key!r}: {value!r}"
+            ranges = _parse_ranges(value, where)
+            for day in _parse_days(key, where):
+                if day in listed_in:
+                    raise CalendarError(
+                        f"working hours: {_DAY_NAMES[day]} is listed twice, in "
+                        f"{listed_in[day]!r} and {key!r}; list each day once"
+                    )
+                listed_in[day] = key
+                days[day] = ranges
+        return cls(days)
+
+    def to_spec(self) -> dict[str, str | list[str]]:
+        """The mapping :meth:`parse` reads back, days with equal hours grouped (``mon-fri``)."""
+        spec: dict[str, str | list[str]] = {}
+        days = list(self.ranges)
+        while days:
+            first = last = days.pop(0)
+            while days and days[0] == last + 1 and self.ranges[days[0]] == self.ranges[first]:
+                last = days.pop(0)
+            key = _DAY_NAMES[first] + (f"-{_DAY_NAMES[last]}" if last > first else "")
+            texts = [f"{_fmt(a)}-{_fmt(b, end=True)}" for a, b in self.ranges[first]]
+            spec[key] = texts[0] if len(texts) == 1 else texts
+        return spec
+
+    def __repr__(self) -> str:
+        return f"WorkingHours.parse({self.to_spec()!r})"
+
+    @property
+    def weekly(self) -> timedelta:
+        """Open wall-clock time in one week (DST and holidays left aside)."""
+        return sum(
+            (timedelta(microseconds=b - a) for r in self.ranges.values() for a, b in _spans(r)),
+            _ZERO,
+        )
+
+
+def _instant(value: datetime, name: str) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{name} {value.isoformat()} has no timezone; pass an aware datetime "
+            "(for example datetime(..., tzinfo=UTC))"
+        )
+    return (value - _EPOCH) // _US
+
+
+def _amount(amount: timedelta) -> int:
+    if not isinstance(amount, timedelta):
+        raise TypeError(f"amount must be a datetime.timedelta, got {amount!r}")
+    if amount < _ZERO:
+        raise ValueError(f"amount must not be negative, got {amount}")
+    return amount // _US
+
+
+def _utc(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _zone(tz: str | ZoneInfo) -> ZoneInfo:
+    if isinstance(tz, ZoneInfo):
+        return tz
+    hint = "use an IANA timezone name such as 'America/New_York', 'Europe/Berlin' or 'UTC'"
+    if not isinstance(tz, str):
+        raise CalendarError(f"timezone {tz!r} is not a name or a ZoneInfo; {hint}")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CalendarError(f"unknown timezone {tz!r}; {hint}") from exc
+
+
+class CalendarTime:
+    """24/7: every instant counts. ``add`` is ``start + amount``, ``elapsed`` is ``end - start``."""
+
+    __slots__ = ()
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """``start + amount`` in UTC."""
+        return _utc(_instant(start, "start") + _amount(amount))
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """``end - start``, or zero if ``end <= start``."""
+        return max(_ZERO, timedelta(microseconds=_instant(end, "end") - _instant(start, "start")))
+
+    def is_open(self, at: datetime) -> bool:
+        """Always true (``at`` must be aware)."""
+        _instant(at, "at")
+        return True
+
+    def next_open(self, at: datetime) -> datetime:
+        """``at`` in UTC."""
+        return _utc(_instant(at, "at"))
+
+    def with_timezone(self, tz: str | ZoneInfo) -> CalendarTime:
+        """This calendar: 24/7 is the same in every zone."""
+        _zone(tz)
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CalendarTime)
+
+    def __hash__(self) -> int:
+        return hash(CalendarTime)
+
+    def __repr__(self) -> str:
+        return "CalendarTime()"
+
+
+class _Block(NamedTuple):
+    """The open intervals of one 16-week block of UTC time, with running sums of open time."""
+
+    lo: int
+    starts: list[int]
+    ends: list[int]
+    before: list[int]  # open time in the block before interval i
+    through: list[int]  # open time in the block up to the end of interval i
+    total: int
+
+    def position(self, x: int) -> int:
+        """Open time in the block before instant ``x``."""
+        i = bisect_right(self.starts, x) - 1
+        if i < 0:
+            return 0
+        end = self.ends[i]
+        return self.before[i] + (x if x < end else end) - self.starts[i]
+
+
+class _Rules:
+    """What is open on each local date; shared by a calendar's timezone variants."""
+
+    def __init__(
+        self,
+        hours: WorkingHours,
+        country: str | None,
+        subdivision: str | None,
+        closed: frozenset[date],
+        open_dates: Mapping[date, DayRanges],
+    ) -> None:
+        self.hours = hours
+        self.country = country
+        self.subdivision = subdivision
+        self.closed = closed
+        self.open_dates = open_dates
+        self.week: tuple[_Spans, ...] = tuple(_spans(hours.ranges.get(d, ())) for d in range(7))
+        self.closed_ordinals = frozenset(d.toordinal() for d in closed)
+        self.special = {d.toordinal(): _spans(r) for d, r in open_dates.items()}
+        self.holiday_years: dict[int, frozenset[int]] = {}
+
+    def spans(self, ordinal: int) -> _Spans:
+        """Open spans of the local date with this proleptic ordinal."""
+        if ordinal in self.special:
+            return self.special[ordinal]
+        if ordinal in self.closed_ordinals:
+            return ()
+        week = self.week[(ordinal + 6) % 7]
+        if week and self.country is not None and ordinal in self._holidays(ordinal):
+            return ()
+        return week
+
+    def _holidays(self, ordinal: int) -> frozenset[int]:
+        year = date.fromordinal(ordinal).year
+        found = self.holiday_years.get(year)
+        if found is None:
+            assert self.country is not None
+            table = holidays_package.country_holidays(
+                self.country, subdiv=self.subdivision, years=year
+            )
+            found = self.holiday_years[year] = frozenset(d.toordinal() for d in table)
+        return found
+
+
+def _check_holidays(country: str | None, subdivision: str | None) -> None:
+    if country is None:
+        if subdivision is not None:
+            raise CalendarError(
+                f"holidays_subdivision {subdivision!r} needs a holidays_country (e.g. 'US')"
+            )
+        return
+    supported = holidays_package.list_supported_countries()
+    if not isinstance(country, str) or country not in supported:
+        near = f"did you mean {country.upper()!r}? " if str(country).upper() in supported else ""
+        raise CalendarError(
+            f"unknown holidays_country {country!r}; {near}use an ISO 3166-1 alpha-2 code such as "
+            f"'US', 'DE', 'GB' or 'FR' ({len(supported)} are supported, see "
+            "holidays.list_supported_countries())"
+        )
+    try:
+        holidays_package.country_holidays(country, subdiv=subdivision, years=())
+    except NotImplementedError as exc:
+        codes = supported[country]
+        allowed = (
+            f"allowed for {country}: {', '.join(codes)}"
+            if codes
+            else f"{country} has no subdivisions: leave it unset"
+        )
+        raise CalendarError(f"unknown holidays_subdivision {subdivision!r}; {allowed}") from exc
+
+
+def _check_dates(
+    closed: Iterable[date], open_dates: Mapping[date, object] | None
+) -> tuple[frozenset[date], Mapping[date, DayRanges]]:
+    def is_date(value: object) -> bool:
+        return isinstance(value, date) and not isinstance(value, datetime)
+
+    closed_set = frozenset(closed)
+    for day in closed_set:
+        if not is_date(day):
+            raise CalendarError(f"closed: {day!r} is not a datetime.date")
+    special: dict[date, DayRanges] = {}
+    for day, ranges in (open_dates or {}).items():
+        if not is_date(day):
+            raise CalendarError(f"open_dates: key {day!r} is not a datetime.date")
+        if day in closed_set:
+            raise CalendarError(
+                f"{day.isoformat()} is both in closed and in open_dates; list it in one of them"
+            )
+        where = f"open_dates[{day.isoformat()}]"
+        if isinstance(ranges, str) or (
+            isinstance(ranges, list | tuple) and ranges and isinstance(ranges[0], str)
+        ):
+            special[day] = _parse_ranges(ranges, f"{where}: {ranges!r}")
+        else:
+            special[day] = _check_ranges(ranges, where)
+    return closed_set, MappingProxyType(dict(sorted(special.items())))
+
+
+def _offset(tz: ZoneInfo, x: int) -> int:
+    offset = _utc(x).astimezone(tz).utcoffset()
+    assert offset is not None
+    return offset // _US
+
+
+def _segments(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int, int]]:
+    """``(start, end, utc offset)`` pieces of ``[lo, hi)`` with one UTC offset each."""
+    pieces = []
+    start, offset, x = lo, _offset(tz, lo), lo
+    while x < hi - 1:
+        y = min(x + _SAMPLE, hi - 1)
+        if _offset(tz, y) == offset:
+            x = y
+            continue
+        a, b = x, y  # offset(a) == offset != offset(b): find the first instant of another offset
+        while b - a > 1:
+            middle = (a + b) // 2
+            a, b = (middle, b) if _offset(tz, middle) == offset else (a, middle)
+        pieces.append((start, b, offset))
+        start, offset, x = b, _offset(tz, b), b
+    pieces.append((start, hi, offset))
+    return pieces
+
+
+class BusinessCalendar:
+    """Business hours in one timezone, minus public holidays and closed dates.
+
+    >>> cal = BusinessCalendar("America/New_York", WorkingHours.parse({"mon-fri": "09:00-17:00"}),
+    ...                        holidays_country="US")
+    >>> cal.add(datetime(2026, 11, 25, 21, 58, tzinfo=UTC), timedelta(minutes=5))  # Wed 16:58
+    datetime.datetime(2026, 11, 27, 14, 3, tzinfo=datetime.timezone.utc)  # Fri 09:03, Thanksgiving
+
+    ``timezone`` is an IANA name or ``ZoneInfo``; ``hours`` must open at least once a week.
+    ``holidays_country`` / ``holidays_subdivision`` are codes of the ``holidays`` package
+    (``"US"``, ``"DE"`` + ``"BY"``), looked up lazily per year. ``closed`` adds closed dates;
+    ``open_dates`` gives single dates their own hours (time pairs or ``"HH:MM-HH:MM"`` text; an
+    empty tuple closes the date), overriding the week and holidays. Bad values are
+    :class:`CalendarError`.
+    """
+
+    __slots__ = ("_blocks", "_rules", "_tz", "_variants")
+
+    _tz: ZoneInfo
+    _rules: _Rules
+    _variants: dict[ZoneInfo, BusinessCalendar]
+    _blocks: dict[int, _Block]
+
+    def __init__(
+        self,
+        timezone: str | ZoneInfo,
+        hours: WorkingHours,
+        *,
+        holidays_country: str | None = None,
+        holidays_subdivision: str | None = None,
+        closed: Iterable[date] = (),
+        open_dates: Mapping[date, DayRanges] | None = None,
+    ) -> None:
+        tz = _zone(timezone)
+        if not isinstance(hours, WorkingHours):
+            raise CalendarError(f"hours {hours!r} is not WorkingHours; build it with parse()")
+        if not hours.ranges:
+            raise CalendarError(
+                "the business calendar has no opening hours: it would never open; give at "
+                "least one day hours, like {'mon-fri': '09:00-17:00'}"
+            )
+        _check_holidays(holidays_country, holidays_subdivision)
+        closed_set, special = _check_dates(closed, open_dates)
+        rules = _Rules(hours, holidays_country, holidays_subdivision, closed_set, special)
+        self._setup(tz, rules, {})
+
+    def _setup(
+        self, tz: ZoneInfo, rules: _Rules, variants: dict[ZoneInfo, BusinessCalendar]
+    ) -> None:
+        self._tz = tz
+        self._rules = rules
+        self._variants = variants
+        self._blocks = {}
+        variants.setdefault(tz, self)
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The zone whose wall clock the hours are read in."""
+        return self._tz
+
+    @property
+    def hours(self) -> WorkingHours:
+        """The weekly opening hours."""
+        return self._rules.hours
+
+    @property
+    def holidays_country(self) -> str | None:
+        """Country code of the public holidays, or None."""
+        return self._rules.country
+
+    @property
+    def holidays_subdivision(self) -> str | None:
+        """Subdivision code of the public holidays, or None."""
+        return self._rules.subdivision
+
+    @property
+    def closed(self) -> frozenset[date]:
+        """Extra closed dates."""
+        return self._rules.closed
+
+    @property
+    def open_dates(self) -> Mapping[date, DayRanges]:
+        """Dates with their own opening hours."""
+        return self._rules.open_dates
+
+    def __repr__(self) -> str:
+        return (
+            f"BusinessCalendar({str(self._tz)!r}, {self.hours!r}, "
+            f"holidays_country={self.holidays_country!r}, "
+            f"holidays_subdivision={self.holidays_subdivision!r}, closed={len(self.closed)} dates, "
+            f"open_dates={len(self.open_dates)} dates)"
+        )
+
+    def with_timezone(self, tz: str | ZoneInfo) -> BusinessCalendar:
+        """The same rules read in another zone (a lead's territory); cached per zone."""
+        zone = _zone(tz)
+        found = self._variants.get(zone)
+        if found is None:
+            found = object.__new__(BusinessCalendar)
+            found._setup(zone, self._rules, self._variants)
+            found = self._variants.setdefault(zone, found)
+        return found
+
+    def _block(self, k: int) -> _Block:
+        block = self._blocks.get(k)
+        if block is None:
+            block = self._blocks.setdefault(k, self._build(k))
+        return block
+
+    def _build(self, k: int) -> _Block:
+        lo, hi = k * _BLOCK, (k + 1) * _BLOCK
+        starts: list[int] = []
+        ends: list[int] = []
+        spans_of = self._rules.spans
+        for seg_lo, seg_hi, offset in _segments(self._tz, lo, hi):
+            for day in range((seg_lo + offset) // _DAY, (seg_hi - 1 + offset) // _DAY + 1):
+                midnight = day * _DAY - offset  # the UTC instant of local midnight, this offset
+                for a, b in spans_of(day + _EPOCH_ORDINAL):
+                    start, end = max(midnight + a, seg_lo), min(midnight + b, seg_hi)
+                    if start >= end:
+                        continue
+                    if ends and ends[-1] == start:
+                        ends[-1] = end
+                    else:
+                        starts.append(start)
+                        ends.append(end)
+        before: list[int] = []
+        through: list[int] = []
+        total = 0
+        for start, end in zip(starts, ends, strict=True):
+            before.append(total)
+            total += end - start
+            through.append(total)
+        return _Block(lo, starts, ends, before, through, total)
+
+    def _never_opens(self, start: int) -> CalendarError:
+        return CalendarError(
+            f"calendar never opens: no open time in the 20 years after {_utc(start).isoformat()} "
+            f"({self!r}); check that its hours exist in {self._tz} (not in a DST gap)"
+        )
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """The instant when ``amount`` of open time has elapsed after ``start`` (UTC).
+
+        Zero returns ``start`` (in UTC); a positive amount counts from the next opening.
+        """
+        x = _instant(start, "start")
+        left = _amount(amount)
+        if not left:
+            return _utc(x)
+        k, idle = x // _BLOCK, 0
+        while True:
+            block = self._block(k)
+            position = block.position(x) if x > block.lo else 0
+            target = position + left
+            if target <= block.total:
+                i = bisect_left(block.through, target)
+                return _utc(block.starts[i] + target - block.before[i])
+            idle = idle + 1 if block.total == position else 0
+            if idle > _NEVER_OPEN_BLOCKS:
+                raise self._never_opens(_instant(start, "start"))
+            left = target - block.total
+            k += 1
+            x = k * _BLOCK
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """Open time between ``start`` and ``end`` (zero if ``end <= start``)."""
+        x, y = _instant(start, "start"), _instant(end, "end")
+        if y <= x:
+            return _ZERO
+        first, last = x // _BLOCK, y // _BLOCK
+        if first == last:
+            block = self._block(first)
+            return timedelta(microseconds=block.position(y) - block.position(x))
+        head = self._block(first)
+        total = head.total - head.position(x) + self._block(last).position(y)
+        total += sum(self._block(k).total for k in range(first + 1, last))
+        return timedelta(microseconds=total)
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether ``at`` is inside business hours (start inclusive, end exclusive)."""
+        x = _instant(at, "at")
+        block = self._block(x // _BLOCK)
+        i = bisect_right(block.starts, x) - 1
+        return i >= 0 and x < block.ends[i]
+
+    def next_open(self, at: datetime) -> datetime:
+        """``at`` (in UTC) if it is open, else the next opening instant."""
+        x = _instant(at, "at")
+        k = x // _BLOCK
+        for _ in range(_NEVER_OPEN_BLOCKS + 1):
+            block = self._block(k)
+            i = bisect_right(block.starts, x) - 1
+            if i >= 0 and x < block.ends[i]:
+                return _utc(x)
+            if i + 1 < len(block.starts):
+                return _utc(block.starts[i + 1])
+            k += 1
+            x = k * _BLOCK
+        raise self._never_opens(_instant(at, "at"))
