@@ -18,6 +18,7 @@ from leadflow.definitions._expressions import field_references
 from ._contract import DataContract, is_set
 from ._criteria import CompiledCriterion, EvalContext, compile_criterion
 from ._errors import CriterionResult
+from ._sla import SlaSet
 
 __all__ = ["CompiledProcess", "Decision"]
 
@@ -151,6 +152,7 @@ class CompiledProcess:
         }
 
         self.reads_activities = any(self._needs_activities.values())
+        self.sla = SlaSet(definition, self.activity_types)
 
     def needs_activities(self, stage: str, trigger: str) -> bool:
         """Whether deciding ``trigger`` from ``stage`` looks at recorded activities."""

@@ -44,6 +44,7 @@ class Planner:
 
     def change(
         self,
+        compiled: CompiledProcess,
         before: InstanceRow | None,
         row: InstanceRow,
         *,
@@ -54,9 +55,31 @@ class Planner:
         trigger: str | None = None,
         details: dict[str, Any],
         activity: tuple[str, str, str | None, str | None] | None = None,
+        extra_events: list[tuple[str, str, str]] | None = None,
     ) -> Change:
         row.version = (before.version if before else 0) + 1
         row.updated_at = at
+        timers = None
+        if compiled.sla:
+            timers, sla_events = compiled.sla.plan(
+                before.sla if before else None,
+                row.sla,
+                self.context(compiled, row, row.data, {}, at, []),
+                created_at=row.created_at,
+                activity=activity[0] if activity else None,
+                owner_changed=before is not None and before.owner != row.owner,
+                data_changed=before is not None and before.data != row.data,
+            )
+            if sla_events:
+                details = {**details, "sla": [*details.get("sla", ()), *sla_events]}
+                extra_events = [
+                    *(extra_events or ()),
+                    *(
+                        self.extra_event(row, "leadflow.lead.sla_fulfilled", at, actor, e)
+                        for e in sla_events
+                        if e["event"] == "fulfilled"
+                    ),
+                ]
         from_stage = before.stage if before else None
         to_stage = row.stage if kind in ("started", "transition") else None
         data: dict[str, Any] = {
@@ -100,7 +123,42 @@ class Planner:
                 details_json,
             ),
             activity=activity,
+            timers=timers,
+            extra_events=extra_events or None,
         )
+
+    def extra_event(
+        self,
+        row: InstanceRow,
+        event_type: str,
+        at: datetime,
+        actor: str | None,
+        details: dict[str, Any],
+    ) -> tuple[str, str, str]:
+        """(id, type, envelope) of one more event of a change (an SLA fulfilled, a reassignment)."""
+        data: dict[str, Any] = {
+            "process": row.process,
+            "definition_version": row.definition_version,
+            "lead_id": row.lead_id,
+            "seq": row.version,
+            "stage": row.stage,
+            "owner": row.owner,
+            "actor": actor,
+        }
+        ident = event_id(at)
+        details_json = dumps(details)
+        envelope = encode_event(
+            self.event_source,
+            event_type,
+            ident,
+            row.process,
+            row.lead_id,
+            at.isoformat(),
+            data,
+            details,
+            details_json,
+        )
+        return ident, event_type, envelope
 
     def start(
         self,
@@ -136,6 +194,7 @@ class Planner:
             1,
         )
         return self.change(
+            compiled,
             None,
             row,
             kind="started",
@@ -213,6 +272,7 @@ class Planner:
         if after.closed:
             details["closed"] = after.closed
         return self.change(
+            compiled,
             before,
             after,
             kind="transition",
@@ -240,6 +300,7 @@ class Planner:
         after = row.copy()
         after.data = merged
         return self.change(
+            compiled,
             row,
             after,
             kind="updated",
@@ -269,6 +330,7 @@ class Planner:
 
     def record(
         self,
+        compiled: CompiledProcess,
         row: InstanceRow,
         activity: tuple[str, dict[str, Any], str | None],
         actor: str | None,
@@ -277,6 +339,7 @@ class Planner:
         """An activity recorded on the lead (it also makes a version, ordering it)."""
         kind, stored, payload = activity
         return self.change(
+            compiled,
             row,
             row.copy(),
             kind="activity",
@@ -288,7 +351,12 @@ class Planner:
         )
 
     def assign(
-        self, row: InstanceRow, owner: str | None, actor: str | None, at: datetime
+        self,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        owner: str | None,
+        actor: str | None,
+        at: datetime,
     ) -> Change | None:
         """The lead given to ``owner``; None when it already is theirs."""
         if row.owner == owner:
@@ -296,6 +364,7 @@ class Planner:
         after = row.copy()
         after.owner = owner
         return self.change(
+            compiled,
             row,
             after,
             kind="assigned",

@@ -34,7 +34,10 @@ from ._errors import (
     UnknownProcess,
 )
 from ._planning import Planner, check_text
+from ._routing import RouteDecision, Router
+from ._routing_store import RoutingStore
 from ._store import Change, InstanceRow, Store, Tx
+from ._sweep import Sweep
 from ._tables import definitions as definitions_table
 from ._tables import history as history_table
 from ._tables import instances as instances_table
@@ -86,7 +89,12 @@ class Engine:
         self.event_source = event_source
         self._planner = Planner(event_source)
         self._compiled: dict[tuple[str, int], CompiledProcess] = {}
+        self._routers: dict[tuple[str, int], Router] = {}
         self._lock = threading.Lock()
+        self._sweep = Sweep(self)
+        attach = getattr(self.clock, "attach", None)
+        if callable(attach):
+            attach(self)  # a ManualClock runs this engine's due timers as it advances
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -238,7 +246,18 @@ class Engine:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
                 compiled = self._latest(tx, process)
                 change = self._planner.start(compiled, lead_id, data, owner, actor, when)
+                routed = None
+                if owner is None and compiled.definition.routing:
+                    routed = self._route(tx, compiled, change.row, when, record=False)
+                    if routed.owner is not None:
+                        change = self._planner.start(
+                            compiled, lead_id, data, routed.owner, actor, when
+                        )
                 self._write(tx, change)
+                if routed is not None and routed.team is not None:
+                    RoutingStore.of(tx).record(
+                        process, routed.team, change.row.id, routed.owner, when
+                    )
         except self.store.integrity_error as exc:
             raise DuplicateLead(process, lead_id) from exc
         return self._instance(change.row)
@@ -321,7 +340,8 @@ class Engine:
         activity = self._planner.activity(process, lead_id, activity_type, data)
 
         def plan(_: Tx, row: InstanceRow) -> Change:
-            return self._planner.record(row, activity, actor, when)
+            compiled = self._compiled_for(process, row.definition_version)
+            return self._planner.record(compiled, row, activity, actor, when)
 
         return self._run(f"record {activity_type} on", process, lead_id, plan)
 
@@ -338,9 +358,80 @@ class Engine:
         check_text(process, lead_id, owner=owner, actor=actor)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
-            return self._planner.assign(row, owner, actor, when)
+            compiled = self._compiled_for(process, row.definition_version)
+            return self._planner.assign(compiled, row, owner, actor, when)
 
         return self._run("assign", process, lead_id, plan)
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def _router(self, compiled: CompiledProcess) -> Router:
+        key = (compiled.process, compiled.version)
+        router = self._routers.get(key)
+        if router is None:
+            router = Router(compiled.definition, compiled.sla.calendars)
+            with self._lock:
+                self._routers.setdefault(key, router)
+        return router
+
+    def _route(
+        self,
+        tx: Tx,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        at: datetime,
+        *,
+        team: str | None = None,
+        record: bool = True,
+    ) -> RouteDecision:
+        """Where the lead goes now (never to its current owner); recorded when ``record``."""
+        return self._router(compiled).route(
+            RoutingStore.of(tx),
+            row.id if record and row.id else None,
+            row.data,
+            at,
+            team=team,
+            exclude=row.owner,
+            stage=row.stage,
+        )
+
+    def _recipients(
+        self, compiled: CompiledProcess, row: InstanceRow, notify: Iterable[str]
+    ) -> list[str]:
+        """People a ladder mark notifies: ``owner``, ``team_lead``, ``team`` or ids, resolved."""
+        teams = compiled.definition.teams
+        mine = next(
+            (t for t in teams.values() if any(m.id == row.owner for m in t.members)),
+            None,
+        )
+        out: list[str] = []
+        for who in notify:
+            if who == "owner":
+                names = [row.owner] if row.owner else []
+            elif who == "team_lead":
+                names = [mine.lead] if mine is not None and mine.lead else []
+            elif who == "team":
+                names = [m.id for m in mine.members] if mine is not None else []
+            else:
+                names = [who]
+            out.extend(n for n in names if n and n not in out)
+        return out
+
+    # -- timers --------------------------------------------------------------------------------
+
+    def run_due(self, now: datetime | None = None, *, limit: int = 500) -> int:
+        """Fire every SLA mark due at or before ``now`` (default: the clock's now).
+
+        Hosts that run no worker call this from their own scheduler. Each mark is recorded at
+        its due time; a crash leaves unfired marks due, and nothing fires twice. Returns how
+        many timers were processed.
+        """
+        return self._sweep.run_due(self._now(now), limit)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest SLA mark falls due (None when no clock is running)."""
+        with self.store.transaction("read the next due timer") as tx:
+            return tx.next_due()
 
     # -- reading -------------------------------------------------------------------------------
 

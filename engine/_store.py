@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from ._errors import SchemaMismatch, StorageError, TransactionConflict
 from ._json import dumps
 from ._tables import SCHEMA_REVISION, metadata
 
-__all__ = ["Change", "InstanceRow", "Store", "dumps"]
+__all__ = ["Change", "DueTimer", "InstanceRow", "Store", "dumps"]
 
 _CHUNK = 500
 
@@ -48,9 +48,11 @@ class InstanceRow:
     updated_at: datetime
     stage_entered_at: datetime
     stage_seq: int
+    sla: dict[str, Any] = field(default_factory=dict)
+    """SLA clock states by policy id (see :mod:`leadflow.engine._sla`)."""
 
     def copy(self) -> InstanceRow:
-        """A shallow copy with its own data dict."""
+        """A shallow copy with its own data and SLA dicts."""
         return InstanceRow(
             self.id,
             self.process,
@@ -65,7 +67,23 @@ class InstanceRow:
             self.updated_at,
             self.stage_entered_at,
             self.stage_seq,
+            dict(self.sla),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A claimed ``lf_timers`` row."""
+
+    id: int
+    instance_id: int
+    policy: str
+    step: int
+    due_at: datetime
+
+
+Timers = dict[str, tuple[int, datetime] | None]
+"""Timer writes of a change: SLA policy -> (mark index, due time), or None to delete."""
 
 
 @dataclass(slots=True)
@@ -90,11 +108,15 @@ class Change:
     """The CloudEvents envelope, encoded."""
     activity: tuple[str, str, str | None, str | None] | None = None
     """(type, stage, actor, data JSON) of a recorded activity."""
+    timers: Timers | None = None
+    """The SLA timers this change sets or deletes."""
+    extra_events: list[tuple[str, str, str]] | None = None
+    """More outbox events of the same change: (event id, type, envelope JSON)."""
 
 
 _SELECT_COLS = (
     "id, process, lead_id, definition_version, stage, owner, data, closed, version, "
-    "created_at, updated_at, stage_entered_at, stage_seq"
+    "created_at, updated_at, stage_entered_at, stage_seq, sla"
 )
 
 
@@ -121,13 +143,14 @@ class Store:
             ),
             "insert": (
                 "INSERT INTO lf_instances (process, lead_id, definition_version, stage, owner, "
-                "data, closed, version, created_at, updated_at, stage_entered_at, stage_seq) "
-                f"VALUES ({', '.join([p] * 12)}) RETURNING id"
+                "data, closed, version, created_at, updated_at, stage_entered_at, stage_seq, sla) "
+                f"VALUES ({', '.join([p] * 13)}) RETURNING id"
             ),
             "update": (
                 f"UPDATE lf_instances SET definition_version = {p}, stage = {p}, owner = {p}, "
                 f"data = {p}, closed = {p}, version = {p}, updated_at = {p}, "
-                f"stage_entered_at = {p}, stage_seq = {p} WHERE id = {p} AND version = {p}"
+                f"stage_entered_at = {p}, stage_seq = {p}, sla = {p} "
+                f"WHERE id = {p} AND version = {p}"
             ),
             "history": (
                 "INSERT INTO lf_history (instance_id, seq, at, kind, trigger, from_stage, "
@@ -142,6 +165,16 @@ class Store:
                 f"VALUES ({', '.join([p] * 7)})"
             ),
             "latest": f"SELECT max(version) FROM lf_definitions WHERE process = {p}",
+            "claim": (
+                "SELECT id, instance_id, policy, step, due_at FROM lf_timers "
+                f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}"
+                + (" FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else "")
+            ),
+            "timer_delete": f"DELETE FROM lf_timers WHERE instance_id = {p} AND policy = {p}",
+            "timer_insert": (
+                "INSERT INTO lf_timers (instance_id, policy, step, due_at) "
+                f"VALUES ({p}, {p}, {p}, {p})"
+            ),
             "activities": (
                 f"SELECT type, at, seq FROM lf_activities WHERE instance_id = {p} ORDER BY seq"
             ),
@@ -264,6 +297,7 @@ class Store:
             dt(r[10]),
             dt(r[11]),
             r[12],
+            json.loads(r[13]) if r[13] else {},
         )
 
 
@@ -351,6 +385,42 @@ class Tx:
                 out[iid].append(Activity(t, dt(at), seq))
         return out
 
+    def due_timers(self, now: datetime, limit: int) -> list[Any]:
+        """Claim up to ``limit`` timers due at ``now``, earliest first (skipping ones that another
+        transaction holds, on PostgreSQL)."""
+        self.cur.execute(self.store._sql["claim"], (self.store.encode_time(now), limit))
+        dt = self.store.decode_time
+        return [DueTimer(i, iid, pol, step, dt(due)) for i, iid, pol, step, due in self.cur]
+
+    def lock_instances(self, ids: Sequence[int]) -> dict[int, InstanceRow]:
+        """Instances by id, locked for update (in id order, so lockers cannot deadlock)."""
+        p = self.store._p
+        lock = " FOR UPDATE" if self.store.dialect == "postgresql" else ""
+        out: dict[int, InstanceRow] = {}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            self.cur.execute(
+                f"SELECT {_SELECT_COLS} FROM lf_instances WHERE id IN "
+                f"({', '.join([p] * len(chunk))}) ORDER BY id{lock}",
+                tuple(chunk),
+            )
+            for r in self.cur.fetchall():
+                row = self.store.row(r)
+                out[row.id] = row
+        return out
+
+    def delete_timers(self, ids: Sequence[int]) -> None:
+        """Delete timer rows by id (stale timers the sweep found nothing to do for)."""
+        if ids:
+            p = self.store._p
+            self.cur.executemany(f"DELETE FROM lf_timers WHERE id = {p}", [(i,) for i in ids])
+
+    def next_due(self) -> datetime | None:
+        """The earliest due time of any timer, or None."""
+        self.cur.execute("SELECT min(due_at) FROM lf_timers")
+        r = self.cur.fetchone()
+        return None if r is None or r[0] is None else self.store.decode_time(r[0])
+
     def apply(self, changes: Sequence[Change]) -> bool:
         """Write ``changes`` completely; False (roll back!) if an instance moved on meanwhile."""
         if not self.write_instances(changes):
@@ -381,6 +451,7 @@ class Tx:
                         enc(r.updated_at),
                         enc(r.stage_entered_at),
                         r.stage_seq,
+                        dumps(r.sla) if r.sla else None,
                     ),
                 )
                 r.id = self.cur.fetchone()[0]
@@ -396,6 +467,7 @@ class Tx:
                         enc(r.updated_at),
                         enc(r.stage_entered_at),
                         r.stage_seq,
+                        dumps(r.sla) if r.sla else None,
                         r.id,
                         c.expected_version,
                     )
@@ -415,6 +487,7 @@ class Tx:
         history = []
         events = []
         acts = []
+        timers: dict[tuple[int, str], tuple[int, datetime] | None] = {}
         for c in changes:
             r = c.row
             at = enc(c.at)
@@ -432,10 +505,16 @@ class Tx:
                 )
             )
             events.append((c.event_id, r.id, r.version, c.event_type, at, c.event_json))
+            if c.extra_events:
+                for ident, kind, envelope in c.extra_events:
+                    events.append((ident, r.id, r.version, kind, at, envelope))
+            if c.timers:
+                for policy, timer in c.timers.items():
+                    timers[(r.id, policy)] = timer  # the last change of a chain wins
             if c.activity is not None:
                 kind, stage, actor, data = c.activity
                 acts.append((r.id, kind, at, r.version, stage, actor, data))
-        if len(history) == 1:
+        if len(history) == 1 and len(events) == 1:
             self.cur.execute(sql["history"], history[0])
             self.cur.execute(sql["outbox"], events[0])
         else:
@@ -443,6 +522,11 @@ class Tx:
             self.cur.executemany(sql["outbox"], events)
         if acts:
             self.cur.executemany(sql["activity"], acts)
+        if timers:
+            self.cur.executemany(sql["timer_delete"], list(timers))
+            inserts = [(i, pol, t[0], enc(t[1])) for (i, pol), t in timers.items() if t is not None]
+            if inserts:
+                self.cur.executemany(sql["timer_insert"], inserts)
 
 
 def _make_engine(url: str) -> sa.Engine:
