@@ -9,6 +9,8 @@ reach the engine through :func:`create_inbound_app` (ASGI) or :func:`serve_inbou
 Importing this package imports no concrete adapter; see ``docs/adapters.md``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._config import DeploymentConfig, Secret, load_config, resolve_secret
 from ._registry import available, factory_for, register
 from ._signing import (
@@ -32,6 +34,9 @@ from .base import (
     Subscription,
 )
 
+if TYPE_CHECKING:
+    from .inbound import create_inbound_app, serve_inbound
+
 __all__ = [
     "Adapter",
     "AdapterConfigError",
@@ -46,10 +51,12 @@ __all__ = [
     "SignatureError",
     "Subscription",
     "available",
+    "create_inbound_app",
     "factory_for",
     "load_config",
     "register",
     "resolve_secret",
+    "serve_inbound",
     "sign_hubspot_v3",
     "sign_standard_webhook",
     "standard_webhook_headers",
@@ -57,3 +64,12 @@ __all__ = [
     "verify_hubspot_v3",
     "verify_standard_webhook",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The inbound app loads on first use (it imports the engine and httpx)."""
+    if name in ("create_inbound_app", "serve_inbound"):
+        from . import inbound
+
+        return getattr(inbound, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
