@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from types import MappingProxyType
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, NoReturn, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_package
@@ -273,26 +273,42 @@ class WorkingHours:
         )
 
 
-def _instant(value: datetime, name: str) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    if value.tzinfo is None or value.utcoffset() is None:
+def _refuse(value: object, name: str) -> NoReturn:
+    if isinstance(value, datetime):
         raise ValueError(
             f"{name} {value.isoformat()} has no timezone; pass an aware datetime "
             "(for example datetime(..., tzinfo=UTC))"
         )
-    return (value - _EPOCH) // _US
+    raise TypeError(f"{name} must be an aware datetime, got {value!r}")
+
+
+def _instant(value: datetime, name: str) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    try:
+        return (value - _EPOCH) // _US
+    except TypeError:
+        _refuse(value, name)
+
+
+def _as_utc(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        _refuse(value, name)
+    return value.astimezone(UTC)
 
 
 def _amount(amount: timedelta) -> int:
-    if not isinstance(amount, timedelta):
-        raise TypeError(f"amount must be a datetime.timedelta, got {amount!r}")
-    if amount < _ZERO:
+    try:
+        micros: int = amount // _US
+    except TypeError:
+        raise TypeError(f"amount must be a datetime.timedelta, got {amount!r}") from None
+    if micros < 0:
         raise ValueError(f"amount must not be negative, got {amount}")
-    return amount // _US
+    return micros
 
 
 def _utc(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    seconds, rest = divmod(micros, 1_000_000)
+    return _EPOCH + timedelta(0, seconds, rest)
 
 
 def _zone(tz: str | ZoneInfo) -> ZoneInfo:
@@ -308,26 +324,31 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
 
 
 class CalendarTime:
-    """24/7: every instant counts. ``add`` is ``start + amount``, ``elapsed`` is ``end - start``."""
+    """24/7: every instant counts. ``add`` is ``start + amount``, ``elapsed`` is ``end - start``.
+
+    Both in real time (computed in UTC): 5 hours after 23:00 on the eve of a spring-forward are
+    05:00 local, where Python's wall-clock ``start + amount`` on a local datetime says 04:00.
+    """
 
     __slots__ = ()
 
     def add(self, start: datetime, amount: timedelta) -> datetime:
-        """``start + amount`` in UTC."""
-        return _utc(_instant(start, "start") + _amount(amount))
+        """``start + amount`` of real time, in UTC (not wall-clock arithmetic across DST)."""
+        _amount(amount)
+        return _as_utc(start, "start") + amount
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """``end - start``, or zero if ``end <= start``."""
-        return max(_ZERO, timedelta(microseconds=_instant(end, "end") - _instant(start, "start")))
+        return max(_ZERO, _as_utc(end, "end") - _as_utc(start, "start"))
 
     def is_open(self, at: datetime) -> bool:
         """Always true (``at`` must be aware)."""
-        _instant(at, "at")
+        _as_utc(at, "at")
         return True
 
     def next_open(self, at: datetime) -> datetime:
         """``at`` in UTC."""
-        return _utc(_instant(at, "at"))
+        return _as_utc(at, "at")
 
     def with_timezone(self, tz: str | ZoneInfo) -> CalendarTime:
         """This calendar: 24/7 is the same in every zone."""
@@ -637,14 +658,21 @@ class BusinessCalendar:
         left = _amount(amount)
         if not left:
             return _utc(x)
+        blocks = self._blocks
         k, idle = x // _BLOCK, 0
         while True:
-            block = self._block(k)
-            position = block.position(x) if x > block.lo else 0
+            block = blocks.get(k) or self._block(k)
+            starts = block.starts
+            i = bisect_right(starts, x) - 1
+            if i < 0:
+                position = 0
+            else:
+                end = block.ends[i]
+                position = block.before[i] + (x if x < end else end) - starts[i]
             target = position + left
             if target <= block.total:
                 i = bisect_left(block.through, target)
-                return _utc(block.starts[i] + target - block.before[i])
+                return _utc(starts[i] + target - block.before[i])
             idle = idle + 1 if block.total == position else 0
             if idle > _NEVER_OPEN_BLOCKS:
                 raise self._never_opens(_instant(start, "start"))
