@@ -7,6 +7,7 @@ an exception message) goes through a :class:`Redactor` that knows the adapter's 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -145,10 +146,29 @@ class Redactor:
         return _QUERY_SECRET.sub(r"\1=***", text)
 
 
+class _QueryRedactingFilter(logging.Filter):
+    """Masks ``api_token=...``-style query parameters in httpx's request log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _QUERY_SECRET.sub(r"\1=***", str(a)) if isinstance(a, httpx.URL) else a
+                for a in record.args
+            )
+        return True
+
+
+_LOG_FILTER = _QueryRedactingFilter()
+
+
 def build_client(
     base_url: str, connect: float, read: float, headers: Mapping[str, str] | None = None
 ) -> httpx.Client:
-    """A keep-alive client (thread-safe, connection reuse) that never follows redirects."""
+    """A keep-alive client (thread-safe, connection reuse) that never follows redirects.
+    httpx logs every request URL at INFO: a filter on its logger masks token parameters."""
+    httpx_logger = logging.getLogger("httpx")
+    if _LOG_FILTER not in httpx_logger.filters:
+        httpx_logger.addFilter(_LOG_FILTER)
     return httpx.Client(
         base_url=base_url,
         headers=dict(headers or {}),
@@ -248,8 +268,12 @@ def mapped_changes(event: Event, fields: Mapping[str, str]) -> dict[str, Any]:
 
 
 def sla_summary(event: Event) -> str:
-    """One line for an SLA event: what fell due, for which lead, where."""
+    """One line for an SLA event: the policy's message when it has one, else what fell due,
+    for which lead, where."""
     data = event.data
+    message = data.get("message") or data.get("title")
+    if isinstance(message, str) and message:
+        return f"{message} (lead {event.subject})"
     kind = event.type.removeprefix(SLA_PREFIX).replace("_", " ")
     policy = data.get("policy") or data.get("sla") or "SLA"
     if isinstance(policy, Mapping):

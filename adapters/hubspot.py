@@ -143,9 +143,10 @@ class HubSpotAdapter:
             if self.pipeline and kind == "deals":
                 props["pipeline"] = self.pipeline
             if short == "started":
-                found, value = lead_value(event, self.id_field)
+                id_field = sub.options.get("id_field", self.id_field)
+                found, value = lead_value(event, id_field)
                 if not (found and value):
-                    return ignored(event, f"the lead has no {self.id_field} at start")
+                    return ignored(event, f"the lead has no {id_field} at start")
                 owner = self._owner(event.data.get("owner"))
                 if isinstance(owner, Result):
                     return owner
@@ -183,14 +184,16 @@ class HubSpotAdapter:
         return "dealstage" if kind == "deals" else "lifecyclestage"
 
     def _record(self, delivery: Delivery) -> tuple[str, str | None] | Result:
-        event = delivery.event
-        found, value = lead_value(event, self.id_field)
+        event, options = delivery.event, delivery.subscription.options
+        id_field = str(options.get("id_field", self.id_field))
+        id_property = options.get("id_property", self.id_property)
+        found, value = lead_value(event, id_field)
         if found and value not in (None, ""):
             return str(value), None
-        if self.id_property:
-            return event.subject, self.id_property
+        if id_property:
+            return event.subject, str(id_property)
         return Result.failed(
-            f"lead {event.subject} has no {self.id_field} in this event, so the HubSpot record "
+            f"lead {event.subject} has no {id_field} in this event, so the HubSpot record "
             f"is unknown: set the field on the lead, or configure adapters.{self.name}.id_property "
             "(a unique HubSpot property holding leadflow lead ids)"
         )
