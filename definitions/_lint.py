@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from . import _lint_rules_cel, _lint_rules_flow, _lint_rules_sla
 from ._errors import DefinitionError, Problem
-from ._lint_model import LintSettings
+from ._lint_model import LintSettings, Suppression
 from ._lint_rules_base import Issue, Path, Rule, Severity, rule
 from ._loader import validate_data_document
 from ._model import ProcessDefinition
@@ -227,16 +227,28 @@ def _read(source: str | os.PathLike[str], file: str | None) -> tuple[str | bytes
         ) from exc
 
 
+def _lint_problem(err: Any, doc: Document) -> Problem:
+    loc = tuple(err["loc"])
+    path: Path = ("lint", *loc)
+    where = ".".join(str(p) for p in path[:-1])
+    name = str(loc[-1]) if loc else ""
+    model = Suppression if len(loc) >= 3 else LintSettings
+    keys = list(model.model_fields)
+    if err["type"] == "missing":
+        return doc.problem(path[:-1], f"{where}: missing required key '{name}'", "missing-key")
+    if err["type"] == "extra_forbidden":
+        message = (
+            f"{where}: unknown key '{name}'{did_you_mean(name, keys)} (allowed: {', '.join(keys)})"
+        )
+        return doc.problem(path, message, "unknown-key", key=True)
+    return doc.problem(path, f"{'.'.join(str(p) for p in path)}: {err['msg']}", "invalid-value")
+
+
 def _lint_section(raw: Any, doc: Document) -> LintSettings:
     try:
         return LintSettings.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            where = ".".join(str(p) for p in ("lint", *loc))
-            problems.append(doc.problem(("lint", *loc), f"{where}: {err['msg']}", "invalid-value"))
-        raise DefinitionError(problems) from None
+        raise DefinitionError([_lint_problem(err, doc) for err in exc.errors()]) from None
 
 
 def lint_source(source: str | os.PathLike[str], *, file: str | None = None) -> LintResult:

@@ -239,6 +239,12 @@ class _Bounds:
             touching = lo == hi and not integer and (self.lo_strict or self.hi_strict)
             if lo > hi or touching:
                 return True
+            if self.points is None and math.isfinite(lo) and math.isfinite(hi):
+                # every value left in a small range excluded one by one (x != 0 on 0..0)
+                count = int(hi - lo) + 1 if integer else (1 if lo == hi else 0)
+                if 0 < count <= len(self.excluded):
+                    values = range(int(lo), int(hi) + 1) if integer else [lo]
+                    return all(v in self.excluded for v in values)
         if self.points is None:
             return False
         left = {p for p in self.points if p not in self.excluded and self._inside(p, spec)}

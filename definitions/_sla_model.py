@@ -148,13 +148,23 @@ class LadderStep(_Model):
     """Defaults to warning before the target, breach at it, escalation after it."""
     message: str | None = None
     """What the notification says."""
-    notify: Annotated[tuple[str, ...], BeforeValidator(as_tuple)] = ()
+    notify: Annotated[
+        tuple[str, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = ()
     """``owner``, ``team_lead``, ``team`` or people's ids; put on the event for the adapters."""
     set: dict[Name, Any] | None = None
     """Lead fields to set (``priority: high``)."""
-    reassign: Annotated[ReassignAction | None, BeforeValidator(_reassign_shorthand)] = None
+    reassign: Annotated[
+        ReassignAction | None,
+        BeforeValidator(
+            _reassign_shorthand, json_schema_input_type=bool | str | ReassignAction | None
+        ),
+    ] = None
     """Reassign the lead (``true``: by the routing rules; a team name: within that team)."""
-    fire: Annotated[FireAction | None, BeforeValidator(_fire_shorthand)] = None
+    fire: Annotated[
+        FireAction | None,
+        BeforeValidator(_fire_shorthand, json_schema_input_type=str | FireAction | None),
+    ] = None
     """Fire a trigger (``lose`` with ``lost_reason: no_response``)."""
 
 
@@ -196,9 +206,13 @@ class SlaPolicy(_Model):
     """A label for people (``Call new leads within 5 minutes``)."""
     description: str | None = None
     """Why the SLA exists."""
-    stages: Annotated[tuple[str, ...], BeforeValidator(as_tuple)] = Field(min_length=1)
+    stages: Annotated[
+        tuple[str, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = Field(min_length=1)
     """The stages the clock runs in (``"*"``: every open stage)."""
-    pause_in: Annotated[tuple[str, ...], BeforeValidator(as_tuple)] = ()
+    pause_in: Annotated[
+        tuple[str, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = ()
     """Stages where the clock is paused, not stopped (``waiting_on_customer``)."""
     pause_when: str | None = None
     """A CEL condition: the clock is paused while it holds."""
@@ -264,20 +278,23 @@ def _member_shorthand(value: Any) -> Any:
     return {"id": value} if isinstance(value, str) else value
 
 
+def _strip_percent(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return value.strip()[:-1]
+    return value
+
+
 class ShareCap(_Model):
     """At most ``max`` percent of the process's routed leads over a rolling ``window``."""
 
-    max: float = Field(gt=0, le=100)
-    """Percent of leads (``2`` for the fast track's 2%)."""
+    max: Annotated[
+        float,
+        BeforeValidator(_strip_percent, json_schema_input_type=float | str),
+        Field(gt=0, le=100),
+    ]
+    """Percent of leads (``2`` or ``2%`` for the fast track's 2%)."""
     window: Duration
     """The rolling window (``30d``)."""
-
-    @field_validator("max", mode="before")
-    @classmethod
-    def _percent(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().endswith("%"):
-            return value.strip()[:-1]
-        return value
 
 
 class Team(_Model):
@@ -285,7 +302,10 @@ class Team(_Model):
 
     title: str | None = None
     """A label for people."""
-    members: tuple[Annotated[Member, BeforeValidator(_member_shorthand)], ...] = Field(min_length=1)
+    members: tuple[
+        Annotated[Member, BeforeValidator(_member_shorthand, json_schema_input_type=str | Member)],
+        ...,
+    ] = Field(min_length=1)
     """The members, as ids or ``{id, weight, capacity, calendar}``."""
     strategy: Literal["round_robin", "weighted_round_robin", "least_loaded"] = "round_robin"
     """How a member is picked among those available."""
@@ -371,7 +391,9 @@ class Schedule(_Model):
 class SubscriptionSpec(_Model):
     """What one adapter receives and how leadflow's names map onto the CRM's."""
 
-    events: Annotated[tuple[str, ...], BeforeValidator(as_tuple)] = ("*",)
+    events: Annotated[
+        tuple[str, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = ("*",)
     """Event types (``leadflow.lead.stage_changed``) or ``*`` for all."""
     stages: dict[Name, str] = Field(default_factory=dict)
     """leadflow stage -> the CRM's stage id (HubSpot ``dealstage``, Pipedrive ``stage_id``)."""

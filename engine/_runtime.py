@@ -36,6 +36,7 @@ from ._errors import (
 from ._planning import Planner, check_text
 from ._routing import RouteDecision, Router
 from ._routing_store import RoutingStore
+from ._schedules import ScheduleRunner
 from ._store import Change, InstanceRow, Store, Tx
 from ._sweep import Sweep
 from ._tables import definitions as definitions_table
@@ -92,6 +93,7 @@ class Engine:
         self._routers: dict[tuple[str, int], Router] = {}
         self._lock = threading.Lock()
         self._sweep = Sweep(self)
+        self._schedule_runner = ScheduleRunner(self)
         attach = getattr(self.clock, "attach", None)
         if callable(attach):
             attach(self)  # a ManualClock runs this engine's due timers as it advances
@@ -432,6 +434,26 @@ class Engine:
         """When the earliest SLA mark falls due (None when no clock is running)."""
         with self.store.transaction("read the next due timer") as tx:
             return tx.next_due()
+
+    def run_schedules(self, now: datetime | None = None) -> int:
+        """Run the definitions' schedules (batch releases, SLA digests) due at ``now``.
+
+        Every occurrence runs once across all workers; occurrences missed while nothing ran are
+        coalesced into the latest one. Returns how many schedules ran.
+        """
+        return self._schedule_runner.run(self._now(now))
+
+    def next_schedule(self) -> datetime | None:
+        """When the next schedule occurrence falls due (None when no definition has one)."""
+        return self._schedule_runner.next_due(self._now(None))
+
+    def _deployed_at(self, process: str, version: int) -> datetime:
+        t = definitions_table
+        rows = self.store.query(
+            sa.select(t.c.deployed_at).where(t.c.process == process, t.c.version == version),
+            f"read the deployment time of {process} v{version}",
+        )
+        return self.store.decode_time(rows[0][0])
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -44,13 +44,19 @@ class ManualClock:
         """Step through every due timer up to ``target``, setting the time to each due time."""
         while True:
             engines = list(self._engines)
-            due = [(d, e) for e in engines if (d := e.next_due()) is not None and d <= target]
+            due = [
+                (d, e)
+                for e in engines
+                for d in (e.next_due(), e.next_schedule())
+                if d is not None and d <= target
+            ]
             if not due:
                 break
             when = max(min(d for d, _ in due), self._now)
             with self._lock:
                 self._now = when
-            for _, engine in due:
+            for engine in {id(e): e for _, e in due}.values():
+                engine.run_schedules(when)
                 engine.run_due(when)
         with self._lock:
             self._now = max(self._now, target)

@@ -1,0 +1,149 @@
+"""Cron-like schedules declared in definitions: batch releases of queued leads, SLA digests.
+
+Each (process, schedule) has one row in ``lf_schedule_runs`` holding the last occurrence that ran.
+Running a schedule locks that row, finds the latest occurrence due since then (missed occurrences
+are coalesced into one: a worker that was down all weekend releases once, not three times), runs
+it and moves the row forward, all in one transaction; so an occurrence runs once however many
+workers look at it. The first time a schedule is seen, its row starts at the deployment time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from leadflow.definitions import Schedule
+
+from ._routing_store import RoutingStore
+from ._store import Tx
+
+if TYPE_CHECKING:
+    from ._runtime import Engine
+
+__all__ = ["ScheduleRunner", "occurrence"]
+
+_MAX_STEPS = 100_000
+_SECOND = timedelta(seconds=1)
+
+
+def _trigger(schedule: Schedule) -> CronTrigger:
+    return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+
+
+def occurrence(schedule: Schedule, after: datetime, until: datetime) -> datetime | None:
+    """The latest occurrence of ``schedule`` in ``(after, until]``, or None."""
+    trigger = _trigger(schedule)
+    found = None
+    nxt = trigger.get_next_fire_time(None, after)
+    steps = 0
+    while nxt is not None and nxt <= until and steps < _MAX_STEPS:
+        if nxt > after:
+            found = nxt
+        nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=0) + _SECOND)
+        steps += 1
+    return found
+
+
+def next_occurrence(schedule: Schedule, after: datetime) -> datetime | None:
+    """The first occurrence of ``schedule`` after ``after``."""
+    trigger = _trigger(schedule)
+    nxt = trigger.get_next_fire_time(None, after)
+    if nxt is not None and nxt <= after:
+        nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=0) + _SECOND)
+    return nxt
+
+
+class ScheduleRunner:
+    """Runs the schedules of every deployed process (their latest versions)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _schedules(self) -> list[tuple[str, str, Schedule, datetime]]:
+        engine = self.engine
+        out = []
+        for process in engine.processes():
+            compiled = engine._compiled_for(process, None)
+            deployed = engine._deployed_at(process, compiled.version)
+            for name, schedule in compiled.definition.schedules.items():
+                out.append((process, name, schedule, deployed))
+        return out
+
+    def next_due(self, now: datetime) -> datetime | None:
+        """The earliest next occurrence of any schedule after its last run."""
+        best: datetime | None = None
+        with self.engine.store.transaction("read schedule runs") as tx:
+            runs = self._last_runs(tx)
+        for process, name, schedule, deployed in self._schedules():
+            last = runs.get((process, name), deployed)
+            nxt = next_occurrence(schedule, last)
+            if nxt is not None and (best is None or nxt < best):
+                best = nxt
+        return best
+
+    def run(self, now: datetime) -> int:
+        """Run every schedule occurrence due at ``now``; how many ran."""
+        ran = 0
+        for process, name, schedule, deployed in self._schedules():
+            with self.engine.store.transaction(f"run schedule {process}/{name}") as tx:
+                last = self._lock(tx, process, name, deployed)
+                due = occurrence(schedule, last, now)
+                if due is None:
+                    continue
+                self._execute(tx, process, name, schedule, due)
+                self._save(tx, process, name, due)
+                ran += 1
+        return ran
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _execute(self, tx: Tx, process: str, name: str, schedule: Schedule, due: datetime) -> None:
+        engine = self.engine
+        if schedule.release is not None:
+            compiled = engine._compiled_for(process, None)
+            router = engine._router(compiled)
+            pairs = router.release(RoutingStore.of(tx), process, schedule.release, due)
+            actor = f"schedule:{name}"
+            for lead_id, owner in pairs:
+                row = tx.load(process, lead_id)
+                if row is None:  # pragma: no cover - the release read it in this transaction
+                    continue
+                lead_compiled = engine._compiled_for(process, row.definition_version)
+                change = engine._planner.assign(lead_compiled, row, owner, actor, due)
+                if change is not None:
+                    engine._write(tx, change)
+        else:
+            engine._digest(tx, process, name, due)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _last_runs(self, tx: Tx) -> dict[tuple[str, str], datetime]:
+        tx.cur.execute("SELECT process, schedule, last_due_at FROM lf_schedule_runs")
+        dt = tx.store.decode_time
+        return {(p, s): dt(at) for p, s, at in tx.cur.fetchall()}
+
+    def _lock(self, tx: Tx, process: str, name: str, start: datetime) -> datetime:
+        p = tx.store._p
+        lock = " FOR UPDATE" if tx.store.dialect == "postgresql" else ""
+        conflict = " ON CONFLICT DO NOTHING"
+        tx.cur.execute(
+            "INSERT INTO lf_schedule_runs (process, schedule, last_due_at) "
+            f"VALUES ({p}, {p}, {p}){conflict}",
+            (process, name, tx.store.encode_time(start)),
+        )
+        tx.cur.execute(
+            f"SELECT last_due_at FROM lf_schedule_runs WHERE process = {p} AND schedule = {p}"
+            + lock,
+            (process, name),
+        )
+        row: Any = tx.cur.fetchone()
+        return tx.store.decode_time(row[0])
+
+    def _save(self, tx: Tx, process: str, name: str, due: datetime) -> None:
+        p = tx.store._p
+        tx.cur.execute(
+            f"UPDATE lf_schedule_runs SET last_due_at = {p} WHERE process = {p} AND schedule = {p}",
+            (tx.store.encode_time(due), process, name),
+        )
