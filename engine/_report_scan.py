@@ -140,7 +140,9 @@ def _statement(
     )
     if version is not None:
         stmt = stmt.where(i.c.definition_version == version)
-    if until is not None:
+    if until is not None and owners:  # later assignments tell who owned the lead before them
+        stmt = stmt.where(sa.or_(h.c.at <= until, h.c.kind == "assigned"))
+    elif until is not None:
         stmt = stmt.where(h.c.at <= until)
     return stmt
 
