@@ -282,8 +282,8 @@ class Router:
         cap = plan.team.share_cap
         assert cap is not None
         cur.lock_team(self.process, plan.name)  # one capped decision at a time per team
-        total, by_team = cur.routed(self.process, at - cap.window, exclude_instance=instance_id)
-        mine = by_team.get(plan.name, 0)
+        since = at - cap.window
+        mine, total = cur.share(self.process, plan.name, since, exclude_instance=instance_id)
         if Fraction(mine + 1, total + 1) <= plan.share_max:
             return None
         return (

@@ -170,6 +170,29 @@ class RoutingStore:
         self.cur.execute(f"SELECT team, count(DISTINCT instance_id) {where} GROUP BY team", params)
         return total, {str(team): int(n) for team, n in self.cur.fetchall()}
 
+    def share(
+        self, process: str, team: str, since: datetime, *, exclude_instance: int | None = None
+    ) -> tuple[int, int]:
+        """(leads of ``team``, all leads): distinct leads routed in ``process`` since ``since``.
+
+        What :meth:`routed` says for one team, in one pass over the window (share caps ask this
+        for every lead a capped rule matches; the cost grows with the window's routes).
+        """
+        p = self._p
+        self.cur.execute(
+            "SELECT count(*), coalesce(sum(mine), 0) FROM (SELECT max(CASE WHEN team = "
+            f"{p} THEN 1 ELSE 0 END) AS mine FROM lf_routes WHERE process = {p} AND at >= {p} "
+            f"AND instance_id <> {p} GROUP BY instance_id) AS leads",
+            (
+                team,
+                process,
+                self._enc(since),
+                -1 if exclude_instance is None else exclude_instance,
+            ),
+        )
+        total, mine = self.cur.fetchone()
+        return int(mine), int(total)
+
     def record(
         self, process: str, team: str, instance_id: int, owner: str | None, at: datetime
     ) -> None:

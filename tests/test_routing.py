@@ -58,6 +58,15 @@ def engine(sqlite_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def any_engine(db_url: str) -> Iterator[Engine]:
+    """An engine with the desks process on a new database: SQLite, then PostgreSQL."""
+    eng = Engine(db_url, clock=ManualClock(MON), create=True)
+    eng.deploy(DESKS)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
 def router(engine: Engine) -> Router:
     """The router of the deployed desks definition."""
     return Router(engine.definition(P))
@@ -199,6 +208,18 @@ def test_decisions_are_recorded_with_instance(engine: Engine, router: Router) ->
     assert len(rows) == 1
     assert rows[0][0] == "enterprise"
     assert rows[0][2] == "erin"
+
+
+def test_engine_start_routes_a_lead_without_owner(engine: Engine) -> None:
+    """Engine.start routes a lead given no owner by the rules and records the decision."""
+    engine.start(P, "new1", {"email": "a@b.io", "segment": "enterprise"}, at=MON)
+    engine.start(P, "new2", {"email": "b@b.io", "segment": "enterprise"}, at=MON)
+    engine.start(P, "new3", {"email": "c@b.io"}, owner="zoe", at=MON)
+    assert [engine.get(P, f"new{i}").owner for i in (1, 2, 3)] == ["erin", "frank", "zoe"]
+    assert [(team, owner) for team, _, owner in routes_table(engine)] == [
+        ("enterprise", "erin"),
+        ("enterprise", "frank"),
+    ]
 
 
 # -- persistence and recovery ----------------------------------------------------------------------
@@ -438,8 +459,9 @@ def capped(max_percent: float, window: str = "1d") -> ProcessDefinition:
     return variant(edit)
 
 
-def test_share_cap_holds_the_fast_track_to_its_percent(engine: Engine) -> None:
+def test_share_cap_holds_the_fast_track_to_its_percent(any_engine: Engine) -> None:
     """At 2% the fast track takes its first lead after 49 others, then one per 50 in the window."""
+    engine = any_engine
     router = Router(capped(2, "30d"))
     at = MON
     got = []
@@ -524,6 +546,7 @@ def test_share_cap_is_exact_and_never_exceeded(
                 total,
                 dict(Counter(t for _, t in dict.fromkeys(inside))),
             )
+            assert rs.share(P, "fast", since, exclude_instance=iid) == (fast, total)
             log.append((at, iid, decision.team or ""))
             if decision.team == "fast":
                 window_leads = {(i, team) for t, i, team in log if t >= since}
@@ -545,8 +568,9 @@ def held(doc: dict[str, Any]) -> None:
     }
 
 
-def test_held_team_queues_and_release_assigns_by_strategy(engine: Engine) -> None:
+def test_held_team_queues_and_release_assigns_by_strategy(any_engine: Engine) -> None:
     """Leads of a held team wait in its queue; the release hands them out within capacity."""
+    engine = any_engine
     router = Router(variant(held))
     got = [route(engine, router, f"h{i}", score=95) for i in range(6)]
     assert {(d.team, d.owner, d.queued) for d in got} == {("hot", "hot-desk", True)}
