@@ -221,7 +221,11 @@ class WorkingHours:
     def parse(cls, spec: Mapping[str, str | list[str]]) -> WorkingHours:
         """Opening hours from a configuration mapping.
 
-        >>> WorkingHours.parse({"mon-fri": "09:00-17:00", "sat": ["10:00-12:00", "13:00-15:00"]})
+        >>> hours = WorkingHours.parse({"mon-fri": "09:00-17:00", "sat": "10:00-12:00,13:00-15:00"})
+        >>> hours.ranges[5]
+        ((datetime.time(10, 0), datetime.time(12, 0)), (datetime.time(13, 0), datetime.time(15, 0)))
+        >>> hours.weekly
+        datetime.timedelta(days=1, seconds=72000)
 
         Keys are days (``mon`` .. ``sun``), ranges of days (``mon-fri``; no wrap past Sunday) or
         comma lists (``mon,wed``); each day may be listed once. Values are ``"HH:MM-HH:MM"``
@@ -511,10 +515,11 @@ def _segments(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int, int]]:
 class BusinessCalendar:
     """Business hours in one timezone, minus public holidays and closed dates.
 
-    >>> cal = BusinessCalendar("America/New_York", WorkingHours.parse({"mon-fri": "09:00-17:00"}),
-    ...                        holidays_country="US")
-    >>> cal.add(datetime(2026, 11, 25, 21, 58, tzinfo=UTC), timedelta(minutes=5))  # Wed 16:58
-    datetime.datetime(2026, 11, 27, 14, 3, tzinfo=datetime.timezone.utc)  # Fri 09:03, Thanksgiving
+    >>> hours = WorkingHours.parse({"mon-fri": "09:00-17:00"})
+    >>> cal = BusinessCalendar("America/New_York", hours, holidays_country="US")
+    >>> wednesday = datetime(2026, 11, 25, 16, 58, tzinfo=ZoneInfo("America/New_York"))
+    >>> cal.add(wednesday, timedelta(minutes=5))  # Thanksgiving skipped: Friday 09:03 local
+    datetime.datetime(2026, 11, 27, 14, 3, tzinfo=datetime.timezone.utc)
 
     ``timezone`` is an IANA name or ``ZoneInfo``; ``hours`` must open at least once a week.
     ``holidays_country`` / ``holidays_subdivision`` are codes of the ``holidays`` package

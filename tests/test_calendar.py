@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadflow.definitions import LeadflowError
+from leadflow.engine import _calendar as calendar_module
 from leadflow.engine._calendar import (
     BusinessCalendar,
     Calendar,
@@ -121,6 +123,13 @@ def test_working_hours_constructor_validates(ranges: object, message: str) -> No
     """Building WorkingHours directly validates weekdays and ranges like parse() does."""
     with pytest.raises(CalendarError, match=message):
         WorkingHours(ranges)  # type: ignore[arg-type]
+
+
+def test_docstring_examples_run() -> None:
+    """The examples in the module's docstrings give the results they show."""
+    result = doctest.testmod(calendar_module, raise_on_error=False)
+    assert result.attempted >= 5
+    assert result.failed == 0
 
 
 def test_calendar_error_is_a_value_error_and_a_leadflow_error() -> None:

@@ -12,6 +12,8 @@ baseline, and the fastest repetition is kept; ``spread`` is slowest / fastest.
 
 - ``baseline``: ``start + amount`` on the same aware UTC datetimes (the floor: one datetime
   operation, no calendar at all).
+- ``to local zone + timedelta, to UTC``: for information, the cost of the two zone conversions any
+  wall-clock-aware arithmetic needs (``start.astimezone(zone) + amount``, back to UTC).
 - ``add 5 business minutes`` / ``add 14 business days`` (14 x 8 h): warm caches (the blocks of
   precomputed open intervals the starts fall into are built before the clock starts).
 - ``elapsed`` between the start and the 14-day result, and ``CalendarTime.add`` (24/7), for
@@ -31,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 try:
     from leadflow.engine._calendar import BusinessCalendar, CalendarTime, WorkingHours
@@ -40,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - a usage error, not a benchmark 
 FIVE_MINUTES = timedelta(minutes=5)
 FOURTEEN_DAYS = 14 * timedelta(hours=8)
 REPETITIONS = 3
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def make_calendar() -> BusinessCalendar:
@@ -78,6 +82,10 @@ def main() -> None:
         for s in xs:
             s + FIVE_MINUTES
 
+    def local_round_trip(xs: list[datetime]) -> None:
+        for s in xs:
+            (s.astimezone(NEW_YORK) + FIVE_MINUTES).astimezone(UTC)
+
     def add_minutes(xs: list[datetime]) -> None:
         add = cal.add
         for s in xs:
@@ -100,6 +108,7 @@ def main() -> None:
 
     rows: dict[str, Callable[[list[datetime]], None]] = {
         "baseline: datetime + timedelta": baseline,
+        "to local zone + timedelta, to UTC": local_round_trip,
         "add 5 business minutes": add_minutes,
         "add 14 business days": add_days,
         "elapsed (start -> +14 days)": elapsed,
