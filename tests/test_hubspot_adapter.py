@@ -578,3 +578,47 @@ def test_chunks_keep_each_records_order_and_size(writes: list[tuple[str, str]]) 
         mine = [w.index for w in planned if w.key == key]
         assert [position[i] for i in mine] == sorted(position[i] for i in mine)
         assert len({position[i] for i in mine}) == len(mine)
+
+
+def test_deployment_config_builds_all_three_crm_adapters(hs: FakeHubSpot, tmp_path: Any) -> None:
+    """A leadflow.toml with hubspot, salesforce and pipedrive tables builds working adapters."""
+    from fakes.pipedrive import FakePipedrive
+    from fakes.salesforce import FakeSalesforce
+
+    from leadflow.adapters import load_config
+
+    with FakeSalesforce() as sf, FakePipedrive() as pd:
+        path = tmp_path / "leadflow.toml"
+        path.write_text(
+            f'[adapters.hubspot]\ntype = "hubspot"\ntoken = "env:HUBSPOT_TOKEN"\n'
+            f'base_url = "{hs.url}"\n'
+            f'[adapters.sf]\ntype = "salesforce"\nclient_id = "{sf.client_id}"\n'
+            f'client_secret = "env:SF_SECRET"\ntoken_url = "{sf.url}/services/oauth2/token"\n'
+            f'[adapters.pd]\ntype = "pipedrive"\napi_token = "env:PD_TOKEN"\n'
+            f'base_url = "{pd.url}"\n'
+        )
+        env = {
+            "HUBSPOT_TOKEN": TOKEN,
+            "SF_SECRET": sf.client_secret,
+            "PD_TOKEN": pd.api_token,
+            "LEADFLOW_ADAPTER_PD_READ_TIMEOUT": "12",
+        }
+        adapters = load_config(path, env).build_adapters()
+        try:
+            deal = hs.add_deal()
+            sf.add("Lead", LastName="Doe", Company="Acme", Leadflow_Id__c="L-1")
+            pd_deal = pd.add_deal()
+            item = make_event(
+                "stage_changed",
+                to_stage="contacted",
+                lead={"hubspot_deal_id": deal, "pipedrive_deal_id": pd_deal},
+            )
+            stages = {"hubspot": "qualifiedtobuy", "sf": "Working - Contacted", "pd": "2"}
+            for name, adapter in adapters.items():
+                [result] = adapter.deliver(
+                    [delivery(item, name, stages={"contacted": stages[name]})]
+                )
+                assert result.outcome is Outcome.DELIVERED, (name, result.detail)
+        finally:
+            for adapter in adapters.values():
+                adapter.close()
