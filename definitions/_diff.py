@@ -209,7 +209,7 @@ def _transition_changes(
             yield DefinitionChange("transition-removed", subject, f"{subject} removed", stages)
             continue
         index, u = after[key]
-        if set(old.source_stages(t)) != set(new.source_stages(u)):
+        if set(t.sources) != set(u.sources):
             yield DefinitionChange(
                 "transition-from-changed",
                 subject,
