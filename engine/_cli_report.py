@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.definitions import parse_duration
 
@@ -142,7 +143,7 @@ def _title(report: rp.Report) -> str:
 
 
 def _errors_table(report: rp.BacktestReport) -> Table:
-    table = Table(title="Backtest error per period", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD)
     for name in ("method", "measure", "MAE", "MAPE"):
         table.add_column(name, justify="left" if name in ("method", "measure") else "right")
     for e in report.errors:
@@ -169,8 +170,10 @@ def _emit(reports: Sequence[rp.Report], fmt: Format, html: Path | None) -> None:
     else:
         out = console()
         for group in groups:
-            out.print(rich_table(group, _title(group[0])))
+            out.print(Text(_title(group[0]), style="bold"))
+            out.print(rich_table(group))
             if isinstance(group[0], rp.BacktestReport):
+                out.print(Text("Backtest error per period", style="bold"))
                 out.print(_errors_table(group[0]))
     if html is not None:
         write_or_print(rp.to_html(list(reports)), html)

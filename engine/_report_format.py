@@ -90,10 +90,10 @@ def _text(value: Any) -> Text:
     return Text(fmt(value, 2))
 
 
-def rich_table(reports: Sequence[Report], title: str) -> Table:
+def rich_table(reports: Sequence[Report]) -> Table:
     """The report as a rich table; numbers right-aligned, times as dates."""
     columns, rows = tabular(reports, compact=True)
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(box=box.SIMPLE_HEAD)
     cells = [[_text(v) for v in row] for row in rows]
     for k, name in enumerate(columns):
         numeric = bool(rows) and all(isinstance(r[k], int | float) or r[k] is None for r in rows)
