@@ -1,0 +1,164 @@
+"""A local webhook receiver for the outbox tests and benchmark: it dedupes by event id.
+
+In process (``Receiver()``), it records every CloudEvent POSTed to it, in arrival order, and
+can be scripted: ``down`` answers 503 (with ``Retry-After`` when ``retry_after`` is set),
+``stop()``/``start()`` close and reopen the port (connection refused in between), ``poison``
+picks events to refuse with 422 (a permanent error), and ``gate`` holds requests until set.
+
+As a script (``python tests/outbox_receiver.py``) it serves until killed, prints its port on
+the first line of stdout, and answers ``GET /count`` with the number of events received: a
+receiver in its own process, so it does not share the GIL with the dispatcher.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Arrival:
+    """One event as the receiver got it."""
+
+    id: str
+    lead: str
+    seq: int
+    type: str
+    idempotency_key: str | None
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 (port 0: a free one, kept across stop/start)."""
+
+    port: int = 0
+    down: bool = False
+    retry_after: str | None = None
+    poison: Callable[[dict[str, Any]], bool] = lambda event: False
+    gate: threading.Event = field(default_factory=threading.Event)
+    arrivals: list[Arrival] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    """Ids of events answered with 422."""
+    failures: int = 0
+    """Requests answered with 503."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+        self._server: ThreadingHTTPServer | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.gate.wait(30)
+                status, reply, headers = receiver.handle(body, self.headers.get("Idempotency-Key"))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        self._server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Close the port: connections are refused until :meth:`start`."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def handle(self, body: bytes, key: str | None) -> tuple[int, bytes, dict[str, str]]:
+        if self.down:
+            with self.lock:
+                self.failures += 1
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return 503, b'{"error": "maintenance"}', headers
+        event = json.loads(body)
+        if self.poison(event):
+            with self.lock:
+                self.refused.append(event["id"])
+            return 422, b'{"error": "lead rejected by the CRM"}', {}
+        data = event["data"]
+        arrival = Arrival(event["id"], event["subject"], data["seq"], event["type"], key)
+        with self.lock:
+            self.arrivals.append(arrival)
+        return 200, b'{"ok": true}', {}
+
+    def unique(self) -> dict[str, Arrival]:
+        """Arrivals deduplicated by event id (first arrival kept), as a receiver would."""
+        with self.lock:
+            out: dict[str, Arrival] = {}
+            for a in self.arrivals:
+                out.setdefault(a.id, a)
+            return out
+
+    def per_lead(self) -> dict[str, list[int]]:
+        """Each lead's seqs in the order they first arrived."""
+        out: dict[str, list[int]] = {}
+        for a in self.unique().values():
+            out.setdefault(a.lead, []).append(a.seq)
+        return out
+
+    def close(self) -> None:
+        self.gate.set()
+        self.stop()
+
+
+def _serve() -> None:
+    """The out-of-process receiver of the benchmark: count events, answer fast."""
+    count = [0]
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with lock:
+                count[0] += 1
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            body = str(count[0]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(_serve())
