@@ -425,3 +425,58 @@ def test_bad_options_name_the_key(options: dict[str, Any], message: str) -> None
     """Invalid options raise AdapterConfigError naming the key and what is allowed."""
     with pytest.raises(AdapterConfigError, match=message):
         salesforce.create("salesforce", options, resolver(SECRETS))
+
+
+def test_a_real_engines_events_reach_salesforce(
+    sf: FakeSalesforce, build: Any, tmp_path: Any
+) -> None:
+    """The engine's own outbox envelopes of a lead's life upsert, task and close it in order."""
+    import sqlalchemy as sa
+    from fakes import WHEN
+
+    from leadflow.adapters.base import Delivery, Event, Subscription
+    from leadflow.engine import Engine
+
+    url = f"sqlite:///{tmp_path / 'lf.db'}"
+    engine = Engine(url, clock=ManualClock(WHEN), create=True)
+    engine.deploy("tests/definitions/reference.yaml")
+    engine.start("inbound-lead", "L-9", {"email": "doe@acme.test"}, owner="ann@example.com")
+    engine.record("inbound-lead", "L-9", "call", {"outcome": "connected"})
+    engine.update("inbound-lead", "L-9", {"budget": 5000, "score": 70})
+    engine.fire("inbound-lead", "L-9", "contact")
+    engine.assign("inbound-lead", "L-9", "bob@example.com")
+    engine.fire("inbound-lead", "L-9", "lose", {"lost_reason": "no_budget"})
+    engine.close()
+    db = sa.create_engine(url)
+    with db.connect() as conn:
+        rows = conn.execute(sa.text("SELECT payload, seq FROM lf_outbox ORDER BY id")).all()
+    db.dispose()
+    subscription = Subscription(
+        "salesforce",
+        stages={
+            "new": "Open - Not Contacted",
+            "contacted": "Working - Contacted",
+            "lost": "Closed - Not Converted",
+        },
+        fields={"email": "Email", "score": "Score__c", "lost_reason": "Lost_Reason__c"},
+    )
+    sf.add("Lead", LastName="Doe", Company="Acme", Leadflow_Id__c="L-9")
+    adapter = build()
+    events = [Delivery(Event.from_json(payload, seq), subscription) for payload, seq in rows]
+    results = adapter.deliver(events)
+    assert [e.event.type.rsplit(".", 1)[1] for e in events] == [
+        "started",
+        "activity_recorded",
+        "updated",
+        "stage_changed",
+        "assigned",
+        "closed_lost",
+    ]
+    assert [r.outcome for r in results] == [Outcome.DELIVERED] * 6, [r.detail for r in results]
+    lead = sf.by_external_id("Lead", "L-9")
+    assert lead["Status"] == "Closed - Not Converted"
+    assert lead["Email"] == "doe@acme.test"
+    assert (lead["Score__c"], lead["Lost_Reason__c"]) == (70, "no_budget")
+    assert lead["OwnerId"] == "005000000000002AAA"
+    [task] = sf.records["Task"].values()
+    assert task["TaskSubtype"] == "Call"
