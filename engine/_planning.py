@@ -201,7 +201,7 @@ class Planner:
             event_type="leadflow.lead.started",
             at=at,
             actor=actor,
-            details={"data": merged},
+            details={"data": merged, "owner": owner} if owner else {"data": merged},
         )
 
     def context(

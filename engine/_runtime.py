@@ -35,7 +35,7 @@ from ._errors import (
 )
 from ._planning import Planner, check_text
 from ._routing import RouteDecision, Router
-from ._routing_store import RoutingStore
+from ._routing_store import AwayPeriod, RoutingStore, clear_away, list_away, set_away
 from ._schedules import ScheduleRunner
 from ._store import Change, InstanceRow, Store, Tx
 from ._sweep import Sweep
@@ -418,6 +418,27 @@ class Engine:
                 names = [who]
             out.extend(n for n in names if n and n not in out)
         return out
+
+    def set_away(
+        self,
+        member: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        note: str | None = None,
+    ) -> int:
+        """Mark ``member`` out of office in ``[starts_at, ends_at)``: routing skips them then.
+
+        Returns the period's id; :class:`InvalidAway` for a bad value (nothing is written).
+        """
+        return set_away(self.store, member, starts_at, ends_at, note)
+
+    def clear_away(self, member: str, at: datetime | None = None) -> int:
+        """``member`` is back as of ``at`` (default now); returns how many periods changed."""
+        return clear_away(self.store, member, self._now(at))
+
+    def list_away(self, member: str | None = None) -> list[AwayPeriod]:
+        """Out-of-office periods (of ``member``, or everyone's), by start."""
+        return list_away(self.store, member)
 
     # -- timers --------------------------------------------------------------------------------
 

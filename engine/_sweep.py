@@ -46,7 +46,7 @@ class Sweep:
             except (_Conflict, TransactionConflict):
                 done = sum(self._batch(now, 1) for _ in range(limit))
             total += done
-            if done < limit:
+            if done == 0:  # a fired mark may schedule the next one, already due: go on
                 return total
 
     def _batch(self, now: datetime, limit: int) -> int:

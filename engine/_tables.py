@@ -72,6 +72,7 @@ instances = sa.Table(
     sa.Column("sla", sa.Text, comment="JSON: the state of each SLA clock of the lead"),
     sa.UniqueConstraint("process", "lead_id"),
     sa.Index(None, "process", "stage"),
+    sa.Index(None, "owner", "closed"),
 )
 
 history = sa.Table(
@@ -200,7 +201,7 @@ routes = sa.Table(
     sa.Column("instance_id", _Id, nullable=False),
     sa.Column("owner", sa.String(255)),
     sa.Column("at", _When, nullable=False),
-    sa.Index(None, "process", "at"),
+    sa.Index(None, "process", "at", "team", "instance_id"),
 )
 """Every routing decision (team, owner), for share caps and reports."""
 

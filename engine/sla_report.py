@@ -114,7 +114,9 @@ def _events(
         .join(i, i.c.id == h.c.instance_id)
         .where(
             i.c.process == process,
-            sa.or_(h.c.kind.in_(("assigned", "sla")), h.c.details.like('%"sla":%')),
+            sa.or_(
+                h.c.kind.in_(("started", "assigned", "sla")), h.c.details.like('%"sla":%')
+            ),
         )
         .order_by(h.c.instance_id, h.c.seq)
     )
@@ -144,13 +146,10 @@ def _clocks(engine: Engine, process: str) -> Iterator[_Clock | _Move]:
     open_clocks: dict[str, _Clock] = {}
     for iid, now_owner, at, kind, details in _events(engine, process):
         if iid != current:
-            for clock in open_clocks.values():
-                clock.owner = final_owner
-                yield clock
+            yield from _closing(open_clocks, final_owner)
             current, final_owner, open_clocks = iid, now_owner, {}
-            # the owner before the first change of owner is that change's previous owner
-            has_previous = kind == "assigned" or "previous_owner" in details
-            owner = details.get("previous_owner") if has_previous else now_owner
+            # history starts with the lead's start, which names its first owner
+            owner = details.get("owner") if kind == "started" else now_owner
         for entry in details.get("sla", ()):
             policy, event = entry["policy"], entry["event"]
             if event in ("started", "restarted"):
@@ -177,8 +176,15 @@ def _clocks(engine: Engine, process: str) -> Iterator[_Clock | _Move]:
                 yield open_clocks.pop(policy)
         if "owner" in details and kind in ("assigned", "sla"):
             owner = details["owner"]
+    yield from _closing(open_clocks, final_owner)
+
+
+def _closing(open_clocks: dict[str, _Clock], owner: str | None) -> Iterator[_Clock]:
+    """Clocks still running at the end of a lead's history: pending ones belong to its current
+    owner; breached ones stay with the owner at the breach."""
     for clock in open_clocks.values():
-        clock.owner = final_owner
+        if clock.outcome == "pending":
+            clock.owner = owner
         yield clock
 
 

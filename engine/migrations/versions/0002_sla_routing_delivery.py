@@ -24,6 +24,8 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("sla", sa.Text, comment="JSON: the state of each SLA clock of the lead")
         )
+    # routing counts each rep's open leads
+    op.create_index("ix_lf_instances_owner_closed", "lf_instances", ["owner", "closed"])
     with op.batch_alter_table("lf_outbox") as batch:
         batch.add_column(
             sa.Column(
@@ -98,7 +100,11 @@ def upgrade() -> None:
         sa.Column("at", _When, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_lf_routes"),
     )
-    op.create_index("ix_lf_routes_process_at", "lf_routes", ["process", "at"])
+    op.create_index(
+        "ix_lf_routes_process_at_team_instance_id",
+        "lf_routes",
+        ["process", "at", "team", "instance_id"],
+    )
     op.create_table(
         "lf_away",
         sa.Column("id", _Id, autoincrement=True, nullable=False),
@@ -141,5 +147,6 @@ def downgrade() -> None:
     op.drop_index("ix_lf_outbox_dispatched_id", "lf_outbox")
     with op.batch_alter_table("lf_outbox") as batch:
         batch.drop_column("dispatched")
+    op.drop_index("ix_lf_instances_owner_closed", "lf_instances")
     with op.batch_alter_table("lf_instances") as batch:
         batch.drop_column("sla")
