@@ -9,20 +9,24 @@ workers look at it. The first time a schedule is seen, its row starts at the dep
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.triggers.cron import CronTrigger
 
 from leadflow.definitions import Schedule
 
+from ._events import encode_event, event_id
 from ._routing_store import RoutingStore
 from ._store import Tx
 
 if TYPE_CHECKING:
     from ._runtime import Engine
 
-__all__ = ["ScheduleRunner", "occurrence"]
+__all__ = ["DIGEST", "ScheduleRunner", "occurrence"]
+
+DIGEST = "leadflow.sla.digest"
+"""The event type of SLA digests (``subject``: the schedule's name; no lead)."""
 
 _MAX_STEPS = 100_000
 _SECOND = timedelta(seconds=1)
@@ -43,16 +47,16 @@ def occurrence(schedule: Schedule, after: datetime, until: datetime) -> datetime
             found = nxt
         nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=0) + _SECOND)
         steps += 1
-    return found
+    return found.astimezone(UTC) if found is not None else None
 
 
 def next_occurrence(schedule: Schedule, after: datetime) -> datetime | None:
     """The first occurrence of ``schedule`` after ``after``."""
     trigger = _trigger(schedule)
-    nxt = trigger.get_next_fire_time(None, after)
+    nxt: datetime | None = trigger.get_next_fire_time(None, after)
     if nxt is not None and nxt <= after:
         nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=0) + _SECOND)
-    return nxt
+    return nxt.astimezone(UTC) if nxt is not None else None
 
 
 class ScheduleRunner:
@@ -92,14 +96,16 @@ class ScheduleRunner:
                 due = occurrence(schedule, last, now)
                 if due is None:
                     continue
-                self._execute(tx, process, name, schedule, due)
+                self._execute(tx, process, name, schedule, last, due)
                 self._save(tx, process, name, due)
                 ran += 1
         return ran
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _execute(self, tx: Tx, process: str, name: str, schedule: Schedule, due: datetime) -> None:
+    def _execute(
+        self, tx: Tx, process: str, name: str, schedule: Schedule, last: datetime, due: datetime
+    ) -> None:
         engine = self.engine
         if schedule.release is not None:
             compiled = engine._compiled_for(process, None)
@@ -115,7 +121,25 @@ class ScheduleRunner:
                 if change is not None:
                     engine._write(tx, change)
         else:
-            engine._digest(tx, process, name, due)
+            self._digest(tx, process, name, last, due)
+
+    def _digest(self, tx: Tx, process: str, name: str, since: datetime, due: datetime) -> None:
+        """One ``leadflow.sla.digest`` event with the SLA board of ``[since, due)``: a process
+        event (no lead) that subscribed adapters deliver to managers."""
+        from .sla_report import sla_board
+
+        board = sla_board(self.engine, process, since=since, until=due).as_dict()
+        data = {"process": process, "schedule": name, **board}
+        ident = event_id(due)
+        envelope = encode_event(
+            self.engine.event_source, DIGEST, ident, process, name, due.isoformat(), data, {}, "{}"
+        )
+        p = tx.store._p
+        tx.cur.execute(
+            "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
+            f"VALUES ({p}, NULL, 0, {p}, {p}, {p})",
+            (ident, DIGEST, tx.store.encode_time(due), envelope),
+        )
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

@@ -16,13 +16,15 @@ import statistics
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ._errors import StorageError
-from ._runtime import Engine
 from ._tables import history, instances
+
+if TYPE_CHECKING:
+    from ._runtime import Engine
 
 __all__ = ["SlaBoard", "SlaRow", "sla_board"]
 
@@ -114,9 +116,7 @@ def _events(
         .join(i, i.c.id == h.c.instance_id)
         .where(
             i.c.process == process,
-            sa.or_(
-                h.c.kind.in_(("started", "assigned", "sla")), h.c.details.like('%"sla":%')
-            ),
+            sa.or_(h.c.kind.in_(("started", "assigned", "sla")), h.c.details.like('%"sla":%')),
         )
         .order_by(h.c.instance_id, h.c.seq)
     )

@@ -382,3 +382,77 @@ def test_the_board_counts_met_breached_and_pending_per_owner(
     assert (bob.met, bob.breached, bob.median_response) == (1, 0, 1800.0)
     teams = sla_board(engine, P, by="team").rows
     assert [(r.owner, r.met, r.breached) for r in teams] == [("reps", 2, 1)]
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+RELEASE = Path(__file__).parent / "definitions" / "sla" / "release.yaml"
+
+
+def outbox_types(engine: Engine) -> list[tuple[str, str]]:
+    with engine.store.sa.connect() as conn:
+        rows = conn.execute(sa.text("SELECT type, payload FROM lf_outbox ORDER BY id")).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_leads_wait_for_the_weekly_release_then_are_dealt_round_robin(db_url: str) -> None:
+    """Leads of a held team wait in its queue until Sunday 18:00 New York time; the release
+    assigns them by the team's strategy, once, recorded at the occurrence's time."""
+    clock = ManualClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=clock, create=True) as e:
+        e.deploy(RELEASE)
+        owners = [e.start("sla-release", f"L{k}").owner for k in range(3)]
+        assert owners == ["queue:ae"] * 3
+        clock.set(ny(2026, 1, 11, 17, 59))
+        assert {e.get("sla-release", f"L{k}").owner for k in range(3)} == {"queue:ae"}
+        clock.advance(timedelta(minutes=2))
+        assert [e.get("sla-release", f"L{k}").owner for k in range(3)] == ["xena", "yuri", "xena"]
+        last = e.history("sla-release", "L2")[-1]
+        assert (last.kind, last.actor, last.at) == (
+            "assigned",
+            "schedule:weekly_release",
+            ny(2026, 1, 11, 18, 0),
+        )
+        assert e.run_schedules() == 0
+
+
+def test_missed_occurrences_are_coalesced_into_one_run(db_url: str) -> None:
+    """A worker that was down for three weeks runs each schedule once, for the latest missed
+    occurrence, instead of replaying every one."""
+    frozen = FrozenClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=frozen, create=True) as e:
+        e.deploy(RELEASE)
+        e.start("sla-release", "L1")
+        assert e.run_schedules(ny(2026, 1, 27, 9, 0)) == 2  # the release and the digest
+        assert e.run_schedules(ny(2026, 1, 27, 9, 0)) == 0
+        assigned = e.history("sla-release", "L1")[-1]
+        assert assigned.at == ny(2026, 1, 25, 18, 0)
+        digests = [p for t, p in outbox_types(e) if t == "leadflow.sla.digest"]
+        assert len(digests) == 1
+        assert e.next_schedule() == ny(2026, 1, 28, 8, 0)
+
+
+def test_the_daily_digest_carries_the_sla_board(db_url: str) -> None:
+    """Each morning one digest event (no lead) holds the board of the previous day."""
+    import json
+
+    clock = ManualClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=clock, create=True) as e:
+        e.deploy(RELEASE)
+        e.start("sla-release", "L1", owner="xena")
+        e.start("sla-release", "L2", owner="yuri")
+        clock.advance(timedelta(hours=1))
+        e.record("sla-release", "L1", "call")
+        clock.set(ny(2026, 1, 7, 9, 0))  # L2 breaches on the 6th at 10:00
+        digests = [json.loads(p) for t, p in outbox_types(e) if t == "leadflow.sla.digest"]
+        assert [d["time"] for d in digests] == [
+            ny(2026, 1, 6, 8, 0).isoformat(),
+            ny(2026, 1, 7, 8, 0).isoformat(),
+        ]
+        first, second = (d["data"] for d in digests)
+        assert first["schedule"] == "daily_digest"
+        assert [(r["owner"], r["met"], r["breached"], r["pending"]) for r in first["rows"]] == [
+            ("xena", 1, 0, 0),
+            ("yuri", 0, 0, 1),
+        ]
+        assert [(r["owner"], r["breached"]) for r in second["rows"]] == [("yuri", 1)]

@@ -27,6 +27,12 @@ def upgrade() -> None:
     # routing counts each rep's open leads
     op.create_index("ix_lf_instances_owner_closed", "lf_instances", ["owner", "closed"])
     with op.batch_alter_table("lf_outbox") as batch:
+        batch.alter_column(
+            "instance_id",
+            existing_type=_Id,
+            nullable=True,
+            comment="the lead; NULL for process events (SLA digests)",
+        )
         batch.add_column(
             sa.Column(
                 "dispatched",
@@ -42,7 +48,7 @@ def upgrade() -> None:
         sa.Column("id", _Id, autoincrement=True, nullable=False),
         sa.Column("outbox_id", _Id, nullable=False),
         sa.Column("adapter", sa.String(64), nullable=False),
-        sa.Column("instance_id", _Id, nullable=False),
+        sa.Column("instance_id", _Id, comment="NULL for process events"),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("status", sa.String(12), nullable=False, comment="pending, delivered or dead"),
         sa.Column("attempts", sa.Integer, nullable=False),
@@ -147,6 +153,7 @@ def downgrade() -> None:
     op.drop_index("ix_lf_outbox_dispatched_id", "lf_outbox")
     with op.batch_alter_table("lf_outbox") as batch:
         batch.drop_column("dispatched")
+        batch.alter_column("instance_id", existing_type=_Id, nullable=False, comment=None)
     op.drop_index("ix_lf_instances_owner_closed", "lf_instances")
     with op.batch_alter_table("lf_instances") as batch:
         batch.drop_column("sla")
