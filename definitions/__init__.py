@@ -3,9 +3,12 @@
 This package is pure: it reads text and never imports :mod:`leadflow.engine`.
 """
 
+from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
 from ._errors import DefinitionError, LeadflowError, Problem
 from ._library import library_names, library_path, load_library
+from ._lint import LintFinding, LintResult, lint, lint_source
+from ._lint_model import LintSettings, Suppression
 from ._loader import load_definition
 from ._model import (
     ActivityCriterion,
@@ -47,6 +50,7 @@ __all__ = [
     "CelCriterion",
     "ChecklistCriterion",
     "Criterion",
+    "DefinitionChange",
     "DefinitionError",
     "FieldSetCriterion",
     "FieldSpec",
@@ -56,6 +60,9 @@ __all__ = [
     "HolidaySpec",
     "LadderStep",
     "LeadflowError",
+    "LintFinding",
+    "LintResult",
+    "LintSettings",
     "Member",
     "PlaybookItem",
     "Problem",
@@ -68,13 +75,17 @@ __all__ = [
     "Span",
     "Stage",
     "SubscriptionSpec",
+    "Suppression",
     "TaskPlan",
     "Team",
     "Transition",
+    "diff_definitions",
     "format_duration",
     "json_schema",
     "library_names",
     "library_path",
+    "lint",
+    "lint_source",
     "load_definition",
     "load_library",
     "parse_duration",

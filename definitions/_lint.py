@@ -13,18 +13,15 @@ A definition silences a code with a reason in its ``lint`` section (see :mod:`._
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import ValidationError
-
 from . import _lint_rules_cel, _lint_rules_flow, _lint_rules_sla
 from ._errors import DefinitionError, Problem
-from ._lint_model import LintSettings, Suppression
+from ._lint_model import LintSettings
 from ._lint_rules_base import Issue, Path, Rule, Severity, rule
 from ._loader import validate_data_document
 from ._model import ProcessDefinition
@@ -135,8 +132,7 @@ def _finding(r: Rule, issue: Issue, doc: Document | None) -> LintFinding:
 
 
 def _settings_of(definition: ProcessDefinition) -> LintSettings:
-    settings = getattr(definition, "lint", None)
-    return settings if isinstance(settings, LintSettings) else LintSettings()
+    return definition.lint
 
 
 def lint(
@@ -227,48 +223,16 @@ def _read(source: str | os.PathLike[str], file: str | None) -> tuple[str | bytes
         ) from exc
 
 
-def _lint_problem(err: Any, doc: Document) -> Problem:
-    loc = tuple(err["loc"])
-    path: Path = ("lint", *loc)
-    where = ".".join(str(p) for p in path[:-1])
-    name = str(loc[-1]) if loc else ""
-    model = Suppression if len(loc) >= 3 else LintSettings
-    keys = list(model.model_fields)
-    if err["type"] == "missing":
-        return doc.problem(path[:-1], f"{where}: missing required key '{name}'", "missing-key")
-    if err["type"] == "extra_forbidden":
-        message = (
-            f"{where}: unknown key '{name}'{did_you_mean(name, keys)} (allowed: {', '.join(keys)})"
-        )
-        return doc.problem(path, message, "unknown-key", key=True)
-    return doc.problem(path, f"{'.'.join(str(p) for p in path)}: {err['msg']}", "invalid-value")
-
-
-def _lint_section(raw: Any, doc: Document) -> LintSettings:
-    try:
-        return LintSettings.model_validate(raw if raw is not None else {})
-    except ValidationError as exc:
-        raise DefinitionError([_lint_problem(err, doc) for err in exc.errors()]) from None
-
-
 def lint_source(source: str | os.PathLike[str], *, file: str | None = None) -> LintResult:
     """Load a definition (a path or YAML/JSON text, as ``load_definition`` takes) and lint it.
 
-    Raises :class:`DefinitionError` when it does not load; the ``lint`` section is read from the
-    document (and validated) whether or not :class:`ProcessDefinition` knows the key yet.
+    Raises :class:`DefinitionError` when it does not load.
     """
     text, name = _read(source, file)
     try:
         doc = parse_document(text, name)
     except SourceError as exc:
         raise DefinitionError(exc.problems) from None
-    raw = doc.data.get("lint") if isinstance(doc.data, dict) else None
-    native = "lint" in ProcessDefinition.model_fields
-    model_doc = doc
-    if not native and isinstance(doc.data, dict) and "lint" in doc.data:
-        model_doc = dataclasses.replace(
-            doc, data={k: v for k, v in doc.data.items() if k != "lint"}
-        )
-    definition = validate_data_document(model_doc)
-    settings = _settings_of(definition) if native else _lint_section(raw, doc)
+    definition = validate_data_document(doc)
+    settings = _settings_of(definition)
     return LintResult(definition, lint(definition, doc, settings), name)

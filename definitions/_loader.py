@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._checks import Finding
 from ._errors import DefinitionError, Problem
+from ._lint_model import LintSettings, Suppression
 from ._model import (
     CRITERION_KINDS,
     ActivityCriterion,
@@ -29,6 +30,22 @@ from ._model import (
     Transition,
 )
 from ._sla_checks import run_all_checks
+from ._sla_model import (
+    CalendarSpec,
+    FireAction,
+    Fulfilment,
+    HolidaySpec,
+    LadderStep,
+    Member,
+    ReassignAction,
+    RoutingRule,
+    Schedule,
+    ShareCap,
+    SlaPolicy,
+    SubscriptionSpec,
+    TaskPlan,
+    Team,
+)
 from ._suggest import allowed, did_you_mean
 from ._yaml import Document, SourceError, parse_document
 
@@ -180,11 +197,56 @@ def _model_at(path: Path, data: Any) -> type[BaseModel] | None:
         return _CRITERION_MODELS[kinds[0]] if len(kinds) == 1 else None
     if n >= 5 and path[-1] == "activity":
         return ActivityRequirement
-    return None
+    return _extension_model_at(path)
+
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "slas": SlaPolicy,
+    "calendars": CalendarSpec,
+    "teams": Team,
+    "schedules": Schedule,
+    "subscriptions": SubscriptionSpec,
+    "routing": RoutingRule,
+}
+_NESTED_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
+    ("slas", "ladder"): LadderStep,
+    ("slas", "fulfilled_by"): Fulfilment,
+    ("slas", "tasks"): TaskPlan,
+    ("slas", "ladder", "fire"): FireAction,
+    ("slas", "ladder", "reassign"): ReassignAction,
+    ("slas", "fulfilled_by", "activity"): ActivityRequirement,
+    ("teams", "members"): Member,
+    ("teams", "share_cap"): ShareCap,
+    ("calendars", "holidays"): HolidaySpec,
+}
+
+
+def _extension_model_at(path: Path) -> type[BaseModel] | None:
+    """Models of the SLA, team, calendar, schedule, subscription and lint sections."""
+    if path == ("lint",):
+        return LintSettings
+    if len(path) == 3 and path[:2] == ("lint", "ignore"):
+        return Suppression
+    if not path or not isinstance(path[0], str):
+        return None
+    if len(path) == 2:
+        return _SECTION_MODELS.get(path[0])
+    names = tuple(p for p in path[2:] if isinstance(p, str))
+    return _NESTED_MODELS.get((path[0], *names))
 
 
 def _keys_of(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
+
+
+_SECTION_WORDS = {
+    "slas": "SLA",
+    "calendars": "calendar",
+    "teams": "team",
+    "schedules": "schedule",
+    "subscriptions": "subscription",
+    "routing": "routing rule",
+}
 
 
 def _describe(path: Path, data: Any) -> str:
@@ -197,6 +259,11 @@ def _describe(path: Path, data: Any) -> str:
     elif len(path) >= 2 and path[0] == "transitions":
         name = _get(data, (*path[:2], "name"))
         words.append(f"transition '{name}'" if isinstance(name, str) else f"transitions[{path[1]}]")
+    elif len(path) >= 2 and path[0] in _SECTION_WORDS:
+        word = _SECTION_WORDS[str(path[0])]
+        words.append(f"{word} {path[1] + 1}" if isinstance(path[1], int) else f"{word} '{path[1]}'")
+    elif path and path[0] == "lint":
+        words.append(".".join(str(p) for p in path[:3]))
     if len(path) >= 4 and path[2] in ("guard", "exit_criteria", "playbook"):
         ident = _get(data, (*path[:4], "id"))
         label = {"guard": "guard", "exit_criteria": "exit criterion", "playbook": "playbook item"}

@@ -31,6 +31,7 @@ from ._base import (
     as_tuple,
 )
 from ._frozen import FrozenDict
+from ._lint_model import LintSettings
 from ._sla_model import CalendarSpec, RoutingRule, Schedule, SlaPolicy, SubscriptionSpec, Team
 
 __all__ = [
@@ -306,6 +307,8 @@ class ProcessDefinition(_Model):
     """Cron-like jobs the worker runs: batch releases and SLA digests."""
     subscriptions: dict[Name, SubscriptionSpec] = Field(default_factory=dict)
     """What each adapter (by its name in the deployment configuration) receives."""
+    lint: LintSettings = Field(default_factory=LintSettings)
+    """Lint codes this definition ignores, each with the reason (docs/lint.md)."""
 
     @model_validator(mode="after")
     def _read_only_mappings(self) -> ProcessDefinition:
