@@ -2,6 +2,7 @@
 
 from leadflow.definitions import DefinitionError, LeadflowError
 
+from ._calendar import BusinessCalendar, Calendar, CalendarError, CalendarTime, WorkingHours
 from ._clock import Clock, SystemClock
 from ._errors import (
     ConcurrentUpdate,
@@ -19,6 +20,8 @@ from ._errors import (
     UnknownProcess,
 )
 from ._events import EVENT_TYPES
+from ._routing import RouteDecision, UnknownTeam
+from ._routing_store import AwayPeriod, InvalidAway
 from ._runtime import Engine
 from ._types import (
     BatchResult,
@@ -32,7 +35,12 @@ from ._types import (
 
 __all__ = [
     "EVENT_TYPES",
+    "AwayPeriod",
     "BatchResult",
+    "BusinessCalendar",
+    "Calendar",
+    "CalendarError",
+    "CalendarTime",
     "Clock",
     "ConcurrentUpdate",
     "CriterionResult",
@@ -44,6 +52,7 @@ __all__ = [
     "GuardFailed",
     "HistoryEntry",
     "Instance",
+    "InvalidAway",
     "InvalidData",
     "InvalidTransition",
     "ItemFailure",
@@ -51,10 +60,13 @@ __all__ = [
     "LeadflowError",
     "NextSteps",
     "PlaybookStatus",
+    "RouteDecision",
     "SchemaMismatch",
     "StorageError",
     "SystemClock",
     "TransactionConflict",
     "TriggerOption",
     "UnknownProcess",
+    "UnknownTeam",
+    "WorkingHours",
 ]

@@ -11,12 +11,16 @@ The tree::
     ├── InvalidData (ValueError)              lead data breaks the field contract; .issues
     ├── InvalidTransition (ValueError)        trigger not allowed from the stage; .allowed
     ├── GuardFailed (ValueError)              criteria unmet; .unmet
+    ├── CalendarError (ValueError)            a business calendar is misconfigured or never opens
+    ├── UnknownTeam (LookupError)             routing to a team the definition does not declare
+    ├── InvalidAway (ValueError)              a bad out-of-office period (naive time, end first)
     ├── ConcurrentUpdate                      the lead changed since it was read; retry
     ├── StorageError                          the database failed or is not set up
     │   ├── SchemaMismatch                    the schema is missing or at another revision
     │   └── TransactionConflict               the database aborted us (deadlock, lock timeout)
 
-start_many / fire_many do not raise for single items: each failed item is an ``ItemFailure``
+CalendarError, UnknownTeam and InvalidAway live next to their code (_calendar, _routing,
+_routing_store). start_many / fire_many do not raise for single items: each failed item is an ``ItemFailure``
 (index, lead id, the error above it would have raised) in ``BatchResult.failed``.
 """
 

@@ -10,7 +10,19 @@ Event types (``type``), one per kind of change:
 ``leadflow.lead.updated``            lead data changed (``data.changes``: field -> [old, new])
 ``leadflow.lead.activity_recorded``  a call, email, meeting or playbook item was recorded
 ``leadflow.lead.assigned``           the owner changed (``data.previous_owner``)
+``leadflow.lead.sla_warned``         an SLA clock reached a warning mark (``data.sla[0]``: policy,
+                                     mark, due, elapsed, target, notify, message)
+``leadflow.lead.sla_breached``       an SLA clock reached its target unfulfilled
+``leadflow.lead.sla_escalated``      an SLA clock reached a mark after its target (reassign, ...)
+``leadflow.lead.sla_fulfilled``      an SLA was met (``data``: policy, elapsed, breached)
+``leadflow.lead.task_due``           a planned attempt of a cadence is due (``data.sla[0].task``)
+``leadflow.sla.digest``              the SLA board of a period, from a ``digest`` schedule (no
+                                     lead: ``subject`` is the schedule's name)
 ===================================  ==========================================================
+
+Ladder marks are recorded at their due time. Their ``data.sla`` entries say which actions ran
+(``reassign``, ``fire`` with ``ok``/``error``, ``set_failed``); a reassignment also emits
+``leadflow.lead.assigned`` and a fired trigger emits its own transition event.
 
 ``data`` always holds ``process``, ``definition_version``, ``lead_id``, ``seq`` (the lead's
 version after the change: events of one lead are ordered by it), ``stage``, ``owner`` and
@@ -39,6 +51,12 @@ EVENT_TYPES: tuple[str, ...] = (
     "leadflow.lead.updated",
     "leadflow.lead.activity_recorded",
     "leadflow.lead.assigned",
+    "leadflow.lead.sla_warned",
+    "leadflow.lead.sla_breached",
+    "leadflow.lead.sla_escalated",
+    "leadflow.lead.sla_fulfilled",
+    "leadflow.lead.task_due",
+    "leadflow.sla.digest",
 )
 
 

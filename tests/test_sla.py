@@ -456,3 +456,18 @@ def test_the_daily_digest_carries_the_sla_board(db_url: str) -> None:
             ("yuri", 0, 0, 1),
         ]
         assert [(r["owner"], r["breached"]) for r in second["rows"]] == [("yuri", 1)]
+
+
+def test_every_sla_event_type_is_documented_and_emitted(engine: Engine, clock: ManualClock) -> None:
+    """The SLA event types that runs emit are the documented ones."""
+    from leadflow.engine import EVENT_TYPES
+
+    engine.start(INBOUND, "L1", {"email": "a@b.c"})
+    clock.advance(timedelta(minutes=30))
+    engine.record(INBOUND, "L1", "call")
+    engine.start(P, "L2")
+    engine.record(P, "L2", "call")
+    emitted = {t for t, _ in outbox_types(engine)}
+    sla_types = {t for t in EVENT_TYPES if "sla" in t or t.endswith("task_due")}
+    assert sla_types - emitted == {"leadflow.sla.digest"}  # digests: their own tests
+    assert emitted <= set(EVENT_TYPES)
