@@ -9,6 +9,10 @@
     leadflow record inbound-lead lead-1 call
     leadflow fire inbound-lead lead-1 contact
     leadflow next inbound-lead lead-1
+    leadflow lint definitions/*.yaml
+    leadflow diff v1.yaml v2.yaml --db $LEADFLOW_DB
+    leadflow worker --db $LEADFLOW_DB
+    leadflow report sla --process inbound-lead
 
 Errors print one line starting with ``error:`` on stderr and exit with 1 (2 for usage errors,
 3 for internal errors); never a traceback.
@@ -29,6 +33,7 @@ from leadflow.definitions import DefinitionError, ProcessDefinition, json_schema
 from ._cli_common import (
     Actor,
     AsJson,
+    CliError,
     Data,
     Db,
     LeadId,
@@ -42,6 +47,7 @@ from ._cli_common import (
     print_json,
     write_or_print,
 )
+from ._cli_lint import diff, lint
 from ._cli_render import (
     history_json,
     history_table,
@@ -50,6 +56,9 @@ from ._cli_render import (
     print_instance,
     print_next,
 )
+from ._cli_report import report_app
+from ._cli_sla import away_app, sla
+from ._cli_worker import worker
 from ._types import Instance
 
 __all__ = ["app", "main"]
@@ -68,6 +77,12 @@ db_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(report_app, name="report")
+report_app.command("sla")(sla)
+app.add_typer(away_app, name="away")
+app.command()(worker)
+app.command()(lint)
+app.command()(diff)
 
 
 def _summary(definition: ProcessDefinition) -> str:
@@ -397,6 +412,32 @@ def db_current(db: Db) -> None:
 
     revision = current(db)
     typer.echo(revision if revision else "no leadflow tables (run: leadflow db upgrade)")
+
+
+@app.command("serve-inbound")
+@handled
+def serve_inbound_command(
+    db: Db,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            envvar="LEADFLOW_CONFIG",
+            show_envvar=True,
+            help="Deployment configuration (TOML) with [inbound.<name>] sources.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
+) -> None:
+    """Serve inbound CRM webhooks (POST /hooks/<source>, GET /healthz) with uvicorn."""
+    from leadflow.adapters import AdapterConfigError, serve_inbound
+
+    try:
+        serve_inbound(db, config, host, port)
+    except (AdapterConfigError, RuntimeError) as exc:
+        raise CliError(str(exc)) from exc
 
 
 def main() -> None:
