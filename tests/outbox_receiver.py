@@ -46,6 +46,11 @@ class Receiver:
     """Ids of events answered with 422."""
     failures: int = 0
     """Requests answered with 503."""
+    hold_after: int | None = None
+    """Once this many events arrived, hold further requests unanswered until ``release``."""
+    held: int = 0
+    """Requests being held right now."""
+    release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -62,6 +67,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -69,14 +75,18 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.gate.wait(30)
+                receiver.hold()
                 status, reply, headers = receiver.handle(body, self.headers.get("Idempotency-Key"))
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the sender died (the crash test kills it)
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
@@ -90,6 +100,15 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def hold(self) -> None:
+        with self.lock:
+            holding = self.hold_after is not None and len(self.arrivals) >= self.hold_after
+            self.held += holding
+        if holding:
+            self.release.wait(60)
+            with self.lock:
+                self.held -= 1
 
     def handle(self, body: bytes, key: str | None) -> tuple[int, bytes, dict[str, str]]:
         if self.down:
@@ -125,6 +144,7 @@ class Receiver:
 
     def close(self) -> None:
         self.gate.set()
+        self.release.set()
         self.stop()
 
 
@@ -135,6 +155,7 @@ def _serve() -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def log_message(self, *args: Any) -> None:
             pass
