@@ -229,7 +229,11 @@ _SECTIONS: dict[type, Callable[[Any], str]] = {
 
 
 def to_html(reports: Sequence[Report], *, title: str | None = None) -> str:
-    """One HTML page with a section (chart and table) per report, in the order given."""
+    """One HTML page with a section (chart and table) per report, in the order given.
+
+    Forecasts share one section. A :class:`Report` subclass this module does not draw (an SLA
+    board, say) gets a section with its table.
+    """
     if not reports:
         raise ValueError("to_html needs at least one report")
     first = reports[0]
@@ -242,7 +246,8 @@ def to_html(reports: Sequence[Report], *, title: str | None = None) -> str:
             if report is forecasts[0]:
                 parts.append(_section("Forecast", _forecasts(forecasts), report))
             continue
-        parts.append(_section(report.title, _SECTIONS[type(report)](report), report))
+        render = _SECTIONS.get(type(report), _rows_table)  # other reports: their table
+        parts.append(_section(report.title, render(report), report))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -16,8 +16,10 @@ import struct
 import subprocess
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -242,3 +244,25 @@ def test_page_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
         if abs(row[i] - BLUE[0]) + abs(row[i + 1] - BLUE[1]) + abs(row[i + 2] - BLUE[2]) < 12
     )
     assert blue > 2000, f"only {blue} pixels of the bars' blue in {shot}"
+
+
+def test_a_report_type_without_a_chart_gets_its_table(engine: Engine) -> None:
+    """A Report subclass the page does not know how to draw still shows its rows."""
+
+    @dataclass(frozen=True)
+    class Row:
+        clock: str
+        breached: int
+
+    @dataclass(frozen=True, kw_only=True)
+    class Board(rp.Report):
+        name: ClassVar[str] = "sla"
+        title: ClassVar[str] = "SLA board"
+        row_type: ClassVar[type] = Row
+        rows: tuple[Row, ...]
+
+    board = Board(process=P, version=None, as_of=AS_OF, rows=(Row("first-call", 3),))
+    html = rp.to_html([board])
+    assert "<h2>SLA board</h2>" in html
+    assert "<td>first-call</td>" in html
+    assert charts(html) == {}
