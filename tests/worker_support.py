@@ -62,6 +62,20 @@ def spawn_worker(url: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def wait_registered(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until the worker process ``proc`` registered in lf_workers (its signal handlers are
+    in place from then on)."""
+    sql = "SELECT count(*) FROM lf_workers WHERE pid = :pid"
+    wait_for(
+        lambda: scalar(url, sql, pid=proc.pid) or proc.poll() is not None,
+        timeout,
+        f"worker pid {proc.pid} to register",
+    )
+    if proc.poll() is not None:
+        _, err = proc.communicate()
+        raise AssertionError(f"the worker exited with {proc.returncode}:\n{err}")
+
+
 def stop_worker(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
     """SIGTERM ``proc`` and wait for it: (exit code, stderr)."""
     if proc.poll() is None:
