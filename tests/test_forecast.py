@@ -253,7 +253,7 @@ def maven(
 ) -> Iterator[tuple[Engine, list[dict[str, str]]]]:
     """The sample in an engine: engaged deals start and engage on engage_date and close on
     close_date (won with close_value as amount); prospecting deals, which carry no date, start
-    on the last day of the data. Amounts start as the product's list price."""
+    where the data ends (1 January 2018). Amounts start as the product's list price."""
     rows = maven_rows()
     prices = maven_prices()
     url = f"sqlite:///{tmp_path_factory.mktemp('maven') / 'maven.db'}"
