@@ -12,171 +12,59 @@ self-contained page with the charts). Errors are one ``error:`` line, as in the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
+from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
-from rich.text import Text
 
 from leadflow.definitions import parse_duration
 
 from . import reports as rp
-from ._cli_common import CliError, Db, console, handled, open_engine, print_json, write_or_print
-from ._report_format import csv_text, rich_table
+from ._cli_common import CliError, Db, handled, open_engine
+from ._report_cli_options import (
+    AsOf,
+    Cohort,
+    Format,
+    FormatOpt,
+    Html,
+    Method,
+    Period,
+    PeriodOpt,
+    Periods,
+    ProcessOpt,
+    Since,
+    SplitAt,
+    ValueField,
+    VersionOpt,
+    parse_time,
+)
+from ._report_format import emit
 from ._runtime import Engine
 
-__all__ = ["report_app"]
+__all__ = [  # the options are re-exported for other report commands (``report sla``)
+    "AsOf",
+    "Cohort",
+    "Format",
+    "FormatOpt",
+    "Html",
+    "Method",
+    "Period",
+    "PeriodOpt",
+    "Periods",
+    "ProcessOpt",
+    "Since",
+    "SplitAt",
+    "ValueField",
+    "VersionOpt",
+    "parse_time",
+    "report_app",
+]
 
 report_app = typer.Typer(
     help="Reports: pipeline, funnel, time in stage, stuck leads, losses, owners, forecast.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-
-class Format(StrEnum):
-    """How a report is printed."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-class Cohort(StrEnum):
-    """Cohort periods of the funnel (``all``: one cohort)."""
-
-    day = "day"
-    week = "week"
-    month = "month"
-    quarter = "quarter"
-    year = "year"
-    all = "all"
-
-
-class Period(StrEnum):
-    """Forecast periods."""
-
-    day = "day"
-    week = "week"
-    month = "month"
-    quarter = "quarter"
-    year = "year"
-
-
-class Method(StrEnum):
-    """Forecast methods (``both``: side by side)."""
-
-    both = "both"
-    markov = "markov"
-    naive = "naive"
-
-
-ProcessOpt = Annotated[
-    str, typer.Option("--process", "-p", metavar="PROCESS", help="The process id.")
-]
-VersionOpt = Annotated[
-    int | None,
-    typer.Option("--definition-version", min=1, help="Only leads of this definition version."),
-]
-AsOf = Annotated[
-    str | None,
-    typer.Option(
-        "--as-of", metavar="DATE", help="Describe this moment (YYYY-MM-DD[THH:MM], UTC; now)."
-    ),
-]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")]
-Html = Annotated[
-    Path | None,
-    typer.Option("--html", metavar="FILE", help="Also write a self-contained HTML page."),
-]
-ValueField = Annotated[
-    str | None,
-    typer.Option("--value-field", metavar="FIELD", help="Number field with the deal value."),
-]
-Since = Annotated[
-    str | None,
-    typer.Option("--since", metavar="DATE", help="Only what began at or after this date."),
-]
-
-
-def parse_time(text: str | None, option: str) -> datetime | None:
-    """``--as-of``-style text as an aware UTC datetime (a date is its midnight, UTC)."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise CliError(
-            f"{option}: {text!r} is not a date or time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM "
-            "(UTC unless it ends with a zone such as +02:00)"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _key(report: rp.Report) -> str:
-    return f"forecast-{report.method}" if isinstance(report, rp.ForecastReport) else report.name
-
-
-def _groups(reports: Sequence[rp.Report]) -> list[list[rp.Report]]:
-    """Reports as printed: forecasts together (side by side), every other report alone."""
-    forecasts: list[rp.Report] = [r for r in reports if isinstance(r, rp.ForecastReport)]
-    out: list[list[rp.Report]] = []
-    for r in reports:
-        if not isinstance(r, rp.ForecastReport):
-            out.append([r])
-        elif r is forecasts[0]:
-            out.append(forecasts)
-    return out
-
-
-def _title(report: rp.Report) -> str:
-    version = f" v{report.version}" if report.version is not None else ""
-    when = f"as of {report.as_of:%Y-%m-%d %H:%M}"
-    if isinstance(report, rp.BacktestReport):
-        when = f"split {report.split_at:%Y-%m-%d %H:%M}, until {report.as_of:%Y-%m-%d %H:%M}"
-    return f"{report.title}: {report.process}{version}, {when} UTC"
-
-
-def _errors_table(report: rp.BacktestReport) -> Table:
-    table = Table(box=box.SIMPLE_HEAD)
-    for name in ("method", "measure", "MAE", "MAPE"):
-        table.add_column(name, justify="left" if name in ("method", "measure") else "right")
-    for e in report.errors:
-        mape = "-" if e.mape is None else f"{e.mape:.1%}"
-        table.add_row(e.method, e.measure, f"{e.mae:,.2f}", mape)
-    return table
-
-
-def _emit(reports: Sequence[rp.Report], fmt: Format, html: Path | None) -> None:
-    """Print ``reports`` in ``fmt``; with ``html``, also write the page."""
-    groups = _groups(reports)
-    if fmt is Format.csv and len(groups) > 1:
-        raise CliError(
-            "--format csv writes one table and this command makes several; "
-            "use --format table or json"
-        )
-    if fmt is Format.json:
-        if len(reports) == 1:
-            print_json(reports[0].as_dict())
-        else:
-            print_json({_key(r): r.as_dict() for r in reports})
-    elif fmt is Format.csv:
-        typer.echo(csv_text(groups[0]), nl=False)
-    else:
-        out = console()
-        for group in groups:
-            out.print(Text(_title(group[0]), style="bold"))
-            out.print(rich_table(group))
-            if isinstance(group[0], rp.BacktestReport):
-                out.print(Text("Backtest error per period", style="bold"))
-                out.print(_errors_table(group[0]))
-    if html is not None:
-        write_or_print(rp.to_html(list(reports)), html)
 
 
 def _since(text: str | None) -> datetime | None:
@@ -198,7 +86,7 @@ def pipeline(
     when = parse_time(as_of, "--as-of")
     with open_engine(db) as engine:
         report = rp.pipeline(engine, process, version, when, value_field=value_field)
-    _emit([report], fmt, html)
+    emit([report], fmt, html)
 
 
 @report_app.command()
@@ -224,7 +112,7 @@ def funnel(
     period = None if cohort is Cohort.all else cohort.value
     with open_engine(db) as engine:
         report = rp.funnel(engine, process, version, when, cohort=period, path=stages)
-    _emit([report], fmt, html)
+    emit([report], fmt, html)
 
 
 @report_app.command("time-in-stage")
@@ -242,7 +130,7 @@ def time_in_stage(
     when = parse_time(as_of, "--as-of")
     with open_engine(db) as engine:
         report = rp.time_in_stage(engine, process, version, when, since=_since(since))
-    _emit([report], fmt, html)
+    emit([report], fmt, html)
 
 
 @report_app.command()
@@ -287,7 +175,7 @@ def stuck(
             older_than_days=report.older_than_days,
             rows=kept,
         )
-    _emit([report], fmt, html)
+    emit([report], fmt, html)
 
 
 @report_app.command("loss-reasons")
@@ -318,7 +206,7 @@ def loss_reasons(
             loss_field=loss_field,
             value_field=value_field,
         )
-    _emit([report], fmt, html)
+    emit([report], fmt, html)
 
 
 @report_app.command()
@@ -339,19 +227,7 @@ def owners(
         report = rp.owners(
             engine, process, version, when, since=_since(since), value_field=value_field
         )
-    _emit([report], fmt, html)
-
-
-Periods = Annotated[int, typer.Option("--periods", min=1, max=120, help="How many periods.")]
-PeriodOpt = Annotated[Period, typer.Option("--period", help="Length of a period.")]
-SplitAt = Annotated[
-    str | None,
-    typer.Option(
-        "--split-at",
-        metavar="DATE",
-        help="Also backtest: fit on history before DATE, compare with what followed.",
-    ),
-]
+    emit([report], fmt, html)
 
 
 def _forecasts(
@@ -445,7 +321,7 @@ def forecast(
             value_field=value_field,
             close_date_field=close_date_field,
         )
-    _emit(out, fmt, html)
+    emit(out, fmt, html)
 
 
 @report_app.command()
@@ -494,4 +370,4 @@ def overview(
             value_field=value_field,
             close_date_field=None,
         )
-    _emit(out, fmt, html)
+    emit(out, fmt, html)

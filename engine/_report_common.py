@@ -29,9 +29,11 @@ __all__ = [
     "ReportError",
     "StageInfo",
     "add_period",
+    "as_of_or_now",
     "check_period",
     "cohort_key",
     "from_ts",
+    "number",
     "percentile",
     "process_info",
     "stage_order",
@@ -275,6 +277,18 @@ def utc(value: datetime, parameter: str) -> datetime:
     if value.tzinfo is None:
         raise ReportError(parameter, "must be timezone-aware (e.g. datetime(..., tzinfo=UTC))")
     return as_utc(value)
+
+
+def as_of_or_now(engine: Engine, as_of: datetime | None) -> datetime:
+    """``as_of`` checked (aware, UTC), or the engine clock's now."""
+    return utc(as_of, "as_of") if as_of is not None else utc(engine.clock.now(), "engine.clock")
+
+
+def number(value: object) -> float:
+    """An amount as a float; anything else (unset, text, NaN) counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0
 
 
 def from_ts(seconds: float) -> datetime:

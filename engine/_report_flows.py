@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ._report_common import ReportError, add_period, check_period, process_info, utc, windows
+from ._report_common import (
+    ReportError,
+    add_period,
+    as_of_or_now,
+    check_period,
+    process_info,
+    utc,
+    windows,
+)
 from ._report_forecast import DAY, ForecastInput, actual_wins, markov_forecast, naive_forecast
 from ._report_scan import scan
 from ._report_types import BacktestError, BacktestReport, BacktestRow, ForecastReport, ForecastRow
@@ -67,7 +75,7 @@ def forecast(
     info = process_info(
         engine, process, version, value_field=value_field, close_date_field=close_date_field
     )
-    when = utc(as_of, "as_of") if as_of is not None else utc(engine.clock.now(), "engine.clock")
+    when = as_of_or_now(engine, as_of)
     spans = windows(when, period, periods)
     ts = [(a.timestamp(), b.timestamp()) for a, b in spans]
     followed = tuple(f for f in (info.value_field, info.close_date_field) if f)
@@ -128,7 +136,7 @@ def backtest(
     """
     check_period(period)
     split = utc(split_at, "split_at")
-    when = utc(as_of, "as_of") if as_of is not None else utc(engine.clock.now(), "engine.clock")
+    when = as_of_or_now(engine, as_of)
     fit = 0
     while fit < MAX_PERIODS and add_period(split, period, fit + 1) <= when:
         fit += 1

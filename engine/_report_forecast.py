@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ._report_common import ProcessInfo
+from ._report_common import ProcessInfo, number
 from ._report_hazard import WON, Hazard, HazardData, propagate
 from ._report_scan import LeadTrack
 
@@ -23,13 +23,6 @@ __all__ = ["DAY", "ForecastInput", "actual_wins", "markov_forecast", "naive_fore
 
 DAY = 86400.0
 Windows = list[tuple[float, float]]
-
-
-def _number(value: object) -> float:
-    """An amount as a float; anything else (unset, text) counts as 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return 0.0
-    return float(value) if math.isfinite(value) else 0.0
 
 
 def _timestamp(value: object) -> float | None:
@@ -91,7 +84,7 @@ class ForecastInput:
                 data.exit(int((end - track.times[i]) // self.step), kind or nxt)
             stage = track.stages[current]
             kind = info.closed_kind(stage)
-            amount = _number(track.field_at(vf, t0)) if vf else 0.0
+            amount = number(track.field_at(vf, t0)) if vf else 0.0
             if start > t0 - self.arrival_window:
                 first = track.stages[0]
                 a = self.arrivals.setdefault(first, [0.0, 0.0])
@@ -130,7 +123,7 @@ class ForecastInput:
                 continue
             if kind == WON:
                 won_at = track.times[j]
-                value = _number(track.field_at(info.value_field, won_at)) if info.value_field else 0
+                value = number(track.field_at(info.value_field, won_at)) if info.value_field else 0
                 self.wins_after.append((won_at, value))
             break
 

@@ -1,4 +1,4 @@
-"""Reports as text: rich tables for people, CSV for spreadsheets (JSON is ``as_dict()``).
+"""Reports as text: rich tables for people, CSV for spreadsheets, JSON (``as_dict()``).
 
 A report becomes ``(columns, rows)``; forecasts of both methods merge into one table with a
 column pair per method, so they read side by side.
@@ -10,16 +10,21 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import typer
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from ._cli_common import CliError, console, print_json, write_or_print
+from ._report_cli_options import Format
+from ._report_html import to_html
 from ._report_svg import fmt
-from ._report_types import ForecastReport, Report
+from ._report_types import BacktestReport, ForecastReport, Report
 
-__all__ = ["csv_text", "rich_table", "tabular"]
+__all__ = ["csv_text", "emit", "rich_table", "tabular"]
 
 Tabular = tuple[list[str], list[list[Any]]]
 
@@ -104,3 +109,64 @@ def rich_table(reports: Sequence[Report]) -> Table:
     for row in cells:
         table.add_row(*row)
     return table
+
+
+def _key(report: Report) -> str:
+    return f"forecast-{report.method}" if isinstance(report, ForecastReport) else report.name
+
+
+def _groups(reports: Sequence[Report]) -> list[list[Report]]:
+    """Reports as printed: forecasts together (side by side), every other report alone."""
+    forecasts: list[Report] = [r for r in reports if isinstance(r, ForecastReport)]
+    out: list[list[Report]] = []
+    for r in reports:
+        if not isinstance(r, ForecastReport):
+            out.append([r])
+        elif r is forecasts[0]:
+            out.append(forecasts)
+    return out
+
+
+def _title(report: Report) -> str:
+    version = f" v{report.version}" if report.version is not None else ""
+    when = f"as of {report.as_of:%Y-%m-%d %H:%M}"
+    if isinstance(report, BacktestReport):
+        when = f"split {report.split_at:%Y-%m-%d %H:%M}, until {report.as_of:%Y-%m-%d %H:%M}"
+    return f"{report.title}: {report.process}{version}, {when} UTC"
+
+
+def _errors_table(report: BacktestReport) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("method", "measure", "MAE", "MAPE"):
+        table.add_column(name, justify="left" if name in ("method", "measure") else "right")
+    for e in report.errors:
+        mape = "-" if e.mape is None else f"{e.mape:.1%}"
+        table.add_row(e.method, e.measure, f"{e.mae:,.2f}", mape)
+    return table
+
+
+def emit(reports: Sequence[Report], fmt: Format, html: Path | None) -> None:
+    """Print ``reports`` in ``fmt``; with ``html``, also write the page."""
+    groups = _groups(reports)
+    if fmt is Format.csv and len(groups) > 1:
+        raise CliError(
+            "--format csv writes one table and this command makes several; "
+            "use --format table or json"
+        )
+    if fmt is Format.json:
+        if len(reports) == 1:
+            print_json(reports[0].as_dict())
+        else:
+            print_json({_key(r): r.as_dict() for r in reports})
+    elif fmt is Format.csv:
+        typer.echo(csv_text(groups[0]), nl=False)
+    else:
+        out = console()
+        for group in groups:
+            out.print(Text(_title(group[0]), style="bold"))
+            out.print(rich_table(group))
+            if isinstance(group[0], BacktestReport):
+                out.print(Text("Backtest error per period", style="bold"))
+                out.print(_errors_table(group[0]))
+    if html is not None:
+        write_or_print(to_html(list(reports)), html)
