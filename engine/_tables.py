@@ -13,11 +13,13 @@ __all__ = [
     "SCHEMA_REVISION",
     "activities",
     "away",
+    "canaries",
     "definitions",
     "deliveries",
     "history",
     "instances",
     "metadata",
+    "migration_runs",
     "outbox",
     "routes",
     "schedule_runs",
@@ -26,7 +28,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_REVISION = "0002_sla_routing_delivery"
+SCHEMA_REVISION = "0003_migrations_canary"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -240,3 +242,41 @@ workers = sa.Table(
     sa.Column("heartbeat_at", _When, nullable=False),
 )
 """Running workers and their heartbeats (SQLite allows one at a time)."""
+
+# -- live migration and canary starts (engine/_migration.py, engine/_canary.py) -----------------
+
+migration_runs = sa.Table(
+    "lf_migrations",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("from_version", sa.Integer, comment="the version migrated from; NULL: every other"),
+    sa.Column("to_version", sa.Integer, nullable=False),
+    sa.Column("mapping", sa.Text, nullable=False, comment="JSON: old stage -> new stage"),
+    sa.Column("sla_policy", sa.String(16), nullable=False, comment="keep, restart or recompute"),
+    sa.Column("status", sa.String(12), nullable=False, comment="running or done"),
+    sa.Column("counts", sa.Text, nullable=False, comment="JSON: leads per outcome so far"),
+    sa.Column(
+        "last_instance_id",
+        _Id,
+        nullable=False,
+        comment="every lead up to this instance id has been processed",
+    ),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sa.Column("actor", sa.String(255)),
+    sa.Column("started_at", _When, nullable=False),
+    sa.Column("updated_at", _When, nullable=False),
+    sa.Column("finished_at", _When),
+    sa.Index(None, "process", "status"),
+)
+"""Live migration runs: their parameters and progress, advanced in each batch's transaction."""
+
+canaries = sa.Table(
+    "lf_canaries",
+    metadata,
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("share", sa.Float, nullable=False, comment="of new leads, in (0, 1]"),
+    sa.Column("set_at", _When, nullable=False),
+)
+"""Canary starts: a deterministic share of new leads of a process starts on ``version``."""
