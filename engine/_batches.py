@@ -21,7 +21,7 @@ from ._errors import (
     LeadNotFound,
     TransactionConflict,
 )
-from ._store import Change
+from ._store import Change, Tx
 from ._types import BatchResult, ItemFailure
 
 if TYPE_CHECKING:
@@ -112,6 +112,7 @@ def _start_batch(
     result: BatchResult,
 ) -> None:
     planned: list[tuple[int, Change]] = []
+    items: dict[int, Mapping[str, Any]] = {}
     seen: set[str] = set()
     failures: list[ItemFailure] = []
     for index, item in batch:
@@ -130,6 +131,7 @@ def _start_batch(
             )
             seen.add(change.row.lead_id)
             planned.append((index, change))
+            items[index] = item
         except LeadflowError as exc:
             failures.append(ItemFailure(index, str(lead_id), exc))
     try:
@@ -148,7 +150,15 @@ def _start_batch(
                 else:
                     keep.append((index, change))
             # one insert order for every writer: overlapping batches cannot deadlock
-            tx.apply(sorted((c for _, c in keep), key=_lead_id))
+            ordered = sorted(keep, key=lambda ic: _lead_id(ic[1]))
+            if compiled.definition.routing and any(c.row.owner is None for _, c in keep):
+                # routed leads go in one by one, so each routing decision counts the ones before
+                keep = [
+                    (index, _routed(engine, tx, compiled, change, items[index]))
+                    for index, change in ordered
+                ]
+            else:
+                tx.apply([c for _, c in ordered])
     except (engine.store.integrity_error, TransactionConflict):
         # another writer started one of these leads meanwhile: redo them one by one
         failed = {f.index for f in failures}
@@ -158,7 +168,7 @@ def _start_batch(
                 continue
             try:
                 with engine.store.transaction(f"start {change.row.lead_id}") as tx:
-                    tx.apply([change])
+                    change = _routed(engine, tx, compiled, change, items[index])
                 keep.append((index, change))
             except engine.store.integrity_error:
                 duplicate = DuplicateLead(compiled.process, change.row.lead_id)
@@ -167,6 +177,13 @@ def _start_batch(
                 failures.append(ItemFailure(index, change.row.lead_id, exc))
     result.succeeded.extend(engine._instance(c.row) for _, c in sorted(keep, key=_first))
     result.failed.extend(sorted(failures, key=lambda f: f.index))
+
+
+def _routed(
+    engine: Engine, tx: Tx, compiled: CompiledProcess, change: Change, item: Mapping[str, Any]
+) -> Change:
+    """Write one planned start, routing it first when it has no owner."""
+    return engine._start_routed(tx, compiled, change, item.get("data"), item.get("actor"))
 
 
 def fire_many(

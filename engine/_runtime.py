@@ -58,12 +58,18 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _MAX_TEXT = 255
 
 
-def _canonical(definition: ProcessDefinition) -> str:
+def _canonical(definition: ProcessDefinition, *, sort_keys: bool = False) -> str:
+    """The definition as compact JSON. Mapping order is kept: the order of stages is meaningful
+    (the main path first), so it must survive a round trip through the database."""
     return json.dumps(
         definition.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-        sort_keys=True,
+        sort_keys=sort_keys,
         separators=(",", ":"),
     )
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 class Engine:
@@ -123,7 +129,7 @@ class Engine:
         if not isinstance(definition, ProcessDefinition):
             definition = load_definition(definition)
         body = _canonical(definition)
-        digest = hashlib.sha256(body.encode()).hexdigest()
+        digest = _digest(body)
         key = (definition.process, definition.version)
         t = definitions_table
         try:
@@ -145,7 +151,9 @@ class Engine:
             return self.deploy(definition)  # deployed concurrently: compare with that one
         except sa.exc.SQLAlchemyError as exc:
             raise StorageError(f"deploy {key[0]} v{key[1]}: {exc.__cause__ or exc}") from exc
-        if existing is not None and existing != digest:
+        # versions deployed by leadflow 0.1 were digested with sorted keys
+        legacy = _digest(_canonical(definition, sort_keys=True))
+        if existing is not None and existing not in (digest, legacy):
             raise DeployConflict(*key)
         with self._lock:
             if key not in self._compiled:
@@ -248,18 +256,7 @@ class Engine:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
                 compiled = self._latest(tx, process)
                 change = self._planner.start(compiled, lead_id, data, owner, actor, when)
-                routed = None
-                if owner is None and compiled.definition.routing:
-                    routed = self._route(tx, compiled, change.row, when, record=False)
-                    if routed.owner is not None:
-                        change = self._planner.start(
-                            compiled, lead_id, data, routed.owner, actor, when
-                        )
-                self._write(tx, change)
-                if routed is not None and routed.team is not None:
-                    RoutingStore.of(tx).record(
-                        process, routed.team, change.row.id, routed.owner, when
-                    )
+                change = self._start_routed(tx, compiled, change, data, actor)
         except self.store.integrity_error as exc:
             raise DuplicateLead(process, lead_id) from exc
         return self._instance(change.row)
@@ -366,6 +363,31 @@ class Engine:
         return self._run("assign", process, lead_id, plan)
 
     # -- routing -------------------------------------------------------------------------------
+
+    def _start_routed(
+        self,
+        tx: Tx,
+        compiled: CompiledProcess,
+        change: Change,
+        data: Mapping[str, Any] | None,
+        actor: str | None,
+    ) -> Change:
+        """Write a planned start; a lead without an owner is routed first (and the decision
+        recorded), so capacity counts see every lead started before it in the transaction."""
+        routed = None
+        if change.row.owner is None and compiled.definition.routing:
+            routed = self._route(tx, compiled, change.row, change.at, record=False)
+            if routed.owner is not None:
+                row = change.row
+                change = self._planner.start(
+                    compiled, row.lead_id, data, routed.owner, actor, change.at
+                )
+        self._write(tx, change)
+        if routed is not None and routed.team is not None:
+            RoutingStore.of(tx).record(
+                compiled.process, routed.team, change.row.id, routed.owner, change.at
+            )
+        return change
 
     def _router(self, compiled: CompiledProcess) -> Router:
         key = (compiled.process, compiled.version)

@@ -1767,3 +1767,36 @@ def test_a_lead_id_that_is_not_text_is_invalid_data(engine: Engine) -> None:
     with pytest.raises(InvalidData) as info:
         engine.fire(P, 42, "lose", {"lost_reason": "bad_data"})  # type: ignore[arg-type]
     assert [i.field for i in info.value.issues] == ["lead_id"]
+
+
+def test_stage_order_survives_the_database(tmp_path: Path) -> None:
+    """A definition read back by a new engine keeps its stages in the order written (the main
+    path first), not sorted by name."""
+    url = f"sqlite:///{tmp_path / 'order.db'}"
+    with Engine(url) as first:
+        deployed = first.deploy(REFERENCE)
+    with Engine(url) as second:
+        assert list(second.definition(deployed.process).stages) == list(deployed.stages)
+
+
+def test_versions_deployed_with_sorted_digests_redeploy_cleanly(tmp_path: Path) -> None:
+    """A version stored by leadflow 0.1 (digest of the key-sorted JSON) is the same content."""
+    import hashlib
+
+    from leadflow.definitions import load_definition
+
+    url = f"sqlite:///{tmp_path / 'legacy.db'}"
+    definition = load_definition(REFERENCE)
+    legacy = json.dumps(
+        definition.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    with Engine(url) as engine:
+        engine.deploy(definition)
+        with engine.store.sa.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE lf_definitions SET digest = :d"),
+                {"d": hashlib.sha256(legacy.encode()).hexdigest()},
+            )
+        assert engine.deploy(definition) == definition

@@ -471,3 +471,15 @@ def test_every_sla_event_type_is_documented_and_emitted(engine: Engine, clock: M
     sla_types = {t for t in EVENT_TYPES if "sla" in t or t.endswith("task_due")}
     assert sla_types - emitted == {"leadflow.sla.digest"}  # digests: their own tests
     assert emitted <= set(EVENT_TYPES)
+
+
+def test_start_many_routes_each_lead_and_respects_capacity(engine: Engine) -> None:
+    """A batch of starts routes leads one after another: round robin, then the queue once both
+    reps hold their 2 open leads; owners given in the batch are kept."""
+    result = engine.start_many(P, ["A", "B", "C", ("D", None, "zed"), "E"])
+    assert result.failed == []
+    owners = {i.lead_id: i.owner for i in result.succeeded}
+    assert owners == {"A": "ann", "B": "bob", "C": "ann", "D": "zed", "E": "bob"}
+    more = engine.start_many(P, ["F"])
+    assert more.succeeded[0].owner == "queue:reps"
+    assert engine.get(P, "F").owner == "queue:reps"
