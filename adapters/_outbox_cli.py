@@ -107,8 +107,9 @@ def _status_json(status: OutboxStatus) -> dict[str, Any]:
 
 def _status_table(status: OutboxStatus) -> Table:
     table = Table(title="Outbox deliveries by adapter", title_justify="left")
-    for name in ("adapter", "pending", "due", "leased", "dead", "delivered"):
-        table.add_column(name, justify="left" if name == "adapter" else "right")
+    table.add_column("adapter", no_wrap=True)
+    for name in ("pending", "due", "leased", "dead", "delivered"):
+        table.add_column(name, justify="right")
     table.add_column("oldest pending (UTC)", no_wrap=True)
     for a in status.adapters:
         name = a.adapter + (" (not configured)" if a.configured is False else "")
