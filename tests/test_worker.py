@@ -379,3 +379,28 @@ def test_pumps_deliver_what_the_sweep_wrote(engine: Engine, tmp_path: Path) -> N
         archive.close()
     types = {json.loads(line)["type"] for line in path.read_text().splitlines()}
     assert types == {"leadflow.lead.sla_breached"}
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("leadflow.adapters").adapters, "Dispatcher"),
+    reason="leadflow.adapters does not export Dispatcher yet (the worker then refuses --config)",
+)
+def test_cli_with_config_delivers_the_outbox(
+    engine: Engine, sqlite_url: str, tmp_path: Path
+) -> None:
+    """`leadflow worker --config` fires the timers and delivers their events to the adapters."""
+    start_due_leads(engine, 25, -timedelta(minutes=1))
+    events = tmp_path / "events.jsonl"
+    config = tmp_path / "leadflow.toml"
+    config.write_text(f'[adapters.archive]\ntype = "jsonl"\npath = "{events}"\n')
+    proc = spawn_worker(sqlite_url, "--config", str(config))
+    try:
+        wait_for(
+            lambda: events.exists() and len(events.read_text().splitlines()) >= 25,
+            30,
+            "25 delivered events",
+        )
+    finally:
+        code, err = stop_worker(proc)
+    assert code == 0, err
+    assert "25 timers" in err
