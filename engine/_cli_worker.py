@@ -111,7 +111,8 @@ def worker(
     db: Db,
     config: Config = None,
     batch: Annotated[
-        int, typer.Option("--batch", min=1, max=10_000, help="Due timers per transaction.")
+        int,
+        typer.Option("--batch", min=1, max=10_000, metavar="N", help="Due timers per transaction."),
     ] = 500,
     poll: Annotated[
         float,

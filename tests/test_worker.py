@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 from worker_support import (
     ESCALATE,
+    LEADFLOW,
     PROCESS,
     RELEASE,
     scalar,
@@ -33,6 +34,7 @@ from worker_support import (
 from leadflow.adapters.jsonl import JsonlAdapter
 from leadflow.adapters.outbox import Dispatcher, DispatchOptions
 from leadflow.engine import Engine
+from leadflow.engine.cli import app
 from leadflow.engine.testing import ManualClock
 from leadflow.engine.worker import Worker, WorkerOptions, WorkerRefused
 
@@ -62,10 +64,11 @@ def _timers(engine: Engine) -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    from worker_support import WORKER_CODE
-
     return subprocess.run(
-        [sys.executable, "-c", WORKER_CODE, *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", LEADFLOW, "worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -229,7 +232,7 @@ def test_second_sqlite_worker_is_refused_naming_the_first(engine: Engine, worker
 
 def test_cli_second_worker_is_refused(engine: Engine, worker: Worker, sqlite_url: str) -> None:
     """`leadflow worker` on a SQLite file that has a live worker exits 1 with one error line."""
-    result = CliRunner().invoke(_app(), ["--db", sqlite_url])
+    result = CliRunner().invoke(app, ["worker", "--db", sqlite_url])
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("error: another worker runs on this SQLite database")
     assert f"pid {os.getpid()}" in result.stderr
@@ -325,20 +328,12 @@ def test_cli_refuses_a_missing_database_file(tmp_path: Path) -> None:
 
 def test_cli_reports_a_bad_config_without_traceback(sqlite_url: str, engine: Engine) -> None:
     """`--config` naming a missing file is one error line, exit code 1."""
-    result = CliRunner().invoke(_app(), ["--db", sqlite_url, "--config", "/nonexistent.toml"])
+    result = CliRunner().invoke(
+        app, ["worker", "--db", sqlite_url, "--config", "/nonexistent.toml"]
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
-
-
-def _app() -> object:
-    import typer
-
-    from leadflow.engine._cli_worker import worker as command
-
-    app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
-    app.command()(command)
-    return app
 
 
 # -- schedules and pumps -----------------------------------------------------------------------

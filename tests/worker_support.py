@@ -23,14 +23,8 @@ PROCESS = "worker-escalate"
 TARGET = timedelta(minutes=1)
 """The SLA target of ``escalate.yaml``: a lead's timer falls due this long after its start."""
 
-# the `leadflow worker` command, as the lead wires it into engine/cli.py, in an app of its own
-WORKER_CODE = (
-    "import typer\n"
-    "from leadflow.engine._cli_worker import worker\n"
-    "app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)\n"
-    "app.command()(worker)\n"
-    "app()\n"
-)
+# `leadflow worker ...` (the console script's entry point, without needing the script installed)
+LEADFLOW = "from leadflow.engine.cli import main; main()"
 
 T = TypeVar("T")
 
@@ -54,7 +48,7 @@ def start_due_leads(
 def spawn_worker(url: str, *args: str) -> subprocess.Popen[str]:
     """``leadflow worker --db url args...`` in a subprocess (stderr captured, text mode)."""
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER_CODE, "--db", url, *args],
+        [sys.executable, "-c", LEADFLOW, "worker", "--db", url, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

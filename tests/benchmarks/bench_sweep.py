@@ -62,13 +62,7 @@ ESCALATE = ROOT / "definitions" / "worker" / "escalate.yaml"
 PROCESS = "worker-escalate"
 TARGET = timedelta(minutes=1)
 MIB = 1024 * 1024
-WORKER_CODE = (
-    "import typer\n"
-    "from leadflow.engine._cli_worker import worker\n"
-    "app = typer.Typer(pretty_exceptions_enable=False, add_completion=False)\n"
-    "app.command()(worker)\n"
-    "app()\n"
-)
+LEADFLOW = "from leadflow.engine.cli import main; main()"  # `leadflow`, script or not
 FIRED_TRIGGER = (
     "CREATE TABLE bench_fired (timer_id INTEGER, due_at TEXT, fired_at TEXT)",
     "CREATE TRIGGER bench_fired_at AFTER DELETE ON lf_timers BEGIN "
@@ -221,7 +215,7 @@ def time_apscheduler(folder: Path, n: int, rep: int) -> tuple[float, float]:
 
 def _spawn_worker(url: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER_CODE, "--db", url, "--log-level", "warning", *args],
+        [sys.executable, "-c", LEADFLOW, "worker", "--db", url, "--log-level", "warning", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
