@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ._canary import version_chooser
 from ._compiler import CompiledProcess
 from ._errors import (
     DuplicateLead,
@@ -99,14 +100,15 @@ def start_many(
     ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
     """
     with engine.store.transaction(f"start_many {process}") as tx:
-        compiled = engine._latest(tx, process)
+        # the version per lead: the latest, or a canary's for its share (engine/_canary.py)
+        choose = version_chooser(engine, tx, process)
     names = ("lead_id", "data", "owner", "actor", "at")
-    return _in_batches(process, items, names, lambda b, r: _start_batch(engine, compiled, b, at, r))
+    return _in_batches(process, items, names, lambda b, r: _start_batch(engine, choose, b, at, r))
 
 
 def _start_batch(
     engine: Engine,
-    compiled: CompiledProcess,
+    choose: Callable[[str], CompiledProcess],
     batch: Batch,
     at: datetime | None,
     result: BatchResult,
@@ -115,6 +117,7 @@ def _start_batch(
     items: dict[int, Mapping[str, Any]] = {}
     seen: set[str] = set()
     failures: list[ItemFailure] = []
+    compiled = choose("")  # any version: they all name the same process
     for index, item in batch:
         lead_id = item.get("lead_id")
         try:
@@ -122,7 +125,7 @@ def _start_batch(
             if lead_id in seen:
                 raise DuplicateLead(compiled.process, str(lead_id))
             change = engine._planner.start(
-                compiled,
+                choose(str(lead_id)),
                 lead_id,
                 item.get("data"),
                 item.get("owner"),
@@ -183,6 +186,7 @@ def _routed(
     engine: Engine, tx: Tx, compiled: CompiledProcess, change: Change, item: Mapping[str, Any]
 ) -> Change:
     """Write one planned start, routing it first when it has no owner."""
+    compiled = engine._compiled_for(compiled.process, change.row.definition_version)  # canary
     return engine._start_routed(tx, compiled, change, item.get("data"), item.get("actor"))
 
 

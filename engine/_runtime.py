@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from leadflow.definitions import ProcessDefinition, load_definition
 
 from . import _batches
+from ._canary import choose_version
 from ._clock import Clock, SystemClock, as_utc
 from ._compiler import CompiledProcess
 from ._errors import (
@@ -254,7 +255,8 @@ class Engine:
         when = self._now(at)
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
-                compiled = self._latest(tx, process)
+                # the version: the latest, or a canary's for its share of leads (engine/_canary.py)
+                compiled = choose_version(self, tx, process, lead_id)
                 change = self._planner.start(compiled, lead_id, data, owner, actor, when)
                 change = self._start_routed(tx, compiled, change, data, actor)
         except self.store.integrity_error as exc:
