@@ -415,6 +415,14 @@ class Tx:
             p = self.store._p
             self.cur.executemany(f"DELETE FROM lf_timers WHERE id = {p}", [(i,) for i in ids])
 
+    def postpone_timer(self, ident: int, until: datetime) -> None:
+        """Move one timer's due time (a timer whose mark keeps failing)."""
+        p = self.store._p
+        self.cur.execute(
+            f"UPDATE lf_timers SET due_at = {p} WHERE id = {p}",
+            (self.store.encode_time(until), ident),
+        )
+
     def next_due(self) -> datetime | None:
         """The earliest due time of any timer, or None."""
         self.cur.execute("SELECT min(due_at) FROM lf_timers")

@@ -11,6 +11,7 @@ recorded at the mark's due time, not at the time the sweep ran.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,12 @@ from ._store import Change, DueTimer, InstanceRow, Tx
 if TYPE_CHECKING:
     from ._runtime import Engine
 
-__all__ = ["Sweep"]
+__all__ = ["RETRY_AFTER", "Sweep"]
+
+log = logging.getLogger("leadflow.sweep")
+
+RETRY_AFTER = timedelta(minutes=10)
+"""How long a timer whose mark raised an unexpected error waits before it is tried again."""
 
 _LEVEL_WORD = {"warning": "warned", "breach": "breached", "escalation": "escalated", "task": "task"}
 
@@ -44,10 +50,38 @@ class Sweep:
             try:
                 done = self._batch(now, limit)
             except (_Conflict, TransactionConflict):
-                done = sum(self._batch(now, 1) for _ in range(limit))
+                done = self._one_by_one(now, limit)
+            except Exception:
+                # a bug or unexpected data in one mark must not hold up every other timer
+                log.exception("a batch of due timers failed; retrying them one by one")
+                done = self._one_by_one(now, limit)
             total += done
             if done == 0:  # a fired mark may schedule the next one, already due: go on
                 return total
+
+    def _one_by_one(self, now: datetime, limit: int) -> int:
+        """Fire up to ``limit`` timers, one transaction each; a timer that fails is logged and
+        postponed by :data:`RETRY_AFTER`, so the others go on."""
+        done = 0
+        for _ in range(limit):
+            try:
+                fired = self._batch(now, 1)
+            except (_Conflict, TransactionConflict):
+                continue  # the lead changed meanwhile: the next pass sees its new state
+            except Exception:
+                log.exception("a due timer failed; postponing it by %s", RETRY_AFTER)
+                fired = self._postpone_first(now)
+            if fired == 0:
+                break
+            done += fired
+        return done
+
+    def _postpone_first(self, now: datetime) -> int:
+        with self.engine.store.transaction("postpone a failing timer") as tx:
+            timers = tx.due_timers(now, 1)
+            for timer in timers:
+                tx.postpone_timer(timer.id, now + RETRY_AFTER)
+        return len(timers)
 
     def _batch(self, now: datetime, limit: int) -> int:
         store = self.engine.store
@@ -66,9 +100,7 @@ class Sweep:
                     continue
                 chains.setdefault(timer.instance_id, []).extend(chain)
                 rows[timer.instance_id] = chain[-1].row
-            firsts = [
-                dataclasses.replace(chain[0], row=chain[-1].row) for chain in chains.values()
-            ]
+            firsts = [dataclasses.replace(chain[0], row=chain[-1].row) for chain in chains.values()]
             if firsts and not tx.write_instances(firsts):
                 raise _Conflict
             tx.write_log([c for chain in chains.values() for c in chain])
@@ -108,8 +140,11 @@ class Sweep:
             tasks = policy.policy.tasks
             assert tasks is not None
             total = len(tasks.at)
-            title = (tasks.title or "{activity} attempt {n} of {total}").format(
-                n=mark.index + 1, total=total, activity=tasks.activity
+            title = (
+                (tasks.title or "{activity} attempt {n} of {total}")
+                .replace("{activity}", tasks.activity)
+                .replace("{n}", str(mark.index + 1))
+                .replace("{total}", str(total))
             )
             entry["task"] = {
                 "activity": tasks.activity,

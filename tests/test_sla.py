@@ -483,3 +483,34 @@ def test_start_many_routes_each_lead_and_respects_capacity(engine: Engine) -> No
     more = engine.start_many(P, ["F"])
     assert more.succeeded[0].owner == "queue:reps"
     assert engine.get(P, "F").owner == "queue:reps"
+
+
+def test_a_failing_mark_is_postponed_and_does_not_hold_up_the_others(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A timer whose mark raises (here: a clock state damaged by hand) is logged and postponed
+    by RETRY_AFTER; every other due timer still fires."""
+    import json
+
+    from leadflow.engine._sweep import RETRY_AFTER
+
+    frozen = FrozenClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=frozen, create=True) as e:
+        e.deploy(CLOCKS)
+        e.start(P, "A")
+        e.start(P, "B")
+        broken = {"respond": {"s": "running"}}  # no counters, no start: unusable
+        with e.store.sa.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE lf_instances SET sla = :s WHERE lead_id = 'A'"),
+                {"s": json.dumps(broken)},
+            )
+        now = ny(2026, 1, 5, 10, 45)
+        with caplog.at_level("ERROR", logger="leadflow.sweep"):
+            assert e.run_due(now) == 2  # B's warning, and A's timer postponed
+        assert [m["event"] for m in marks(e, "B")] == ["warned"]
+        assert marks(e, "A") == []
+        assert [(lead, due) for lead, _, due in timers(e) if lead == "A"] == [
+            ("A", now + RETRY_AFTER)
+        ]
+        assert "a due timer failed" in caplog.text
