@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -297,8 +298,9 @@ def _register(engine: Engine, wid: str, host: str, pid: int, seen: datetime) -> 
 # -- signals and the command line --------------------------------------------------------------
 
 
-def test_sigterm_stops_after_the_current_batch(engine: Engine, sqlite_url: str) -> None:
-    """SIGTERM during a backlog commits the running batch, unregisters and exits 0."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_after_the_current_batch(engine: Engine, sqlite_url: str, sig: int) -> None:
+    """SIGTERM or SIGINT during a backlog commits the running batch, unregisters, exits 0."""
     start_due_leads(engine, 3_000, -timedelta(minutes=5))
     proc = spawn_worker(sqlite_url, "--batch", "50", "--log-level", "debug")
     wait_for(
@@ -306,7 +308,7 @@ def test_sigterm_stops_after_the_current_batch(engine: Engine, sqlite_url: str) 
         30,
         "the sweep to start",
     )
-    code, err = stop_worker(proc)
+    code, err = stop_worker(proc, sig=sig)
     assert code == 0, err
     assert "worker stopped:" in err
     assert "Traceback" not in err

@@ -20,6 +20,7 @@ from worker_support import (
 )
 
 from leadflow.engine import Engine
+from leadflow.engine.worker import Worker, WorkerOptions
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -67,3 +68,18 @@ def test_three_workers_fire_20000_timers_exactly_once(postgres_url: str) -> None
         "workers": 0,
     }, timing
     assert not any("Traceback" in err for err in outputs)
+
+
+def test_postgres_takes_any_number_of_workers(postgres_url: str) -> None:
+    """Two workers on one PostgreSQL database both register; neither is refused."""
+    options = WorkerOptions(poll=0.1)
+    with (
+        Engine(postgres_url, create=True) as lf,
+        Worker(lf, options) as a,
+        Worker(lf, options) as b,
+    ):
+        assert sorted(i.id for i in a.workers()) == sorted([a.id, b.id])
+        lf.deploy(ESCALATE)
+        start_due_leads(lf, 300, -timedelta(minutes=1))
+        wait_for(lambda: a.stats.timers + b.stats.timers == 300, 30, "both workers' rounds")
+    assert sweep_counts(postgres_url)["leads_not_once"] == 0

@@ -70,16 +70,18 @@ def wait_registered(url: str, proc: subprocess.Popen[str], timeout: float = 30) 
         raise AssertionError(f"the worker exited with {proc.returncode}:\n{err}")
 
 
-def stop_worker(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str]:
-    """SIGTERM ``proc`` and wait for it: (exit code, stderr)."""
+def stop_worker(
+    proc: subprocess.Popen[str], timeout: float = 30, sig: int = signal.SIGTERM
+) -> tuple[int, str]:
+    """Send ``sig`` (SIGTERM) to ``proc`` and wait for it: (exit code, stderr)."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         _, err = proc.communicate()
-        raise AssertionError(f"worker did not stop within {timeout} s on SIGTERM:\n{err}") from None
+        raise AssertionError(f"worker did not stop within {timeout} s on {sig}:\n{err}") from None
     return proc.returncode, err
 
 
