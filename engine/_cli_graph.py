@@ -1,161 +1,119 @@
-"""Diagrams of a process definition as text: Mermaid ``stateDiagram-v2`` and Graphviz DOT.
+"""``leadflow graph``: draw a process as Mermaid, DOT, SVG or PNG, optionally with live heat.
 
-Both show the same things: the initial stage, every transition (``"*"`` sources expanded to the
-open stages) labelled with its trigger, guard criteria and ``requires`` fields, each stage's win
-probability and exit criteria, and closed stages styled as won or lost. No Graphviz is needed:
-the output is text to paste into a Markdown file or to pipe into ``dot -Tsvg``.
+    leadflow graph inbound-lead.yaml                      # Mermaid on stdout
+    leadflow graph inbound-lead.yaml -f svg -o lead.svg   # Graphviz draws it
+    leadflow graph inbound-lead --db $LEADFLOW_DB -f png -o live.png
+
+The argument is a definition file or, with ``--db``, a deployed process id (the latest version,
+or ``--definition-version N``). With ``--db`` every open stage also shows its live leads and
+their median time in stage, filled on a colour scale with a legend (``--definition-version``
+then counts only that version's leads). ``LEADFLOW_DB`` is not read here: drawing a file never
+touches a database unless ``--db`` asks for it. The diagram itself is built in
+:mod:`._graph_model` and written by :mod:`._graph_mermaid` and :mod:`._graph_dot`.
 """
 
 from __future__ import annotations
 
-import json
+import re
+from enum import StrEnum
+from pathlib import Path
 
-from leadflow.definitions import Criterion, ProcessDefinition, Stage, Transition
+import typer
 
-__all__ = ["render_dot", "render_mermaid"]
+from leadflow.definitions import ProcessDefinition, load_definition
 
-_WON_FILL, _WON_STROKE = "#d1fae5", "#047857"
-_LOST_FILL, _LOST_STROKE = "#fee2e2", "#b91c1c"
+from ._cli_common import CliError, open_engine, write_or_print
+from ._graph_dot import render_dot
+from ._graph_graphviz import GraphvizError, graphviz
+from ._graph_heat import HeatMap, stage_heat
+from ._graph_mermaid import render_mermaid
 
+__all__ = ["GraphFormat", "draw", "parse_format", "render_dot", "render_mermaid"]
 
-def _criterion(c: Criterion) -> str:
-    text = f"{c.id}: {c.message}"
-    return f"{text} (if {c.when})" if c.when else text
-
-
-def _stage_lines(name: str, stage: Stage) -> list[str]:
-    """The text shown inside a stage: title, probability, closed flag."""
-    parts: list[str] = []
-    if stage.title and stage.title != name:
-        parts.append(stage.title)
-    facts: list[str] = []
-    if stage.probability is not None:
-        facts.append(f"{stage.probability}% to win")
-    if stage.closed:
-        facts.append(f"closed {stage.closed}")
-    if facts:
-        parts.append(", ".join(facts))
-    return parts
+_PROCESS_ID = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
 
-def _edge_lines(transition: Transition) -> list[str]:
-    """The text on a transition's arrow: trigger, guard criteria, required fields."""
-    head = transition.name + (" (reopen)" if transition.reopen else "")
-    lines = [head]
-    lines += [f"guard {_criterion(c)}" for c in transition.guard]
-    if transition.requires:
-        lines.append("requires " + ", ".join(transition.requires))
-    return lines
+class GraphFormat(StrEnum):
+    """What ``leadflow graph`` writes: diagram text, or a picture drawn by Graphviz."""
+
+    mermaid = "mermaid"
+    dot = "dot"
+    svg = "svg"
+    png = "png"
 
 
-def _edges(definition: ProcessDefinition) -> list[tuple[str, str, Transition]]:
-    return [
-        (source, t.to, t) for t in definition.transitions for source in definition.source_stages(t)
-    ]
+def _definition(
+    target: str, db: str | None, version: int | None
+) -> tuple[ProcessDefinition, HeatMap | None]:
+    path = Path(target)
+    is_process = not path.is_file() and _PROCESS_ID.match(target) is not None
+    if is_process and db is None:
+        raise CliError(f"no file '{target}'; to draw the deployed process '{target}', add --db URL")
+    if version is not None and db is None:
+        raise CliError("--definition-version chooses leads in a database: it needs --db URL")
+    if not is_process:
+        definition = load_definition(path)
+        if db is None:
+            return definition, None
+        with open_engine(db) as engine:
+            deployed = engine.processes()
+            if definition.process not in deployed:
+                known = ", ".join(deployed) or "nothing"
+                raise CliError(
+                    f"process '{definition.process}' of {target} is not deployed in that "
+                    f"database (deployed: {known}); no live leads to show"
+                )
+            return definition, stage_heat(engine, definition.process, version)
+    assert db is not None
+    with open_engine(db) as engine:
+        definition = engine.definition(target, version)
+        return definition, stage_heat(engine, target, version)
 
 
-# -- Mermaid -----------------------------------------------------------------------------------
+def parse_format(text: str) -> GraphFormat:
+    """``--format`` text as a :class:`GraphFormat`; :class:`CliError` naming the choices."""
+    try:
+        return GraphFormat(text.strip().lower())
+    except ValueError:
+        allowed = ", ".join(f.value for f in GraphFormat)
+        raise CliError(
+            f"--format: '{text}' is not a diagram format; use one of {allowed}"
+        ) from None
 
 
-_MERMAID_ESCAPES = str.maketrans(
-    {"#": "#35;", ":": "#58;", ";": "#59;", "<": "#lt;", ">": "#gt;", '"': "#quot;"}
-)
+def draw(
+    target: str,
+    fmt: str,
+    output: Path | None,
+    db: str | None = None,
+    version: int | None = None,
+) -> None:
+    """Load ``target``, build its diagram (with heat from ``db``) and write it in ``fmt``.
 
-
-def _mm(text: str) -> str:
-    """Escape text for a Mermaid label: entity codes for what ends or breaks a statement."""
-    return " ".join(text.split()).translate(_MERMAID_ESCAPES)
-
-
-def render_mermaid(definition: ProcessDefinition) -> str:
-    """The process as a Mermaid ``stateDiagram-v2``."""
-    title = definition.title or definition.process
-    out = [
-        "---",
-        f"title: {json.dumps(f'{title} ({definition.process} v{definition.version})')}",
-        "---",
-        "stateDiagram-v2",
-        "    direction LR",
-        f"    classDef won fill:{_WON_FILL},stroke:{_WON_STROKE},stroke-width:2px",
-        f"    classDef lost fill:{_LOST_FILL},stroke:{_LOST_STROKE},stroke-width:2px",
-        f"    [*] --> {definition.initial_stage}",
-    ]
-    for name, stage in definition.stages.items():
-        lines = _stage_lines(name, stage)
-        if lines:
-            out.append(f"    {name} : {'<br/>'.join(_mm(line) for line in lines)}")
-    for name, stage in definition.stages.items():
-        if stage.exit_criteria:
-            out.append(f"    note right of {name}")
-            out.append("        exit criteria")
-            out += [f"        {_mm(_criterion(c))}" for c in stage.exit_criteria]
-            out.append("    end note")
-    for source, target, transition in _edges(definition):
-        label = "<br/>".join(_mm(line) for line in _edge_lines(transition))
-        out.append(f"    {source} --> {target} : {label}")
-    for name, stage in definition.stages.items():
-        if stage.closed:
-            out.append(f"    {name} --> [*]")
-    for name, stage in definition.stages.items():
-        if stage.closed:
-            out.append(f"    class {name} {stage.closed}")
-    return "\n".join(out) + "\n"
-
-
-# -- Graphviz DOT ------------------------------------------------------------------------------
-
-
-def _dot(text: str) -> str:
-    """A DOT double-quoted string."""
-    text = " ".join(text.split())
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _dot_label(lines: list[str]) -> str:
-    """Lines joined by DOT's centred line breaks, inside one quoted string."""
-    return '"' + "\\n".join(_dot(line)[1:-1] for line in lines) + '"'
-
-
-def render_dot(definition: ProcessDefinition) -> str:
-    """The process as a Graphviz DOT digraph (render with ``dot -Tsvg``)."""
-    title = f"{definition.title or definition.process} ({definition.process} v{definition.version})"
-    out = [
-        f"digraph {_dot(definition.process)} {{",
-        f"    graph [rankdir=LR, labelloc=t, label={_dot(title)}, fontname=Helvetica];",
-        "    node [shape=box, style=rounded, fontname=Helvetica];",
-        "    edge [fontname=Helvetica, fontsize=10];",
-        '    "__start__" [shape=point, width=0.15, label=""];',
-        f'    "__start__" -> {_dot(definition.initial_stage)};',
-    ]
-    for name, stage in definition.stages.items():
-        lines = [name, *_stage_lines(name, stage)]
-        if stage.exit_criteria:
-            lines.append("exit criteria:")
-            lines += [_criterion(c) for c in stage.exit_criteria]
-        attrs = [f"label={_dot_label(lines)}"]
-        if stage.initial:
-            attrs.append("penwidth=2")
-        if stage.closed == "won":
-            attrs += [
-                'style="rounded,filled"',
-                f'fillcolor="{_WON_FILL}"',
-                f'color="{_WON_STROKE}"',
-            ]
-        elif stage.closed == "lost":
-            attrs += [
-                'style="rounded,filled"',
-                f'fillcolor="{_LOST_FILL}"',
-                f'color="{_LOST_STROKE}"',
-            ]
-        if stage.closed:
-            attrs.append("peripheries=2")
-        out.append(f"    {_dot(name)} [{', '.join(attrs)}];")
-    for source, target, transition in _edges(definition):
-        attrs = [f"label={_dot_label(_edge_lines(transition))}"]
-        if transition.reopen:
-            attrs.append("style=dashed")
-        if definition.stages[target].closed == "lost":
-            attrs.append(f'color="{_LOST_STROKE}"')
-        out.append(f"    {_dot(source)} -> {_dot(target)} [{', '.join(attrs)}];")
-    out.append("}")
-    return "\n".join(out) + "\n"
+    ``fmt`` is a :class:`GraphFormat` or its text; everything that goes wrong is a
+    :class:`CliError` or a :class:`LeadflowError` with a message for the user.
+    """
+    fmt = parse_format(fmt)
+    if fmt is GraphFormat.png and output is None:
+        raise CliError("--format png writes binary data: give --output FILE.png")
+    definition, heat = _definition(target, db, version)
+    if fmt is GraphFormat.mermaid:
+        write_or_print(render_mermaid(definition, heat), output)
+        return
+    dot = render_dot(definition, heat)
+    if fmt is GraphFormat.dot:
+        write_or_print(dot, output)
+        return
+    try:
+        picture = graphviz(dot, "svg" if fmt is GraphFormat.svg else "png")
+    except GraphvizError as exc:
+        raise CliError(str(exc)) from exc
+    if fmt is GraphFormat.svg:
+        write_or_print(picture.decode("utf-8"), output)
+        return
+    assert output is not None
+    try:
+        output.write_bytes(picture)
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    typer.echo(f"wrote {output}", err=True)

@@ -189,18 +189,44 @@ class GraphFormat(StrEnum):
 @app.command()
 @handled
 def graph(
-    file: Annotated[Path, typer.Argument(help="A definition file.")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE_OR_PROCESS",
+            help="A definition file, or (with --db) the id of a deployed process.",
+        ),
+    ],
     fmt: Annotated[
-        GraphFormat, typer.Option("--format", "-f", help="Mermaid stateDiagram-v2 or Graphviz DOT.")
-    ] = GraphFormat.mermaid,
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help="mermaid (stateDiagram-v2), dot (Graphviz DOT), svg or png (drawn by Graphviz).",
+        ),
+    ] = "mermaid",
     output: Output = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="URL",
+            help="Overlay the live leads in this database: count and median time per stage.",
+        ),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--definition-version",
+            min=1,
+            help="With --db: only leads of this version (and draw it, for a process id).",
+        ),
+    ] = None,
 ) -> None:
-    """Draw a process: stages, transitions with their guards, probabilities, exit criteria."""
-    from ._cli_graph import render_dot, render_mermaid
+    """Draw a process: stages with SLAs and exit criteria, transitions with guards, live heat."""
+    from ._cli_graph import draw
 
-    definition = load_definition(file)
-    text = render_mermaid(definition) if fmt is GraphFormat.mermaid else render_dot(definition)
-    write_or_print(text, output)
+    draw(target, fmt, output, db, version)
 
 
 @app.command()
