@@ -118,6 +118,11 @@ def find_or_create_run(
     now = engine._now(None)
     try:
         with engine.store.sa.begin() as conn:
+            # one creator at a time, so that concurrent appliers share one run
+            if engine.store.dialect == "postgresql":
+                conn.execute(sa.text("LOCK TABLE lf_migrations IN SHARE ROW EXCLUSIVE MODE"))
+            else:
+                conn.execute(runs.update().where(sa.false()).values(status=runs.c.status))
             found = conn.execute(
                 sa.select(runs)
                 .where(runs.c.process == process, runs.c.status == "running")

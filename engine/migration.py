@@ -66,7 +66,7 @@ __all__ = [
 
 EXAMPLES = 10
 """Leads kept as examples per outcome in a plan or result."""
-_RETRIES = 20
+_RETRIES = 50
 
 BEFORE_COMMIT: Callable[[int, int], None] | None = None
 """Test hook: called with (run id, last instance id of the batch) inside each batch's transaction
@@ -334,6 +334,7 @@ def apply_migration(
         if done:
             result.status = "done"
             return result
+        retries = 0
         result.batches += 1
         if on_batch is not None:
             on_batch(result)
@@ -369,9 +370,11 @@ def _apply_batch(
         if not rows:
             tx.cur.execute(
                 f"UPDATE lf_migrations SET status = 'done', updated_at = {p}, finished_at = {p} "
-                f"WHERE id = {p}",
-                (store.encode_time(when), store.encode_time(when), run_id),
+                f"WHERE id = {p} AND last_instance_id = {p} AND status = 'running'",
+                (store.encode_time(when), store.encode_time(when), run_id, last),
             )
+            if tx.cur.rowcount != 1:
+                raise _Conflict  # another process advanced this run meanwhile
             result.counts = counts
             return True
         changes = []
