@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -21,22 +21,28 @@ import httpx
 from .base import AdapterConfigError, Event, Result, SecretResolver
 
 __all__ = [
+    "SLA_FULFILLED",
     "SLA_PREFIX",
+    "TASK_DUE",
     "Options",
     "Redactor",
     "build_client",
     "ignored",
+    "is_sla_event",
     "lead_value",
     "mapped_changes",
     "retry_after_seconds",
     "seconds_to_midnight",
     "send",
+    "sla_entry",
     "sla_summary",
     "transient_status",
 ]
 
 SLA_PREFIX = "leadflow.lead.sla_"
-"""SLA clock events (``leadflow.lead.sla_warning``, ``leadflow.lead.sla_breached``, ...)."""
+"""SLA clock events (``leadflow.lead.sla_warned``, ``leadflow.lead.sla_breached``, ...)."""
+SLA_FULFILLED = "leadflow.lead.sla_fulfilled"
+TASK_DUE = "leadflow.lead.task_due"
 
 _QUERY_SECRET = re.compile(
     r"(?i)\b(api_token|access_token|refresh_token|client_secret|token)=[^&\s\"']+"
@@ -267,15 +273,32 @@ def mapped_changes(event: Event, fields: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def sla_entry(event: Event) -> Mapping[str, Any]:
+    """The SLA mark of an SLA event (``data.sla[0]``: policy, event, message, task, ...)."""
+    sla = event.data.get("sla")
+    if isinstance(sla, list) and sla and isinstance(sla[0], Mapping):
+        return cast("Mapping[str, Any]", sla[0])
+    return sla if isinstance(sla, Mapping) else {}
+
+
+def is_sla_event(event: Event) -> bool:
+    """An SLA mark someone must act on: warned, breached, escalated, or a planned task due.
+    (``sla_fulfilled`` is not: nothing is left to do.)"""
+    return event.type == TASK_DUE or (
+        event.type.startswith(SLA_PREFIX) and event.type != SLA_FULFILLED
+    )
+
+
 def sla_summary(event: Event) -> str:
-    """One line for an SLA event: the policy's message when it has one, else what fell due,
-    for which lead, where."""
-    data = event.data
-    message = data.get("message") or data.get("title")
+    """One line for an SLA event: the task's title or the mark's message when there is one,
+    else what fell due, for which lead, where."""
+    entry = sla_entry(event)
+    task = entry.get("task")
+    if isinstance(task, Mapping) and task.get("title"):
+        return f"{task['title']} (lead {event.subject})"
+    message = entry.get("message") or event.data.get("message")
     if isinstance(message, str) and message:
         return f"{message} (lead {event.subject})"
-    kind = event.type.removeprefix(SLA_PREFIX).replace("_", " ")
-    policy = data.get("policy") or data.get("sla") or "SLA"
-    if isinstance(policy, Mapping):
-        policy = policy.get("policy") or policy.get("id") or "SLA"
-    return f"{policy} {kind}: lead {event.subject} in stage {data.get('stage')}"
+    kind = str(entry.get("event") or event.type.removeprefix(SLA_PREFIX)).replace("_", " ")
+    policy = entry.get("policy") or "SLA"
+    return f"{policy} {kind}: lead {event.subject} in stage {event.data.get('stage')}"

@@ -30,11 +30,11 @@ import httpx
 from leadflow.engine import Clock, SystemClock
 
 from ._http import (
-    SLA_PREFIX,
     Options,
     Redactor,
     build_client,
     ignored,
+    is_sla_event,
     json_body,
     lead_value,
     mapped_changes,
@@ -159,8 +159,8 @@ class HubSpotAdapter:
             if isinstance(owner, Result):
                 return owner
             props["hubspot_owner_id"] = owner or ""
-        elif short == "activity_recorded" or event.type.startswith(SLA_PREFIX):
-            engagement = self.sla if short.startswith("sla_") else self.activities
+        elif short == "activity_recorded" or is_sla_event(event):
+            engagement = self.sla if is_sla_event(event) else self.activities
             if engagement == "ignore":
                 return ignored(event, f"adapters.{self.name} is set to ignore these")
             built = self._engagement_properties(delivery, engagement)
@@ -210,7 +210,7 @@ class HubSpotAdapter:
     def _engagement_properties(self, delivery: Delivery, kind: str) -> dict[str, Any] | Result:
         event = delivery.event
         stamp = event.time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        sla = event.type.startswith(SLA_PREFIX)
+        sla = is_sla_event(event)
         activity = event.data.get("activity") or {}
         activity_type = str(activity.get("type", "activity"))
         summary = sla_summary(event) if sla else f"{activity_type} recorded on lead {event.subject}"

@@ -33,11 +33,11 @@ import httpx
 from leadflow.engine import Clock, SystemClock
 
 from ._http import (
-    SLA_PREFIX,
     Options,
     Redactor,
     build_client,
     ignored,
+    is_sla_event,
     json_body,
     lead_value,
     mapped_changes,
@@ -151,8 +151,8 @@ class PipedriveAdapter:
     def _deliver(self, delivery: Delivery) -> Result:
         event, sub = delivery.event, delivery.subscription
         short = event.type.removeprefix("leadflow.lead.")
-        if short == "activity_recorded" or event.type.startswith(SLA_PREFIX):
-            sla = event.type.startswith(SLA_PREFIX)
+        if short == "activity_recorded" or is_sla_event(event):
+            sla = is_sla_event(event)
             if (self.sla if sla else self.activities) == "ignore":
                 return ignored(event, f"adapters.{self.name} is set to ignore these")
             deal = self._deal_id(delivery)

@@ -31,11 +31,11 @@ import httpx
 from leadflow.engine import Clock, SystemClock
 
 from ._http import (
-    SLA_PREFIX,
     Options,
     Redactor,
     build_client,
     ignored,
+    is_sla_event,
     json_body,
     mapped_changes,
     retry_after_seconds,
@@ -177,8 +177,8 @@ class SalesforceAdapter:
             if isinstance(owner, Result):
                 return owner
             fields["OwnerId"] = owner
-        elif short == "activity_recorded" or event.type.startswith(SLA_PREFIX):
-            sla = event.type.startswith(SLA_PREFIX)
+        elif short == "activity_recorded" or is_sla_event(event):
+            sla = is_sla_event(event)
             if (self.sla if sla else self.activities) == "ignore":
                 return self._ignored(delivery, f"adapters.{self.name} is set to ignore these")
             return "task", self._task(delivery, sla)

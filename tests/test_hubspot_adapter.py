@@ -335,7 +335,9 @@ def test_sla_breach_becomes_a_high_priority_task(
     """An SLA event becomes a HIGH priority open task, found through id_property (one GET)."""
     deal = hs.add_deal(leadflow_lead_id="L-1")
     adapter = make_adapter(hs, clock, id_property="leadflow_lead_id")
-    event = make_event("sla_breached", policy="speed_to_call", stage="new")
+    event = make_event(
+        "sla_breached", sla=[{"policy": "speed_to_call", "event": "breached"}], stage="new"
+    )
     [result] = adapter.deliver([delivery(event)])
     assert result.outcome is Outcome.DELIVERED, result.detail
     assert [c.method for c in hs.requests] == ["GET", "POST"]
@@ -622,3 +624,44 @@ def test_deployment_config_builds_all_three_crm_adapters(hs: FakeHubSpot, tmp_pa
         finally:
             for adapter in adapters.values():
                 adapter.close()
+
+
+def test_the_engines_own_sla_events_become_tasks(
+    hs: FakeHubSpot, clock: ManualClock, make_adapter: Any
+) -> None:
+    """Events the engine writes for the shipped inbound-lead (planned call attempts, the
+    speed-to-call warning and breach) become open tasks named by the mark; a fulfilled SLA
+    makes no call."""
+    from leadflow.adapters.base import Delivery, Event, Subscription
+    from leadflow.definitions import library_path
+    from leadflow.engine import Engine
+
+    deal = hs.add_deal(leadflow_lead_id="L-9")
+    owners = {"sdr_ana": "101", "sdr_ben": "102", "sdr_cleo": "103"}
+    adapter = make_adapter(hs, clock, id_property="leadflow_lead_id", owners=owners)
+    sim = ManualClock(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))  # Monday 10:00 in New York
+    with Engine("sqlite://", clock=sim) as engine:
+        engine.deploy(library_path("inbound-lead"))
+        engine.start("inbound-lead", "L-9", {"email": "a@b.c"})
+        sim.advance(timedelta(minutes=6))
+        engine.record("inbound-lead", "L-9", "call")
+        with engine.store.sa.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT payload, seq FROM lf_outbox ORDER BY id").all()
+    events = [Event.from_json(payload, seq) for payload, seq in rows]
+    wanted = [e for e in events if "sla" in e.type or e.type.endswith("task_due")]
+    assert [e.type.rsplit(".", 1)[1] for e in wanted] == [
+        "task_due",
+        "sla_warned",
+        "sla_breached",
+        "sla_fulfilled",
+    ]
+    results = adapter.deliver([Delivery(e, Subscription("crm")) for e in wanted])
+    assert [r.outcome for r in results] == [Outcome.DELIVERED] * 4, [r.detail for r in results]
+    subjects = [c.json["properties"]["hs_task_subject"] for c in hs.calls("POST")]
+    assert subjects == [
+        "Call attempt 1 of 5 (lead L-9)",
+        "New lead waiting: call it now (lead L-9)",
+        "Speed to call missed: the lead was not called within 5 minutes (lead L-9)",
+    ]
+    assert results[3].detail.startswith("ignored:")
+    assert all(c.json["associations"][0]["to"] == {"id": deal} for c in hs.calls("POST"))

@@ -155,7 +155,8 @@ def test_activity_is_created_done_on_the_deal(pd: FakePipedrive, adapter: Adapte
 def test_sla_event_is_an_open_task(pd: FakePipedrive, adapter: Adapter) -> None:
     """An SLA breach becomes an open task activity with the policy's message."""
     deal = pd.add_deal()
-    [result] = adapter.deliver([event_for(deal, "sla_breached", message="Call within 5 minutes")])
+    mark = {"policy": "speed_to_call", "event": "breached", "message": "Call within 5 minutes"}
+    [result] = adapter.deliver([event_for(deal, "sla_breached", sla=[mark])])
     assert result.outcome is Outcome.DELIVERED, result.detail
     [activity] = pd.activities.values()
     assert (activity["type"], activity["done"]) == ("task", False)

@@ -209,7 +209,9 @@ def test_activity_becomes_a_task_linked_by_external_id(
 def test_sla_event_becomes_an_open_high_priority_task(sf: FakeSalesforce, adapter: Adapter) -> None:
     """An SLA breach becomes a Not Started, High priority Task on the lead."""
     sf.add("Lead", LastName="Doe", Company="Acme", Leadflow_Id__c="L-1")
-    event = make_event("sla_breached", policy="speed_to_call", stage="new")
+    event = make_event(
+        "sla_breached", sla=[{"policy": "speed_to_call", "event": "breached"}], stage="new"
+    )
     [result] = adapter.deliver([delivery(event)])
     assert result.outcome is Outcome.DELIVERED, result.detail
     [task] = sf.records["Task"].values()
