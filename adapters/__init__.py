@@ -12,6 +12,7 @@ Importing this package imports no concrete adapter; see ``docs/adapters.md``.
 from typing import TYPE_CHECKING, Any
 
 from ._config import DeploymentConfig, Secret, load_config, resolve_secret
+from ._outbox_cli import outbox_app
 from ._registry import available, factory_for, register
 from ._signing import (
     SignatureError,
@@ -33,27 +34,52 @@ from .base import (
     SecretResolver,
     Subscription,
 )
+from .outbox import (
+    AdapterBacklog,
+    DeliveryInfo,
+    Dispatcher,
+    DispatchOptions,
+    DispatchStats,
+    InvalidOutboxRequest,
+    Outbox,
+    OutboxError,
+    OutboxStatus,
+    PurgeResult,
+    UnknownDelivery,
+)
 
 if TYPE_CHECKING:
     from .inbound import create_inbound_app, serve_inbound
 
 __all__ = [
     "Adapter",
+    "AdapterBacklog",
     "AdapterConfigError",
     "AdapterFactory",
     "Delivery",
+    "DeliveryInfo",
     "DeploymentConfig",
+    "DispatchOptions",
+    "DispatchStats",
+    "Dispatcher",
     "Event",
+    "InvalidOutboxRequest",
+    "Outbox",
+    "OutboxError",
+    "OutboxStatus",
     "Outcome",
+    "PurgeResult",
     "Result",
     "Secret",
     "SecretResolver",
     "SignatureError",
     "Subscription",
+    "UnknownDelivery",
     "available",
     "create_inbound_app",
     "factory_for",
     "load_config",
+    "outbox_app",
     "register",
     "resolve_secret",
     "serve_inbound",

@@ -129,7 +129,8 @@ class ScheduleRunner:
         from .sla_report import sla_board
 
         board = sla_board(self.engine, process, since=since, until=due).as_dict()
-        data = {"process": process, "schedule": name, **board}
+        version = self.engine._compiled_for(process, None).version
+        data = {"process": process, "definition_version": version, "schedule": name, **board}
         ident = event_id(due)
         envelope = encode_event(
             self.engine.event_source, DIGEST, ident, process, name, due.isoformat(), data, {}, "{}"

@@ -28,6 +28,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leadflow import adapters
 from leadflow.definitions import DefinitionError, ProcessDefinition, json_schema, load_definition
 
 from ._cli_common import (
@@ -80,6 +81,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 report_app.command("sla")(sla)
 app.add_typer(away_app, name="away")
+app.add_typer(adapters.outbox_app, name="outbox")
 app.command()(worker)
 app.command()(lint)
 app.command()(diff)

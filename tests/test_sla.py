@@ -514,3 +514,30 @@ def test_a_failing_mark_is_postponed_and_does_not_hold_up_the_others(
             ("A", now + RETRY_AFTER)
         ]
         assert "a due timer failed" in caplog.text
+
+
+def test_digests_are_delivered_by_the_dispatcher(db_url: str, tmp_path: Path) -> None:
+    """A digest (an event with no lead) fans out to the adapters subscribed to it and is
+    delivered like any other event."""
+    import json
+
+    from leadflow.adapters import Dispatcher
+    from leadflow.adapters.jsonl import create
+
+    clock = ManualClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=clock, create=True) as e:
+        e.deploy(RELEASE)
+        e.start("sla-release", "L1", owner="xena")
+        clock.set(ny(2026, 1, 6, 9, 0))
+        out = tmp_path / "managers.jsonl"
+        adapter = create("managers", {"path": str(out)}, lambda ref: ref)
+        try:
+            with Dispatcher(e, {"managers": adapter}) as dispatcher:
+                dispatcher.run(until_idle=True)
+        finally:
+            adapter.close()
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [(x["type"], x["subject"]) for x in lines] == [
+            ("leadflow.sla.digest", "daily_digest")
+        ]
+        assert lines[0]["data"]["rows"][0]["owner"] == "xena"
