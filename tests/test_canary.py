@@ -4,15 +4,19 @@ changes nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 from leadflow.engine import Engine, UnknownProcess
 from leadflow.engine._canary import bucket
+from leadflow.engine._cli_migrate import canary_app, migrate
 from leadflow.engine.migration import (
     InvalidCanary,
     canary,
@@ -150,3 +154,56 @@ def test_raising_the_share_only_moves_leads_to_the_canary(
     assert b == bucket(P, lead)
     small, large = sorted((low, high))
     assert not (b < small) or b < large
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def cli() -> typer.Typer:
+    """The canary sub-app as engine/cli.py registers it."""
+    app = typer.Typer(pretty_exceptions_enable=False)
+    app.add_typer(canary_app, name="canary")
+    app.command()(migrate)
+    return app
+
+
+@pytest.fixture
+def cli_db(sqlite_url: str) -> str:
+    with Engine(sqlite_url) as e:
+        e.deploy(V1)
+        e.deploy(V2)
+    return sqlite_url
+
+
+def test_cli_set_show_clear(cli_db: str) -> None:
+    """`canary set` stores the canary, `show` describes who starts where, `clear` removes it."""
+    runner = CliRunner()
+    done = runner.invoke(cli(), ["canary", "set", P, "1", "--share", "0.1", "--db", cli_db])
+    assert done.exit_code == 0, done.output
+    assert "10% of new inbound-lead leads start on v1" in done.stdout
+    shown = runner.invoke(cli(), ["canary", "show", P, "--db", cli_db])
+    assert "inbound-lead: 10% of new leads start on v1, the rest on v2" in shown.stdout
+    as_json = runner.invoke(cli(), ["canary", "show", P, "--json", "--db", cli_db])
+    assert json.loads(as_json.stdout)["canary"]["share"] == 0.1
+    cleared = runner.invoke(cli(), ["canary", "clear", P, "--db", cli_db])
+    assert "canary of inbound-lead cleared" in cleared.stdout
+    shown = runner.invoke(cli(), ["canary", "show", P, "--db", cli_db])
+    assert "no canary; new leads start on v2 (the newest)" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["set", P, "1", "--share", "0"], "share must be a number in (0, 1]"),
+        (["set", P, "9", "--share", "0.5"], "version 9 is not deployed"),
+        (["show", "nope"], "process 'nope' is not deployed"),
+    ],
+)
+def test_cli_bad_input_is_one_error_line(cli_db: str, args: list[str], message: str) -> None:
+    """A share out of range, an undeployed version or process: one `error:` line, exit 1."""
+    result = CliRunner().invoke(cli(), ["canary", *args, "--db", cli_db])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,11 +20,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import typer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner, Result
 
 from leadflow.engine import Engine, GuardFailed, UnknownProcess
 from leadflow.engine import migration as mig
+from leadflow.engine._cli_migrate import canary_app, migrate
 from leadflow.engine.migration import (
     InvalidMigration,
     MigrationInProgress,
@@ -612,3 +616,126 @@ def test_a_dropped_policy_stops_and_a_new_one_starts(
     clock.advance(timedelta(days=4))
     assert [e for e, _ in sla_marks(engine, "W", "work_clock")] == ["breached"]
     assert sla_marks(engine, "N", "legacy") == []
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def cli() -> typer.Typer:
+    """The migrate command and canary sub-app as engine/cli.py registers them."""
+    app = typer.Typer(pretty_exceptions_enable=False)
+    app.command()(migrate)
+    app.add_typer(canary_app, name="canary")
+    return app
+
+
+def one_error_line(result: Result) -> str:
+    """The command failed with exit 1 and exactly one ``error:`` line; return it."""
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def cli_db(sqlite_url: str) -> str:
+    """A SQLite database with v1 leads of every kind and v2 deployed."""
+    with Engine(sqlite_url, clock=ManualClock(T0)) as e:
+        e.deploy(V1)
+        populate(e, {"new": 3, "mid": 1, "nurture": 2, "working": 1})
+        e.deploy(V2)
+    return sqlite_url
+
+
+def test_cli_dry_run_prints_counts_examples_and_writes_nothing(cli_db: str) -> None:
+    """`migrate --dry-run` prints the count of each outcome, the newly unmet criteria and the
+    blocked leads with the reason, and migrates nobody."""
+    result = CliRunner().invoke(
+        cli(), ["migrate", P, "--to", "2", "--sla", "keep", "--dry-run", "--db", cli_db]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "dry run: migrating pipeline to v2 (nothing written)" in out
+    for outcome, n in (("clean", 3), ("unmapped", 2), ("data_invalid", 1), ("fails_criteria", 1)):
+        assert re.search(rf"{outcome}\s+│\s+{n}\s", out), out
+    assert "exit/budget_known: 1 lead\n" in out
+    assert "segment: 'mid' is not one of: smb, enterprise" in out
+    assert "nurture-0  nurture (v1)" in out
+    with Engine(cli_db) as e:
+        assert migration_runs(e) == []
+
+
+def test_cli_apply_with_a_mapping_prints_the_run_and_matches_the_json_dry_run(cli_db: str) -> None:
+    """`migrate --map nurture=new` applies in batches (progress on stderr); its JSON counts equal
+    the dry run's JSON counts."""
+    args = ["migrate", P, "--to", "2", "--sla", "recompute", "--map", "nurture=new"]
+    plan = CliRunner().invoke(cli(), [*args, "--dry-run", "--json", "--db", cli_db])
+    assert plan.exit_code == 0, plan.output
+    shown = CliRunner().invoke(cli(), [*args, "--batch", "3", "--db", cli_db])
+    assert shown.exit_code == 0, shown.output
+    assert "migration run 1 of pipeline to v2: finished (3 batches now)" in shown.stdout
+    assert "batch 3: 7 leads processed" in shown.stderr
+    with Engine(cli_db) as e:
+        assert migration_runs(e)[0].counts == json.loads(plan.stdout)["counts"]
+        assert json.loads(plan.stdout)["counts"]["mapped"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "2"], "--sla required"),
+        (["--sla", "keep"], "--to VERSION required"),
+        (["--to", "2", "--sla", "keep", "--map", "nurture"], "--map 'nurture' must be OLD=NEW"),
+        (
+            ["--to", "2", "--sla", "keep", "--map", "a=b", "--map", "a=c"],
+            "--map maps 'a' twice",
+        ),
+        (["--to", "2", "--sla", "keep", "--map", "nurture=gone"], "'gone' is not a stage of"),
+        (["--to", "7", "--sla", "keep"], "version 7 is not deployed"),
+        (["--abandon", "5"], "run 5 does not exist"),
+    ],
+)
+def test_cli_bad_input_is_one_error_line(cli_db: str, args: list[str], message: str) -> None:
+    """Missing --to/--sla, a malformed or conflicting --map, an unknown stage or version, an
+    unknown run: one `error:` line naming the problem, exit 1, nothing migrated."""
+    result = CliRunner().invoke(cli(), ["migrate", P, *args, "--db", cli_db])
+    assert message in one_error_line(result)
+    with Engine(cli_db) as e:
+        assert engine_versions(e) == {1}
+
+
+def test_cli_sla_must_be_one_of_the_three_policies(cli_db: str) -> None:
+    """An --sla outside keep, restart, recompute is a usage error listing the three."""
+    result = CliRunner().invoke(
+        cli(), ["migrate", P, "--to", "2", "--sla", "later", "--db", cli_db]
+    )
+    assert result.exit_code == 2
+    assert "keep" in result.stderr
+    assert "recompute" in result.stderr
+
+
+def test_cli_abandon_releases_an_unfinished_run(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unfinished run blocks other parameters with one error line naming it; --abandon
+    ends it."""
+
+    def crash(run_id: int, last: int) -> None:
+        raise Crash
+
+    monkeypatch.setattr(mig, "BEFORE_COMMIT", crash)
+    with Engine(cli_db) as e, pytest.raises(Crash):
+        apply_migration(e, P, 2, sla_policy="keep", batch=2)
+    monkeypatch.setattr(mig, "BEFORE_COMMIT", None)
+    blocked = CliRunner().invoke(
+        cli(), ["migrate", P, "--to", "2", "--sla", "restart", "--db", cli_db]
+    )
+    assert "migration run 1 of 'pipeline'" in one_error_line(blocked)
+    done = CliRunner().invoke(cli(), ["migrate", P, "--abandon", "1", "--db", cli_db])
+    assert done.exit_code == 0, done.output
+    assert "abandoned migration run 1 of pipeline" in done.stdout
+
+
+def engine_versions(engine: Engine) -> set[int]:
+    return {int(r[0]) for r in rows(engine, "SELECT definition_version FROM lf_instances")}
