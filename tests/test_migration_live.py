@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from leadflow.engine import Engine, GuardFailed, UnknownProcess
+from leadflow.engine import _migration_apply as apply_module
 from leadflow.engine import migration as mig
 from leadflow.engine._cli_migrate import canary_app, migrate
 from leadflow.engine.migration import (
@@ -319,9 +320,10 @@ class Crash(Exception):
 def test_a_failure_mid_apply_rolls_back_the_batch_and_a_rerun_resumes(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failure inside the third batch's transaction (the documented BEFORE_COMMIT test hook)
-    loses only that batch; running the same migration again resumes the run after the second
-    batch, and every lead ends up migrated exactly once with the dry run's counts."""
+    """A failure inside the third batch's transaction (the documented BEFORE_COMMIT test hook of
+    _migration_apply) loses only that batch; running the same migration again resumes the run
+    after the second batch, and every lead ends up migrated exactly once with the dry run's
+    counts."""
     leads = populate(engine, {"new": 6, "mid": 2, "nurture": 3, "working": 2})
     engine.deploy(V2)
     plan = plan_migration(engine, P, 2, NURTURE, "restart")
@@ -332,14 +334,14 @@ def test_a_failure_mid_apply_rolls_back_the_batch_and_a_rerun_resumes(
         if len(calls) == 3:
             raise Crash
 
-    monkeypatch.setattr(mig, "BEFORE_COMMIT", crash)
+    monkeypatch.setattr(apply_module, "BEFORE_COMMIT", crash)
     with pytest.raises(Crash):
         apply_migration(engine, P, 2, NURTURE, "restart", batch=4)
     run = migration_runs(engine, P)[0]
     assert run.status == "running"
     assert sum(run.counts.values()) == 8
     assert len(migrated_history(engine)) == sum(n for k, n in run.counts.items() if k in mig.MOVED)
-    monkeypatch.setattr(mig, "BEFORE_COMMIT", None)
+    monkeypatch.setattr(apply_module, "BEFORE_COMMIT", None)
     result = apply_migration(engine, P, 2, NURTURE, "restart", batch=4)
     assert (result.resumed, result.run_id, result.status) == (True, run.id, "done")
     assert result.counts == plan.counts
@@ -353,6 +355,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from leadflow.engine import Engine
+    from leadflow.engine import _migration_apply as apply_module
     from leadflow.engine import migration as mig
 
     url, where, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -364,7 +367,7 @@ CHILD = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
 
     if where == "inside":
-        mig.BEFORE_COMMIT = die
+        apply_module.BEFORE_COMMIT = die
     engine = Engine(url)
     mig.apply_migration(
         engine, "pipeline", 2, {"nurture": "new"}, "keep", batch=5,
@@ -498,10 +501,10 @@ def test_an_unfinished_run_with_other_parameters_blocks_until_abandoned(
     def crash(run_id: int, last: int) -> None:
         raise Crash
 
-    monkeypatch.setattr(mig, "BEFORE_COMMIT", crash)
+    monkeypatch.setattr(apply_module, "BEFORE_COMMIT", crash)
     with pytest.raises(Crash):
         apply_migration(engine, P, 2, sla_policy="keep", batch=2)
-    monkeypatch.setattr(mig, "BEFORE_COMMIT", None)
+    monkeypatch.setattr(apply_module, "BEFORE_COMMIT", None)
     run = migration_runs(engine, P)[0]
     with pytest.raises(MigrationInProgress, match=f"run {run.id} of 'pipeline'") as info:
         apply_migration(engine, P, 2, sla_policy="restart")
@@ -724,10 +727,10 @@ def test_cli_abandon_releases_an_unfinished_run(
     def crash(run_id: int, last: int) -> None:
         raise Crash
 
-    monkeypatch.setattr(mig, "BEFORE_COMMIT", crash)
+    monkeypatch.setattr(apply_module, "BEFORE_COMMIT", crash)
     with Engine(cli_db) as e, pytest.raises(Crash):
         apply_migration(e, P, 2, sla_policy="keep", batch=2)
-    monkeypatch.setattr(mig, "BEFORE_COMMIT", None)
+    monkeypatch.setattr(apply_module, "BEFORE_COMMIT", None)
     blocked = CliRunner().invoke(
         cli(), ["migrate", P, "--to", "2", "--sla", "restart", "--db", cli_db]
     )
