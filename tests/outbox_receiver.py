@@ -116,15 +116,18 @@ class Receiver:
                 self.failures += 1
             headers = {"Retry-After": self.retry_after} if self.retry_after else {}
             return 503, b'{"error": "maintenance"}', headers
-        event = json.loads(body)
-        if self.poison(event):
-            with self.lock:
-                self.refused.append(event["id"])
-            return 422, b'{"error": "lead rejected by the CRM"}', {}
-        data = event["data"]
-        arrival = Arrival(event["id"], event["subject"], data["seq"], event["type"], key)
+        parsed = json.loads(body)
+        events = parsed if isinstance(parsed, list) else [parsed]  # batched or structured mode
+        for event in events:
+            if self.poison(event):
+                with self.lock:
+                    self.refused.append(event["id"])
+                return 422, b'{"error": "lead rejected by the CRM"}', {}
         with self.lock:
-            self.arrivals.append(arrival)
+            for event in events:
+                data = event["data"]
+                arrival = Arrival(event["id"], event["subject"], data["seq"], event["type"], key)
+                self.arrivals.append(arrival)
         return 200, b'{"ok": true}', {}
 
     def unique(self) -> dict[str, Arrival]:
@@ -161,9 +164,10 @@ def _serve() -> None:
             pass
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            batched = "batch" in self.headers.get("Content-Type", "")
             with lock:
-                count[0] += 1
+                count[0] += len(json.loads(body)) if batched else 1
             self.send_response(204)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -109,7 +109,12 @@ def make_adapter(url: str, clock: ManualClock, **options: Any) -> WebhookAdapter
     ]
     secrets = [Secret(resolve(ref), ref) for ref in refs]
     return WebhookAdapter(
-        "crm_webhook", url, secrets, timeout=options.get("timeout", 10.0), clock=clock
+        "crm_webhook",
+        url,
+        secrets,
+        timeout=options.get("timeout", 10.0),
+        batch=options.get("batch", 1),
+        clock=clock,
     )
 
 
@@ -341,3 +346,42 @@ def test_factory_refuses_bad_options(options: dict[str, Any], expected: str) -> 
 def test_parse_retry_after(value: str | None, expected: float | None, clock: ManualClock) -> None:
     """Retry-After is seconds or an HTTP date (relative to now, never negative); junk is None."""
     assert parse_retry_after(value, clock.now().timestamp()) == expected
+
+
+def test_batched_mode_posts_signed_arrays_of_events(receiver: Receiver, clock: ManualClock) -> None:
+    """With batch = 3, five events go out as two signed CloudEvents batches (3 + 2); each
+    event keeps its id, the batch is named by its first event id and size."""
+    adapter = make_adapter(receiver.url, clock, batch=3)
+    try:
+        deliveries = [event(n) for n in range(5)]
+        results = adapter.deliver(deliveries)
+    finally:
+        adapter.close()
+    assert [r.outcome for r in results] == [Outcome.DELIVERED] * 5
+    assert len(receiver.received) == 2
+    (h1, b1, _), (h2, b2, _) = receiver.received
+    assert h1["content-type"].startswith("application/cloudevents-batch+json")
+    sent = [e["id"] for e in json.loads(b1)] + [e["id"] for e in json.loads(b2)]
+    assert sent == [d.event.id for d in deliveries]
+    assert h1["webhook-id"] == h1["idempotency-key"] == f"{deliveries[0].event.id}+3"
+    assert h2["webhook-id"] == f"{deliveries[3].event.id}+2"
+
+
+def test_a_refused_batch_fails_every_event_in_it(receiver: Receiver, clock: ManualClock) -> None:
+    """The receiver answers for the batch as a whole: a 503 retries all of its events."""
+    receiver.replies = [(503, {"Retry-After": "7"}, "busy")]
+    adapter = make_adapter(receiver.url, clock, batch=10)
+    try:
+        results = adapter.deliver([event(n) for n in range(4)])
+    finally:
+        adapter.close()
+    assert [(r.outcome, r.retry_after) for r in results] == [(Outcome.RETRY, 7.0)] * 4
+
+
+@pytest.mark.parametrize("batch", [0, 501, "10"])
+def test_batch_size_is_checked(batch: object) -> None:
+    """batch must be a whole number of events from 1 to 500."""
+    with pytest.raises(AdapterConfigError, match="batch"):
+        create(
+            "w", {"url": "https://x.example/h", "secret": "env:WH_SECRET", "batch": batch}, resolve
+        )
