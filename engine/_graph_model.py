@@ -101,8 +101,8 @@ def _slas_in(definition: ProcessDefinition, name: str, stage: Stage) -> list[str
 
 def _stage_lines(definition: ProcessDefinition, name: str, stage: Stage) -> list[str]:
     lines: list[str] = []
-    if stage.title and stage.title != name:
-        lines.append(stage.title)
+    if stage.title and stage.title.casefold() != name.replace("_", " ").casefold():
+        lines.append(stage.title)  # "New" under "new" says nothing new
     facts: list[str] = []
     if stage.probability is not None:
         facts.append(f"{stage.probability}% to win")

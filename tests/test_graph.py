@@ -133,7 +133,7 @@ def test_mermaid_shows_slas_playbooks_exits_guards_and_styles() -> None:
     assert text.startswith('---\ntitle: "Inbound lead response (inbound-lead v2)"\n---\n')
     for line in (
         "new : new",
-        "new : New",
+        "won : Won#58; handed to sales",
         "new : 5% to win",
         "new : ⏱ speed_to_call 5m business",
         "new : ⏱ call_cadence 2w",
@@ -149,6 +149,7 @@ def test_mermaid_shows_slas_playbooks_exits_guards_and_styles() -> None:
     ):
         assert f"    {line}\n" in text, line
     assert "contacted : ⏱" not in text  # the SLAs run only in new
+    assert "new : New\n" not in text  # a title that only capitalises the name is left out
     assert "heat" not in text  # no overlay without a database
 
 
@@ -156,7 +157,7 @@ def test_dot_shows_annotations_and_styles_backward_reopen_and_lost_arrows() -> N
     """DOT nodes carry the annotations; backward, reopen and lost arrows get their own styles."""
     inbound = render_dot(load_definition(INBOUND))
     assert (
-        '"new" [label="new\\nNew\\n5% to win\\n⏱ speed_to_call 5m business\\n'
+        '"new" [label="new\\n5% to win\\n⏱ speed_to_call 5m business\\n'
         '⏱ call_cadence 2w\\nplaybook: 3 steps", penwidth=2];'
     ) in inbound
     assert '"contacted" -> "lost" [label="lose\\nif five_attempts\\nrequires lost_reason", ' in (
@@ -199,6 +200,13 @@ def test_long_cel_guards_show_only_their_id(tmp_path: Path) -> None:
     dot = render_dot(load_definition(path))
     assert "if score_ok\\n" in dot
     assert "lead.score <= 100" not in dot
+
+
+def test_docs_show_the_current_mermaid_of_the_shipped_inbound_lead() -> None:
+    """docs/graph.md holds exactly what ``leadflow graph`` draws for the shipped inbound-lead."""
+    doc = (HERE.parent / "docs" / "graph.md").read_text(encoding="utf-8")
+    block = doc.split("```mermaid\n", 1)[1].split("```\n", 1)[0]
+    assert block == render_mermaid(load_definition(INBOUND))
 
 
 # -- escaping ----------------------------------------------------------------------------------
