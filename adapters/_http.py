@@ -245,15 +245,14 @@ def ignored(event: Event, why: str) -> Result:
 
 
 def lead_value(event: Event, field: str) -> tuple[bool, Any]:
-    """(found, value) of lead field ``field`` as far as the event tells: the lead's data at
-    start, a ``lead`` snapshot when the engine includes one, or the field's new value when the
-    change set it."""
+    """(found, value) of lead field ``field``: its new value when the change set it, the lead's
+    data at start, else the lead's data at delivery (``Event.lead``, which the dispatcher
+    fills)."""
     data = event.data
     changes = data.get("changes") or {}
     if field in changes:
         return True, changes[field][1]
-    for key in ("lead", "data"):
-        values = data.get(key)
+    for values in (data.get("lead"), data.get("data"), event.lead):
         if isinstance(values, Mapping) and field in values:
             return True, values[field]
     return False, None

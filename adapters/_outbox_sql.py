@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadflow.engine import StorageError, TransactionConflict
-from leadflow.engine._tables import deliveries, outbox
+from leadflow.engine._tables import deliveries, instances, outbox
 
 __all__ = [
     "DEAD",
@@ -43,6 +43,7 @@ DEAD = "dead"
 
 _d = deliveries
 _o = outbox
+_i = instances
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 
 
@@ -175,15 +176,16 @@ def claim(
 ) -> list[Any]:
     """Lease up to ``limit`` eligible deliveries of ``adapters``, oldest first.
 
-    Rows: (id, adapter, seq, attempts, payload). At most one per lead and adapter, since only
-    the head of each lead's queue is eligible.
+    Rows: (id, adapter, seq, attempts, payload, lead data JSON or None). At most one per lead
+    and adapter, since only the head of each lead's queue is eligible.
     """
     if not adapters:
         return []
     at = _stored(now)
     rows = conn.execute(
-        sa.select(_d.c.id, _d.c.adapter, _d.c.seq, _d.c.attempts, _o.c.payload)
+        sa.select(_d.c.id, _d.c.adapter, _d.c.seq, _d.c.attempts, _o.c.payload, _i.c.data)
         .join(_o, _o.c.id == _d.c.outbox_id)
+        .outerjoin(_i, _i.c.id == _d.c.instance_id)
         .where(
             _d.c.status == PENDING,
             _d.c.adapter.in_(adapters),

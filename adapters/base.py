@@ -58,6 +58,9 @@ class Event:
     """The parsed CloudEvents JSON (``data`` holds process, stage, owner, changes, ...)."""
     raw: str
     """The envelope exactly as stored: send these bytes when the receiver wants CloudEvents."""
+    lead: Mapping[str, Any] | None = None
+    """The lead's data as it is when the event is delivered (not when it happened; None for
+    process events). Use it for stable values such as the CRM record id a lead field holds."""
 
     @classmethod
     def from_json(cls, raw: str, seq: int) -> Event:

@@ -24,6 +24,7 @@ expire: its in-flight batch is delivered again, with the same event ids, so rece
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -222,8 +223,10 @@ class Dispatcher:
         return sorted(n for n in self.adapters if self._paused.get(n, at) <= at)
 
     def _claimed(self, row: Any) -> _Claimed:
-        ident, adapter, seq, attempts, payload = row
+        ident, adapter, seq, attempts, payload, lead = row
         event = Event.from_json(payload, seq)
+        if lead:
+            event = dataclasses.replace(event, lead=json.loads(lead))
         data = event.data
         try:
             subs = self._subs(str(data["process"]), int(data["definition_version"]))

@@ -58,6 +58,7 @@ from ._cli_render import (
     print_next,
 )
 from ._cli_report import report_app
+from ._cli_simulate import simulate_command
 from ._cli_sla import away_app, sla
 from ._cli_worker import worker
 from ._types import Instance
@@ -85,6 +86,7 @@ app.add_typer(adapters.outbox_app, name="outbox")
 app.command()(worker)
 app.command()(lint)
 app.command()(diff)
+app.command("simulate")(simulate_command)
 
 
 def _summary(definition: ProcessDefinition) -> str:

@@ -671,3 +671,17 @@ def test_webhook_deliveries_carry_the_event_id_as_idempotency_key(
     (arrival,) = receiver.arrivals
     assert arrival.idempotency_key == arrival.id
     assert receiver.failures == 1
+
+
+def test_adapters_see_the_leads_data_at_delivery(engine: Engine, clock: ManualClock) -> None:
+    """Each delivered event carries the lead's current data (``Event.lead``), so an adapter finds
+    values the event itself does not repeat, such as a CRM record id set at start."""
+    crm = ScriptedAdapter("crm")
+    engine.start(PROCESS, "L1", {"email": "a@example.com", "score": 7})
+    engine.update(PROCESS, "L1", {"score": 8})
+    with dispatcher(engine, crm) as d:
+        drain(d, clock)
+    assert [dict(x.event.lead or {}) for x in crm.attempts] == [
+        {"email": "a@example.com", "score": 8}
+    ] * 2
+    assert "score" not in crm.attempts[0].event.data.get("changes", {})
