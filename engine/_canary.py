@@ -71,33 +71,40 @@ def bucket(process: str, lead_id: str) -> float:
     return int.from_bytes(digest[:8], "big") / _SCALE
 
 
-def _read(tx: Tx, process: str) -> tuple[int, float] | None:
-    p = tx.store._p
-    tx.cur.execute(f"SELECT version, share FROM lf_canaries WHERE process = {p}", (process,))
-    r = tx.cur.fetchone()
-    return None if r is None else (int(r[0]), float(r[1]))
-
-
-def _other_latest(tx: Tx, process: str, version: int) -> int | None:
+def _versions(tx: Tx, process: str) -> tuple[int, int | None, float, int | None] | None:
+    """(newest version, canary version, share, newest version other than the canary's) in one
+    round trip (this runs on every start); None when nothing of ``process`` is deployed."""
     p = tx.store._p
     tx.cur.execute(
-        f"SELECT max(version) FROM lf_definitions WHERE process = {p} AND version <> {p}",
-        (process, version),
+        "SELECT max(d.version), c.version, c.share, "
+        "max(CASE WHEN d.version <> c.version THEN d.version END) "
+        "FROM lf_definitions d LEFT JOIN lf_canaries c ON c.process = d.process "
+        f"WHERE d.process = {p} GROUP BY c.version, c.share",
+        (process,),
     )
     r = tx.cur.fetchone()
-    return None if r is None or r[0] is None else int(r[0])
+    if r is None or r[0] is None:
+        return None
+    return (
+        int(r[0]),
+        None if r[1] is None else int(r[1]),
+        float(r[2] or 0.0),
+        None if r[3] is None else int(r[3]),
+    )
 
 
 def version_chooser(engine: Engine, tx: Tx, process: str) -> Callable[[str], CompiledProcess]:
     """The version each new lead of ``process`` starts on, as seen by ``tx``: a function of
     the lead id (the newest version for everyone when the process has no canary)."""
-    found = _read(tx, process)
+    found = _versions(tx, process)
     if found is None:
-        latest = engine._latest(tx, process)
-        return lambda _lead_id: latest
-    version, share = found
+        engine._latest(tx, process)  # raises UnknownProcess naming what is deployed
+        raise AssertionError(process)  # pragma: no cover - _latest raised
+    latest, version, share, other = found
+    if version is None:
+        compiled = engine._compiled_for(process, latest)
+        return lambda _lead_id: compiled
     chosen = engine._compiled_for(process, version)
-    other = _other_latest(tx, process, version)
     rest = engine._compiled_for(process, other) if other is not None else chosen
 
     def choose(lead_id: str) -> CompiledProcess:
