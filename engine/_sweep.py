@@ -47,17 +47,24 @@ class Sweep:
         """Fire every timer due at or before ``now``, ``limit`` per transaction; how many fired."""
         total = 0
         while True:
-            try:
-                done = self._batch(now, limit)
-            except (_Conflict, TransactionConflict):
-                done = self._one_by_one(now, limit)
-            except Exception:
-                # a bug or unexpected data in one mark must not hold up every other timer
-                log.exception("a batch of due timers failed; retrying them one by one")
-                done = self._one_by_one(now, limit)
+            done, more = self.sweep_once(now, limit)
             total += done
-            if done == 0:  # a fired mark may schedule the next one, already due: go on
+            if not more:
                 return total
+
+    def sweep_once(self, now: datetime, limit: int = 500) -> tuple[int, bool]:
+        """One batch of up to ``limit`` due timers: (how many were processed, whether more may
+        be due now). A batch that loses a race with another writer, or that raises, is redone
+        timer by timer; a timer that keeps raising is postponed."""
+        try:
+            return self._batch(now, limit)
+        except (_Conflict, TransactionConflict):
+            done = self._one_by_one(now, limit)
+        except Exception:
+            # a bug or unexpected data in one mark must not hold up every other timer
+            log.exception("a batch of due timers failed; retrying them one by one")
+            done = self._one_by_one(now, limit)
+        return done, done > 0
 
     def _one_by_one(self, now: datetime, limit: int) -> int:
         """Fire up to ``limit`` timers, one transaction each; a timer that fails is logged and
@@ -65,7 +72,7 @@ class Sweep:
         done = 0
         for _ in range(limit):
             try:
-                fired = self._batch(now, 1)
+                fired = self._batch(now, 1)[0]
             except (_Conflict, TransactionConflict):
                 continue  # the lead changed meanwhile: the next pass sees its new state
             except Exception:
@@ -83,12 +90,14 @@ class Sweep:
                 tx.postpone_timer(timer.id, now + RETRY_AFTER)
         return len(timers)
 
-    def _batch(self, now: datetime, limit: int) -> int:
+    def _batch(self, now: datetime, limit: int) -> tuple[int, bool]:
+        """Fire up to ``limit`` due timers in one transaction: (how many, whether more may be
+        due: the batch was full, or a fired mark scheduled a timer that is already due)."""
         store = self.engine.store
         with store.transaction("sweep due timers") as tx:
             timers = tx.due_timers(now, limit)
             if not timers:
-                return 0
+                return 0, False
             rows = tx.lock_instances(sorted({t.instance_id for t in timers}))
             chains: dict[int, list[Change]] = {}
             stale: list[int] = []
@@ -103,9 +112,13 @@ class Sweep:
             firsts = [dataclasses.replace(chain[0], row=chain[-1].row) for chain in chains.values()]
             if firsts and not tx.write_instances(firsts):
                 raise _Conflict
-            tx.write_log([c for chain in chains.values() for c in chain])
+            written = [c for chain in chains.values() for c in chain]
+            tx.write_log(written)
             tx.delete_timers(stale)
-        return len(timers)
+        due_again = any(
+            t is not None and t[1] <= now for c in written for t in (c.timers or {}).values()
+        )
+        return len(timers), len(timers) == limit or due_again
 
     # -- one mark ------------------------------------------------------------------------------
 

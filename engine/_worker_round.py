@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ._errors import TransactionConflict
-from ._sweep import _Conflict
-
 if TYPE_CHECKING:
     from ._runtime import Engine
 
@@ -51,14 +48,7 @@ def sweep_batch(engine: Engine, now: datetime, limit: int) -> int:
     When a lead changed under the batch (or the database broke a deadlock) the batch is redone
     timer by timer, as :meth:`Engine.run_due` does.
     """
-    sweep = engine._sweep
-    try:
-        return sweep._batch(now, limit)
-    except (_Conflict, TransactionConflict):
-        done = 0
-        while done < limit and sweep._batch(now, 1):
-            done += 1
-        return done
+    return engine._sweep.sweep_once(now, limit)[0]
 
 
 @dataclass(frozen=True, slots=True)
