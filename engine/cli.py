@@ -21,7 +21,6 @@ Errors print one line starting with ``error:`` on stderr and exit with 1 (2 for 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
@@ -181,13 +180,6 @@ def validate(
 def schema(output: Output = None) -> None:
     """Print the JSON Schema of the definition language (for editors and CI)."""
     write_or_print(json.dumps(json_schema(), indent=2) + "\n", output)
-
-
-class GraphFormat(StrEnum):
-    """The diagram languages ``leadflow graph`` writes."""
-
-    mermaid = "mermaid"
-    dot = "dot"
 
 
 @app.command()
