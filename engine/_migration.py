@@ -8,8 +8,8 @@ row with the new version and stage, one ``migrated`` history row, one
 
 Outcomes, in the order they are decided:
 
-``unmapped``        the lead's stage does not exist in the new version and ``mapping`` names
-                    none for it: blocked, the lead stays where it is;
+``unmapped``        the lead's stage does not exist in the new version (or is closed there)
+                    and ``mapping`` names none for it: blocked, the lead stays where it is;
 ``data_invalid``    the lead's data breaks the new field contract (a required field missing,
                     an enum value gone, a field removed): blocked;
 ``fails_criteria``  it moves, but a criterion of its new stage (an exit criterion, or a guard of
@@ -163,7 +163,8 @@ def assess(
 ) -> LeadOutcome:
     """The outcome of moving ``row`` (on ``old``) to ``new`` at ``at`` (see the module doc)."""
     mapped = row.stage in mapping
-    to = mapping[row.stage] if mapped else row.stage if row.stage in new.stages else None
+    same = new.stages.get(row.stage)
+    to = mapping[row.stage] if mapped else row.stage if same and same.closed is None else None
     if to is None:
         return LeadOutcome(row.lead_id, "unmapped", old.version, row.stage, None)
     _, _, issues = new.contract.merge({}, row.data)

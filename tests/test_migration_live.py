@@ -197,6 +197,22 @@ def test_a_criterion_already_unmet_under_the_old_version_is_not_newly_failing(
     assert plan.counts["fails_criteria"] == 0
 
 
+def test_a_stage_that_became_closed_needs_a_mapping(engine: Engine) -> None:
+    """A lead whose open stage is a closed stage in the target is `unmapped` (migration never
+    closes a lead); mapping that stage to an open one moves it."""
+    populate(engine, {"nurture": 1})
+    v3 = (
+        V1.read_text()
+        .replace("version: 1", "version: 3")
+        .replace("nurture: {}", "nurture: {closed: lost}")
+        .replace("from: [new, nurture]", "from: new")
+        .replace("stages: [new, nurture]", "stages: [new]")
+    )
+    engine.deploy(v3)
+    assert plan_migration(engine, P, 3, sla_policy="keep").counts["unmapped"] == 1
+    assert plan_migration(engine, P, 3, NURTURE, "keep").counts["mapped"] == 1
+
+
 # -- apply -------------------------------------------------------------------------------------
 
 
