@@ -115,7 +115,8 @@ class MigrationPlan:
 
 @dataclass(slots=True)
 class MigrationResult(MigrationPlan):
-    """What an apply did: the run's counts so far (all its batches, across resumptions)."""
+    """What an apply did. ``counts`` are the run's (all its batches, across resumptions);
+    ``examples``, ``unmet`` and ``by_version`` cover the leads this call processed."""
 
     run_id: int = 0
     status: str = "running"
