@@ -20,8 +20,9 @@ The tree::
     │   └── TransactionConflict               the database aborted us (deadlock, lock timeout)
 
 CalendarError, UnknownTeam and InvalidAway live next to their code (_calendar, _routing,
-_routing_store). start_many / fire_many do not raise for single items: each failed item is an ``ItemFailure``
-(index, lead id, the error above it would have raised) in ``BatchResult.failed``.
+_routing_store). start_many / fire_many do not raise for single items: each failed item is an
+``ItemFailure`` (index, lead id, the error above it would have raised) in
+``BatchResult.failed``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ Event types (``type``), one per kind of change:
 ``leadflow.lead.sla_escalated``      an SLA clock reached a mark after its target (reassign, ...)
 ``leadflow.lead.sla_fulfilled``      an SLA was met (``data``: policy, elapsed, breached)
 ``leadflow.lead.task_due``           a planned attempt of a cadence is due (``data.sla[0].task``)
+``leadflow.lead.migrated``           a lead moved to another definition version (``data``:
+                                     from/to version and stage, outcome, sla_policy, clocks)
 ``leadflow.sla.digest``              the SLA board of a period, from a ``digest`` schedule (no
                                      lead: ``subject`` is the schedule's name)
 ===================================  ==========================================================
@@ -56,6 +58,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "leadflow.lead.sla_escalated",
     "leadflow.lead.sla_fulfilled",
     "leadflow.lead.task_due",
+    "leadflow.lead.migrated",
     "leadflow.sla.digest",
 )
 

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from leadflow.definitions import ProcessDefinition, load_definition
 
-from . import _batches
-from ._canary import choose_version
+from . import _batches, _canary
+from ._canary import Canary, choose_version
 from ._clock import Clock, SystemClock, as_utc
 from ._compiler import CompiledProcess
 from ._errors import (
@@ -463,6 +463,21 @@ class Engine:
     def list_away(self, member: str | None = None) -> list[AwayPeriod]:
         """Out-of-office periods (of ``member``, or everyone's), by start."""
         return list_away(self.store, member)
+
+    # -- versions ------------------------------------------------------------------------------
+
+    def set_canary(self, process: str, version: int, share: float) -> Canary:
+        """Start ``share`` (0 < share <= 1) of new leads of ``process`` on ``version``; the
+        choice is a hash of the lead id, so a retried start picks the same version."""
+        return _canary.set_canary(self, process, version, share)
+
+    def clear_canary(self, process: str) -> bool:
+        """New leads start on the newest version again; whether a canary was set."""
+        return _canary.clear_canary(self, process)
+
+    def canary(self, process: str) -> Canary | None:
+        """The canary of ``process``, or None."""
+        return _canary.canary(self, process)
 
     # -- timers --------------------------------------------------------------------------------
 

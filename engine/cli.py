@@ -48,6 +48,7 @@ from ._cli_common import (
     write_or_print,
 )
 from ._cli_lint import diff, lint
+from ._cli_migrate import canary_app, migrate
 from ._cli_render import (
     history_json,
     history_table,
@@ -86,6 +87,8 @@ app.command()(worker)
 app.command()(lint)
 app.command()(diff)
 app.command("simulate")(simulate_command)
+app.command()(migrate)
+app.add_typer(canary_app, name="canary")
 
 
 def _summary(definition: ProcessDefinition) -> str:
