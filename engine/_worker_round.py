@@ -42,13 +42,11 @@ class Pump(Protocol):
         ...
 
 
-def sweep_batch(engine: Engine, now: datetime, limit: int) -> int:
-    """Fire at most ``limit`` timers due at ``now`` in one transaction; how many it processed.
-
-    When a lead changed under the batch (or the database broke a deadlock) the batch is redone
-    timer by timer, as :meth:`Engine.run_due` does.
-    """
-    return engine._sweep.sweep_once(now, limit)[0]
+def sweep_batch(engine: Engine, now: datetime, limit: int) -> tuple[int, bool]:
+    """Fire at most ``limit`` timers due at ``now`` in one transaction: (how many it processed,
+    whether more may be due). A batch that loses a race is redone timer by timer and a timer
+    that keeps failing is postponed, as :meth:`Engine.run_due` does."""
+    return engine._sweep.sweep_once(now, limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +96,11 @@ class Round:
         while not self.stopping.is_set():
             now = engine.clock.now()
             t0 = time.monotonic()
-            done = sweep_batch(engine, now, self.batch)
+            done, left = sweep_batch(engine, now, self.batch)
             timers += done
             if done:
                 log.debug("swept %d timers in %.3f s", done, time.monotonic() - t0)
-            if done < self.batch:
+            if not left:
                 break
             if time.monotonic() - started > self.budget:
                 more = True
