@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -218,7 +218,7 @@ class WorkingHours:
         return hash(tuple(self.ranges.items()))
 
     @classmethod
-    def parse(cls, spec: Mapping[str, str | list[str]]) -> WorkingHours:
+    def parse(cls, spec: Mapping[str, str | Sequence[str]]) -> WorkingHours:
         """Opening hours from a configuration mapping.
 
         >>> hours = WorkingHours.parse({"mon-fri": "09:00-17:00", "sat": "10:00-12:00,13:00-15:00"})

@@ -36,6 +36,19 @@ def check_text(process: str, lead_id: str, **values: object) -> None:
         raise InvalidData(process, lead_id, issues)
 
 
+def _event_data(row: InstanceRow, actor: str | None) -> dict[str, Any]:
+    """The keys every event of a lead carries in ``data``."""
+    return {
+        "process": row.process,
+        "definition_version": row.definition_version,
+        "lead_id": row.lead_id,
+        "seq": row.version,
+        "stage": row.stage,
+        "owner": row.owner,
+        "actor": actor,
+    }
+
+
 class Planner:
     """Turns events into changes; ``event_source`` is the CloudEvents ``source`` prefix."""
 
@@ -82,15 +95,7 @@ class Planner:
                 ]
         from_stage = before.stage if before else None
         to_stage = row.stage if kind in ("started", "transition") else None
-        data: dict[str, Any] = {
-            "process": row.process,
-            "definition_version": row.definition_version,
-            "lead_id": row.lead_id,
-            "seq": row.version,
-            "stage": row.stage,
-            "owner": row.owner,
-            "actor": actor,
-        }
+        data = _event_data(row, actor)
         if trigger:
             data["trigger"] = trigger
         if kind == "transition":
@@ -98,6 +103,7 @@ class Planner:
             data["to_stage"] = to_stage
         details_json = dumps(details)
         ident = event_id(at)
+        envelope = self._envelope(event_type, ident, row, at, data, details, details_json)
         return Change(
             row=row,
             expected_version=before.version if before else None,
@@ -111,17 +117,7 @@ class Planner:
             details_json=details_json,
             event_id=ident,
             event_type=event_type,
-            event_json=encode_event(
-                self.event_source,
-                event_type,
-                ident,
-                row.process,
-                row.lead_id,
-                at.isoformat(),
-                data,
-                details,
-                details_json,
-            ),
+            event_json=envelope,
             activity=activity,
             timers=timers,
             extra_events=extra_events or None,
@@ -136,18 +132,21 @@ class Planner:
         details: dict[str, Any],
     ) -> tuple[str, str, str]:
         """(id, type, envelope) of one more event of a change (an SLA fulfilled, a reassignment)."""
-        data: dict[str, Any] = {
-            "process": row.process,
-            "definition_version": row.definition_version,
-            "lead_id": row.lead_id,
-            "seq": row.version,
-            "stage": row.stage,
-            "owner": row.owner,
-            "actor": actor,
-        }
         ident = event_id(at)
-        details_json = dumps(details)
-        envelope = encode_event(
+        data = _event_data(row, actor)
+        return ident, event_type, self._envelope(event_type, ident, row, at, data, details, None)
+
+    def _envelope(
+        self,
+        event_type: str,
+        ident: str,
+        row: InstanceRow,
+        at: datetime,
+        data: dict[str, Any],
+        details: dict[str, Any],
+        details_json: str | None,
+    ) -> str:
+        return encode_event(
             self.event_source,
             event_type,
             ident,
@@ -156,9 +155,8 @@ class Planner:
             at.isoformat(),
             data,
             details,
-            details_json,
+            dumps(details) if details_json is None else details_json,
         )
-        return ident, event_type, envelope
 
     def start(
         self,

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from leadflow.definitions import (
     CalendarSpec,
@@ -40,12 +40,13 @@ from leadflow.definitions import (
     format_duration,
 )
 
-from ._calendar import BusinessCalendar, WorkingHours
+from ._calendar import BusinessCalendar
 from ._clock import as_utc
 from ._compiler import CompiledProcess
 from ._contract import DataContract
 from ._criteria import Activity, CelProgram, EvalContext
 from ._routing_store import RoutingStore
+from ._sla import build_calendar
 
 __all__ = ["OpenHours", "RouteDecision", "Router", "UnknownTeam", "build_calendars"]
 
@@ -132,17 +133,7 @@ class _TeamPlan:
 
 def build_calendars(specs: Mapping[str, CalendarSpec]) -> dict[str, BusinessCalendar]:
     """Calendars of a definition (``definition.calendars``) as :class:`BusinessCalendar`."""
-    out = {}
-    for name, spec in specs.items():
-        hours = WorkingHours.parse(cast("Mapping[str, Any]", spec.hours))
-        out[name] = BusinessCalendar(
-            spec.timezone,
-            hours,
-            holidays_country=spec.holidays.country if spec.holidays else None,
-            holidays_subdivision=spec.holidays.subdivision if spec.holidays else None,
-            closed=spec.closed,
-        )
-    return out
+    return {name: build_calendar(spec) for name, spec in specs.items()}
 
 
 class Router:

@@ -49,10 +49,9 @@ _CALENDAR_TIME = CalendarTime()
 
 def build_calendar(spec: CalendarSpec) -> BusinessCalendar:
     """The business calendar a definition's calendar declares."""
-    hours = {k: v if isinstance(v, str) else list(v) for k, v in spec.hours.items()}
     return BusinessCalendar(
         spec.timezone,
-        WorkingHours.parse(hours),
+        WorkingHours.parse(spec.hours),
         holidays_country=spec.holidays.country if spec.holidays else None,
         holidays_subdivision=spec.holidays.subdivision if spec.holidays else None,
         closed=spec.closed,
@@ -205,6 +204,16 @@ class CompiledSla:
         return since if remaining <= timedelta(0) else self.clock(lead).add(since, remaining)
 
 
+def _pause(
+    p: CompiledSla, clock: dict[str, Any], ctx: EvalContext, events: list[dict[str, Any]]
+) -> None:
+    """Stop counting: the time so far is kept in ``el``."""
+    clock["el"] = p.elapsed(clock, ctx.lead, ctx.now).total_seconds()
+    clock["since"] = None
+    clock["s"] = "paused"
+    events.append({"policy": p.id, "event": "paused"})
+
+
 def _expand(definition: ProcessDefinition, names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(definition.open_stages if "*" in names else names)
 
@@ -284,10 +293,7 @@ class SlaSet:
                 ) or (anchor == "assigned" and owner_changed):
                     clock = self._restart(p, clock, ctx, mode, events)
                 elif clock["s"] == "running" and mode == "pause":
-                    clock["el"] = p.elapsed(clock, ctx.lead, at).total_seconds()
-                    clock["since"] = None
-                    clock["s"] = "paused"
-                    events.append({"policy": p.id, "event": "paused"})
+                    _pause(p, clock, ctx, events)
                 elif clock["s"] == "paused" and mode == "run":
                     clock["since"] = _iso(at)
                     clock["s"] = "running"
@@ -322,10 +328,7 @@ class SlaSet:
         }
         events.append({"policy": p.id, "event": "started", "started_at": _iso(start)})
         if mode == "pause":
-            clock["el"] = p.elapsed(clock, ctx.lead, at).total_seconds()
-            clock["since"] = None
-            clock["s"] = "paused"
-            events.append({"policy": p.id, "event": "paused"})
+            _pause(p, clock, ctx, events)
         return clock
 
     def _restart(

@@ -541,3 +541,23 @@ def test_digests_are_delivered_by_the_dispatcher(db_url: str, tmp_path: Path) ->
             ("leadflow.sla.digest", "daily_digest")
         ]
         assert lines[0]["data"]["rows"][0]["owner"] == "xena"
+
+
+def test_the_sla_examples_in_the_docs_are_valid_policies() -> None:
+    """Every SLA policy written in docs/sla.md validates as the language defines it."""
+    import re
+    import textwrap
+
+    import yaml
+
+    from leadflow.definitions import SlaPolicy
+
+    text = (Path(__file__).parents[1] / "docs" / "sla.md").read_text(encoding="utf-8")
+    policies: dict[str, Any] = {}
+    for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
+        doc = yaml.safe_load(textwrap.dedent(block))
+        found = doc.get("slas", {}) if "slas" in doc else doc
+        policies.update({k: v for k, v in found.items() if isinstance(v, dict) and "target" in v})
+    assert {"speed_to_call", "call_cadence", "rotting", "waiting_on_reply"} <= set(policies)
+    for body in policies.values():
+        SlaPolicy.model_validate(body)
