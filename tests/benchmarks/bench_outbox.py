@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +42,7 @@ try:
     from leadflow.adapters.outbox import Dispatcher, DispatchOptions
     from leadflow.adapters.webhook import WebhookAdapter
     from leadflow.engine import Engine
+    from leadflow.engine._events import event_id
 except ImportError as exc:  # pragma: no cover - a usage error, not a benchmark result
     sys.exit(f"cannot import leadflow ({exc}); install it or set PYTHONPATH (see README.md)")
 
@@ -71,10 +71,9 @@ def prepare_outbox(path: Path, leads: int, updates: int) -> int:
     return leads * (1 + updates)
 
 
-def start_receiver() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, str(TESTS / "outbox_receiver.py")], stdout=subprocess.PIPE, text=True
-    )
+def start_receiver(latency_ms: float = 0) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, str(TESTS / "outbox_receiver.py"), "--latency", str(latency_ms)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     port = int(process.stdout.readline())
     return process, f"http://127.0.0.1:{port}"
@@ -135,7 +134,8 @@ def raw_rate(path: Path, leads: int, with_outbox: bool) -> float:
     details = json.dumps({"trigger": "contact", "criteria": []})
     # the envelope is built by the engine either way: only the INSERT is timed here
     sample = conn.execute("SELECT payload FROM lf_outbox LIMIT 1").fetchone()[0]
-    idents = [str(uuid.uuid4()) for _ in range(leads)]
+    # time-ordered UUIDv7 ids, as the engine writes them (random ids index more slowly)
+    idents = [event_id(datetime.now(UTC)) for _ in range(leads)]
     start = time.perf_counter()
     for i in range(leads):
         conn.execute("BEGIN")
@@ -200,6 +200,18 @@ def main() -> None:
             fires["quiet"].append(fire_rate(tmp / f"q{rep}.db", quiet, "quiet", fire_leads))
             fires["raw+"].append(raw_rate(tmp / f"r{rep}.db", fire_leads, True))
             fires["raw-"].append(raw_rate(tmp / f"n{rep}.db", fire_leads, False))
+        log("dispatch to a receiver answering after 20 ms (a remote API's round trip)")
+        remote, remote_base = start_receiver(latency_ms=20)
+        try:
+            small = tmp / "small.db"
+            remote_events = prepare_outbox(small, 200, 1)
+            remote_rates = {
+                c: remote_events / dispatch_all(small, tmp / "remote.db", remote_base, c)[0]
+                for c in (1, 16, 64)
+            }
+        finally:
+            remote.terminate()
+            remote.wait()
     finally:
         receiver.terminate()
         receiver.wait()
@@ -216,6 +228,10 @@ def main() -> None:
     for c in levels:
         rate, spread = best(rates[c])
         print(f"   {c[0]:>12} {c[1]:>12} {rate:>10,.0f} {rate / seq_rate:>7.2f}x {spread:>7.2f}")
+    print()
+    print(f"   with 20 ms receiver latency, one event per request, {remote_events:,} events:")
+    for c, rate in remote_rates.items():
+        print(f"   {c:>12} {1:>12} {rate:>10,.0f} {rate / remote_rates[1]:>7.2f}x")
     print()
     sub, sub_spread = best(fires["subscribed"])
     qui, qui_spread = best(fires["quiet"])
