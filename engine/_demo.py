@@ -28,15 +28,15 @@ from leadflow.definitions import LeadflowError, ProcessDefinition, load_library
 
 from ._errors import DuplicateLead, GuardFailed
 from ._runtime import Engine
+from .sla_report import SlaBoard, sla_board
 from .testing import ManualClock
 
 __all__ = ["DemoError", "run_demo"]
 
 PROCESS = "inbound-lead"
-START = datetime.fromisoformat("2026-01-05T09:00:00+00:00")
+START = datetime.fromisoformat("2026-01-05T14:00:00+00:00")  # 09:00 in New York: SDR hours
 """Monday 5 January 2026, 09:00 UTC: the simulation starts here, whatever the seed."""
 
-REPS = ("ana", "ben", "chloe", "dev")
 COMPANIES = (
     "Acme",
     "Globex",
@@ -171,7 +171,12 @@ class _Simulation:
                     self.at(self.minutes(1, 12), "arrive")
                 continue
             assert event.lead is not None
-            getattr(self, event.action)(event.lead)
+            lead = event.lead
+            instance = self.engine.get(PROCESS, lead.id)
+            if instance.closed:
+                continue  # an SLA closed it meanwhile (lost for no response)
+            lead.rep = instance.owner or lead.rep  # SLAs may have reassigned it
+            getattr(self, event.action)(lead)
         return self.clock.now()
 
     def arrive(self) -> None:
@@ -188,7 +193,7 @@ class _Simulation:
             budget=round(rng.randint(*BUDGETS[segment]), -3),
             fate=fate,
             reachable=0.1 if fate == "ghost" else rng.uniform(0.35, 0.8),
-            rep=REPS[(self.arrived - 1) % len(REPS)],
+            rep="",
             patience=rng.choice((3, 4, 5, 5)),
             forgets_budget=rng.random() < 0.4,
         )
@@ -201,9 +206,9 @@ class _Simulation:
             "segment": segment,
             "score": lead.score,
         }
-        self.engine.start(PROCESS, lead.id, data, actor="web-form")
-        self.engine.assign(PROCESS, lead.id, lead.rep, actor="round-robin")
-        self.changes += 2
+        instance = self.engine.start(PROCESS, lead.id, data, actor="web-form")
+        lead.rep = instance.owner or "nobody"  # the process's routing rules pick the SDR
+        self.changes += 1
         self.say(
             lead,
             "arrive",
@@ -355,6 +360,35 @@ def _losses(reasons: Counter[str]) -> Table:
     return table
 
 
+def _short(seconds: float) -> str:
+    """``45s``, ``4m 10s``, ``3h 5m``: a response time at the scale it is read."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60}s"
+    return _span(timedelta(seconds=whole))
+
+
+def _sla(board: SlaBoard) -> Table:
+    """The SLA board: how each rep did on speed to call and the call cadence."""
+    table = Table(title="SLAs by owner", title_justify="left")
+    for name in ("owner", "SLA", "met", "breached", "pending", "median response", "reassigned"):
+        table.add_column(name, justify="left" if name in ("owner", "SLA") else "right")
+    for row in board.rows:
+        median = row.median_response
+        table.add_row(
+            row.owner or "(nobody)",
+            row.policy,
+            str(row.met),
+            str(row.breached),
+            str(row.pending),
+            "-" if median is None else _short(median),
+            str(row.reassigned),
+        )
+    return table
+
+
 def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None = None) -> None:
     """Simulate ``leads`` inbound leads and print a narrative and the resulting pipeline."""
     try:
@@ -382,6 +416,7 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
                     f"{exc}: this database already holds the demo's leads; "
                     "use a fresh --db or leave --db out"
                 ) from exc
+            board = sla_board(engine, PROCESS)
             stages: Counter[str] = Counter()
             reasons: Counter[str] = Counter()
             for lead in simulation.leads:
@@ -410,3 +445,6 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
     if reasons:
         console.print()
         console.print(_losses(reasons))
+    if board.rows:
+        console.print()
+        console.print(_sla(board))
