@@ -352,14 +352,17 @@ def test_version(runner: CliRunner) -> None:
 
 
 def test_demo_prints_pipeline(runner: CliRunner) -> None:
-    """The demo runs a few leads on simulated time and prints the pipeline and losses."""
+    """The demo runs a few leads on simulated time and prints the pipeline, the losses and the
+    SLA board of the SDRs the process routed them to."""
     result = run(runner, "demo", "--leads", "12", "--seed", "3")
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Pipeline by stage" in out
     for column in ("stage", "leads", "share", "probability", "weighted"):
         assert column in out
-    assert "Simulated Mon 05 Jan 2026 09:00 ->" in out
+    assert "SLAs by owner" in out
+    assert "sdr_" in out
+    assert "Simulated Mon 05 Jan 2026 14:00 ->" in out
     assert "12 leads" in out
     assert "lead-0001" in out
 
