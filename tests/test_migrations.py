@@ -74,3 +74,59 @@ def test_history_is_append_only_in_the_database(db_url: str, how: str) -> None:
             with pytest.raises(sa.exc.DatabaseError, match="append-only"), lf.store.sa.begin() as c:
                 c.execute(sa.text(statement))
         assert len(lf.history("inbound-lead", "L1")) == 1
+
+
+def test_a_database_of_the_first_release_upgrades_with_its_leads(db_url: str) -> None:
+    """A database at 0001 with a deployed process, a lead, its history and an outbox event
+    upgrades to the head; the engine then runs the old lead (and the outbox row waits for
+    fan-out)."""
+    from leadflow.definitions import load_definition
+    from leadflow.engine._runtime import _canonical
+
+    migrate.upgrade(db_url, "0001_initial")
+    definition = load_definition(REFERENCE)
+    body = _canonical(definition, sort_keys=True)
+    engine = sa.create_engine(db_url)
+    now = "2026-01-05 09:00:00"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO lf_definitions (process, version, digest, body, deployed_at) "
+                    "VALUES (:p, 1, :d, :b, :t)"
+                ),
+                {"p": definition.process, "d": "0" * 64, "b": body, "t": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO lf_instances (process, lead_id, definition_version, stage, "
+                    "owner, data, closed, version, created_at, updated_at, stage_entered_at, "
+                    "stage_seq) VALUES (:p, 'OLD', 1, 'new', 'ann', :data, NULL, 1, :t, :t, :t, 1)"
+                ),
+                {"p": definition.process, "data": '{"email": "old@example.com"}', "t": now},
+            )
+            iid = conn.execute(sa.text("SELECT id FROM lf_instances")).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO lf_history (instance_id, seq, at, kind, details) "
+                    "VALUES (:i, 1, :t, 'started', '{}')"
+                ),
+                {"i": iid, "t": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
+                    "VALUES ('e1', :i, 1, 'leadflow.lead.started', :t, '{}')"
+                ),
+                {"i": iid, "t": now},
+            )
+    finally:
+        engine.dispose()
+    assert migrate.upgrade(db_url) == SCHEMA_REVISION
+    with Engine(db_url) as lf:
+        assert lf.get(definition.process, "OLD").owner == "ann"
+        lf.record(definition.process, "OLD", "call")
+        assert lf.fire(definition.process, "OLD", "contact").stage == "contacted"
+        with lf.store.sa.connect() as conn:
+            pending = conn.execute(sa.text("SELECT count(*) FROM lf_outbox WHERE NOT dispatched"))
+            assert pending.scalar_one() == 3
