@@ -150,7 +150,9 @@ outbox = sa.Table(
         server_default=sa.false(),
         comment="fanned out into lf_deliveries (one row per subscribed adapter)",
     ),
-    sa.Index(None, "instance_id", "seq"),
+    # no (instance_id, seq) index: the only reader (the dispatcher's "an earlier event of this
+    # lead is not fanned out yet" check) looks among the few undispatched rows, and every index
+    # here is paid by every change
     sa.Index(None, "dispatched", "id"),
 )
 

@@ -43,6 +43,9 @@ def upgrade() -> None:
             )
         )
     op.create_index("ix_lf_outbox_dispatched_id", "lf_outbox", ["dispatched", "id"])
+    # every change pays for each outbox index; the dispatcher finds a lead's undispatched events
+    # through (dispatched, id)
+    op.drop_index("ix_lf_outbox_instance_id_seq", "lf_outbox")
     op.create_table(
         "lf_deliveries",
         sa.Column("id", _Id, autoincrement=True, nullable=False),
@@ -150,6 +153,7 @@ def downgrade() -> None:
         "lf_deliveries",
     ):
         op.drop_table(table)
+    op.create_index("ix_lf_outbox_instance_id_seq", "lf_outbox", ["instance_id", "seq"])
     op.drop_index("ix_lf_outbox_dispatched_id", "lf_outbox")
     with op.batch_alter_table("lf_outbox") as batch:
         batch.drop_column("dispatched")
