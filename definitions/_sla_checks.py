@@ -30,10 +30,19 @@ def _stage_refs(
         )
 
 
-def _cel(d: ProcessDefinition, path: Path, owner: str, expr: str) -> Iterator[Finding]:
-    _, issues = check_expression(expr, d.fields, allow_unknown_fields=d.extra == "allow")
+def _cel(
+    d: ProcessDefinition, path: Path, owner: str, expr: str, *, activities: bool = True
+) -> Iterator[Finding]:
+    program, issues = check_expression(expr, d.fields, allow_unknown_fields=d.extra == "allow")
     for issue in issues:
         yield Finding(path, f"{owner}: {issue.message}", issue.code, offset=issue.offset)
+    if not activities and program is not None and "activities" in program.variables():
+        yield Finding(
+            path,
+            f"{owner}: SLA conditions read lead, stage, owner and now, not activities; count "
+            "activities with fulfilled_by: {activity: {type: call, min: 1}}",
+            "sla-condition-reads-activities",
+        )
 
 
 def _field(d: ProcessDefinition, path: Path, owner: str, name: str) -> Iterator[Finding]:
@@ -91,13 +100,13 @@ def check_sla_policies(d: ProcessDefinition) -> Iterator[Finding]:
             )
         yield from _calendar(d, (*base, "calendar"), owner, sla.calendar)
         if sla.pause_when is not None:
-            yield from _cel(d, (*base, "pause_when"), owner, sla.pause_when)
+            yield from _cel(d, (*base, "pause_when"), owner, sla.pause_when, activities=False)
         if sla.fulfilled_by is not None:
             f = sla.fulfilled_by
             if f.field_set is not None:
                 yield from _field(d, (*base, "fulfilled_by", "field_set"), owner, f.field_set)
             if f.cel is not None:
-                yield from _cel(d, (*base, "fulfilled_by", "cel"), owner, f.cel)
+                yield from _cel(d, (*base, "fulfilled_by", "cel"), owner, f.cel, activities=False)
         for k, step in enumerate(sla.ladder):
             path: Path = (*base, "ladder", k)
             for name in step.set or {}:

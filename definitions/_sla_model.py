@@ -241,7 +241,8 @@ class SlaPolicy(_Model):
         if self.tasks:
             spans += [(f"task offset '{o}'", o) for o in self.tasks.at]
         for what, span in spans:
-            if span.percent is None and span.business != business:
+            zero = span.amount is not None and not span.amount
+            if span.percent is None and not zero and span.business != business:
                 kind = "business" if business else "calendar"
                 raise ValueError(
                     f"{what}: the target counts {kind} time, so every amount must too "

@@ -427,7 +427,12 @@ class Engine:
         """People a ladder mark notifies: ``owner``, ``team_lead``, ``team`` or ids, resolved."""
         teams = compiled.definition.teams
         mine = next(
-            (t for t in teams.values() if any(m.id == row.owner for m in t.members)),
+            (
+                team
+                for name, team in teams.items()
+                if row.owner == team.queue_owner(name)
+                or any(m.id == row.owner for m in team.members)
+            ),
             None,
         )
         out: list[str] = []
