@@ -65,18 +65,21 @@ class AwayPeriod:
 class RoutingStore:
     """Routing's reads and writes over one open transaction's cursor."""
 
-    __slots__ = ("_dec", "_enc", "_p", "cur")
+    __slots__ = ("_dec", "_enc", "_memo", "_p", "cur")
 
-    def __init__(self, cur: Any, store: Store) -> None:
+    def __init__(self, cur: Any, store: Store, memo: dict[Any, Any] | None = None) -> None:
         self.cur = cur
         self._p = store._p
         self._enc = store.encode_time
         self._dec = store.decode_time
+        self._memo = {} if memo is None else memo
 
     @classmethod
     def of(cls, tx: Tx) -> RoutingStore:
-        """The routing store of an engine transaction (``engine.store.transaction(...)``)."""
-        return cls(tx.cur, tx.store)
+        """The routing store of an engine transaction (``engine.store.transaction(...)``);
+        reads that cannot change within it (out-of-office periods) are made once per
+        transaction."""
+        return cls(tx.cur, tx.store, tx.memo)
 
     # -- load --------------------------------------------------------------------------------
 
@@ -219,18 +222,26 @@ class RoutingStore:
 
     def away(self, members: Iterable[str], at: datetime) -> set[str]:
         """The members of ``members`` with an out-of-office period covering ``at``."""
-        names = list(dict.fromkeys(members))
-        out: set[str] = set()
+        names = tuple(dict.fromkeys(members))
+        key = ("away", names)
+        periods = self._memo.get(key)
+        if periods is None:
+            periods = self._memo[key] = self._periods(names)
+        return {member for member, starts, ends in periods if starts <= at < ends}
+
+    def _periods(self, names: tuple[str, ...]) -> list[tuple[str, datetime, datetime]]:
+        """Every out-of-office period of ``names`` (sweeps route many leads per transaction:
+        one read serves them all)."""
+        out: list[tuple[str, datetime, datetime]] = []
         p = self._p
-        when = self._enc(at)
         for i in range(0, len(names), _CHUNK):
             chunk = names[i : i + _CHUNK]
             self.cur.execute(
-                "SELECT DISTINCT member FROM lf_away WHERE starts_at <= "
-                f"{p} AND ends_at > {p} AND member IN ({', '.join([p] * len(chunk))})",
-                (when, when, *chunk),
+                "SELECT member, starts_at, ends_at FROM lf_away "
+                f"WHERE member IN ({', '.join([p] * len(chunk))})",
+                chunk,
             )
-            out.update(str(m) for (m,) in self.cur.fetchall())
+            out.extend((str(m), self._dec(a), self._dec(b)) for m, a, b in self.cur.fetchall())
         return out
 
 

@@ -327,11 +327,13 @@ def _aware(value: datetime) -> datetime:
 class Tx:
     """One open transaction's cursor with the hot-path operations."""
 
-    __slots__ = ("cur", "store")
+    __slots__ = ("cur", "memo", "store")
 
     def __init__(self, store: Store, cursor: Any) -> None:
         self.store = store
         self.cur = cursor
+        self.memo: dict[Any, Any] = {}
+        """Reads cached for the length of this transaction (see RoutingStore)."""
 
     def load(self, process: str, lead_id: str) -> InstanceRow | None:
         """The instance of ``lead_id`` in ``process``, or None."""

@@ -146,7 +146,6 @@ class Sweep:
             "target": policy.target.total_seconds(),
         }
         details: dict[str, Any] = {"sla": [entry]}
-        extra: list[tuple[str, str, str]] = []
         ladder = policy.policy.ladder
         step = ladder[mark.index] if mark.level != "task" and mark.index >= 0 else None
         if mark.level == "task":
@@ -190,16 +189,6 @@ class Sweep:
                     details["previous_owner"] = row.owner
             if step.notify:
                 entry["notify"] = engine._recipients(compiled, after, step.notify)
-        if after.owner != row.owner:
-            extra.append(
-                engine._planner.extra_event(
-                    dataclasses.replace(after, version=row.version + 1),
-                    "leadflow.lead.assigned",
-                    at,
-                    actor,
-                    {"owner": after.owner, "previous_owner": row.owner},
-                )
-            )
         change = engine._planner.change(
             compiled,
             row,
@@ -209,11 +198,24 @@ class Sweep:
             at=at,
             actor=actor,
             details=details,
-            extra_events=extra or None,
         )
+        assigned = []
+        if after.owner != row.owner:  # the reassignment is an event of its own for the CRMs
+            assigned.append(
+                engine._planner.extra_event(
+                    change.row,
+                    "leadflow.lead.assigned",
+                    at,
+                    actor,
+                    {"owner": after.owner, "previous_owner": row.owner},
+                )
+            )
+            change.extra_events = [*(change.extra_events or ()), *assigned]
         if step is None or step.fire is None:
             return [change]
-        return self._then_fire(tx, compiled, row, after, change, entry, details, step.fire, actor)
+        return self._then_fire(
+            tx, compiled, row, after, change, entry, details, step.fire, actor, assigned
+        )
 
     def _then_fire(
         self,
@@ -226,6 +228,7 @@ class Sweep:
         details: dict[str, Any],
         fire: Any,
         actor: str,
+        assigned: list[tuple[str, str, str]],
     ) -> list[Change]:
         engine = self.engine
         at = change.at
@@ -251,7 +254,7 @@ class Sweep:
                 at=at,
                 actor=actor,
                 details=details,
-                extra_events=change.extra_events,
+                extra_events=assigned or None,
             )
             return [redo]
         return [change, fired]
