@@ -235,7 +235,6 @@ class SlaSet:
             for sid, policy in definition.slas.items()
         )
         self.by_id = {p.id: p for p in self.policies}
-        self.tz_fields = frozenset(p.tz_field for p in self.policies if p.tz_field)
 
     def __bool__(self) -> bool:
         return bool(self.policies)
