@@ -395,9 +395,11 @@ class Tx:
         return [DueTimer(i, iid, pol, step, dt(due)) for i, iid, pol, step, due in self.cur]
 
     def lock_instances(self, ids: Sequence[int]) -> dict[int, InstanceRow]:
-        """Instances by id, locked for update (in id order, so lockers cannot deadlock)."""
+        """Instances by id, locked for update; on PostgreSQL instances another transaction
+        holds are skipped, not waited for (the sweep already holds timer rows that such a
+        transaction may be about to replace: waiting could deadlock)."""
         p = self.store._p
-        lock = " FOR UPDATE" if self.store.dialect == "postgresql" else ""
+        lock = " FOR UPDATE SKIP LOCKED" if self.store.dialect == "postgresql" else ""
         out: dict[int, InstanceRow] = {}
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]

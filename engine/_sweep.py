@@ -101,9 +101,13 @@ class Sweep:
             rows = tx.lock_instances(sorted({t.instance_id for t in timers}))
             chains: dict[int, list[Change]] = {}
             stale: list[int] = []
+            busy = 0
             for timer in timers:
                 row = rows.get(timer.instance_id)
-                chain = self._fire(tx, row, timer) if row is not None else []
+                if row is None:  # a change of this lead is being written: its turn comes next
+                    busy += 1
+                    continue
+                chain = self._fire(tx, row, timer)
                 if not chain:
                     stale.append(timer.id)
                     continue
@@ -118,7 +122,8 @@ class Sweep:
         due_again = any(
             t is not None and t[1] <= now for c in written for t in (c.timers or {}).values()
         )
-        return len(timers), len(timers) == limit or due_again
+        done = len(timers) - busy
+        return done, done > 0 and (len(timers) == limit or due_again)
 
     # -- one mark ------------------------------------------------------------------------------
 

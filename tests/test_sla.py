@@ -561,3 +561,35 @@ def test_the_sla_examples_in_the_docs_are_valid_policies() -> None:
     assert {"speed_to_call", "call_cadence", "rotting", "waiting_on_reply"} <= set(policies)
     for body in policies.values():
         SlaPolicy.model_validate(body)
+
+
+@pytest.mark.postgres
+def test_the_sweep_does_not_wait_for_a_lead_being_changed(postgres_url: str) -> None:
+    """While another transaction holds a lead's row (a change being written), the sweep fires
+    the other leads' marks and leaves that lead's for its next run, instead of waiting on the
+    lock (which could deadlock with a change that replaces the timer the sweep holds)."""
+    import threading
+
+    from leadflow.engine import migrate
+
+    migrate.upgrade(postgres_url)
+    frozen = FrozenClock(ny(2026, 1, 5, 10, 0))
+    with Engine(postgres_url, clock=frozen) as e:
+        e.deploy(CLOCKS)
+        e.start(P, "A")
+        e.start(P, "B")
+        now = ny(2026, 1, 5, 10, 45)
+        with e.store.sa.connect() as holder:
+            busy = holder.begin()
+            holder.execute(sa.text("UPDATE lf_instances SET owner = owner WHERE lead_id = 'A'"))
+            result: list[int] = []
+            sweep = threading.Thread(target=lambda: result.append(e.run_due(now)))
+            sweep.start()
+            sweep.join(timeout=20)
+            assert not sweep.is_alive(), "the sweep waited for the lead's lock"
+            busy.rollback()
+        assert result == [1]
+        assert [m["event"] for m in marks(e, "B")] == ["warned"]
+        assert marks(e, "A") == []
+        assert e.run_due(now) == 1
+        assert [m["event"] for m in marks(e, "A")] == ["warned"]
