@@ -240,7 +240,13 @@ class Worker:
             scheduler = self._scheduler
             if scheduler is None or not scheduler.running:
                 return self.stats
-            scheduler.shutdown(wait=True)
+            # Wait for the round in progress (its batch commits), then shut the scheduler down
+            # without waiting on its threads: APScheduler 3's shutdown(wait=True) holds the job
+            # store lock while it joins them, and a round that is just rescheduling itself
+            # needs that lock (a deadlock seen in CI). Rounds queued meanwhile see the stop
+            # flag and return at once.
+            with self._round_lock:
+                scheduler.shutdown(wait=False)
         try:
             self._registry.unregister()
         except LeadflowError as exc:
@@ -279,6 +285,8 @@ class Worker:
         # A round that asks for the next one at once may see it submitted before it returned
         # (max_instances=2 lets it queue instead of being skipped); the lock runs them in turn.
         with self._round_lock:
+            if self._stopping.is_set():
+                return
             self._reschedule(self._one_round())
 
     def _one_round(self) -> float:

@@ -86,6 +86,7 @@ def test_start_registers_and_stop_unregisters(engine: Engine) -> None:
         assert (info.id, info.host, info.pid) == (w.id, socket.gethostname(), os.getpid())
         with pytest.raises(RuntimeError, match="already started"):
             w.start()
+        wait_for(lambda: w.stats.rounds >= 1, 5, "a first round")
     finally:
         stats = w.stop()
     assert not w.running
