@@ -67,20 +67,25 @@ class ScheduleRunner:
 
     def _schedules(self) -> list[tuple[str, str, Schedule, datetime]]:
         engine = self.engine
-        out = []
+        out: list[tuple[str, str, Schedule, datetime]] = []
         for process in engine.processes():
             compiled = engine._compiled_for(process, None)
+            schedules = compiled.definition.schedules
+            if not schedules:
+                continue
             deployed = engine._deployed_at(process, compiled.version)
-            for name, schedule in compiled.definition.schedules.items():
-                out.append((process, name, schedule, deployed))
+            out.extend((process, name, s, deployed) for name, s in schedules.items())
         return out
 
     def next_due(self, now: datetime) -> datetime | None:
         """The earliest next occurrence of any schedule after its last run."""
         best: datetime | None = None
+        schedules = self._schedules()
+        if not schedules:
+            return None
         with self.engine.store.transaction("read schedule runs") as tx:
             runs = self._last_runs(tx)
-        for process, name, schedule, deployed in self._schedules():
+        for process, name, schedule, deployed in schedules:
             last = runs.get((process, name), deployed)
             nxt = next_occurrence(schedule, last)
             if nxt is not None and (best is None or nxt < best):

@@ -145,7 +145,7 @@ class Sweep:
         entry: dict[str, Any] = {
             "policy": timer.policy,
             "event": _LEVEL_WORD[mark.level],
-            "mark": str(_mark_text(policy.policy, mark)),
+            "mark": _mark_text(policy.policy, mark),
             "due": at.isoformat(),
             "elapsed": mark.amount.total_seconds(),
             "target": policy.target.total_seconds(),
