@@ -11,10 +11,9 @@ Importing this package imports no concrete adapter; see ``docs/adapters.md``.
 
 from typing import TYPE_CHECKING, Any
 
-from ._config import DeploymentConfig, Secret, load_config, resolve_secret
-from ._outbox_cli import outbox_app
-from ._registry import available, factory_for, register
-from ._signing import (
+from leadflow.adapters._config import DeploymentConfig, Secret, load_config, resolve_secret
+from leadflow.adapters._registry import available, factory_for, register
+from leadflow.adapters._signing import (
     SignatureError,
     sign_hubspot_v3,
     sign_standard_webhook,
@@ -23,7 +22,7 @@ from ._signing import (
     verify_hubspot_v3,
     verify_standard_webhook,
 )
-from .base import (
+from leadflow.adapters.base import (
     Adapter,
     AdapterConfigError,
     AdapterFactory,
@@ -34,7 +33,7 @@ from .base import (
     SecretResolver,
     Subscription,
 )
-from .outbox import (
+from leadflow.adapters.outbox import (
     AdapterBacklog,
     DeliveryInfo,
     Dispatcher,
@@ -49,7 +48,7 @@ from .outbox import (
 )
 
 if TYPE_CHECKING:
-    from .inbound import create_inbound_app, serve_inbound
+    from leadflow.adapters.inbound import create_inbound_app, serve_inbound
 
 __all__ = [
     "Adapter",
@@ -79,7 +78,6 @@ __all__ = [
     "create_inbound_app",
     "factory_for",
     "load_config",
-    "outbox_app",
     "register",
     "resolve_secret",
     "serve_inbound",
@@ -95,7 +93,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """The inbound app loads on first use (it imports the engine and httpx)."""
     if name in ("create_inbound_app", "serve_inbound"):
-        from . import inbound
+        from leadflow.adapters import inbound
 
         return getattr(inbound, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

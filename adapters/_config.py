@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._registry import factory_for
-from .base import Adapter, AdapterConfigError
+from leadflow.adapters._registry import factory_for
+from leadflow.adapters.base import Adapter, AdapterConfigError
 
 __all__ = [
     "ENV_PREFIX",

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from .base import AdapterConfigError, Event, Result, SecretResolver
+from leadflow.adapters.base import AdapterConfigError, Event, Result, SecretResolver
 
 __all__ = [
     "SLA_FULFILLED",

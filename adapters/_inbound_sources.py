@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from ._config import Secret, check_keys, option
-from ._signing import verify_basic_auth, verify_hubspot_v3, verify_standard_webhook
-from .base import AdapterConfigError
+from leadflow.adapters._config import Secret, check_keys, option
+from leadflow.adapters._signing import verify_basic_auth, verify_hubspot_v3, verify_standard_webhook
+from leadflow.adapters.base import AdapterConfigError
 
 __all__ = ["KINDS", "Command", "PayloadError", "Source", "parse_sources"]
 

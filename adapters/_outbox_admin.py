@@ -15,9 +15,15 @@ import sqlalchemy as sa
 
 from leadflow.definitions import LeadflowError
 from leadflow.engine import Engine, StorageError
-from leadflow.engine._tables import deliveries, instances, outbox
-
-from ._outbox_sql import DEAD, DELIVERED, PENDING, decode_time, undispatched_count, write_tx
+from leadflow.engine.store._outbox import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    decode_time,
+    undispatched_count,
+    write_tx,
+)
+from leadflow.engine.store.tables import deliveries, instances, outbox
 
 __all__ = [
     "AdapterBacklog",

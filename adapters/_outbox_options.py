@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .base import AdapterConfigError
+from leadflow.adapters.base import AdapterConfigError
 
 __all__ = ["DispatchOptions", "backoff_seconds"]
 

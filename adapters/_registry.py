@@ -22,7 +22,7 @@ import re
 import threading
 from importlib import metadata
 
-from .base import AdapterConfigError, AdapterFactory
+from leadflow.adapters.base import AdapterConfigError, AdapterFactory
 
 __all__ = ["BUILTIN_ADAPTERS", "ENTRY_POINT_GROUP", "available", "factory_for", "register"]
 

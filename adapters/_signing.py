@@ -15,7 +15,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from .base import AdapterConfigError
+from leadflow.adapters.base import AdapterConfigError
 
 __all__ = [
     "SIGNATURE_TOLERANCE",

@@ -27,9 +27,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from leadflow.engine import Clock, SystemClock
-
-from ._http import (
+from leadflow.adapters._http import (
     Options,
     Redactor,
     build_client,
@@ -44,7 +42,15 @@ from ._http import (
     sla_summary,
     transient_status,
 )
-from .base import Adapter, AdapterConfigError, Delivery, Outcome, Result, SecretResolver
+from leadflow.adapters.base import (
+    Adapter,
+    AdapterConfigError,
+    Delivery,
+    Outcome,
+    Result,
+    SecretResolver,
+)
+from leadflow.engine import Clock, SystemClock
 
 __all__ = ["HubSpotAdapter", "create"]
 

@@ -25,6 +25,15 @@ from typing import Any
 
 import httpx
 
+from leadflow.adapters._config import DeploymentConfig, load_config
+from leadflow.adapters._inbound_sources import (
+    Command,
+    PayloadError,
+    Source,
+    hubspot_fetcher,
+    parse_sources,
+)
+from leadflow.adapters._signing import SignatureError
 from leadflow.engine import (
     ConcurrentUpdate,
     Engine,
@@ -36,10 +45,6 @@ from leadflow.engine import (
     StorageError,
     UnknownProcess,
 )
-
-from ._config import DeploymentConfig, load_config
-from ._inbound_sources import Command, PayloadError, Source, hubspot_fetcher, parse_sources
-from ._signing import SignatureError
 
 __all__ = ["InboundApp", "create_inbound_app", "serve_inbound"]
 

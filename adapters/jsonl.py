@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._config import check_keys, option
-from .base import AdapterConfigError, Delivery, Result, SecretResolver
+from leadflow.adapters._config import check_keys, option
+from leadflow.adapters.base import AdapterConfigError, Delivery, Result, SecretResolver
 
 __all__ = ["JsonlAdapter", "create"]
 

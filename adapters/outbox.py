@@ -36,10 +36,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leadflow.engine import Clock, Engine, LeadflowError
-
-from . import _outbox_sql as sql
-from ._outbox_admin import (
+import leadflow.engine.store._outbox as sql
+from leadflow.adapters._outbox_admin import (
     AdapterBacklog,
     DeliveryInfo,
     InvalidOutboxRequest,
@@ -49,8 +47,9 @@ from ._outbox_admin import (
     PurgeResult,
     UnknownDelivery,
 )
-from ._outbox_options import DispatchOptions, backoff_seconds
-from .base import Adapter, Delivery, Event, Outcome, Result, Subscription
+from leadflow.adapters._outbox_options import DispatchOptions, backoff_seconds
+from leadflow.adapters.base import Adapter, Delivery, Event, Outcome, Result, Subscription
+from leadflow.engine import Clock, Engine, LeadflowError
 
 __all__ = [
     "AdapterBacklog",

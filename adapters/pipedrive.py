@@ -30,9 +30,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from leadflow.engine import Clock, SystemClock
-
-from ._http import (
+from leadflow.adapters._http import (
     Options,
     Redactor,
     build_client,
@@ -47,7 +45,8 @@ from ._http import (
     sla_summary,
     transient_status,
 )
-from .base import Adapter, AdapterConfigError, Delivery, Result, SecretResolver
+from leadflow.adapters.base import Adapter, AdapterConfigError, Delivery, Result, SecretResolver
+from leadflow.engine import Clock, SystemClock
 
 __all__ = ["PipedriveAdapter", "create"]
 

@@ -28,9 +28,7 @@ from typing import Any
 
 import httpx
 
-from leadflow.engine import Clock, SystemClock
-
-from ._http import (
+from leadflow.adapters._http import (
     Options,
     Redactor,
     build_client,
@@ -43,7 +41,8 @@ from ._http import (
     sla_summary,
     transient_status,
 )
-from .base import Adapter, Delivery, Outcome, Result, SecretResolver
+from leadflow.adapters.base import Adapter, Delivery, Outcome, Result, SecretResolver
+from leadflow.engine import Clock, SystemClock
 
 __all__ = ["SalesforceAdapter", "create"]
 

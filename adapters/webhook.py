@@ -35,11 +35,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from leadflow.adapters._config import Secret, check_keys, option
+from leadflow.adapters._signing import standard_webhook_headers
+from leadflow.adapters.base import AdapterConfigError, Delivery, Result, SecretResolver
 from leadflow.engine import Clock, SystemClock
-
-from ._config import Secret, check_keys, option
-from ._signing import standard_webhook_headers
-from .base import AdapterConfigError, Delivery, Result, SecretResolver
 
 __all__ = ["MAX_BATCH", "WebhookAdapter", "create", "parse_retry_after"]
 

@@ -2,7 +2,7 @@
 
 Each :class:`DefinitionChange` says what changed (``stage 'qualified': exit criterion
 'budget_known' added: Record the budget``) and which stages of the OLD version hold the leads it
-touches, so that the engine can count them (:mod:`leadflow.engine._diff_impact`).
+touches, so that the engine can count them (:mod:`leadflow.engine.migration._impact`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """The leadflow runtime: deploy definitions and run one durable instance per lead."""
 
 from leadflow.definitions import DefinitionError, LeadflowError
-
-from ._calendar import BusinessCalendar, Calendar, CalendarError, CalendarTime, WorkingHours
-from ._clock import Clock, SystemClock
-from ._errors import (
+from leadflow.engine._clock import Clock, SystemClock
+from leadflow.engine._engine import Engine
+from leadflow.engine._errors import (
     ConcurrentUpdate,
     CriterionResult,
     DeployConflict,
@@ -19,11 +18,8 @@ from ._errors import (
     TransactionConflict,
     UnknownProcess,
 )
-from ._events import EVENT_TYPES
-from ._routing import RouteDecision, UnknownTeam
-from ._routing_store import AwayPeriod, InvalidAway
-from ._runtime import Engine
-from ._types import (
+from leadflow.engine._events import EVENT_TYPES
+from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
     Instance,
@@ -31,6 +27,15 @@ from ._types import (
     NextSteps,
     PlaybookStatus,
     TriggerOption,
+)
+from leadflow.engine.routing._router import RouteDecision, UnknownTeam
+from leadflow.engine.routing._store import AwayPeriod, InvalidAway
+from leadflow.engine.sla._calendar import (
+    BusinessCalendar,
+    Calendar,
+    CalendarError,
+    CalendarTime,
+    WorkingHours,
 )
 
 __all__ = [

@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._canary import version_chooser
-from ._compiler import CompiledProcess
-from ._errors import (
+from leadflow.engine._compiler import CompiledProcess
+from leadflow.engine._errors import (
     DuplicateLead,
     FieldIssue,
     InvalidData,
@@ -22,11 +21,12 @@ from ._errors import (
     LeadNotFound,
     TransactionConflict,
 )
-from ._store import Change, Tx
-from ._types import BatchResult, ItemFailure
+from leadflow.engine._types import BatchResult, ItemFailure
+from leadflow.engine.migration._canary import version_chooser
+from leadflow.engine.store import Change, Tx
 
 if TYPE_CHECKING:
-    from ._runtime import Engine
+    from leadflow.engine._engine import Engine
 
 __all__ = ["fire_many", "start_many"]
 
@@ -100,7 +100,7 @@ def start_many(
     ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
     """
     with engine.store.transaction(f"start_many {process}") as tx:
-        # the version per lead: the latest, or a canary's for its share (engine/_canary.py)
+        # the version per lead: the latest, or a canary's share (engine/migration/_canary.py)
         choose = version_chooser(engine, tx, process)
     names = ("lead_id", "data", "owner", "actor", "at")
     return _in_batches(process, items, names, lambda b, r: _start_batch(engine, choose, b, at, r))

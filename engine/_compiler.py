@@ -14,11 +14,10 @@ from transitions import EventData, Machine
 
 from leadflow.definitions import ProcessDefinition, Transition
 from leadflow.definitions._expressions import field_references
-
-from ._contract import DataContract, is_set
-from ._criteria import CompiledCriterion, EvalContext, compile_criterion
-from ._errors import CriterionResult
-from ._sla import SlaSet
+from leadflow.engine._contract import DataContract, is_set
+from leadflow.engine._criteria import CompiledCriterion, EvalContext, compile_criterion
+from leadflow.engine._errors import CriterionResult
+from leadflow.engine.sla._clocks import SlaSet
 
 __all__ = ["CompiledProcess", "Decision"]
 

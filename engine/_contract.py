@@ -14,9 +14,8 @@ from typing import Any
 
 from leadflow.definitions import FieldSpec, FieldType, ProcessDefinition
 from leadflow.definitions._suggest import did_you_mean
-
-from ._errors import FieldIssue
-from ._json import to_json_value
+from leadflow.engine._errors import FieldIssue
+from leadflow.engine._json import to_json_value
 
 __all__ = ["DataContract", "is_set"]
 

@@ -22,9 +22,8 @@ from leadflow.definitions._expressions import (
     compile_expression,
     field_references,
 )
-
-from ._contract import DataContract, is_set
-from ._errors import CriterionResult
+from leadflow.engine._contract import DataContract, is_set
+from leadflow.engine._errors import CriterionResult
 
 __all__ = ["Activity", "CompiledCriterion", "EvalContext", "compile_criterion"]
 

@@ -41,7 +41,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from ._json import dumps
+from leadflow.engine._json import dumps
 
 __all__ = ["EVENT_TYPES", "encode_event", "event_id"]
 

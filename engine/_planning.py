@@ -10,12 +10,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ._compiler import CompiledProcess
-from ._criteria import Activity, EvalContext
-from ._errors import FieldIssue, GuardFailed, InvalidData, InvalidTransition
-from ._events import encode_event, event_id
-from ._json import dumps, to_json_value
-from ._store import Change, InstanceRow
+from leadflow.engine._compiler import CompiledProcess
+from leadflow.engine._criteria import Activity, EvalContext
+from leadflow.engine._errors import FieldIssue, GuardFailed, InvalidData, InvalidTransition
+from leadflow.engine._events import encode_event, event_id
+from leadflow.engine._json import dumps, to_json_value
+from leadflow.engine.store import Change, InstanceRow
 
 __all__ = ["MAX_TEXT", "NAME", "Planner", "check_text"]
 

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.triggers.cron import CronTrigger
 
 from leadflow.definitions import Schedule
-
-from ._events import encode_event, event_id
-from ._routing_store import RoutingStore
-from ._store import Tx
+from leadflow.engine._events import encode_event, event_id
+from leadflow.engine.routing._store import RoutingStore
+from leadflow.engine.store import Tx
 
 if TYPE_CHECKING:
-    from ._runtime import Engine
+    from leadflow.engine._engine import Engine
 
 __all__ = ["DIGEST", "ScheduleRunner", "occurrence"]
 
@@ -131,7 +130,7 @@ class ScheduleRunner:
     def _digest(self, tx: Tx, process: str, name: str, since: datetime, due: datetime) -> None:
         """One ``leadflow.sla.digest`` event with the SLA board of ``[since, due)``: a process
         event (no lead) that subscribed adapters deliver to managers."""
-        from .sla_report import sla_board
+        from leadflow.engine.reports._sla_board import sla_board
 
         board = sla_board(self.engine, process, since=since, until=due).as_dict()
         version = self.engine._compiled_for(process, None).version

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._errors import CriterionResult, LeadflowError
+from leadflow.engine._errors import CriterionResult, LeadflowError
 
 __all__ = [
     "BatchResult",

@@ -13,10 +13,10 @@ import weakref
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ._clock import as_utc
+from leadflow.engine._clock import as_utc
 
 if TYPE_CHECKING:
-    from ._runtime import Engine
+    from leadflow.engine._engine import Engine
 
 __all__ = ["ManualClock"]
 

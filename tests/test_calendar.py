@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import leadflow.engine.sla._calendar as calendar_module
 from leadflow.definitions import LeadflowError
-from leadflow.engine import _calendar as calendar_module
-from leadflow.engine._calendar import (
+from leadflow.engine.sla._calendar import (
     BusinessCalendar,
     Calendar,
     CalendarError,

@@ -14,15 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from leadflow.cli._migrate import canary_app, migrate
 from leadflow.engine import Engine, UnknownProcess
-from leadflow.engine._canary import bucket
-from leadflow.engine._cli_migrate import canary_app, migrate
 from leadflow.engine.migration import (
     InvalidCanary,
     canary,
     clear_canary,
     set_canary,
 )
+from leadflow.engine.migration._canary import bucket
 from leadflow.engine.testing import ManualClock
 
 HERE = Path(__file__).parent / "definitions"
@@ -160,7 +160,7 @@ def test_raising_the_share_only_moves_leads_to_the_canary(
 
 
 def cli() -> typer.Typer:
-    """The canary sub-app as engine/cli.py registers it."""
+    """The canary sub-app as cli/_app.py registers it."""
     app = typer.Typer(pretty_exceptions_enable=False)
     app.add_typer(canary_app, name="canary")
     app.command()(migrate)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from leadflow.cli import app
 from leadflow.engine import Engine
-from leadflow.engine.cli import app
 
 REFERENCE = Path(__file__).parent / "definitions" / "reference.yaml"
 PROCESS = "inbound-lead"

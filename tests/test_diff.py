@@ -10,7 +10,7 @@ import pytest
 from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.definitions._diff import DefinitionChange, diff_definitions
 from leadflow.engine import Engine
-from leadflow.engine._diff_impact import diff_impact
+from leadflow.engine.migration._impact import diff_impact
 from leadflow.engine.testing import ManualClock
 
 DEFINITIONS = Path(__file__).parent / "definitions"

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from outbox_receiver import Receiver
 
 from leadflow.adapters import AdapterConfigError, Delivery, Result, Secret
-from leadflow.adapters._outbox_sql import claim, write_tx
 from leadflow.adapters.outbox import (
     MAX_ERROR,
     Dispatcher,
@@ -27,6 +26,7 @@ from leadflow.adapters.outbox import (
 )
 from leadflow.adapters.webhook import WebhookAdapter
 from leadflow.engine import Engine
+from leadflow.engine.store._outbox import claim, write_tx
 from leadflow.engine.testing import ManualClock
 
 DEFINITION = Path(__file__).parent / "definitions" / "outbox" / "subscribed.yaml"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from leadflow.engine import Engine
 from leadflow.engine import reports as rp
-from leadflow.engine._report_hazard import MIN_SUPPORT, Hazard, HazardData, propagate
+from leadflow.engine.reports._hazard import MIN_SUPPORT, Hazard, HazardData, propagate
 
 DEFINITIONS = Path(__file__).parent / "definitions" / "reports"
 DEALS = DEFINITIONS / "deals.yaml"

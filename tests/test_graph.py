@@ -19,12 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
+from leadflow.cli import app
 from leadflow.definitions import load_definition
 from leadflow.engine import Engine
-from leadflow.engine._graph_dot import _escape as dot_escape
-from leadflow.engine._graph_dot import render_dot
-from leadflow.engine._graph_graphviz import GraphvizError, graphviz
-from leadflow.engine._graph_heat import (
+from leadflow.engine.graph._dot import _escape as dot_escape
+from leadflow.engine.graph._dot import render_dot
+from leadflow.engine.graph._graphviz import GraphvizError, graphviz
+from leadflow.engine.graph._heat import (
     HEAT_COLOURS,
     HeatMap,
     StageHeat,
@@ -33,8 +34,7 @@ from leadflow.engine._graph_heat import (
     heat_level,
     stage_heat,
 )
-from leadflow.engine._graph_mermaid import _mm, render_mermaid
-from leadflow.engine.cli import app
+from leadflow.engine.graph._mermaid import _mm, render_mermaid
 from leadflow.engine.testing import DEFAULT_START, ManualClock
 
 HERE = Path(__file__).parent

@@ -131,11 +131,11 @@ def _check(path: Path) -> tuple[str, str, bool]:
 def test_the_scan_sees_the_packages() -> None:
     """Both packages have sources to scan, and engine's imports of definitions are resolved."""
     assert ROOT / "definitions" / "_model.py" in DEFINITION_FILES
-    assert ROOT / "engine" / "_runtime.py" in ENGINE_FILES
-    assert module_of(ROOT / "engine" / "_runtime.py") == ("leadflow.engine._runtime", False)
+    assert ROOT / "engine" / "_engine.py" in ENGINE_FILES
+    assert module_of(ROOT / "engine" / "_engine.py") == ("leadflow.engine._engine", False)
     assert module_of(ROOT / "definitions" / "__init__.py") == ("leadflow.definitions", True)
-    names = {n for _, n, _ in imported_modules(*_check(ROOT / "engine" / "_runtime.py"))}
-    assert {"leadflow.definitions", "leadflow.engine._store", "sqlalchemy"} <= names
+    names = {n for _, n, _ in imported_modules(*_check(ROOT / "engine" / "_engine.py"))}
+    assert {"leadflow.definitions", "leadflow.engine.store", "sqlalchemy"} <= names
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from leadflow.cli._lint import diff, github_annotation, lint
 from leadflow.engine import Engine
-from leadflow.engine._cli_lint import diff, github_annotation, lint
 
 DEFINITIONS = Path(__file__).parent / "definitions"
 REFERENCE = DEFINITIONS / "reference.yaml"

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
+import leadflow.engine.migration._apply as apply_module
+from leadflow.cli._migrate import canary_app, migrate
 from leadflow.engine import Engine, GuardFailed, UnknownProcess
-from leadflow.engine import _migration_apply as apply_module
 from leadflow.engine import migration as mig
-from leadflow.engine._cli_migrate import canary_app, migrate
 from leadflow.engine.migration import (
     InvalidMigration,
     MigrationInProgress,
@@ -371,7 +371,7 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys
     from leadflow.engine import Engine
-    from leadflow.engine import _migration_apply as apply_module
+    import leadflow.engine.migration._apply as apply_module
     from leadflow.engine import migration as mig
 
     url, where, at = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -433,7 +433,7 @@ def test_two_engines_applying_at_once_migrate_each_lead_once(postgres_url: str) 
     """Two engines applying the same migration at the same time on PostgreSQL share one run: row
     locks and the run's progress check keep every lead to one migration, and the run's counts
     are the dry run's."""
-    from leadflow.engine.migrate import upgrade
+    from leadflow.engine.store import upgrade
 
     upgrade(postgres_url)
     with Engine(postgres_url, clock=ManualClock(T0)) as e:
@@ -641,7 +641,7 @@ def test_a_dropped_policy_stops_and_a_new_one_starts(
 
 
 def cli() -> typer.Typer:
-    """The migrate command and canary sub-app as engine/cli.py registers them."""
+    """The migrate command and canary sub-app as cli/_app.py registers them."""
     app = typer.Typer(pretty_exceptions_enable=False)
     app.command()(migrate)
     app.add_typer(canary_app, name="canary")

@@ -9,22 +9,23 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from leadflow.engine import Engine, SchemaMismatch, migrate
-from leadflow.engine._tables import SCHEMA_REVISION, metadata
+from leadflow.engine import Engine, SchemaMismatch
+from leadflow.engine import store as schema
+from leadflow.engine.store.tables import SCHEMA_REVISION, metadata
 
 REFERENCE = Path(__file__).parent / "definitions" / "reference.yaml"
 
 
 def test_the_code_expects_the_newest_migration() -> None:
     """The revision the engine checks for is the head of the shipped migrations."""
-    assert migrate.head() == SCHEMA_REVISION
+    assert schema.head() == SCHEMA_REVISION
 
 
 def test_upgrade_builds_the_tables_the_engine_declares(db_url: str) -> None:
     """`upgrade` on an empty database yields a schema with no difference from the tables in
     code (columns, types, indexes, constraints), then the engine runs on it."""
-    assert migrate.current(db_url) is None
-    assert migrate.upgrade(db_url) == SCHEMA_REVISION
+    assert schema.current(db_url) is None
+    assert schema.upgrade(db_url) == SCHEMA_REVISION
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as conn:
@@ -39,16 +40,16 @@ def test_upgrade_builds_the_tables_the_engine_declares(db_url: str) -> None:
 
 def test_upgrade_is_idempotent(db_url: str) -> None:
     """Upgrading a database that is already at the head changes nothing."""
-    migrate.upgrade(db_url)
-    assert migrate.upgrade(db_url) == SCHEMA_REVISION
-    assert migrate.current(db_url) == SCHEMA_REVISION
+    schema.upgrade(db_url)
+    assert schema.upgrade(db_url) == SCHEMA_REVISION
+    assert schema.current(db_url) == SCHEMA_REVISION
 
 
 def test_embedded_sqlite_is_created_and_stamped(sqlite_url: str) -> None:
     """A new SQLite database gets its tables from the engine and the current revision stamp,
     so a later `leadflow db upgrade` applies cleanly."""
     Engine(sqlite_url).close()
-    assert migrate.current(sqlite_url) == SCHEMA_REVISION
+    assert schema.current(sqlite_url) == SCHEMA_REVISION
 
 
 def test_postgres_is_not_created_implicitly(postgres_url: str) -> None:
@@ -57,7 +58,7 @@ def test_postgres_is_not_created_implicitly(postgres_url: str) -> None:
         Engine(postgres_url)
     assert info.value.found is None
     assert "leadflow db upgrade" in str(info.value)
-    migrate.upgrade(postgres_url)
+    schema.upgrade(postgres_url)
     Engine(postgres_url).close()
 
 
@@ -66,7 +67,7 @@ def test_history_is_append_only_in_the_database(db_url: str, how: str) -> None:
     """UPDATE and DELETE on the history table are refused by the database itself, whether the
     schema came from the engine (SQLite) or from the migrations."""
     if how == "alembic" or not db_url.startswith("sqlite"):
-        migrate.upgrade(db_url)
+        schema.upgrade(db_url)
     with Engine(db_url) as lf:
         lf.deploy(REFERENCE)
         lf.start("inbound-lead", "L1", {"email": "a@b.c"})
@@ -81,9 +82,9 @@ def test_a_database_of_the_first_release_upgrades_with_its_leads(db_url: str) ->
     upgrades to the head; the engine then runs the old lead (and the outbox row waits for
     fan-out)."""
     from leadflow.definitions import load_definition
-    from leadflow.engine._runtime import _canonical
+    from leadflow.engine._engine import _canonical
 
-    migrate.upgrade(db_url, "0001_initial")
+    schema.upgrade(db_url, "0001_initial")
     definition = load_definition(REFERENCE)
     body = _canonical(definition, sort_keys=True)
     engine = sa.create_engine(db_url)
@@ -122,7 +123,7 @@ def test_a_database_of_the_first_release_upgrades_with_its_leads(db_url: str) ->
             )
     finally:
         engine.dispose()
-    assert migrate.upgrade(db_url) == SCHEMA_REVISION
+    assert schema.upgrade(db_url) == SCHEMA_REVISION
     with Engine(db_url) as lf:
         assert lf.get(definition.process, "OLD").owner == "ann"
         lf.record(definition.process, "OLD", "call")

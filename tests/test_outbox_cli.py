@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from leadflow.adapters._outbox_cli import outbox_app
+from leadflow.cli._outbox import outbox_app
 from leadflow.engine import Engine
 
 DEFINITION = Path(__file__).parent / "definitions" / "outbox" / "subscribed.yaml"

@@ -19,14 +19,14 @@ from outbox_receiver import Receiver
 
 from leadflow.adapters.outbox import Outbox
 from leadflow.engine import Engine
-from leadflow.engine._tables import outbox
+from leadflow.engine.store.tables import outbox
 
 DEFINITION = Path(__file__).parent / "definitions" / "outbox" / "subscribed.yaml"
 PROCESS = "outbox-lead"
 BATCH = 40
 LEASE = 1.5
 RUN = (
-    "import sys; from leadflow.adapters._outbox_cli import outbox_app; "
+    "import sys; from leadflow.cli._outbox import outbox_app; "
     "outbox_app(sys.argv[1:], prog_name='leadflow outbox')"
 )
 

@@ -17,7 +17,7 @@ from leadflow.adapters import Secret
 from leadflow.adapters.outbox import Dispatcher, DispatchOptions, Outbox
 from leadflow.adapters.webhook import WebhookAdapter
 from leadflow.engine import Engine
-from leadflow.engine._tables import outbox
+from leadflow.engine.store.tables import outbox
 from leadflow.engine.testing import ManualClock
 
 DEFINITION = Path(__file__).parent / "definitions" / "outbox" / "subscribed.yaml"

@@ -15,8 +15,9 @@ from outbox_receiver import Receiver
 from leadflow.adapters import Secret
 from leadflow.adapters.outbox import Dispatcher, DispatchOptions, Outbox
 from leadflow.adapters.webhook import WebhookAdapter
-from leadflow.engine import Engine, migrate
-from leadflow.engine._tables import outbox
+from leadflow.engine import Engine
+from leadflow.engine import store as schema
+from leadflow.engine.store.tables import outbox
 
 DEFINITION = Path(__file__).parent / "definitions" / "outbox" / "subscribed.yaml"
 PROCESS = "outbox-lead"
@@ -30,7 +31,7 @@ def test_three_dispatchers_deliver_each_event_once_in_order(postgres_url: str) -
     """Three dispatchers (own engines and pools) run while two writers keep changing leads:
     every event is delivered exactly once and each lead's events arrive in order, although
     the dispatchers fan out and claim concurrently."""
-    migrate.upgrade(postgres_url)
+    schema.upgrade(postgres_url)
     receiver = Receiver()
     writers_done = threading.Event()
     errors: list[BaseException] = []

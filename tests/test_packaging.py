@@ -10,7 +10,7 @@ import pytest
 
 import leadflow
 
-SUBPACKAGES = ("leadflow.definitions", "leadflow.engine", "leadflow.adapters")
+SUBPACKAGES = ("leadflow.definitions", "leadflow.engine", "leadflow.adapters", "leadflow.cli")
 
 
 def test_leadflow_is_a_namespace_package() -> None:
@@ -45,7 +45,7 @@ def test_data_files_are_shipped() -> None:
     library = resources.files("leadflow.definitions").joinpath("library")
     assert library.joinpath("inbound-lead.yaml").is_file()
     assert library.joinpath("templates").is_dir()
-    migrations = resources.files("leadflow.engine").joinpath("migrations")
+    migrations = resources.files("leadflow.engine.store").joinpath("upgrades")
     assert migrations.joinpath("env.py").is_file()
     assert migrations.joinpath("versions", "0001_initial.py").is_file()
 
@@ -54,4 +54,4 @@ def test_console_script_points_at_the_cli() -> None:
     """`pip install .` gives a `leadflow` command running the typer app."""
     scripts = importlib.metadata.entry_points(group="console_scripts")
     (script,) = [s for s in scripts if s.name == "leadflow"]
-    assert script.value == "leadflow.engine.cli:main"
+    assert script.value == "leadflow.cli:main"

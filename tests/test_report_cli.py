@@ -17,8 +17,8 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from leadflow.cli._report import report_app
 from leadflow.engine import Engine
-from leadflow.engine._cli_report import report_app
 
 DEALS = Path(__file__).parent / "definitions" / "reports" / "deals.yaml"
 P = "deals"

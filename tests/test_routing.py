@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine import Engine
-from leadflow.engine._routing import RouteDecision, Router, UnknownTeam
-from leadflow.engine._routing_store import (
+from leadflow.engine.routing._router import RouteDecision, Router, UnknownTeam
+from leadflow.engine.routing._store import (
     InvalidAway,
     RoutingStore,
     clear_away,

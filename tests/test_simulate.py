@@ -16,9 +16,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from leadflow.cli._simulate import simulate_command
 from leadflow.definitions import library_path
 from leadflow.engine import Engine
-from leadflow.engine._cli_simulate import simulate_command
 from leadflow.engine.simulate import (
     GeneratorSpec,
     SpecError,

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from leadflow.definitions import library_path
 from leadflow.engine import Engine
-from leadflow.engine.sla_report import sla_board
+from leadflow.engine.reports import sla_board
 from leadflow.engine.testing import ManualClock
 
 NY = ZoneInfo("America/New_York")
@@ -492,7 +492,7 @@ def test_a_failing_mark_is_postponed_and_does_not_hold_up_the_others(
     by RETRY_AFTER; every other due timer still fires."""
     import json
 
-    from leadflow.engine._sweep import RETRY_AFTER
+    from leadflow.engine.sla._sweep import RETRY_AFTER
 
     frozen = FrozenClock(ny(2026, 1, 5, 10, 0))
     with Engine(db_url, clock=frozen, create=True) as e:
@@ -570,9 +570,9 @@ def test_the_sweep_does_not_wait_for_a_lead_being_changed(postgres_url: str) -> 
     lock (which could deadlock with a change that replaces the timer the sweep holds)."""
     import threading
 
-    from leadflow.engine import migrate
+    from leadflow.engine import store as schema
 
-    migrate.upgrade(postgres_url)
+    schema.upgrade(postgres_url)
     frozen = FrozenClock(ny(2026, 1, 5, 10, 0))
     with Engine(postgres_url, clock=frozen) as e:
         e.deploy(CLOCKS)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from leadflow.cli import app
 from leadflow.engine import Engine
-from leadflow.engine.cli import app
 from leadflow.engine.testing import ManualClock
 
 CLOCKS = Path(__file__).parent / "definitions" / "sla" / "clocks.yaml"

@@ -34,8 +34,8 @@ from worker_support import (
 
 from leadflow.adapters.jsonl import JsonlAdapter
 from leadflow.adapters.outbox import Dispatcher, DispatchOptions
+from leadflow.cli import app
 from leadflow.engine import Engine
-from leadflow.engine.cli import app
 from leadflow.engine.testing import ManualClock
 from leadflow.engine.worker import Worker, WorkerOptions, WorkerRefused
 

@@ -24,7 +24,7 @@ TARGET = timedelta(minutes=1)
 """The SLA target of ``escalate.yaml``: a lead's timer falls due this long after its start."""
 
 # `leadflow worker ...` (the console script's entry point, without needing the script installed)
-LEADFLOW = "from leadflow.engine.cli import main; main()"
+LEADFLOW = "from leadflow.cli import main; main()"
 
 T = TypeVar("T")
 

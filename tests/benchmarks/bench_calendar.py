@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 try:
-    from leadflow.engine._calendar import BusinessCalendar, CalendarTime, WorkingHours
+    from leadflow.engine.sla._calendar import BusinessCalendar, CalendarTime, WorkingHours
 except ImportError as exc:  # pragma: no cover - a usage error, not a benchmark result
     sys.exit(f"cannot import leadflow ({exc}); install it or set PYTHONPATH (see README.md)")
 

@@ -62,7 +62,7 @@ ESCALATE = ROOT / "definitions" / "worker" / "escalate.yaml"
 PROCESS = "worker-escalate"
 TARGET = timedelta(minutes=1)
 MIB = 1024 * 1024
-LEADFLOW = "from leadflow.engine.cli import main; main()"  # `leadflow`, script or not
+LEADFLOW = "from leadflow.cli import main; main()"  # `leadflow`, script or not
 FIRED_TRIGGER = (
     "CREATE TABLE bench_fired (timer_id INTEGER, due_at TEXT, fired_at TEXT)",
     "CREATE TRIGGER bench_fired_at AFTER DELETE ON lf_timers BEGIN "

@@ -1,0 +1,5 @@
+"""The leadflow command line."""
+
+from leadflow.cli._app import app, main
+
+__all__ = ["app", "main"]

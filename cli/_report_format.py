@@ -1,0 +1,172 @@
+"""Reports as text: rich tables for people, CSV for spreadsheets, JSON (``as_dict()``).
+
+A report becomes ``(columns, rows)``; forecasts of both methods merge into one table with a
+column pair per method, so they read side by side.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from leadflow.cli._common import CliError, console, print_json, write_or_print
+from leadflow.cli._report_options import Format
+from leadflow.engine.reports._html import to_html
+from leadflow.engine.reports._svg import fmt
+from leadflow.engine.reports._types import BacktestReport, ForecastReport, Report
+
+__all__ = ["csv_text", "emit", "rich_table", "tabular"]
+
+Tabular = tuple[list[str], list[list[Any]]]
+
+
+_VERBOSE = {"start", "end", "title"}
+
+
+def tabular(reports: Sequence[Report], *, compact: bool = False) -> Tabular:
+    """Columns and rows of one report, or of several forecasts side by side.
+
+    ``compact`` leaves out what a terminal table can do without (period ends, stage titles).
+    """
+    columns, rows = _tabular(reports)
+    if not compact:
+        return columns, rows
+    keep = [k for k, c in enumerate(columns) if c not in _VERBOSE]
+    return [columns[k] for k in keep], [[row[k] for k in keep] for row in rows]
+
+
+def _tabular(reports: Sequence[Report]) -> Tabular:
+    if len(reports) > 1 and all(isinstance(r, ForecastReport) for r in reports):
+        forecasts = [r for r in reports if isinstance(r, ForecastReport)]
+        columns = ["period", "start", "end"]
+        for f in forecasts:
+            columns += [f"{f.method}_wins", f"{f.method}_value"]
+        rows = []
+        for k, first in enumerate(forecasts[0].rows):
+            row: list[Any] = [first.period, first.start, first.end]
+            for f in forecasts:
+                row += [f.rows[k].expected_wins, f.rows[k].expected_value]
+            rows.append(row)
+        return columns, rows
+    if len(reports) != 1:
+        raise ValueError("only forecasts can share one table")
+    report = reports[0]
+    columns = list(report.columns())
+    return columns, [[getattr(r, c) for c in columns] for r in report.rows]
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def csv_text(reports: Sequence[Report]) -> str:
+    """The report as CSV with a header row (times ISO 8601, empty cells for no value)."""
+    columns, rows = tabular(reports)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_value(v) for v in row])
+    return buffer.getvalue()
+
+
+def _text(value: Any) -> Text:
+    if value is None:
+        return Text("-")
+    if isinstance(value, datetime):
+        return Text(value.strftime("%Y-%m-%d"))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Text(str(value))
+    return Text(fmt(value, 2))
+
+
+def rich_table(reports: Sequence[Report]) -> Table:
+    """The report as a rich table; numbers right-aligned, times as dates."""
+    columns, rows = tabular(reports, compact=True)
+    table = Table(box=box.SIMPLE_HEAD)
+    cells = [[_text(v) for v in row] for row in rows]
+    for k, name in enumerate(columns):
+        numeric = bool(rows) and all(isinstance(r[k], int | float) or r[k] is None for r in rows)
+        width = max([len(row[k].plain) for row in cells] + [4])
+        table.add_column(
+            name.replace("_", " "), justify="right" if numeric else "left", min_width=width
+        )
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _key(report: Report) -> str:
+    return f"forecast-{report.method}" if isinstance(report, ForecastReport) else report.name
+
+
+def _groups(reports: Sequence[Report]) -> list[list[Report]]:
+    """Reports as printed: forecasts together (side by side), every other report alone."""
+    forecasts: list[Report] = [r for r in reports if isinstance(r, ForecastReport)]
+    out: list[list[Report]] = []
+    for r in reports:
+        if not isinstance(r, ForecastReport):
+            out.append([r])
+        elif r is forecasts[0]:
+            out.append(forecasts)
+    return out
+
+
+def _title(report: Report) -> str:
+    version = f" v{report.version}" if report.version is not None else ""
+    when = f"as of {report.as_of:%Y-%m-%d %H:%M}"
+    if isinstance(report, BacktestReport):
+        when = f"split {report.split_at:%Y-%m-%d %H:%M}, until {report.as_of:%Y-%m-%d %H:%M}"
+    return f"{report.title}: {report.process}{version}, {when} UTC"
+
+
+def _errors_table(report: BacktestReport) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("method", "measure", "MAE", "MAPE"):
+        table.add_column(name, justify="left" if name in ("method", "measure") else "right")
+    for e in report.errors:
+        mape = "-" if e.mape is None else f"{e.mape:.1%}"
+        table.add_row(e.method, e.measure, f"{e.mae:,.2f}", mape)
+    return table
+
+
+def emit(reports: Sequence[Report], fmt: Format, html: Path | None) -> None:
+    """Print ``reports`` in ``fmt``; with ``html``, also write the page."""
+    groups = _groups(reports)
+    if fmt is Format.csv and len(groups) > 1:
+        raise CliError(
+            "--format csv writes one table and this command makes several; "
+            "use --format table or json"
+        )
+    if fmt is Format.json:
+        if len(reports) == 1:
+            print_json(reports[0].as_dict())
+        else:
+            print_json({_key(r): r.as_dict() for r in reports})
+    elif fmt is Format.csv:
+        typer.echo(csv_text(groups[0]), nl=False)
+    else:
+        out = console()
+        for group in groups:
+            out.print(Text(_title(group[0]), style="bold"))
+            out.print(rich_table(group))
+            if isinstance(group[0], BacktestReport):
+                out.print(Text("Backtest error per period", style="bold"))
+                out.print(_errors_table(group[0]))
+    if html is not None:
+        write_or_print(to_html(list(reports)), html)

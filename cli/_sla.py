@@ -1,0 +1,196 @@
+"""``leadflow report sla`` (the SLA board) and ``leadflow away`` (out-of-office periods)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from leadflow.cli._common import Db, console, handled, open_engine, print_json
+from leadflow.cli._report import Format, FormatOpt, ProcessOpt, parse_time
+from leadflow.engine.reports import SlaBoard, sla_board
+
+__all__ = ["away_app", "sla"]
+
+
+class By(StrEnum):
+    """What the board groups clocks by."""
+
+    owner = "owner"
+    team = "team"
+
+
+_COLUMNS = (
+    "owner",
+    "policy",
+    "handled",
+    "met",
+    "breached",
+    "stopped",
+    "pending",
+    "met_rate",
+    "median_response",
+    "p90_response",
+    "reassigned",
+)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return str(timedelta(seconds=round(seconds)))
+
+
+def _table(board: SlaBoard) -> Table:
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in _COLUMNS:
+        label = board.by if name == "owner" else name.replace("_", " ")
+        table.add_column(label, justify="left" if name in ("owner", "policy") else "right")
+    for r in board.rows:
+        rate = "-" if r.met_rate is None else f"{r.met_rate:.0%}"
+        table.add_row(
+            r.owner or "(nobody)",
+            r.policy,
+            str(r.handled),
+            str(r.met),
+            str(r.breached),
+            str(r.stopped),
+            str(r.pending),
+            rate,
+            _duration(r.median_response),
+            _duration(r.p90_response),
+            str(r.reassigned),
+        )
+    return table
+
+
+def _csv(board: SlaBoard) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([board.by if c == "owner" else c for c in _COLUMNS])
+    for r in board.rows:
+        row = r.as_dict()
+        writer.writerow(["" if row[c] is None else row[c] for c in _COLUMNS])
+    return buffer.getvalue()
+
+
+@handled
+def sla(
+    db: Db,
+    process: ProcessOpt,
+    by: Annotated[By, typer.Option("--by", help="Group by owner or team.")] = By.owner,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="Clocks decided at or after (UTC)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="DATE", help="Clocks decided before (UTC).")
+    ] = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """SLA board: met, breached and pending clocks, response times and reassignments."""
+    with open_engine(db) as engine:
+        board = sla_board(
+            engine,
+            process,
+            by=by.value,
+            since=parse_time(since, "--since"),
+            until=parse_time(until, "--until"),
+        )
+    if fmt is Format.json:
+        print_json(board.as_dict())
+    elif fmt is Format.csv:
+        typer.echo(_csv(board), nl=False)
+    else:
+        out = console()
+        out.print(f"[bold]SLA board: {process}, by {board.by}[/bold]")
+        out.print(_table(board))
+
+
+away_app = typer.Typer(
+    help="Out-of-office periods: routing skips a member while one covers the moment.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+Member = Annotated[str, typer.Argument(metavar="MEMBER", help="The member's owner id.")]
+
+
+def _when(text: str, option: str) -> datetime:
+    value = parse_time(text, option)
+    assert value is not None
+    return value
+
+
+@away_app.command("set")
+@handled
+def away_set(
+    db: Db,
+    member: Member,
+    start: Annotated[str, typer.Option("--from", metavar="DATE", help="First moment away.")],
+    end: Annotated[str, typer.Option("--until", metavar="DATE", help="Back at this moment.")],
+    note: Annotated[str | None, typer.Option("--note", help="Why (vacation, sick).")] = None,
+) -> None:
+    """Record that MEMBER is away from --from until --until."""
+    with open_engine(db) as engine:
+        ident = engine.set_away(member, _when(start, "--from"), _when(end, "--until"), note)
+    typer.echo(f"{member} is away: period {ident}")
+
+
+@away_app.command("clear")
+@handled
+def away_clear(
+    db: Db,
+    member: Member,
+    at: Annotated[
+        str | None, typer.Option("--at", metavar="DATE", help="Back as of (default: now).")
+    ] = None,
+) -> None:
+    """MEMBER is back: periods covering the moment end there, later ones are dropped."""
+    with open_engine(db) as engine:
+        changed = engine.clear_away(member, parse_time(at, "--at"))
+    typer.echo(f"{member}: {changed} period(s) changed")
+
+
+@away_app.command("list")
+@handled
+def away_list(
+    db: Db,
+    member: Annotated[str | None, typer.Argument(metavar="[MEMBER]")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Out-of-office periods, earliest first."""
+    with open_engine(db) as engine:
+        periods = engine.list_away(member)
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": p.id,
+                    "member": p.member,
+                    "starts_at": p.starts_at.isoformat(),
+                    "ends_at": p.ends_at.isoformat(),
+                    "note": p.note,
+                }
+                for p in periods
+            ]
+        )
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for name in ("id", "member", "from", "until", "note"):
+        table.add_column(name)
+    for p in periods:
+        table.add_row(
+            str(p.id),
+            p.member,
+            f"{p.starts_at:%Y-%m-%d %H:%M}",
+            f"{p.ends_at:%Y-%m-%d %H:%M}",
+            p.note or "",
+        )
+    console().print(table)

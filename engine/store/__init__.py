@@ -1,0 +1,24 @@
+"""The engine's storage: tables, transactions, queries and schema upgrades.
+
+:class:`Store` opens the database and hands out :class:`Tx` transactions; the hot path writes a
+planned :class:`Change` (instance row, history, timers, outbox) in one of them. The tables are in
+:mod:`leadflow.engine.store.tables` (SQLAlchemy Core). :func:`upgrade`, :func:`current` and
+:func:`head` run the shipped Alembic schema upgrades (``leadflow db upgrade``); live migration
+of leads between definition versions is :mod:`leadflow.engine.migration`, not this.
+"""
+
+from leadflow.engine.store._store import Change, DueTimer, InstanceRow, Store, Tx, dumps
+from leadflow.engine.store._upgrade import UPGRADES, current, head, upgrade
+
+__all__ = [
+    "UPGRADES",
+    "Change",
+    "DueTimer",
+    "InstanceRow",
+    "Store",
+    "Tx",
+    "current",
+    "dumps",
+    "head",
+    "upgrade",
+]
