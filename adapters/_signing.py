@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from leadflow.adapters.base import AdapterConfigError
+from leadflow.definitions import LeadflowError
 
 __all__ = [
     "SIGNATURE_TOLERANCE",
@@ -50,8 +51,10 @@ _HUBSPOT_DECODE = {
 }
 
 
-class SignatureError(ValueError):
+class SignatureError(LeadflowError, ValueError):
     """A request failed verification; ``check`` names the failed check (stable, for bodies)."""
+
+    code = "signature-invalid"
 
     def __init__(self, check: str, message: str) -> None:
         self.check = check

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from leadflow.definitions import LeadflowError
+
 __all__ = [
     "Adapter",
     "AdapterConfigError",
@@ -36,8 +38,10 @@ __all__ = [
 ]
 
 
-class AdapterConfigError(ValueError):
+class AdapterConfigError(LeadflowError, ValueError):
     """An adapter's deployment configuration is wrong (says which key and what is allowed)."""
+
+    code = "adapter-config-invalid"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from leadflow.engine._canary import version_chooser
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._errors import (
     DuplicateLead,
@@ -21,12 +22,9 @@ from leadflow.engine._errors import (
     LeadNotFound,
     TransactionConflict,
 )
-from leadflow.engine._types import BatchResult, ItemFailure
-from leadflow.engine.migration._canary import version_chooser
+from leadflow.engine._runtime import Runtime
+from leadflow.engine._types import BatchResult, Instance, ItemFailure
 from leadflow.engine.store import Change, Tx
-
-if TYPE_CHECKING:
-    from leadflow.engine._engine import Engine
 
 __all__ = ["fire_many", "start_many"]
 
@@ -92,106 +90,141 @@ def _in_batches(
 
 
 def start_many(
-    engine: Engine, process: str, items: Iterable[Any], at: datetime | None = None
+    runtime: Runtime, process: str, items: Iterable[Any], at: datetime | None = None
 ) -> BatchResult:
     """Start many leads, one transaction per 1,000; failures are reported per item.
 
     Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
     ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
     """
-    with engine.store.transaction(f"start_many {process}") as tx:
-        # the version per lead: the latest, or a canary's share (engine/migration/_canary.py)
-        choose = version_chooser(engine, tx, process)
+    with runtime.store.transaction(f"start_many {process}") as tx:
+        # the version per lead: the latest, or a canary's share (runtime/_canary.py)
+        choose = version_chooser(runtime, tx, process)
     names = ("lead_id", "data", "owner", "actor", "at")
-    return _in_batches(process, items, names, lambda b, r: _start_batch(engine, choose, b, at, r))
+    return _in_batches(process, items, names, lambda b, r: _start_batch(runtime, choose, b, at, r))
 
 
 def _start_batch(
-    engine: Engine,
+    runtime: Runtime,
     choose: Callable[[str], CompiledProcess],
     batch: Batch,
     at: datetime | None,
     result: BatchResult,
 ) -> None:
+    compiled = choose("")  # any version: they all name the same process
+    planned, items, failures = _plan_starts(runtime, choose, batch, at)
+    try:
+        keep = _write_starts(runtime, compiled, planned, items, failures)
+    except (runtime.store.integrity_error, TransactionConflict):
+        # another writer started one of these leads meanwhile: redo them one by one
+        keep = _start_one_by_one(runtime, compiled, planned, items, failures)
+    result.succeeded.extend(runtime.instance(c.row) for _, c in sorted(keep, key=_first))
+    result.failed.extend(sorted(failures, key=lambda f: f.index))
+
+
+def _plan_starts(
+    runtime: Runtime,
+    choose: Callable[[str], CompiledProcess],
+    batch: Batch,
+    at: datetime | None,
+) -> tuple[list[tuple[int, Change]], dict[int, Mapping[str, Any]], list[ItemFailure]]:
+    """Each item's start planned in memory: (index, change) pairs, items, failures."""
     planned: list[tuple[int, Change]] = []
     items: dict[int, Mapping[str, Any]] = {}
     seen: set[str] = set()
     failures: list[ItemFailure] = []
-    compiled = choose("")  # any version: they all name the same process
     for index, item in batch:
         lead_id = item.get("lead_id")
         try:
-            when = engine._now(item.get("at") or at)
+            compiled = choose(str(lead_id))
+            when = runtime.now(item.get("at") or at)
             if lead_id in seen:
                 raise DuplicateLead(compiled.process, str(lead_id))
-            change = engine._planner.start(
-                choose(str(lead_id)),
-                lead_id,
-                item.get("data"),
-                item.get("owner"),
-                item.get("actor"),
-                when,
+            change = runtime.planner.start(
+                compiled, lead_id, item.get("data"), item.get("owner"), item.get("actor"), when
             )
             seen.add(change.row.lead_id)
             planned.append((index, change))
             items[index] = item
         except LeadflowError as exc:
             failures.append(ItemFailure(index, str(lead_id), exc))
-    try:
-        with engine.store.transaction(f"start_many {compiled.process}") as tx:
-            existing = tx.load_many(compiled.process, seen)
-            keep = []
-            for index, change in planned:
-                if change.row.lead_id in existing:
-                    failures.append(
-                        ItemFailure(
-                            index,
-                            change.row.lead_id,
-                            DuplicateLead(compiled.process, change.row.lead_id),
-                        )
-                    )
-                else:
-                    keep.append((index, change))
-            # one insert order for every writer: overlapping batches cannot deadlock
-            ordered = sorted(keep, key=lambda ic: _lead_id(ic[1]))
-            if compiled.definition.routing and any(c.row.owner is None for _, c in keep):
-                # routed leads go in one by one, so each routing decision counts the ones before
-                keep = [
-                    (index, _routed(engine, tx, compiled, change, items[index]))
-                    for index, change in ordered
-                ]
-            else:
-                tx.apply([c for _, c in ordered])
-    except (engine.store.integrity_error, TransactionConflict):
-        # another writer started one of these leads meanwhile: redo them one by one
-        failed = {f.index for f in failures}
+    return planned, items, failures
+
+
+def _write_starts(
+    runtime: Runtime,
+    compiled: CompiledProcess,
+    planned: list[tuple[int, Change]],
+    items: dict[int, Mapping[str, Any]],
+    failures: list[ItemFailure],
+) -> list[tuple[int, Change]]:
+    """One transaction: the planned starts of leads not yet started (the rest fail)."""
+    with runtime.store.transaction(f"start_many {compiled.process}") as tx:
+        existing = tx.load_many(compiled.process, {c.row.lead_id for _, c in planned})
         keep = []
         for index, change in planned:
-            if index in failed:
-                continue
-            try:
-                with engine.store.transaction(f"start {change.row.lead_id}") as tx:
-                    change = _routed(engine, tx, compiled, change, items[index])
+            lead_id = change.row.lead_id
+            if lead_id in existing:
+                duplicate = DuplicateLead(compiled.process, lead_id)
+                failures.append(ItemFailure(index, lead_id, duplicate))
+            else:
                 keep.append((index, change))
-            except engine.store.integrity_error:
-                duplicate = DuplicateLead(compiled.process, change.row.lead_id)
-                failures.append(ItemFailure(index, change.row.lead_id, duplicate))
-            except TransactionConflict as exc:
-                failures.append(ItemFailure(index, change.row.lead_id, exc))
-    result.succeeded.extend(engine._instance(c.row) for _, c in sorted(keep, key=_first))
-    result.failed.extend(sorted(failures, key=lambda f: f.index))
+        # one insert order for every writer: overlapping batches cannot deadlock
+        ordered = sorted(keep, key=lambda ic: _lead_id(ic[1]))
+        if compiled.definition.routing and any(c.row.owner is None for _, c in keep):
+            # routed leads go in one by one, so each routing decision counts the ones before
+            return [
+                (index, _routed(runtime, tx, compiled, change, items[index]))
+                for index, change in ordered
+            ]
+        tx.apply([c for _, c in ordered])
+        return keep
+
+
+def _start_one_by_one(
+    runtime: Runtime,
+    compiled: CompiledProcess,
+    planned: list[tuple[int, Change]],
+    items: dict[int, Mapping[str, Any]],
+    failures: list[ItemFailure],
+) -> list[tuple[int, Change]]:
+    """Each planned start in its own transaction (after a batch lost a race)."""
+    failed = {f.index for f in failures}
+    keep = []
+    for index, change in planned:
+        if index in failed:
+            continue
+        try:
+            with runtime.store.transaction(f"start {change.row.lead_id}") as tx:
+                change = _routed(runtime, tx, compiled, change, items[index])
+            keep.append((index, change))
+        except runtime.store.integrity_error:
+            duplicate = DuplicateLead(compiled.process, change.row.lead_id)
+            failures.append(ItemFailure(index, change.row.lead_id, duplicate))
+        except TransactionConflict as exc:
+            failures.append(ItemFailure(index, change.row.lead_id, exc))
+    return keep
 
 
 def _routed(
-    engine: Engine, tx: Tx, compiled: CompiledProcess, change: Change, item: Mapping[str, Any]
+    runtime: Runtime, tx: Tx, compiled: CompiledProcess, change: Change, item: Mapping[str, Any]
 ) -> Change:
     """Write one planned start, routing it first when it has no owner."""
-    compiled = engine._compiled_for(compiled.process, change.row.definition_version)  # canary
-    return engine._start_routed(tx, compiled, change, item.get("data"), item.get("actor"))
+    compiled = runtime.compiled(compiled.process, change.row.definition_version)  # canary
+    return runtime.start_routed(tx, compiled, change, item.get("data"), item.get("actor"))
+
+
+FireOne = Callable[[str, str, str, Any, Any, Any], Instance]
+"""``Engine.fire`` (process, lead id, trigger, data, actor, at): a batch that lost a race
+with another writer is redone item by item through it."""
 
 
 def fire_many(
-    engine: Engine, process: str, items: Iterable[Any], at: datetime | None = None
+    runtime: Runtime,
+    fire_one: FireOne,
+    process: str,
+    items: Iterable[Any],
+    at: datetime | None = None,
 ) -> BatchResult:
     """Fire many triggers, one transaction per 1,000; failures are reported per item.
 
@@ -201,11 +234,14 @@ def fire_many(
     item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
     """
     names = ("lead_id", "trigger", "data", "actor", "at")
-    return _in_batches(process, items, names, lambda b, r: _fire_batch(engine, process, b, at, r))
+    return _in_batches(
+        process, items, names, lambda b, r: _fire_batch(runtime, fire_one, process, b, at, r)
+    )
 
 
 def _fire_batch(
-    engine: Engine,
+    runtime: Runtime,
+    fire_one: FireOne,
     process: str,
     batch: Batch,
     at: datetime | None,
@@ -214,12 +250,12 @@ def _fire_batch(
     failures: list[ItemFailure] = []
     planned: list[tuple[int, Change]] = []
     try:
-        with engine.store.transaction(f"fire_many {process}") as tx:
+        with runtime.store.transaction(f"fire_many {process}") as tx:
             rows = tx.load_many(process, (str(item.get("lead_id")) for _, item in batch))
             need = [
                 r.id
                 for r in rows.values()
-                if engine._compiled_for(process, r.definition_version).reads_activities
+                if runtime.compiled(process, r.definition_version).reads_activities
             ]
             acts = tx.activities_many(need) if need else {}
             read_version: dict[str, int] = {}
@@ -229,15 +265,15 @@ def _fire_batch(
                 try:
                     row = latest[lead_id].row if lead_id in latest else rows.get(lead_id)
                     if row is None:
-                        engine._compiled_for(process, None)
+                        runtime.compiled(process, None)
                         raise LeadNotFound(process, lead_id)
-                    change = engine._planner.fire(
-                        engine._compiled_for(process, row.definition_version),
+                    change = runtime.planner.fire(
+                        runtime.compiled(process, row.definition_version),
                         row,
                         str(item.get("trigger")),
                         item.get("data"),
                         item.get("actor"),
-                        engine._now(item.get("at") or at),
+                        runtime.now(item.get("at") or at),
                         acts.get(row.id, []),
                     )
                 except LeadflowError as exc:
@@ -254,14 +290,14 @@ def _fire_batch(
                 raise _Conflict
             tx.write_log([change for _, change in planned])
     except (_Conflict, TransactionConflict):
-        _fire_one_by_one(engine, process, batch, at, result)
+        _fire_one_by_one(fire_one, process, batch, at, result)
         return
-    result.succeeded.extend(engine._instance(change.row) for _, change in planned)
+    result.succeeded.extend(runtime.instance(change.row) for _, change in planned)
     result.failed.extend(failures)
 
 
 def _fire_one_by_one(
-    engine: Engine,
+    fire_one: FireOne,
     process: str,
     batch: Batch,
     at: datetime | None,
@@ -271,7 +307,7 @@ def _fire_one_by_one(
         lead_id = str(item.get("lead_id"))
         try:
             result.succeeded.append(
-                engine.fire(
+                fire_one(
                     process,
                     lead_id,
                     str(item.get("trigger")),

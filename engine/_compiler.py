@@ -110,7 +110,7 @@ class CompiledProcess:
         self.allowed: dict[str, tuple[str, ...]] = {
             name: definition.triggers_from(name) for name in definition.stages
         }
-        self.activity_types = self._activity_types(definition)
+        self.activity_types = self.activity_types_of(definition)
         exit_criteria = {
             name: tuple(
                 compile_criterion(c, f"exit:{name}", definition, self.activity_types)
@@ -158,7 +158,8 @@ class CompiledProcess:
         return self._needs_activities.get((stage, trigger), False)
 
     @staticmethod
-    def _activity_types(definition: ProcessDefinition) -> tuple[str, ...]:
+    def activity_types_of(definition: ProcessDefinition) -> tuple[str, ...]:
+        """Every activity type a definition names (playbook items, criteria, SLAs), in order."""
         types: dict[str, None] = {}
         for stage in definition.stages.values():
             for item in stage.playbook:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,21 +17,19 @@ from typing import Any
 import sqlalchemy as sa
 
 import leadflow.engine._batches as _batches
-import leadflow.engine.migration._canary as _canary
+import leadflow.engine._canary as _canary
 from leadflow.definitions import ProcessDefinition, load_definition
-from leadflow.engine._clock import Clock, SystemClock, as_utc
-from leadflow.engine._compiler import CompiledProcess
+from leadflow.engine._canary import Canary, choose_version
+from leadflow.engine._clock import Clock, SystemClock
 from leadflow.engine._errors import (
-    ConcurrentUpdate,
     DeployConflict,
     DuplicateLead,
     FieldIssue,
     InvalidData,
-    LeadNotFound,
     StorageError,
-    UnknownProcess,
 )
-from leadflow.engine._planning import Planner, check_text
+from leadflow.engine._planning import check_text
+from leadflow.engine._runtime import Runtime
 from leadflow.engine._schedules import ScheduleRunner
 from leadflow.engine._types import (
     BatchResult,
@@ -43,20 +39,15 @@ from leadflow.engine._types import (
     PlaybookStatus,
     TriggerOption,
 )
-from leadflow.engine.migration._canary import Canary, choose_version
-from leadflow.engine.routing._router import RouteDecision, Router
-from leadflow.engine.routing._store import AwayPeriod, RoutingStore, clear_away, list_away, set_away
-from leadflow.engine.sla._sweep import Sweep
+from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
+from leadflow.engine.sla.board import sla_board
+from leadflow.engine.sla.sweep import Sweep
 from leadflow.engine.store import Change, InstanceRow, Store, Tx
 from leadflow.engine.store.tables import definitions as definitions_table
 from leadflow.engine.store.tables import history as history_table
 from leadflow.engine.store.tables import instances as instances_table
 
 __all__ = ["Engine"]
-
-_BATCH = 1000
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_MAX_TEXT = 255
 
 
 def _canonical(definition: ProcessDefinition, *, sort_keys: bool = False) -> str:
@@ -92,18 +83,37 @@ class Engine:
     ) -> None:
         if isinstance(db, os.PathLike):
             db = f"sqlite:///{os.fspath(db)}"
-        self.store = Store(db, create=create)
-        self.clock: Clock = clock or SystemClock()
-        self.event_source = event_source
-        self._planner = Planner(event_source)
-        self._compiled: dict[tuple[str, int], CompiledProcess] = {}
-        self._routers: dict[tuple[str, int], Router] = {}
-        self._lock = threading.Lock()
-        self._sweep = Sweep(self)
-        self._schedule_runner = ScheduleRunner(self)
+        self.runtime = Runtime(Store(db, create=create), clock or SystemClock(), event_source)
+        """The state this engine shares with its sweep, batches, schedules and migrations."""
+        self._sweep = Sweep(self.runtime)
+        self._schedule_runner = ScheduleRunner(self.runtime, self._board)
         attach = getattr(self.clock, "attach", None)
         if callable(attach):
             attach(self)  # a ManualClock runs this engine's due timers as it advances
+
+    @property
+    def store(self) -> Store:
+        """The database this engine runs on."""
+        return self.runtime.store
+
+    @property
+    def clock(self) -> Clock:
+        """The only source of "now" (a :class:`SystemClock` unless one was given)."""
+        return self.runtime.clock
+
+    @property
+    def event_source(self) -> str:
+        """The CloudEvents ``source`` of the events this engine writes."""
+        return self.runtime.event_source
+
+    @property
+    def sweep(self) -> Sweep:
+        """The due-timer sweep (the worker's rounds call :meth:`Sweep.sweep_once`)."""
+        return self._sweep
+
+    def _board(self, process: str, since: datetime, until: datetime) -> dict[str, Any]:
+        """The SLA board that ``leadflow.sla.digest`` schedules send."""
+        return sla_board(self.runtime, process, since=since, until=until).as_dict()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -116,9 +126,6 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _now(self, at: datetime | None) -> datetime:
-        return as_utc(at) if at is not None else as_utc(self.clock.now())
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -145,7 +152,7 @@ class Engine:
                             version=key[1],
                             digest=digest,
                             body=body,
-                            deployed_at=self._now(None),
+                            deployed_at=self.runtime.now(None),
                         )
                     )
         except sa.exc.IntegrityError:
@@ -156,87 +163,18 @@ class Engine:
         legacy = _digest(_canonical(definition, sort_keys=True))
         if existing is not None and existing not in (digest, legacy):
             raise DeployConflict(*key)
-        with self._lock:
-            if key not in self._compiled:
-                self._compiled[key] = CompiledProcess(definition)
+        self.runtime.remember(definition)
         return definition
 
     def processes(self) -> dict[str, list[int]]:
         """Deployed processes and their versions, ascending."""
-        t = definitions_table
-        rows = self.store.query(
-            sa.select(t.c.process, t.c.version).order_by(t.c.process, t.c.version),
-            "list deployed processes",
-        )
-        out: dict[str, list[int]] = {}
-        for process, version in rows:
-            out.setdefault(process, []).append(version)
-        return out
+        return self.runtime.processes()
 
     def definition(self, process: str, version: int | None = None) -> ProcessDefinition:
         """A deployed definition (the latest version when ``version`` is None)."""
-        return self._compiled_for(process, version).definition
-
-    def _compiled_for(self, process: str, version: int | None) -> CompiledProcess:
-        if version is not None:
-            cached = self._compiled.get((process, version))
-            if cached is not None:
-                return cached
-        t = definitions_table
-        query = sa.select(t.c.version, t.c.body).where(t.c.process == process)
-        query = (
-            query.where(t.c.version == version)
-            if version is not None
-            else query.order_by(t.c.version.desc())
-        )
-        rows = self.store.query(query.limit(1), f"load definition {process}")
-        row = rows[0] if rows else None
-        if row is None:
-            raise UnknownProcess(process, version, list(self.processes()))
-        key = (process, int(row[0]))
-        with self._lock:
-            if key not in self._compiled:
-                definition = ProcessDefinition.model_validate(json.loads(row[1]))
-                self._compiled[key] = CompiledProcess(definition)
-            return self._compiled[key]
-
-    def _latest(self, tx: Tx, process: str) -> CompiledProcess:
-        """The newest deployed version, as seen by ``tx`` (deploys by other processes count)."""
-        latest = tx.latest_version(process)
-        if latest is None:
-            raise UnknownProcess(process, None, list(self.processes()))
-        return self._compiled_for(process, latest)
-
-    def _instance(self, row: InstanceRow) -> Instance:
-        compiled = self._compiled_for(row.process, row.definition_version)
-        return Instance(
-            process=row.process,
-            lead_id=row.lead_id,
-            stage=row.stage,
-            owner=row.owner,
-            data=dict(row.data),
-            closed=row.closed,
-            version=row.version,
-            definition_version=row.definition_version,
-            probability=compiled.stages[row.stage].probability,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            stage_entered_at=row.stage_entered_at,
-        )
+        return self.runtime.definition(process, version)
 
     # -- running a change ----------------------------------------------------------------------
-
-    def _load(self, tx: Tx, process: str, lead_id: str) -> InstanceRow:
-        row = tx.load(process, lead_id)
-        if row is None:
-            self._compiled_for(process, None)  # UnknownProcess beats LeadNotFound
-            raise LeadNotFound(process, lead_id)
-        return row
-
-    def _write(self, tx: Tx, change: Change) -> None:
-        if not tx.apply([change]):
-            assert change.expected_version is not None
-            raise ConcurrentUpdate(change.row.process, change.row.lead_id, change.expected_version)
 
     def start(
         self,
@@ -252,16 +190,16 @@ class Engine:
         Raises :class:`DuplicateLead` if the lead already runs in this process and
         :class:`InvalidData` if ``data`` breaks the field contract.
         """
-        when = self._now(at)
+        when = self.runtime.now(at)
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
-                # the version: the latest, or a canary's share (engine/migration/_canary.py)
-                compiled = choose_version(self, tx, process, lead_id)
-                change = self._planner.start(compiled, lead_id, data, owner, actor, when)
-                change = self._start_routed(tx, compiled, change, data, actor)
+                # the version: the latest, or a canary's share (engine/_canary.py)
+                compiled = choose_version(self.runtime, tx, process, lead_id)
+                change = self.runtime.planner.start(compiled, lead_id, data, owner, actor, when)
+                change = self.runtime.start_routed(tx, compiled, change, data, actor)
         except self.store.integrity_error as exc:
             raise DuplicateLead(process, lead_id) from exc
-        return self._instance(change.row)
+        return self.runtime.instance(change.row)
 
     def _run(
         self,
@@ -276,12 +214,12 @@ class Engine:
             issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
             raise InvalidData(process, str(lead_id), [issue])
         with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
+            row = self.runtime.load(tx, process, lead_id)
             change = plan(tx, row)
             if change is None:
-                return self._instance(row)
-            self._write(tx, change)
-        return self._instance(change.row)
+                return self.runtime.instance(row)
+            self.runtime.write(tx, change)
+        return self.runtime.instance(change.row)
 
     def fire(
         self,
@@ -298,13 +236,13 @@ class Engine:
         :class:`GuardFailed` (criteria unmet, see ``.unmet``), :class:`InvalidData` or
         :class:`ConcurrentUpdate`. A failed fire changes nothing.
         """
-        when = self._now(at)
+        when = self.runtime.now(at)
 
         def plan(tx: Tx, row: InstanceRow) -> Change:
-            compiled = self._compiled_for(process, row.definition_version)
+            compiled = self.runtime.compiled(process, row.definition_version)
             reads = compiled.needs_activities(row.stage, trigger)
             acts = tx.activities(row.id) if reads else []
-            return self._planner.fire(compiled, row, trigger, data, actor, when, acts)
+            return self.runtime.planner.fire(compiled, row, trigger, data, actor, when, acts)
 
         return self._run(f"fire {trigger} on", process, lead_id, plan)
 
@@ -317,12 +255,12 @@ class Engine:
         at: datetime | None = None,
     ) -> Instance:
         """Change lead data (``None`` unsets a field); a no-op writes nothing."""
-        when = self._now(at)
+        when = self.runtime.now(at)
         check_text(process, lead_id, actor=actor)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
-            compiled = self._compiled_for(process, row.definition_version)
-            return self._planner.update(compiled, row, data, actor, when)
+            compiled = self.runtime.compiled(process, row.definition_version)
+            return self.runtime.planner.update(compiled, row, data, actor, when)
 
         return self._run("update", process, lead_id, plan)
 
@@ -336,13 +274,13 @@ class Engine:
         at: datetime | None = None,
     ) -> Instance:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
-        when = self._now(at)
+        when = self.runtime.now(at)
         check_text(process, lead_id, actor=actor)
-        activity = self._planner.activity(process, lead_id, activity_type, data)
+        activity = self.runtime.planner.activity(process, lead_id, activity_type, data)
 
         def plan(_: Tx, row: InstanceRow) -> Change:
-            compiled = self._compiled_for(process, row.definition_version)
-            return self._planner.record(compiled, row, activity, actor, when)
+            compiled = self.runtime.compiled(process, row.definition_version)
+            return self.runtime.planner.record(compiled, row, activity, actor, when)
 
         return self._run(f"record {activity_type} on", process, lead_id, plan)
 
@@ -355,98 +293,16 @@ class Engine:
         at: datetime | None = None,
     ) -> Instance:
         """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
-        when = self._now(at)
+        when = self.runtime.now(at)
         check_text(process, lead_id, owner=owner, actor=actor)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
-            compiled = self._compiled_for(process, row.definition_version)
-            return self._planner.assign(compiled, row, owner, actor, when)
+            compiled = self.runtime.compiled(process, row.definition_version)
+            return self.runtime.planner.assign(compiled, row, owner, actor, when)
 
         return self._run("assign", process, lead_id, plan)
 
     # -- routing -------------------------------------------------------------------------------
-
-    def _start_routed(
-        self,
-        tx: Tx,
-        compiled: CompiledProcess,
-        change: Change,
-        data: Mapping[str, Any] | None,
-        actor: str | None,
-    ) -> Change:
-        """Write a planned start; a lead without an owner is routed first (and the decision
-        recorded), so capacity counts see every lead started before it in the transaction."""
-        routed = None
-        if change.row.owner is None and compiled.definition.routing:
-            routed = self._route(tx, compiled, change.row, change.at, record=False)
-            if routed.owner is not None:
-                row = change.row
-                change = self._planner.start(
-                    compiled, row.lead_id, data, routed.owner, actor, change.at
-                )
-        self._write(tx, change)
-        if routed is not None and routed.team is not None:
-            RoutingStore.of(tx).record(
-                compiled.process, routed.team, change.row.id, routed.owner, change.at
-            )
-        return change
-
-    def _router(self, compiled: CompiledProcess) -> Router:
-        key = (compiled.process, compiled.version)
-        router = self._routers.get(key)
-        if router is None:
-            router = Router(compiled.definition, compiled.sla.calendars)
-            with self._lock:
-                self._routers.setdefault(key, router)
-        return router
-
-    def _route(
-        self,
-        tx: Tx,
-        compiled: CompiledProcess,
-        row: InstanceRow,
-        at: datetime,
-        *,
-        team: str | None = None,
-        record: bool = True,
-    ) -> RouteDecision:
-        """Where the lead goes now (never to its current owner); recorded when ``record``."""
-        return self._router(compiled).route(
-            RoutingStore.of(tx),
-            row.id if record and row.id else None,
-            row.data,
-            at,
-            team=team,
-            exclude=row.owner,
-            stage=row.stage,
-        )
-
-    def _recipients(
-        self, compiled: CompiledProcess, row: InstanceRow, notify: Iterable[str]
-    ) -> list[str]:
-        """People a ladder mark notifies: ``owner``, ``team_lead``, ``team`` or ids, resolved."""
-        teams = compiled.definition.teams
-        mine = next(
-            (
-                team
-                for name, team in teams.items()
-                if row.owner == team.queue_owner(name)
-                or any(m.id == row.owner for m in team.members)
-            ),
-            None,
-        )
-        out: list[str] = []
-        for who in notify:
-            if who == "owner":
-                names = [row.owner] if row.owner else []
-            elif who == "team_lead":
-                names = [mine.lead] if mine is not None and mine.lead else []
-            elif who == "team":
-                names = [m.id for m in mine.members] if mine is not None else []
-            else:
-                names = [who]
-            out.extend(n for n in names if n and n not in out)
-        return out
 
     def set_away(
         self,
@@ -463,7 +319,7 @@ class Engine:
 
     def clear_away(self, member: str, at: datetime | None = None) -> int:
         """``member`` is back as of ``at`` (default now); returns how many periods changed."""
-        return clear_away(self.store, member, self._now(at))
+        return clear_away(self.store, member, self.runtime.now(at))
 
     def list_away(self, member: str | None = None) -> list[AwayPeriod]:
         """Out-of-office periods (of ``member``, or everyone's), by start."""
@@ -474,15 +330,15 @@ class Engine:
     def set_canary(self, process: str, version: int, share: float) -> Canary:
         """Start ``share`` (0 < share <= 1) of new leads of ``process`` on ``version``; the
         choice is a hash of the lead id, so a retried start picks the same version."""
-        return _canary.set_canary(self, process, version, share)
+        return _canary.set_canary(self.runtime, process, version, share)
 
     def clear_canary(self, process: str) -> bool:
         """New leads start on the newest version again; whether a canary was set."""
-        return _canary.clear_canary(self, process)
+        return _canary.clear_canary(self.runtime, process)
 
     def canary(self, process: str) -> Canary | None:
         """The canary of ``process``, or None."""
-        return _canary.canary(self, process)
+        return _canary.canary(self.runtime, process)
 
     # -- timers --------------------------------------------------------------------------------
 
@@ -493,7 +349,7 @@ class Engine:
         its due time; a crash leaves unfired marks due, and nothing fires twice. Returns how
         many timers were processed.
         """
-        return self._sweep.run_due(self._now(now), limit)
+        return self._sweep.run_due(self.runtime.now(now), limit)
 
     def next_due(self) -> datetime | None:
         """When the earliest SLA mark falls due (None when no clock is running)."""
@@ -506,27 +362,19 @@ class Engine:
         Every occurrence runs once across all workers; occurrences missed while nothing ran are
         coalesced into the latest one. Returns how many schedules ran.
         """
-        return self._schedule_runner.run(self._now(now))
+        return self._schedule_runner.run(self.runtime.now(now))
 
     def next_schedule(self) -> datetime | None:
         """When the next schedule occurrence falls due (None when no definition has one)."""
-        return self._schedule_runner.next_due(self._now(None))
-
-    def _deployed_at(self, process: str, version: int) -> datetime:
-        t = definitions_table
-        rows = self.store.query(
-            sa.select(t.c.deployed_at).where(t.c.process == process, t.c.version == version),
-            f"read the deployment time of {process} v{version}",
-        )
-        return self.store.decode_time(rows[0][0])
+        return self._schedule_runner.next_due(self.runtime.now(None))
 
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, process: str, lead_id: str) -> Instance:
         """The lead's current instance; :class:`LeadNotFound` if it was never started."""
         with self.store.transaction(f"get {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
-        return self._instance(row)
+            row = self.runtime.load(tx, process, lead_id)
+        return self.runtime.instance(row)
 
     def history(self, process: str, lead_id: str) -> list[HistoryEntry]:
         """Every change of the lead, oldest first."""
@@ -557,12 +405,12 @@ class Engine:
 
     def next_steps(self, process: str, lead_id: str, at: datetime | None = None) -> NextSteps:
         """The stage's playbook progress and every allowed trigger with its criteria evaluated."""
-        when = self._now(at)
+        when = self.runtime.now(at)
         with self.store.transaction(f"next steps of {process}/{lead_id}") as tx:
-            row = self._load(tx, process, lead_id)
+            row = self.runtime.load(tx, process, lead_id)
             acts = tx.activities(row.id)
-        compiled = self._compiled_for(process, row.definition_version)
-        ctx = self._planner.context(compiled, row, row.data, {}, when, acts)
+        compiled = self.runtime.compiled(process, row.definition_version)
+        ctx = self.runtime.planner.context(compiled, row, row.data, {}, when, acts)
         done = {a.type for a in acts if a.seq > row.stage_seq and a.at <= when}
         playbook = [
             PlaybookStatus(p.id, p.title, p.template, p.activity_type, p.activity_type in done)
@@ -593,7 +441,7 @@ class Engine:
         Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
         ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
         """
-        return _batches.start_many(self, process, items, at)
+        return _batches.start_many(self.runtime, process, items, at)
 
     def fire_many(
         self, process: str, items: Iterable[Any], at: datetime | None = None
@@ -605,4 +453,4 @@ class Engine:
         order. If another writer changes one of the leads meanwhile, that batch is redone item by
         item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
         """
-        return _batches.fire_many(self, process, items, at)
+        return _batches.fire_many(self.runtime, self.fire, process, items, at)

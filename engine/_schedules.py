@@ -9,18 +9,17 @@ workers look at it. The first time a schedule is seen, its row starts at the dep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
 from leadflow.definitions import Schedule
 from leadflow.engine._events import encode_event, event_id
+from leadflow.engine._runtime import Runtime
 from leadflow.engine.routing._store import RoutingStore
 from leadflow.engine.store import Tx
-
-if TYPE_CHECKING:
-    from leadflow.engine._engine import Engine
 
 __all__ = ["DIGEST", "ScheduleRunner", "occurrence"]
 
@@ -58,21 +57,26 @@ def next_occurrence(schedule: Schedule, after: datetime) -> datetime | None:
     return nxt.astimezone(UTC) if nxt is not None else None
 
 
+SlaBoardFn = Callable[[str, datetime, datetime], dict[str, Any]]
+"""The SLA board of a process for ``[since, until)`` as a dict (digests carry it)."""
+
+
 class ScheduleRunner:
     """Runs the schedules of every deployed process (their latest versions)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, runtime: Runtime, board: SlaBoardFn) -> None:
+        self.runtime = runtime
+        self.board = board
 
     def _schedules(self) -> list[tuple[str, str, Schedule, datetime]]:
-        engine = self.engine
+        runtime = self.runtime
         out: list[tuple[str, str, Schedule, datetime]] = []
-        for process in engine.processes():
-            compiled = engine._compiled_for(process, None)
+        for process in runtime.processes():
+            compiled = runtime.compiled(process, None)
             schedules = compiled.definition.schedules
             if not schedules:
                 continue
-            deployed = engine._deployed_at(process, compiled.version)
+            deployed = runtime.deployed_at(process, compiled.version)
             out.extend((process, name, s, deployed) for name, s in schedules.items())
         return out
 
@@ -82,7 +86,7 @@ class ScheduleRunner:
         schedules = self._schedules()
         if not schedules:
             return None
-        with self.engine.store.transaction("read schedule runs") as tx:
+        with self.runtime.store.transaction("read schedule runs") as tx:
             runs = self._last_runs(tx)
         for process, name, schedule, deployed in schedules:
             last = runs.get((process, name), deployed)
@@ -95,7 +99,7 @@ class ScheduleRunner:
         """Run every schedule occurrence due at ``now``; how many ran."""
         ran = 0
         for process, name, schedule, deployed in self._schedules():
-            with self.engine.store.transaction(f"run schedule {process}/{name}") as tx:
+            with self.runtime.store.transaction(f"run schedule {process}/{name}") as tx:
                 last = self._lock(tx, process, name, deployed)
                 due = occurrence(schedule, last, now)
                 if due is None:
@@ -110,36 +114,34 @@ class ScheduleRunner:
     def _execute(
         self, tx: Tx, process: str, name: str, schedule: Schedule, last: datetime, due: datetime
     ) -> None:
-        engine = self.engine
+        runtime = self.runtime
         if schedule.release is not None:
-            compiled = engine._compiled_for(process, None)
-            router = engine._router(compiled)
+            compiled = runtime.compiled(process, None)
+            router = runtime.router(compiled)
             pairs = router.release(RoutingStore.of(tx), process, schedule.release, due)
             actor = f"schedule:{name}"
             for lead_id, owner in pairs:
                 row = tx.load(process, lead_id)
                 if row is None:  # pragma: no cover - the release read it in this transaction
                     continue
-                lead_compiled = engine._compiled_for(process, row.definition_version)
-                change = engine._planner.assign(lead_compiled, row, owner, actor, due)
+                lead_compiled = runtime.compiled(process, row.definition_version)
+                change = runtime.planner.assign(lead_compiled, row, owner, actor, due)
                 if change is not None:
-                    engine._write(tx, change)
+                    runtime.write(tx, change)
         else:
             self._digest(tx, process, name, last, due)
 
     def _digest(self, tx: Tx, process: str, name: str, since: datetime, due: datetime) -> None:
         """One ``leadflow.sla.digest`` event with the SLA board of ``[since, due)``: a process
         event (no lead) that subscribed adapters deliver to managers."""
-        from leadflow.engine.reports._sla_board import sla_board
-
-        board = sla_board(self.engine, process, since=since, until=due).as_dict()
-        version = self.engine._compiled_for(process, None).version
+        board = self.board(process, since, due)
+        version = self.runtime.compiled(process, None).version
         data = {"process": process, "definition_version": version, "schedule": name, **board}
         ident = event_id(due)
         envelope = encode_event(
-            self.engine.event_source, DIGEST, ident, process, name, due.isoformat(), data, {}, "{}"
+            self.runtime.event_source, DIGEST, ident, process, name, due.isoformat(), data, {}, "{}"
         )
-        p = tx.store._p
+        p = tx.store.param
         tx.cur.execute(
             "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
             f"VALUES ({p}, NULL, 0, {p}, {p}, {p})",
@@ -154,7 +156,7 @@ class ScheduleRunner:
         return {(p, s): dt(at) for p, s, at in tx.cur.fetchall()}
 
     def _lock(self, tx: Tx, process: str, name: str, start: datetime) -> datetime:
-        p = tx.store._p
+        p = tx.store.param
         lock = " FOR UPDATE" if tx.store.dialect == "postgresql" else ""
         conflict = " ON CONFLICT DO NOTHING"
         tx.cur.execute(
@@ -171,7 +173,7 @@ class ScheduleRunner:
         return tx.store.decode_time(row[0])
 
     def _save(self, tx: Tx, process: str, name: str, due: datetime) -> None:
-        p = tx.store._p
+        p = tx.store.param
         tx.cur.execute(
             f"UPDATE lf_schedule_runs SET last_due_at = {p} WHERE process = {p} AND schedule = {p}",
             (tx.store.encode_time(due), process, name),

@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from typing import Literal
 
+from leadflow.definitions import LeadflowError
+
 __all__ = ["DEFAULT_TIMEOUT", "MISSING_DOT", "GraphvizError", "graphviz"]
 
 DEFAULT_TIMEOUT = 60.0
@@ -22,8 +24,10 @@ MISSING_DOT = (
 )
 
 
-class GraphvizError(Exception):
+class GraphvizError(LeadflowError, RuntimeError):
     """``dot`` is missing, failed, or did not finish in time."""
+
+    code = "graphviz-failed"
 
 
 def graphviz(

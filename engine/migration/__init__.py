@@ -20,19 +20,14 @@ crash tests set it to kill the process mid-apply.
 
 from __future__ import annotations
 
+from leadflow.engine._canary import Canary, InvalidCanary
 from leadflow.engine.migration._apply import (
     MigrationPlan,
     MigrationResult,
     apply_migration,
     plan_migration,
 )
-from leadflow.engine.migration._canary import (
-    Canary,
-    InvalidCanary,
-    canary,
-    clear_canary,
-    set_canary,
-)
+from leadflow.engine.migration._canaries import canary, clear_canary, set_canary
 from leadflow.engine.migration._plan import (
     BLOCKED,
     MOVED,

@@ -152,9 +152,9 @@ def _check(
     given: object = batch
     if isinstance(given, bool) or not isinstance(given, int) or batch < 1:
         problems.append(f"batch must be a whole number of at least 1, not {batch!r}")
-    new = engine._compiled_for(process, to_version)  # UnknownProcess names what is deployed
+    new = engine.runtime.compiled(process, to_version)  # UnknownProcess names what is deployed
     if from_version is not None:
-        engine._compiled_for(process, from_version)
+        engine.runtime.compiled(process, from_version)
         if from_version == to_version:
             problems.append(f"from and to are both version {to_version}")
     sources = [
@@ -162,7 +162,7 @@ def _check(
         for v in engine.processes().get(process, [])
         if v != to_version and from_version in (None, v)
     ]
-    known = {s for v in sources for s in engine._compiled_for(process, v).stages}
+    known = {s for v in sources for s in engine.runtime.compiled(process, v).stages}
     stages = ", ".join(new.stages)
     out: dict[str, str] = {}
     given_map: list[tuple[object, object]] = list((mapping or {}).items())
@@ -207,7 +207,8 @@ def _read(
     reads them) their activities."""
     rows = tx.open_instances_not_on(new.process, new.version, from_version, after, limit, lock=lock)
     olds = {
-        r.definition_version: engine._compiled_for(new.process, r.definition_version) for r in rows
+        r.definition_version: engine.runtime.compiled(new.process, r.definition_version)
+        for r in rows
     }
     need = [
         r.id for r in rows if new.reads_activities or olds[r.definition_version].reads_activities
@@ -238,7 +239,7 @@ def plan_migration(
     not deployed.
     """
     new, stages, _ = _check(engine, process, to_version, mapping, sla_policy, from_version, batch)
-    when = engine._now(at)
+    when = engine.runtime.now(at)
     plan = MigrationPlan(process, to_version, from_version, stages, sla_policy, when)
     after = 0
     while True:
@@ -284,7 +285,7 @@ def apply_migration(
         engine, process, from_version, to_version, stages, sla_policy, batch, actor
     )
     result = MigrationResult(
-        process, to_version, from_version, stages, sla_policy, engine._now(at), run_id=run.id
+        process, to_version, from_version, stages, sla_policy, engine.runtime.now(at), run_id=run.id
     )
     result.resumed = resumed
     result.counts.update(run.counts)
@@ -318,7 +319,7 @@ def _apply_batch(
 ) -> bool:
     """Migrate the next batch and advance the run, in one transaction; True when none is left."""
     store = engine.store
-    p = store._p
+    p = store.param
     with store.transaction(f"migrate {new.process} (run {run_id})") as tx:
         tx.cur.execute(
             f"SELECT last_instance_id, counts, status FROM lf_migrations WHERE id = {p}",
@@ -331,7 +332,7 @@ def _apply_batch(
         if status != "running":
             raise InvalidMigration(new.process, [f"run {run_id} was {status} meanwhile"])
         counts = {**_empty(), **json.loads(counts_json)}
-        when = engine._now(at)
+        when = engine.runtime.now(at)
         rows = _read(engine, tx, new, from_version, int(last), batch, lock=True)
         if not rows:
             tx.cur.execute(
@@ -352,7 +353,7 @@ def _apply_batch(
             if outcome.moves:
                 changes.append(
                     migrated_change(
-                        engine._planner,
+                        engine.runtime.planner,
                         old,
                         new,
                         row,

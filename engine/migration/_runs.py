@@ -115,7 +115,7 @@ def find_or_create_run(
     """(the run, True) when an unfinished run with these parameters exists; else a new run
     (False). :class:`MigrationInProgress` when the unfinished run has other parameters."""
     wanted = (from_version, to_version, dict(mapping), sla_policy)
-    now = engine._now(None)
+    now = engine.runtime.now(None)
     try:
         with engine.store.sa.begin() as conn:
             # one creator at a time, so that concurrent appliers share one run
@@ -162,7 +162,7 @@ def abandon_migration(engine: Engine, run_id: int, at: datetime | None = None) -
 
     Raises :class:`InvalidMigration` when the run does not exist or is not running.
     """
-    now = engine._now(at)
+    now = engine.runtime.now(at)
     try:
         with engine.store.sa.begin() as conn:
             found = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()

@@ -26,7 +26,6 @@ from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._html import to_html
 from leadflow.engine.reports._outcomes import loss_reasons, owners
 from leadflow.engine.reports._pipeline import funnel, pipeline
-from leadflow.engine.reports._sla_board import SlaBoard, SlaRow, sla_board
 from leadflow.engine.reports._stages import stuck, time_in_stage
 from leadflow.engine.reports._types import (
     BacktestError,
@@ -48,6 +47,7 @@ from leadflow.engine.reports._types import (
     TimeInStageReport,
     TimeInStageRow,
 )
+from leadflow.engine.sla.board import SlaBoard, SlaRow, sla_board
 
 __all__ = [
     "BacktestError",

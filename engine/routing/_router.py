@@ -157,7 +157,7 @@ class Router:
             name: self._plan(name, team, given, held.get(name))
             for name, team in definition.teams.items()
         }
-        types = CompiledProcess._activity_types(definition)
+        types = CompiledProcess.activity_types_of(definition)
         self._rules = tuple(
             (rule.team, CelProgram(rule.when, types) if rule.when else None, rule.when)
             for rule in definition.routing

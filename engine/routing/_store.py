@@ -64,11 +64,11 @@ class AwayPeriod:
 class RoutingStore:
     """Routing's reads and writes over one open transaction's cursor."""
 
-    __slots__ = ("_dec", "_enc", "_memo", "_p", "cur")
+    __slots__ = ("_dec", "_enc", "_memo", "cur", "param")
 
     def __init__(self, cur: Any, store: Store, memo: dict[Any, Any] | None = None) -> None:
         self.cur = cur
-        self._p = store._p
+        self.param = store.param
         self._enc = store.encode_time
         self._dec = store.decode_time
         self._memo = {} if memo is None else memo
@@ -90,7 +90,7 @@ class RoutingStore:
         """
         names = list(dict.fromkeys(owners))
         out = dict.fromkeys(names, 0)
-        p = self._p
+        p = self.param
         for i in range(0, len(names), _CHUNK):
             chunk = names[i : i + _CHUNK]
             sql = (
@@ -110,7 +110,7 @@ class RoutingStore:
 
     def _bump(self, process: str, team: str, expression: str, extra: tuple[Any, ...]) -> int:
         """Run ``UPDATE ... SET pointer = <expression> RETURNING pointer``, creating the row."""
-        p = self._p
+        p = self.param
         sql = (
             f"UPDATE lf_team_state SET pointer = {expression} "
             f"WHERE process = {p} AND team = {p} RETURNING pointer"
@@ -136,7 +136,7 @@ class RoutingStore:
         """
         if size < 1:
             raise ValueError(f"a rotation has at least one position; got size {size}")
-        p = self._p
+        p = self.param
         mod = "%%" if p == "%s" else "%"  # a literal % next to pyformat markers is doubled
         new = self._bump(process, team, f"(pointer {mod} {p} + 1) {mod} {p}", (size, size))
         return (new - 1) % size
@@ -148,7 +148,7 @@ class RoutingStore:
     def set_pointer(self, process: str, team: str, value: int) -> None:
         """Set the team's round-robin pointer (after :meth:`advance_pointer` or
         :meth:`lock_team` in the same transaction)."""
-        p = self._p
+        p = self.param
         self.cur.execute(
             f"UPDATE lf_team_state SET pointer = {p} WHERE process = {p} AND team = {p}",
             (value, process, team),
@@ -164,7 +164,7 @@ class RoutingStore:
         A lead routed twice counts once in the total and once per team it went to.
         ``exclude_instance`` leaves one lead out (the one being routed again).
         """
-        p = self._p
+        p = self.param
         where = f"FROM lf_routes WHERE process = {p} AND at >= {p} AND instance_id <> {p}"
         params = (process, self._enc(since), -1 if exclude_instance is None else exclude_instance)
         self.cur.execute(f"SELECT count(DISTINCT instance_id) {where}", params)
@@ -180,7 +180,7 @@ class RoutingStore:
         What :meth:`routed` says for one team, in one pass over the window (share caps ask this
         for every lead a capped rule matches; the cost grows with the window's routes).
         """
-        p = self._p
+        p = self.param
         self.cur.execute(
             "SELECT count(*), coalesce(sum(mine), 0) FROM (SELECT max(CASE WHEN team = "
             f"{p} THEN 1 ELSE 0 END) AS mine FROM lf_routes WHERE process = {p} AND at >= {p} "
@@ -199,7 +199,7 @@ class RoutingStore:
         self, process: str, team: str, instance_id: int, owner: str | None, at: datetime
     ) -> None:
         """Append one routing decision to ``lf_routes``."""
-        p = self._p
+        p = self.param
         self.cur.execute(
             "INSERT INTO lf_routes (process, team, instance_id, owner, at) "
             f"VALUES ({p}, {p}, {p}, {p}, {p})",
@@ -209,7 +209,7 @@ class RoutingStore:
     def waiting(self, process: str, queue_owner: str, limit: int) -> list[tuple[int, str]]:
         """Open leads of ``process`` owned by ``queue_owner``, oldest instance first:
         ``[(instance_id, lead_id), ...]``."""
-        p = self._p
+        p = self.param
         self.cur.execute(
             "SELECT id, lead_id FROM lf_instances WHERE process = "
             f"{p} AND owner = {p} AND closed IS NULL ORDER BY id LIMIT {p}",
@@ -232,7 +232,7 @@ class RoutingStore:
         """Every out-of-office period of ``names`` (sweeps route many leads per transaction:
         one read serves them all)."""
         out: list[tuple[str, datetime, datetime]] = []
-        p = self._p
+        p = self.param
         for i in range(0, len(names), _CHUNK):
             chunk = names[i : i + _CHUNK]
             self.cur.execute(

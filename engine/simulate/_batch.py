@@ -48,10 +48,10 @@ Outcome = InstanceRow | LeadflowError
 
 def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
     """Apply ``ops`` in order in one transaction; one outcome per op, in the same order."""
-    planner = engine._planner
+    planner = engine.runtime.planner
     out: list[Outcome] = []
     with engine.store.transaction(f"simulate {process}") as tx:
-        compiled = engine._latest(tx, process)
+        compiled = engine.runtime.latest(tx, process)
         rows = tx.load_many(process, {o.lead_id for o in ops if o.kind != "start"})
         acts: dict[int, list[Activity]] = {}
         if compiled.reads_activities:
@@ -65,7 +65,7 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
                     change = planner.start(compiled, op.lead_id, op.data, op.owner, op.actor, op.at)
                     routed = None
                     if op.owner is None and compiled.definition.routing:
-                        routed = engine._route(tx, compiled, change.row, op.at, record=False)
+                        routed = engine.runtime.route(tx, compiled, change.row, op.at, record=False)
                         if routed.owner is not None:
                             change = planner.start(
                                 compiled, op.lead_id, op.data, routed.owner, op.actor, op.at
@@ -110,7 +110,7 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
 def _plan(
     engine: Engine, compiled: Any, row: InstanceRow, op: Op, acts: list[Activity]
 ) -> Change | None:
-    planner = engine._planner
+    planner = engine.runtime.planner
     if op.kind == "fire":
         assert op.name is not None
         return planner.fire(compiled, row, op.name, op.data, op.actor, op.at, acts)

@@ -176,7 +176,7 @@ class Loop:
     def _moved(self) -> list[Moved]:
         """Leads that SLA marks changed since the last look (their current state)."""
         store = self.engine.store
-        p = store._p
+        p = store.param
         with store.transaction("simulate: read what SLA marks did") as tx:
             tx.cur.execute(
                 "SELECT i.lead_id, i.stage, i.owner, i.closed, i.updated_at, h.id "

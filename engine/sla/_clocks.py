@@ -4,7 +4,7 @@ Each running clock lives in the instance row (``lf_instances.sla``, JSON) as a s
 its next mark (warning, breach, escalation or planned task) as one row in ``lf_timers``. Every
 change of a lead passes through :meth:`SlaSet.plan`, which starts, pauses, resumes, restarts,
 fulfils or stops clocks and says which timer rows to write; the due-timer sweep
-(:mod:`leadflow.engine.sla._sweep`) fires marks through :meth:`SlaSet.fire_mark`.
+(:mod:`leadflow.engine.sla.sweep`) fires marks through :meth:`SlaSet.fire_mark`.
 
 A clock's state (keys kept short: it is stored with every lead)::
 

@@ -179,7 +179,8 @@ class Store:
                 f"SELECT type, at, seq FROM lf_activities WHERE instance_id = {p} ORDER BY seq"
             ),
         }
-        self._p = p
+        self.param = p
+        """The DBAPI placeholder of this dialect (``?`` or ``%s``) for hand-written SQL."""
         self.encode_time: Callable[[datetime], Any] = _sqlite_time if self.is_sqlite else _aware
         try:
             self.ensure_schema(create=self.is_sqlite if create is None else create)
@@ -351,7 +352,7 @@ class Tx:
         """Instances by lead id for every lead of ``lead_ids`` that has one."""
         ids = list(dict.fromkeys(lead_ids))
         out: dict[str, InstanceRow] = {}
-        p = self.store._p
+        p = self.store.param
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             self.cur.execute(
@@ -374,7 +375,7 @@ class Tx:
         """Recorded activities by instance id, oldest first."""
         ids = list(dict.fromkeys(instance_ids))
         out: dict[int, list[Activity]] = {i: [] for i in ids}
-        p = self.store._p
+        p = self.store.param
         dt = self.store.decode_time
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
@@ -398,7 +399,7 @@ class Tx:
         """Instances by id, locked for update; on PostgreSQL instances another transaction
         holds are skipped, not waited for (the sweep already holds timer rows that such a
         transaction may be about to replace: waiting could deadlock)."""
-        p = self.store._p
+        p = self.store.param
         lock = " FOR UPDATE SKIP LOCKED" if self.store.dialect == "postgresql" else ""
         out: dict[int, InstanceRow] = {}
         for i in range(0, len(ids), _CHUNK):
@@ -426,7 +427,7 @@ class Tx:
         """Up to ``limit`` open instances of ``process`` with id above ``after`` that run another
         version than ``version`` (only ``from_version`` when given), by id; locked for update
         when ``lock`` (PostgreSQL). Live migration reads its batches with this."""
-        p = self.store._p
+        p = self.store.param
         only = f" AND definition_version = {p}" if from_version is not None else ""
         locked = " FOR UPDATE" if lock and self.store.dialect == "postgresql" else ""
         args: tuple[Any, ...] = (process, version)
@@ -442,12 +443,12 @@ class Tx:
     def delete_timers(self, ids: Sequence[int]) -> None:
         """Delete timer rows by id (stale timers the sweep found nothing to do for)."""
         if ids:
-            p = self.store._p
+            p = self.store.param
             self.cur.executemany(f"DELETE FROM lf_timers WHERE id = {p}", [(i,) for i in ids])
 
     def postpone_timer(self, ident: int, until: datetime) -> None:
         """Move one timer's due time (a timer whose mark keeps failing)."""
-        p = self.store._p
+        p = self.store.param
         self.cur.execute(
             f"UPDATE lf_timers SET due_at = {p} WHERE id = {p}",
             (self.store.encode_time(until), ident),

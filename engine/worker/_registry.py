@@ -105,7 +105,7 @@ class Registry:
 
         On SQLite raises :class:`WorkerRefused` while another worker is alive.
         """
-        p = self.store._p
+        p = self.store.param
         enc = self.store.encode_time
         with self.store.transaction("register the worker") as tx:
             if self.single:
@@ -133,7 +133,7 @@ class Registry:
 
         On PostgreSQL a lost row is simply written again (several workers are fine there).
         """
-        p = self.store._p
+        p = self.store.param
         enc = self.store.encode_time
         with self.store.transaction("worker heartbeat") as tx:
             tx.cur.execute(
@@ -153,7 +153,7 @@ class Registry:
     def unregister(self) -> None:
         """Delete this worker's row."""
         with self.store.transaction("unregister the worker") as tx:
-            tx.cur.execute(f"DELETE FROM lf_workers WHERE id = {self.store._p}", (self.id,))
+            tx.cur.execute(f"DELETE FROM lf_workers WHERE id = {self.store.param}", (self.id,))
 
     def workers(self) -> list[WorkerInfo]:
         """Every registered worker."""

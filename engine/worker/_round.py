@@ -46,7 +46,7 @@ def sweep_batch(engine: Engine, now: datetime, limit: int) -> tuple[int, bool]:
     """Fire at most ``limit`` timers due at ``now`` in one transaction: (how many it processed,
     whether more may be due). A batch that loses a race is redone timer by timer and a timer
     that keeps failing is postponed, as :meth:`Engine.run_due` does."""
-    return engine._sweep.sweep_once(now, limit)
+    return engine.sweep.sweep_once(now, limit)
 
 
 @dataclass(frozen=True, slots=True)

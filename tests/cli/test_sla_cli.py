@@ -1,0 +1,89 @@
+"""``leadflow report sla`` and ``leadflow away`` on a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from leadflow.cli import app
+from leadflow.engine import Engine
+from leadflow.engine.testing import ManualClock
+
+CLOCKS = Path(__file__).parents[1] / "definitions" / "sla" / "clocks.yaml"
+P = "sla-clocks"
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A database with three leads: one met, one breached and reassigned, one pending."""
+    url = f"sqlite:///{tmp_path / 'lf.db'}"
+    clock = ManualClock(datetime(2026, 1, 5, 15, 0, tzinfo=UTC))  # 10:00 in New York
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(CLOCKS)
+        engine.start(P, "A", owner="ann")
+        engine.start(P, "B", owner="ann")
+        clock.advance(timedelta(minutes=10))
+        engine.record(P, "A", "call")
+        clock.advance(timedelta(hours=3))
+        engine.start(P, "C", owner="bob")
+    return url
+
+
+def test_report_sla_prints_the_board_as_json_csv_and_a_table(db: str) -> None:
+    """The board comes out in each format with the same numbers."""
+    result = runner.invoke(app, ["report", "sla", "--db", db, "--process", P, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {(r["owner"], r["policy"]): r for r in json.loads(result.output)["rows"]}
+    assert (rows[("ann", "respond")]["met"], rows[("ann", "respond")]["breached"]) == (1, 1)
+    assert rows[("ann", "respond")]["reassigned"] == 1
+    assert rows[("bob", "respond")]["pending"] == 1
+    csv_out = runner.invoke(app, ["report", "sla", "--db", db, "-p", P, "--format", "csv"])
+    assert csv_out.output.splitlines()[0].startswith("owner,policy,handled,met,breached")
+    table = runner.invoke(app, ["report", "sla", "--db", db, "-p", P, "--by", "team"])
+    assert table.exit_code == 0
+    assert "reps" in table.output
+
+
+def test_report_sla_refuses_a_bad_date_without_a_traceback(db: str) -> None:
+    """A malformed --since is a one-line error naming the option and the format."""
+    result = runner.invoke(app, ["report", "sla", "--db", db, "-p", P, "--since", "yesterday"])
+    assert result.exit_code == 1
+    assert "--since" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_away_set_list_and_clear(db: str) -> None:
+    """Out-of-office periods are recorded, listed and ended from the command line."""
+    set_ = runner.invoke(
+        app,
+        [
+            "away",
+            "set",
+            "ann",
+            "--db",
+            db,
+            "--from",
+            "2026-02-01",
+            "--until",
+            "2026-02-08",
+            "--note",
+            "vacation",
+        ],
+    )
+    assert set_.exit_code == 0, set_.output
+    listed = json.loads(runner.invoke(app, ["away", "list", "--db", db, "--json"]).output)
+    assert [(p["member"], p["note"]) for p in listed] == [("ann", "vacation")]
+    cleared = runner.invoke(app, ["away", "clear", "ann", "--db", db, "--at", "2026-02-03"])
+    assert cleared.exit_code == 0
+    listed = json.loads(runner.invoke(app, ["away", "list", "ann", "--db", db, "--json"]).output)
+    assert listed[0]["ends_at"].startswith("2026-02-03")
+    bad = runner.invoke(
+        app, ["away", "set", "ann", "--db", db, "--from", "2026-02-08", "--until", "2026-02-01"]
+    )
+    assert bad.exit_code == 1
+    assert "not after" in bad.output

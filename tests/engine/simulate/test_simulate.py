@@ -1,0 +1,227 @@
+"""``leadflow simulate``: generated and replayed leads on simulated time.
+
+Small runs (a few hundred leads) of the shipped inbound-lead process with the example generator
+spec, the Maven CRM sample replayed with the example spec, a hand-written JSONL event history,
+spec errors with their positions, and the CLI through typer's runner.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from leadflow.cli._simulate import simulate_command
+from leadflow.definitions import library_path
+from leadflow.engine import Engine
+from leadflow.engine.simulate import (
+    GeneratorSpec,
+    SpecError,
+    compare,
+    load_spec,
+    parse_spec,
+    simulate,
+)
+
+ROOT = Path(__file__).parents[3]
+EXAMPLES = ROOT / "examples" / "simulate"
+MAVEN_CSV = Path("/work/shared/datasets/maven_crm_sales_opportunities/sales_pipeline.csv")
+INBOUND = library_path("inbound-lead")
+
+
+def generator(leads: int = 120, **reps: str) -> GeneratorSpec:
+    """The example generator spec with fewer leads and, optionally, other default response."""
+    spec = load_spec(EXAMPLES / "inbound-generator.yaml")
+    assert isinstance(spec, GeneratorSpec)
+    update: dict[str, object] = {"leads": leads}
+    if reps:
+        text = (
+            "generator: {leads: 1, arrivals: {per_hour: 1}, reps: {default: {response: "
+            f"{{dist: lognormal, median: {reps['median']}, sigma: 0.5}}}}}}}}"
+        )
+        other = parse_spec(text)
+        assert isinstance(other, GeneratorSpec)
+        update["reps"] = other.reps
+    return spec.model_copy(update=update)
+
+
+def test_same_seed_same_result_other_seed_differs() -> None:
+    """Two runs with one seed report identical figures; another seed reports other figures."""
+    spec = generator(100)
+    a = simulate(INBOUND, spec, seed=5)
+    b = simulate(INBOUND, spec, seed=5)
+    c = simulate(INBOUND, spec, seed=6)
+    assert a.metrics() == b.metrics()
+    assert a.leads == 100
+    assert a.metrics() != c.metrics()
+
+
+def test_slower_reps_breach_speed_to_call_more_often_and_compare_says_so() -> None:
+    """Reps answering in about 30 minutes breach the 5-minute SLA far more often than reps
+    answering in about 1 minute; compare() reports a positive breach-rate delta."""
+    fast = simulate(INBOUND, generator(120, median="1m"), seed=2)
+    slow = simulate(INBOUND, generator(120, median="30m"), seed=2)
+
+    def rate(result: object) -> float:
+        sla = {s.policy: s for s in result.sla}  # type: ignore[attr-defined]
+        value = sla["speed_to_call"].breach_rate
+        assert value is not None
+        return float(value)
+
+    assert rate(slow) > rate(fast) + 0.3
+    deltas = {d.metric: d for d in compare(fast, slow)}
+    delta = deltas["sla speed_to_call breach rate"].delta
+    assert delta is not None
+    assert delta > 0.3
+    assert slow.reassignments > fast.reassignments
+
+
+def test_each_lead_changes_in_time_order_and_reassigned_leads_are_called_by_the_new_owner(
+    tmp_path: Path,
+) -> None:
+    """In a file database: every lead's history is in time order, and after an SLA mark gives a
+    lead to another rep, the next call on it is that rep's."""
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    result = simulate(INBOUND, generator(80, median="20m"), seed=3, db=url)
+    assert result.reassignments > 0
+    with Engine(url) as engine:
+        checked = 0
+        for n in range(1, 81):
+            history = engine.history("inbound-lead", f"sim-{n:07d}")
+            times = [h.at for h in history]
+            assert times == sorted(times)
+            owner = None
+            for h in history:
+                if h.kind == "sla" and h.details.get("owner"):
+                    owner = h.details["owner"]
+                elif owner is not None and h.kind == "activity":
+                    assert h.actor == owner
+                    checked += 1
+                    owner = None
+        assert checked > 0
+
+
+def maven_spec() -> object:
+    """The example Maven replay spec (skip when the sample is not on this machine)."""
+    if not MAVEN_CSV.exists():
+        pytest.skip(f"the Maven CRM sample is not at {MAVEN_CSV}")
+    spec = load_spec(EXAMPLES / "maven.yaml")
+    return spec.model_copy(update={"path": MAVEN_CSV})
+
+
+@pytest.mark.slow
+def test_maven_replay_stage_counts_match_the_csv() -> None:
+    """After replaying the 8,800 opportunities, leads per stage equal the CSV's deal_stage
+    counts, every engaged deal went through engaging, and nothing was refused."""
+    spec = maven_spec()
+    with MAVEN_CSV.open(newline="", encoding="utf-8") as f:
+        counts = Counter(r["deal_stage"] for r in csv.DictReader(f))
+    result = simulate(EXAMPLES / "maven-crm.yaml", spec)  # type: ignore[arg-type]
+    names = {"Prospecting": "prospecting", "Engaging": "engaging", "Won": "won", "Lost": "lost"}
+    assert result.stages == {names[k]: v for k, v in counts.items()}
+    assert result.leads == 8800
+    assert result.refused == {}
+    engaged = {s.to: s.reached for s in result.funnel}["engaging"]
+    assert engaged == 8800 - counts["Prospecting"]
+    assert result.sla[0].breached > 0
+
+
+def test_jsonl_events_replay_stage_changes_and_activities(tmp_path: Path) -> None:
+    """A long-format history: calls are recorded (so the contact guard passes), stage events
+    move leads along the definition's path, and a refused change is counted."""
+    rows = [
+        {"id": "a", "t": "2026-02-02T15:00:00Z", "type": "created", "email": "a@x.io"},
+        {"id": "a", "t": "2026-02-02T15:02:00Z", "type": "dial"},
+        {"id": "a", "t": "2026-02-02T15:03:00Z", "type": "Contacted"},
+        {"id": "b", "t": "2026-02-02T16:00:00Z", "type": "created", "email": "b@x.io"},
+        {"id": "b", "t": "2026-02-02T16:30:00Z", "type": "Contacted"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    spec = parse_spec(
+        f"""replay:
+  path: {path}
+  lead_id: id
+  events: {{time: t, type: type}}
+  stages: {{Contacted: contacted}}
+  activities: {{dial: call}}
+  fields: {{email: email}}
+  owner: rep
+"""
+    )
+    result = simulate(INBOUND, spec)
+    assert result.leads == 2
+    assert result.stages["contacted"] == 1
+    assert result.stages["new"] == 1
+    assert result.refused == {"fire contact": 1}  # b was never called: the guard refuses
+
+
+def test_spec_problems_name_file_line_column_and_what_is_allowed(tmp_path: Path) -> None:
+    """Malformed specs fail with every problem located; a spec that does not fit the
+    definition names the unknown trigger and the allowed ones."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "generator:\n  leads: 0\n  arrivals: {per_hour: 5, profile: nightly}\n  colour: red\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(bad)
+    text = [str(p) for p in info.value.problems]
+    assert any(t.startswith(f"{bad}:2:3: generator.leads") for t in text)
+    assert any(":3:" in t and "'flat' or 'business'" in t for t in text)
+    assert any(":4:3: generator.colour" in t for t in text)
+    spec = parse_spec(
+        "generator:\n  leads: 3\n  arrivals: {per_hour: 5}\n"
+        "  stages:\n    new: {outcomes: [{trigger: contakt}]}\n",
+        "typo.yaml",
+    )
+    with pytest.raises(SpecError, match=r"typo.yaml:5:.*'contakt' is not a trigger \(contact"):
+        simulate(INBOUND, spec)
+    with pytest.raises(SpecError, match="exactly one of the keys replay or generator"):
+        parse_spec("{}")
+
+
+def app() -> typer.Typer:
+    """A typer app with the command wired the way cli.py wires it."""
+    application = typer.Typer()
+    application.command("simulate")(simulate_command)
+    application.command("other")(lambda: None)
+    return application
+
+
+def test_cli_table_json_compare_and_errors(tmp_path: Path) -> None:
+    """The CLI prints a table, JSON with deltas for --compare (no progress bar in it), and one
+    error line for a bad spec or format."""
+    runner = CliRunner()
+    spec = EXAMPLES / "inbound-generator.yaml"
+    args = ["simulate", str(INBOUND), "--spec", str(spec), "--leads", "40", "--no-progress"]
+    table = runner.invoke(app(), args)
+    assert table.exit_code == 0, table.output
+    assert "sla speed_to_call breach rate" in table.output
+    faster = tmp_path / "faster.yaml"
+    faster.write_text(
+        INBOUND.read_text(encoding="utf-8")
+        .replace("target: 5m business", "target: 15m business")
+        .replace("at: 10m business", "at: 20m business"),
+        encoding="utf-8",
+    )
+    both = runner.invoke(app(), [*args[:-1], "--compare", str(faster), "--format", "json"])
+    assert both.exit_code == 0, both.output
+    out = json.loads(both.stdout)
+    deltas = {d["metric"]: d for d in out["deltas"]}
+    assert deltas["sla speed_to_call breach rate"]["delta"] < 0
+    assert out["a"]["leads"] == out["b"]["leads"] == 40
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("generator: {leads: x}\n", encoding="utf-8")
+    bad = runner.invoke(app(), ["simulate", str(INBOUND), "--spec", str(broken)])
+    assert bad.exit_code == 1
+    assert "error: the spec has" in bad.output
+    assert "Traceback" not in bad.output
+    wrong = runner.invoke(app(), [*args, "--format", "xml"])
+    assert wrong.exit_code == 1
+    assert "error: --format must be table or json" in wrong.output
