@@ -6,24 +6,18 @@ retry|purge`` are built on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import sqlalchemy as sa
 
 from leadflow.definitions import LeadflowError
-from leadflow.engine import Engine, StorageError
-from leadflow.engine.store._outbox import (
-    DEAD,
+from leadflow.engine import Engine
+from leadflow.engine.store import (
     DELIVERED,
-    PENDING,
-    decode_time,
-    undispatched_count,
-    write_tx,
+    DELIVERY_STATUSES,
+    DeliveryRow,
+    OutboxStore,
 )
-from leadflow.engine.store.tables import deliveries, instances, outbox
 
 __all__ = [
     "AdapterBacklog",
@@ -36,10 +30,7 @@ __all__ = [
     "UnknownDelivery",
 ]
 
-STATUSES = (PENDING, DELIVERED, DEAD)
-_d = deliveries
-_o = outbox
-_i = instances
+STATUSES = DELIVERY_STATUSES
 
 
 class OutboxError(LeadflowError):
@@ -144,6 +135,7 @@ class Outbox:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.rows = OutboxStore(engine.store.sa)
 
     def _now(self, now: datetime | None) -> datetime:
         when = now if now is not None else self.engine.clock.now()
@@ -151,44 +143,23 @@ class Outbox:
             raise ValueError(f"{when.isoformat()} has no timezone; pass an aware datetime")
         return when.astimezone(UTC)
 
-    def _read(self, what: str) -> sa.Connection:
-        try:
-            return self.engine.store.sa.connect()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"{what}: cannot connect: {exc}") from exc
-
     def status(
         self, now: datetime | None = None, configured: Iterable[str] | None = None
     ) -> OutboxStatus:
         """Counts per adapter; ``configured`` (adapter names) marks which ones are configured
         and adds configured adapters that have no deliveries."""
-        at = self._now(now)
-        leased = sa.and_(_d.c.status == PENDING, _d.c.leased_until > at)
-        due = sa.and_(_d.c.status == PENDING, _d.c.next_attempt_at <= at)
-        query = sa.select(
-            _d.c.adapter,
-            *(sa.func.count().filter(_d.c.status == s) for s in STATUSES),
-            sa.func.count().filter(due),
-            sa.func.count().filter(leased),
-            sa.func.min(_d.c.created_at).filter(_d.c.status == PENDING),
-        ).group_by(_d.c.adapter)
-        try:
-            with self._read("outbox status") as conn:
-                rows = conn.execute(query).all()
-                waiting = undispatched_count(conn)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"outbox status: the database failed: {exc}") from exc
+        waiting, rows = self.rows.backlog(self._now(now))
         names = None if configured is None else set(configured)
         found = {
-            r[0]: AdapterBacklog(
-                adapter=r[0],
-                pending=r[1],
-                delivered=r[2],
-                dead=r[3],
-                due=r[4],
-                leased=r[5],
-                oldest_pending=decode_time(r[6]),
-                configured=None if names is None else r[0] in names,
+            r.adapter: AdapterBacklog(
+                adapter=r.adapter,
+                pending=r.pending,
+                delivered=r.delivered,
+                dead=r.dead,
+                due=r.due,
+                leased=r.leased,
+                oldest_pending=r.oldest_pending,
+                configured=None if names is None else r.adapter in names,
             )
             for r in rows
         }
@@ -210,37 +181,7 @@ class Outbox:
             )
         if limit < 1:
             raise InvalidOutboxRequest(f"limit must be at least 1; got {limit}")
-        query = (
-            sa.select(
-                _d.c.id,
-                _d.c.adapter,
-                _d.c.status,
-                _d.c.attempts,
-                _i.c.process,
-                _i.c.lead_id,
-                _d.c.seq,
-                _o.c.event_id,
-                _o.c.type,
-                _d.c.created_at,
-                _d.c.next_attempt_at,
-                _d.c.leased_until,
-                _d.c.delivered_at,
-                _d.c.last_status,
-                _d.c.last_error,
-            )
-            .join(_o, _o.c.id == _d.c.outbox_id)
-            .join(_i, _i.c.id == _d.c.instance_id)
-            .order_by(_d.c.id)
-            .limit(limit)
-        )
-        if status is not None:
-            query = query.where(_d.c.status == status)
-        if adapter is not None:
-            query = query.where(_d.c.adapter == adapter)
-        if lead_id is not None:
-            query = query.where(_i.c.lead_id == lead_id)
-        rows = self.engine.store.query(query, "list outbox deliveries")
-        return [_info(r) for r in rows]
+        return [_info(r) for r in self.rows.deliveries(status, adapter, lead_id, limit)]
 
     def retry(
         self,
@@ -263,18 +204,11 @@ class Outbox:
                 "and not neither (nothing retried)"
             )
         at = self._now(now)
-        with write_tx(self.engine.store.sa, "retry outbox deliveries") as conn:
-            if all_dead:
-                where = [_d.c.status == DEAD]
-                if adapter is not None:
-                    where.append(_d.c.adapter == adapter)
-                result = conn.execute(sa.update(_d).where(*where).values(**_fresh(at, reset=True)))
-                return int(result.rowcount)
-            wanted = sorted(set(ids or ()))
-            where = [_d.c.id.in_(wanted)]
-            if adapter is not None:
-                where.append(_d.c.adapter == adapter)
-            found = dict(conn.execute(sa.select(_d.c.id, _d.c.status).where(*where)).all())
+        if all_dead:
+            return self.rows.retry_dead(adapter, at)
+        wanted = sorted(set(ids or ()))
+
+        def check(found: Mapping[int, str]) -> None:
             missing = [i for i in wanted if i not in found]
             if missing:
                 raise UnknownDelivery(missing)
@@ -284,13 +218,8 @@ class Outbox:
                     f"delivery {', '.join(map(str, done))} was already delivered; only "
                     "pending and dead deliveries can be retried (nothing retried)"
                 )
-            dead = [i for i in wanted if found[i] == DEAD]
-            pending = [i for i in wanted if found[i] == PENDING]
-            if dead:
-                conn.execute(sa.update(_d).where(_d.c.id.in_(dead)).values(**_fresh(at, True)))
-            if pending:
-                conn.execute(sa.update(_d).where(_d.c.id.in_(pending)).values(**_fresh(at, False)))
-            return len(wanted)
+
+        return self.rows.retry(wanted, adapter, at, check)
 
     def purge(self, *, delivered_before: datetime | None = None, dead: bool = False) -> PurgeResult:
         """Delete deliveries that are done: ``delivered_before`` deletes deliveries delivered
@@ -303,52 +232,8 @@ class Outbox:
             )
         if delivered_before is not None and delivered_before.tzinfo is None:
             raise ValueError(f"{delivered_before.isoformat()} has no timezone")
-        removed = events = 0
-        with write_tx(self.engine.store.sa, "purge the outbox") as conn:
-            if delivered_before is not None:
-                cut = delivered_before.astimezone(UTC)
-                removed += conn.execute(
-                    sa.delete(_d).where(_d.c.status == DELIVERED, _d.c.delivered_at < cut)
-                ).rowcount
-            if dead:
-                removed += conn.execute(sa.delete(_d).where(_d.c.status == DEAD)).rowcount
-            if delivered_before is not None:
-                left = sa.exists().where(_d.c.outbox_id == _o.c.id)
-                events = conn.execute(
-                    sa.delete(_o).where(
-                        _o.c.dispatched == sa.true(),
-                        _o.c.at < delivered_before.astimezone(UTC),
-                        ~left,
-                    )
-                ).rowcount
-        return PurgeResult(int(removed), int(events))
+        return PurgeResult(*self.rows.purge(delivered_before, dead))
 
 
-def _fresh(at: datetime, reset: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {"status": PENDING, "next_attempt_at": at}
-    if reset:
-        values.update(attempts=0, leased_until=None, lease_owner=None)
-    return values
-
-
-def _info(r: Sequence[Any]) -> DeliveryInfo:
-    created, next_at = decode_time(r[9]), decode_time(r[10])
-    assert created is not None
-    assert next_at is not None
-    return DeliveryInfo(
-        id=r[0],
-        adapter=r[1],
-        status=r[2],
-        attempts=r[3],
-        process=r[4],
-        lead_id=r[5],
-        seq=r[6],
-        event_id=r[7],
-        event_type=r[8],
-        created_at=created,
-        next_attempt_at=next_at,
-        leased_until=decode_time(r[11]),
-        delivered_at=decode_time(r[12]),
-        last_status=r[13],
-        last_error=r[14],
-    )
+def _info(r: DeliveryRow) -> DeliveryInfo:
+    return DeliveryInfo(**r._asdict())

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import leadflow.engine.store._outbox as sql
 from leadflow.adapters._outbox_admin import (
     AdapterBacklog,
     DeliveryInfo,
@@ -50,6 +49,7 @@ from leadflow.adapters._outbox_admin import (
 from leadflow.adapters._outbox_options import DispatchOptions, backoff_seconds
 from leadflow.adapters.base import Adapter, Delivery, Event, Outcome, Result, Subscription
 from leadflow.engine import Clock, Engine, LeadflowError
+from leadflow.engine.store import DEAD, DELIVERED, PENDING, ClaimedRow, OutboxStore
 
 __all__ = [
     "AdapterBacklog",
@@ -118,7 +118,7 @@ class Dispatcher:
         self.id = uuid.uuid4().hex
         """This dispatcher's lease owner id."""
         self.stats = DispatchStats()
-        self._db = engine.store.sa
+        self.rows = OutboxStore(engine.store.sa)
         self._subscriptions: dict[tuple[str, int], dict[str, Subscription]] = {}
         self._paused: dict[str, datetime] = {}
         self._lock = threading.Lock()
@@ -182,8 +182,7 @@ class Dispatcher:
     def fan_out(self, now: datetime | None = None) -> int:
         """Fan out up to ``fanout_batch`` undispatched events; returns how many."""
         at = self._now(now)
-        with sql.write_tx(self._db, "fan out outbox events") as conn:
-            events, _ = sql.fan_out(conn, self.options.fanout_batch, self._targets, at)
+        events, _ = self.rows.fan_out(self.options.fanout_batch, self._targets, at)
         self.stats.fanned_out += events
         return events
 
@@ -200,16 +199,9 @@ class Dispatcher:
         if not active:
             return 0
         lease_until = at + timedelta(seconds=self.options.lease)
-        with sql.write_tx(self._db, "claim outbox deliveries") as conn:
-            rows = sql.claim(
-                conn,
-                active,
-                at,
-                self.options.batch_size,
-                lease_until,
-                self.id,
-                self.options.block_on_dead,
-            )
+        rows = self.rows.claim(
+            active, at, self.options.batch_size, lease_until, self.id, self.options.block_on_dead
+        )
         if not rows:
             return 0
         claimed = [self._claimed(r) for r in rows]
@@ -221,7 +213,7 @@ class Dispatcher:
         """Configured adapters that are not paused by a throttling signal."""
         return sorted(n for n in self.adapters if self._paused.get(n, at) <= at)
 
-    def _claimed(self, row: Any) -> _Claimed:
+    def _claimed(self, row: ClaimedRow) -> _Claimed:
         ident, adapter, seq, attempts, payload, lead = row
         event = Event.from_json(payload, seq)
         if lead:
@@ -271,12 +263,12 @@ class Dispatcher:
                 "b_last_error": None,
             }
             if result.outcome is Outcome.DELIVERED:
-                row.update(b_status=sql.DELIVERED, b_delivered_at=at)
+                row.update(b_status=DELIVERED, b_delivered_at=at)
                 self.stats.delivered += 1
             elif result.outcome is Outcome.RETRY and attempts < self.options.max_attempts:
                 wait = backoff_seconds(attempts, self.options, self.rng, result.retry_after)
                 row.update(
-                    b_status=sql.PENDING, b_next=at + timedelta(seconds=wait), b_last_error=detail
+                    b_status=PENDING, b_next=at + timedelta(seconds=wait), b_last_error=detail
                 )
                 if result.retry_after is not None:
                     until = at + timedelta(seconds=result.retry_after)
@@ -285,14 +277,13 @@ class Dispatcher:
             else:
                 if result.outcome is Outcome.RETRY:
                     detail = _clip(f"gave up after {attempts} attempts: {result.detail}")
-                row.update(b_status=sql.DEAD, b_last_error=detail)
+                row.update(b_status=DEAD, b_last_error=detail)
                 log.warning(
                     "dead letter: event %s to %s: %s", c.delivery.event.id, c.adapter, detail
                 )
                 self.stats.dead += 1
             rows.append(row)
-        with sql.write_tx(self._db, "record outbox deliveries") as conn:
-            written = sql.record(conn, rows, self.id)
+        written = self.rows.record(rows, self.id)
         self.stats.lost_leases += len(rows) - written
 
     # -- scheduling ----------------------------------------------------------------------------
@@ -302,10 +293,9 @@ class Dispatcher:
         a later time for retries, throttled adapters and leases held by others, or None when
         the configured adapters have nothing pending."""
         at = self._now(now)
-        with sql.write_tx(self._db, "read the outbox schedule", write=False) as conn:
-            if sql.undispatched_count(conn):
-                return at
-            times = sql.due_times(conn, sorted(self.adapters), self.options.block_on_dead)
+        waiting, times = self.rows.schedule(sorted(self.adapters), self.options.block_on_dead)
+        if waiting:
+            return at
         due = [max(t, self._paused.get(name, t)) for name, t in times.items()]
         return max(at, min(due)) if due else None
 

@@ -148,49 +148,41 @@ class PipedriveAdapter:
         return results
 
     def _deliver(self, delivery: Delivery) -> Result:
-        event, sub = delivery.event, delivery.subscription
+        event = delivery.event
         short = event.type.removeprefix("leadflow.lead.")
         if short == "activity_recorded" or is_sla_event(event):
-            sla = is_sla_event(event)
-            if (self.sla if sla else self.activities) == "ignore":
-                return ignored(event, f"adapters.{self.name} is set to ignore these")
-            deal = self._deal_id(delivery)
-            if isinstance(deal, Result):
-                return deal
-            return self._activity(delivery, deal, sla)
+            return self._deliver_activity(delivery)
+        body = self._deal_body(delivery, short)
+        if isinstance(body, Result):
+            return body
+        for key, value in mapped_changes(event, delivery.subscription.fields).items():
+            if key in DEAL_FIELDS:
+                body[key] = value
+            else:
+                body.setdefault("custom_fields", {})[key] = value
+        if not body:
+            return ignored(event, "no mapped field changed")
+        return self._patch_deal(delivery, body)
+
+    def _deliver_activity(self, delivery: Delivery) -> Result:
+        """An activity or SLA event: a done activity or an open task on the deal, or ignored."""
+        event = delivery.event
+        sla = is_sla_event(event)
+        if (self.sla if sla else self.activities) == "ignore":
+            return ignored(event, f"adapters.{self.name} is set to ignore these")
+        deal = self._deal_id(delivery)
+        if isinstance(deal, Result):
+            return deal
+        return self._activity(delivery, deal, sla)
+
+    def _deal_body(self, delivery: Delivery, short: str) -> dict[str, Any] | Result:
+        """The deal fields the event sets (mapped ones aside), or the Result that ends delivery."""
+        event = delivery.event
         body: dict[str, Any] = {}
         if short in ("started", "stage_changed", "closed_won", "closed_lost"):
-            stage = event.data.get("to_stage") or event.data.get("stage")
-            if isinstance(stage, str) and stage in sub.stages:
-                stage_id = _integer(sub.stages[stage])
-                if stage_id is None:
-                    return Result.failed(
-                        f"stage {stage!r} maps to {sub.stages[stage]!r}, which is not a "
-                        "Pipedrive stage_id (an integer)"
-                    )
-                body["stage_id"] = stage_id
-            elif short in ("started", "stage_changed"):
-                return Result.failed(
-                    f"stage {stage!r} has no Pipedrive stage_id in the subscription's stages "
-                    "(mapped: " + (", ".join(sorted(sub.stages)) or "none") + ")"
-                )
-            if short == "stage_changed":
-                body["status"] = "open"
-            elif short == "closed_won":
-                body["status"] = "won"
-            elif short == "closed_lost":
-                body["status"] = "lost"
-                found, reason = lead_value(event, self.lost_reason_field)
-                if found and reason:
-                    body["lost_reason"] = str(reason)[:255]
-            if short == "started":
-                if not self._known_deal(delivery):
-                    return ignored(event, f"the lead has no {self.id_field} at start")
-                owner = self._owner(event.data.get("owner")) if self.owners else None
-                if isinstance(owner, Result):
-                    return owner
-                if owner is not None:
-                    body["owner_id"] = owner
+            refused = self._lifecycle_fields(delivery, short, body)
+            if refused is not None:
+                return refused
         elif short == "assigned":
             if not self.owners:
                 return ignored(event, f"adapters.{self.name}.owners is not configured")
@@ -200,13 +192,48 @@ class PipedriveAdapter:
             body["owner_id"] = owner
         elif short != "updated":
             return ignored(event, "not an event this adapter acts on")
-        for key, value in mapped_changes(event, sub.fields).items():
-            if key in DEAL_FIELDS:
-                body[key] = value
-            else:
-                body.setdefault("custom_fields", {})[key] = value
-        if not body:
-            return ignored(event, "no mapped field changed")
+        return body
+
+    def _lifecycle_fields(
+        self, delivery: Delivery, short: str, body: dict[str, Any]
+    ) -> Result | None:
+        """Fill ``body`` for a stage event (stage_id, status, owner); a Result stops delivery."""
+        event, sub = delivery.event, delivery.subscription
+        stage = event.data.get("to_stage") or event.data.get("stage")
+        if isinstance(stage, str) and stage in sub.stages:
+            stage_id = _integer(sub.stages[stage])
+            if stage_id is None:
+                return Result.failed(
+                    f"stage {stage!r} maps to {sub.stages[stage]!r}, which is not a "
+                    "Pipedrive stage_id (an integer)"
+                )
+            body["stage_id"] = stage_id
+        elif short in ("started", "stage_changed"):
+            return Result.failed(
+                f"stage {stage!r} has no Pipedrive stage_id in the subscription's stages "
+                "(mapped: " + (", ".join(sorted(sub.stages)) or "none") + ")"
+            )
+        if short == "stage_changed":
+            body["status"] = "open"
+        elif short == "closed_won":
+            body["status"] = "won"
+        elif short == "closed_lost":
+            body["status"] = "lost"
+            found, reason = lead_value(event, self.lost_reason_field)
+            if found and reason:
+                body["lost_reason"] = str(reason)[:255]
+        if short == "started":
+            if not self._known_deal(delivery):
+                return ignored(event, f"the lead has no {self.id_field} at start")
+            owner = self._owner(event.data.get("owner")) if self.owners else None
+            if isinstance(owner, Result):
+                return owner
+            if owner is not None:
+                body["owner_id"] = owner
+        return None
+
+    def _patch_deal(self, delivery: Delivery, body: dict[str, Any]) -> Result:
+        """PATCH ``body`` onto the lead's deal and classify the answer."""
         deal = self._deal_id(delivery)
         if isinstance(deal, Result):
             return deal

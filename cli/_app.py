@@ -60,7 +60,7 @@ from leadflow.cli._simulate import simulate_command
 from leadflow.cli._sla import away_app, sla
 from leadflow.cli._worker import worker
 from leadflow.definitions import DefinitionError, ProcessDefinition, json_schema, load_definition
-from leadflow.engine._types import Instance
+from leadflow.engine import Instance
 
 __all__ = ["app", "main"]
 

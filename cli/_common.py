@@ -21,8 +21,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from leadflow.definitions import DefinitionError, LeadflowError
-from leadflow.engine._engine import Engine
-from leadflow.engine._errors import GuardFailed
+from leadflow.engine import Engine, GuardFailed
 
 __all__ = [
     "Actor",

@@ -25,8 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leadflow.definitions import LeadflowError, ProcessDefinition, load_library
-from leadflow.engine._engine import Engine
-from leadflow.engine._errors import DuplicateLead, GuardFailed
+from leadflow.engine import DuplicateLead, Engine, GuardFailed
 from leadflow.engine.reports import SlaBoard, sla_board
 from leadflow.engine.testing import ManualClock
 

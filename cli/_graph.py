@@ -22,10 +22,14 @@ import typer
 
 from leadflow.cli._common import CliError, open_engine, write_or_print
 from leadflow.definitions import ProcessDefinition, load_definition
-from leadflow.engine.graph._dot import render_dot
-from leadflow.engine.graph._graphviz import GraphvizError, graphviz
-from leadflow.engine.graph._heat import HeatMap, stage_heat
-from leadflow.engine.graph._mermaid import render_mermaid
+from leadflow.engine.graph import (
+    GraphvizError,
+    HeatMap,
+    graphviz,
+    render_dot,
+    render_mermaid,
+    stage_heat,
+)
 
 __all__ = ["GraphFormat", "draw", "parse_format", "render_dot", "render_mermaid"]
 

@@ -14,10 +14,16 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.cli._common import handled, open_engine, print_json
-from leadflow.definitions import DefinitionError, Problem, load_definition
-from leadflow.definitions._diff import diff_definitions
-from leadflow.definitions._lint import SEVERITIES, LintFinding, lint_source
-from leadflow.engine.migration._impact import diff_impact
+from leadflow.definitions import (
+    SEVERITIES,
+    DefinitionError,
+    LintFinding,
+    Problem,
+    diff_definitions,
+    lint_source,
+    load_definition,
+)
+from leadflow.engine.migration import diff_impact
 
 __all__ = ["DiffFormat", "FailOn", "LintFormat", "diff", "github_annotation", "lint"]
 
@@ -114,37 +120,60 @@ def lint(
     threshold = SEVERITIES.index(fail_on.value)
     results: list[dict[str, Any]] = []
     broken = failing = 0
-    counts = dict.fromkeys(SEVERITIES, 0)
+    counts: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
     for file in files:
-        try:
-            result = lint_source(file)
-        except DefinitionError as exc:
+        entry, fails = _lint_file(file, fmt, threshold, counts)
+        results.append(entry)
+        if fails is None:
             broken += 1
-            results.append(
-                {
-                    "file": str(file),
-                    "loads": False,
-                    "problems": [_problem_dict(p) for p in exc.problems],
-                }
-            )
-            if fmt is not LintFormat.json:
-                _print_problems(fmt, exc.problems)
-            continue
-        for f in result.findings:
-            counts[f.severity] += 1
-            failing += SEVERITIES.index(f.severity) >= threshold
-        results.append(
-            {
-                "file": str(file),
-                "loads": True,
-                "process": result.definition.process,
-                "version": result.definition.version,
-                "findings": [f.as_dict() for f in result.findings],
-            }
-        )
-        if fmt is not LintFormat.json:
-            _print_findings(fmt, result.findings)
+        else:
+            failing += fails
     code = 2 if broken else 1 if failing else 0
+    _print_outcome(fmt, results, counts, code, len(files), broken)
+    if code:
+        raise typer.Exit(code)
+
+
+def _lint_file(
+    file: Path, fmt: LintFormat, threshold: int, counts: dict[str, int]
+) -> tuple[dict[str, Any], int | None]:
+    """Lint and print one file: its JSON entry, and its failing findings (None: did not load)."""
+    try:
+        result = lint_source(file)
+    except DefinitionError as exc:
+        entry: dict[str, Any] = {
+            "file": str(file),
+            "loads": False,
+            "problems": [_problem_dict(p) for p in exc.problems],
+        }
+        if fmt is not LintFormat.json:
+            _print_problems(fmt, exc.problems)
+        return entry, None
+    failing = 0
+    for f in result.findings:
+        counts[f.severity] += 1
+        failing += SEVERITIES.index(f.severity) >= threshold
+    entry = {
+        "file": str(file),
+        "loads": True,
+        "process": result.definition.process,
+        "version": result.definition.version,
+        "findings": [f.as_dict() for f in result.findings],
+    }
+    if fmt is not LintFormat.json:
+        _print_findings(fmt, result.findings)
+    return entry, failing
+
+
+def _print_outcome(
+    fmt: LintFormat,
+    results: list[dict[str, Any]],
+    counts: dict[str, int],
+    code: int,
+    files: int,
+    broken: int,
+) -> None:
+    """The JSON report, or the text summary line on stderr (github output has none)."""
     if fmt is LintFormat.json:
         print_json({"files": results, "counts": counts, "exit_code": code})
     elif fmt is LintFormat.text:
@@ -152,14 +181,10 @@ def lint(
         parts = [
             _plural(counts[s], s) if s != "info" else f"{counts[s]} info" for s in SEVERITIES[::-1]
         ]
-        summary = (
-            f"{_plural(total, 'finding')} ({', '.join(parts)}) in {_plural(len(files), 'file')}"
-        )
+        summary = f"{_plural(total, 'finding')} ({', '.join(parts)}) in {_plural(files, 'file')}"
         if broken:
             summary += f"; {broken} did not load"
         typer.echo(summary, err=True)
-    if code:
-        raise typer.Exit(code)
 
 
 @handled

@@ -10,6 +10,7 @@ leadflow canary clear inbound-lead
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
@@ -152,13 +153,31 @@ def migrate(
 ) -> None:
     """Move running leads to another version of their process (blocked leads stay)."""
     if abandon is not None:
-        with open_engine(db) as engine:
-            run = abandon_migration(engine, abandon)
-        if as_json:
-            print_json(run.as_dict())
-        else:
-            typer.echo(f"abandoned migration run {run.id} of {run.process} ({run.parameters()})")
+        _abandon(db, abandon, as_json)
         return
+    version, policy = _target(to, sla)
+    stages = parse_map(mapping)
+    result = _run_migration(
+        db, process, version, stages, policy, dry_run, from_version, batch, actor, as_json
+    )
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _print(result, dry_run)
+
+
+def _abandon(db: str, run_id: int, as_json: bool) -> None:
+    """Abandon the unfinished migration run ``run_id`` and say so."""
+    with open_engine(db) as engine:
+        run = abandon_migration(engine, run_id)
+    if as_json:
+        print_json(run.as_dict())
+    else:
+        typer.echo(f"abandoned migration run {run.id} of {run.process} ({run.parameters()})")
+
+
+def _target(to: int | None, sla: SlaChoice | None) -> tuple[int, str]:
+    """The ``--to`` version and the ``--sla`` policy; a CliError names those missing."""
     if to is None or sla is None:
         missing = " and ".join(
             name for name, value in (("--to VERSION", to), ("--sla", sla)) if value is None
@@ -167,34 +186,49 @@ def migrate(
             f"{missing} required: the target version and what happens to pending SLA "
             "deadlines (--sla keep|restart|recompute)"
         )
-    stages = parse_map(mapping)
+    return to, sla.value
+
+
+def _run_migration(
+    db: str,
+    process: str,
+    version: int,
+    stages: dict[str, str],
+    policy: str,
+    dry_run: bool,
+    from_version: int | None,
+    batch: int,
+    actor: str | None,
+    as_json: bool,
+) -> MigrationPlan:
+    """The dry run's plan (nothing written), or the result of migrating batch by batch."""
     with open_engine(db) as engine:
         if dry_run:
-            result: MigrationPlan = plan_migration(
-                engine, process, to, stages, sla.value, from_version=from_version, batch=batch
+            return plan_migration(
+                engine, process, version, stages, policy, from_version=from_version, batch=batch
             )
-        else:
+        return apply_migration(
+            engine,
+            process,
+            version,
+            stages,
+            policy,
+            from_version=from_version,
+            batch=batch,
+            actor=actor,
+            on_batch=_progress(as_json),
+        )
 
-            def progress(now: MigrationResult) -> None:
-                if not as_json:
-                    done = sum(now.counts.values())
-                    typer.echo(f"batch {now.batches}: {done:,} leads processed", err=True)
 
-            result = apply_migration(
-                engine,
-                process,
-                to,
-                stages,
-                sla.value,
-                from_version=from_version,
-                batch=batch,
-                actor=actor,
-                on_batch=progress,
-            )
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        _print(result, dry_run)
+def _progress(as_json: bool) -> Callable[[MigrationResult], None]:
+    """The ``on_batch`` callback: a progress line on stderr after each batch (none for JSON)."""
+
+    def progress(now: MigrationResult) -> None:
+        if not as_json:
+            done = sum(now.counts.values())
+            typer.echo(f"batch {now.batches}: {done:,} leads processed", err=True)
+
+    return progress
 
 
 # -- canary ------------------------------------------------------------------------------------

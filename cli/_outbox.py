@@ -25,7 +25,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from leadflow.adapters._config import DeploymentConfig, load_config
+from leadflow.adapters import DeploymentConfig, load_config
 from leadflow.adapters.base import Adapter, AdapterConfigError
 from leadflow.adapters.outbox import DeliveryInfo, Dispatcher, DispatchOptions, Outbox, OutboxStatus
 from leadflow.cli._common import (

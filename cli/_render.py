@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from leadflow.cli._common import dump, when
-from leadflow.engine._types import HistoryEntry, Instance, NextSteps
+from leadflow.engine import HistoryEntry, Instance, NextSteps
 
 __all__ = [
     "history_json",

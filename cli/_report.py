@@ -37,8 +37,8 @@ from leadflow.cli._report_options import (
     parse_time,
 )
 from leadflow.definitions import parse_duration
+from leadflow.engine import Engine
 from leadflow.engine import reports as rp
-from leadflow.engine._engine import Engine
 
 __all__ = [  # the options are re-exported for other report commands (``report sla``)
     "AsOf",

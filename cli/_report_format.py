@@ -20,9 +20,8 @@ from rich.text import Text
 
 from leadflow.cli._common import CliError, console, print_json, write_or_print
 from leadflow.cli._report_options import Format
-from leadflow.engine.reports._html import to_html
-from leadflow.engine.reports._svg import fmt
-from leadflow.engine.reports._types import BacktestReport, ForecastReport, Report
+from leadflow.engine.reports import BacktestReport, ForecastReport, Report, to_html
+from leadflow.engine.reports import format_number as fmt
 
 __all__ = ["csv_text", "emit", "rich_table", "tabular"]
 

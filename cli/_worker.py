@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.cli._common import CliError, Db, handled, open_engine
-from leadflow.engine._engine import Engine
+from leadflow.engine import Engine
 from leadflow.engine.worker import Pump, WorkerOptions, run_worker
 
 __all__ = ["worker"]

@@ -7,7 +7,7 @@ from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
 from ._errors import DefinitionError, LeadflowError, Problem
 from ._library import library_names, library_path, load_library
-from ._lint import LintFinding, LintResult, lint, lint_source
+from ._lint import SEVERITIES, LintFinding, LintResult, lint, lint_source
 from ._lint_model import LintSettings, Suppression
 from ._loader import load_definition
 from ._model import (
@@ -44,6 +44,7 @@ from ._sla_model import (
 from ._spans import Span, parse_span
 
 __all__ = [
+    "SEVERITIES",
     "ActivityCriterion",
     "ActivityRequirement",
     "CalendarSpec",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ._expressions import check_expression
 from ._model import (
     CelCriterion,
     ChecklistCriterion,
@@ -17,7 +16,8 @@ from ._model import (
     FieldSetCriterion,
     ProcessDefinition,
 )
-from ._suggest import allowed, did_you_mean
+from .expressions import check_expression
+from .suggest import allowed, did_you_mean
 
 __all__ = ["CHECKS", "Finding", "run_checks"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from ._errors import DefinitionError, Problem
 from ._loader import load_definition
 from ._model import ProcessDefinition
-from ._suggest import did_you_mean
+from .suggest import did_you_mean
 
 __all__ = ["library_names", "library_path", "load_library"]
 

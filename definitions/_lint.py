@@ -25,8 +25,8 @@ from ._lint_model import LintSettings
 from ._lint_rules_base import Issue, Path, Rule, Severity, rule
 from ._loader import validate_data_document
 from ._model import ProcessDefinition
-from ._suggest import did_you_mean
-from ._yaml import Document, SourceError, parse_document
+from .suggest import did_you_mean
+from .yaml_source import Document, SourceError, parse_document
 
 __all__ = [
     "RULES",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ._lint_rules_base import Issue, cel_sites, rule
 from ._lint_rules_celparse import COMPARISONS, Node, parse, walk
 from ._model import CelCriterion, Criterion, FieldSpec, FieldType, ProcessDefinition
-from ._suggest import allowed, did_you_mean
+from .suggest import allowed, did_you_mean
 
 __all__ = [
     "RULES",

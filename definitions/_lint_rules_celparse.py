@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._expressions import _literal_value, _string_end
+from .expressions import _literal_value, _string_end
 
 __all__ = ["COMPARISONS", "Node", "parse", "walk"]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from ._lint_rules_base import Issue, rule
 from ._lint_rules_cel import criterion_never_holds
 from ._model import Criterion, ProcessDefinition, Transition
-from ._suggest import allowed
+from .suggest import allowed
 
 __all__ = [
     "RULES",

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ._expressions import field_references
 from ._lint_rules_base import Issue, cel_sites, criterion_sites, rule
 from ._model import FieldSetCriterion, ProcessDefinition, Transition
 from ._sla_model import SlaPolicy
-from ._suggest import allowed
+from .expressions import field_references
+from .suggest import allowed
 
 __all__ = [
     "RULES",

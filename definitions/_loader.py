@@ -46,8 +46,8 @@ from ._sla_model import (
     TaskPlan,
     Team,
 )
-from ._suggest import allowed, did_you_mean
-from ._yaml import Document, SourceError, parse_document
+from .suggest import allowed, did_you_mean
+from .yaml_source import Document, SourceError, parse_document
 
 __all__ = ["load_definition", "validate_data_document"]
 
@@ -363,55 +363,73 @@ def _translate(exc: ValidationError, doc: Document) -> list[Problem]:
         if err["type"] == "extra_forbidden":
             keys_given.setdefault(path[:-1], []).append(str(path[-1]))
     for err, path, key in errors:
-        kind = err["type"]
-        if kind == "too_short" and _inside(path, paths):
+        if err["type"] == "too_short" and _inside(path, paths):
             continue  # "no transitions left" only because its items failed: noise
-        where = _describe(path, doc.data)
-        name = _key_name(path)
-        value = err.get("input")
-        if kind == "missing":
-            if did_you_mean(name, keys_given.get(path[:-1], [])):
-                continue  # the misspelt key is reported, with the suggestion
-            message = f"{where}: missing required key '{name}'"
-            problem = doc.problem(path[:-1], message, "missing-key")
-        elif kind == "extra_forbidden":
-            model = _model_at(path[:-1], doc.data)
-            keys = _keys_of(model) if model else []
-            hint = did_you_mean(name, keys)
-            listing = f" (allowed: {allowed(keys, 20)})" if keys else ""
-            message = f"{where}: unknown key '{name}'{hint}{listing}"
-            problem = doc.problem(path, message, "unknown-key", key=True)
-        elif kind == "criterion_kind":
-            message = (
-                f"{where}: a criterion needs exactly one of "
-                f"{', '.join(CRITERION_KINDS)} (plus id and message)"
-            )
-            problem = doc.problem(path, message, "criterion-kind")
-        elif kind == "string_pattern_mismatch" and key:
-            message = (
-                f"{where}: '{path[-1]}' is not a valid name; use a letter, then letters, "
-                "digits or underscores"
-            )
-            problem = doc.problem(path, message, "invalid-name", key=True)
-        elif kind == "string_pattern_mismatch":
-            pattern_hint = (
-                "lower-case words joined by '-' or '_' (inbound-lead)"
-                if path == ("process",)
-                else "a letter, then letters, digits or underscores"
-            )
-            message = f"{where}: {value!r} is not a valid name for '{name}'; use {pattern_hint}"
-            problem = doc.problem(path, message, "invalid-name")
-        elif kind in ("literal_error", "enum"):
-            expected = err.get("ctx", {}).get("expected", "")
-            message = f"{where}: {_shown(value)} is not allowed for '{name}' (allowed: {expected})"
-            problem = doc.problem(path, message, "invalid-value")
-        elif kind in ("value_error", "assertion_error"):
-            text = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            subject = where if len(path) <= 2 else _subject(where, path, name)
-            problem = doc.problem(path, f"{subject}: {text}", "invalid-value")
-        else:
-            problem = doc.problem(path, _message(kind, err, where, path, name), "invalid-value")
-        if (path, problem.message) not in seen:
+        problem = _problem(err, path, key, doc, keys_given)
+        if problem is not None and (path, problem.message) not in seen:
             seen.add((path, problem.message))
             problems.append(problem)
     return problems
+
+
+def _problem(
+    err: Any, path: Path, key: bool, doc: Document, keys_given: dict[Path, list[str]]
+) -> Problem | None:
+    """The problem one validation error reports; None for a missing key reported as misspelt."""
+    kind = err["type"]
+    where = _describe(path, doc.data)
+    name = _key_name(path)
+    if kind == "missing":
+        if did_you_mean(name, keys_given.get(path[:-1], [])):
+            return None  # the misspelt key is reported, with the suggestion
+        message = f"{where}: missing required key '{name}'"
+        return doc.problem(path[:-1], message, "missing-key")
+    if kind == "extra_forbidden":
+        model = _model_at(path[:-1], doc.data)
+        keys = _keys_of(model) if model else []
+        hint = did_you_mean(name, keys)
+        listing = f" (allowed: {allowed(keys, 20)})" if keys else ""
+        message = f"{where}: unknown key '{name}'{hint}{listing}"
+        return doc.problem(path, message, "unknown-key", key=True)
+    if kind == "criterion_kind":
+        message = (
+            f"{where}: a criterion needs exactly one of "
+            f"{', '.join(CRITERION_KINDS)} (plus id and message)"
+        )
+        return doc.problem(path, message, "criterion-kind")
+    if kind == "string_pattern_mismatch":
+        return _name_problem(err, path, key, doc, where, name)
+    return _value_problem(kind, err, path, doc, where, name)
+
+
+def _name_problem(err: Any, path: Path, key: bool, doc: Document, where: str, name: str) -> Problem:
+    """An invalid name: a mapping key, or a value (a process name or another name)."""
+    if key:
+        message = (
+            f"{where}: '{path[-1]}' is not a valid name; use a letter, then letters, "
+            "digits or underscores"
+        )
+        return doc.problem(path, message, "invalid-name", key=True)
+    pattern_hint = (
+        "lower-case words joined by '-' or '_' (inbound-lead)"
+        if path == ("process",)
+        else "a letter, then letters, digits or underscores"
+    )
+    message = f"{where}: {err.get('input')!r} is not a valid name for '{name}'; use {pattern_hint}"
+    return doc.problem(path, message, "invalid-name")
+
+
+def _value_problem(
+    kind: str, err: Any, path: Path, doc: Document, where: str, name: str
+) -> Problem:
+    """A value that is not allowed: a literal or enum, a failed check, or a type or bound."""
+    value = err.get("input")
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        message = f"{where}: {_shown(value)} is not allowed for '{name}' (allowed: {expected})"
+        return doc.problem(path, message, "invalid-value")
+    if kind in ("value_error", "assertion_error"):
+        text = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        subject = where if len(path) <= 2 else _subject(where, path, name)
+        return doc.problem(path, f"{subject}: {text}", "invalid-value")
+    return doc.problem(path, _message(kind, err, where, path, name), "invalid-value")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ._checks import CHECKS, Finding, Path
-from ._expressions import check_expression
 from ._model import ProcessDefinition
-from ._suggest import allowed, did_you_mean
+from .expressions import check_expression
+from .suggest import allowed, did_you_mean
 
 __all__ = ["ALL_CHECKS", "SLA_CHECKS", "run_all_checks"]
 

@@ -28,9 +28,8 @@ from leadflow.engine._types import (
     PlaybookStatus,
     TriggerOption,
 )
-from leadflow.engine.routing._router import RouteDecision, UnknownTeam
-from leadflow.engine.routing._store import AwayPeriod, InvalidAway
-from leadflow.engine.sla._calendar import (
+from leadflow.engine.routing import AwayPeriod, InvalidAway, RouteDecision, UnknownTeam
+from leadflow.engine.sla import (
     BusinessCalendar,
     Calendar,
     CalendarError,

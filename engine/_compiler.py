@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from transitions import EventData, Machine
 
 from leadflow.definitions import ProcessDefinition, Transition
-from leadflow.definitions._expressions import field_references
+from leadflow.definitions.expressions import field_references
 from leadflow.engine._contract import DataContract, is_set
 from leadflow.engine._criteria import CompiledCriterion, EvalContext, compile_criterion
 from leadflow.engine._errors import CriterionResult
-from leadflow.engine.sla._clocks import SlaSet
+from leadflow.engine.sla import SlaSet
 
 __all__ = ["CompiledProcess", "Decision"]
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from leadflow.definitions import FieldSpec, FieldType, ProcessDefinition
-from leadflow.definitions._suggest import did_you_mean
+from leadflow.definitions.suggest import did_you_mean
 from leadflow.engine._errors import FieldIssue
 from leadflow.engine._json import to_json_value
 

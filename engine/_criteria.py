@@ -16,7 +16,7 @@ from leadflow.definitions import (
     ProcessDefinition,
     format_duration,
 )
-from leadflow.definitions._expressions import (
+from leadflow.definitions.expressions import (
     CEL_VARIABLES,
     accessed_keys,
     compile_expression,

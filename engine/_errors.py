@@ -19,8 +19,8 @@ The tree::
     │   ├── SchemaMismatch                    the schema is missing or at another revision
     │   └── TransactionConflict               the database aborted us (deadlock, lock timeout)
 
-CalendarError, UnknownTeam and InvalidAway live next to their code (_calendar, _routing,
-_routing_store). start_many / fire_many do not raise for single items: each failed item is an
+CalendarError, UnknownTeam and InvalidAway live next to their code (``sla``, ``routing``).
+start_many / fire_many do not raise for single items: each failed item is an
 ``ItemFailure`` (index, lead id, the error above it would have raised) in
 ``BatchResult.failed``.
 """

@@ -74,25 +74,9 @@ class Planner:
         row.updated_at = at
         timers = None
         if compiled.sla:
-            timers, sla_events = compiled.sla.plan(
-                before.sla if before else None,
-                row.sla,
-                self.context(compiled, row, row.data, {}, at, []),
-                created_at=row.created_at,
-                activity=activity[0] if activity else None,
-                owner_changed=before is not None and before.owner != row.owner,
-                data_changed=before is not None and before.data != row.data,
+            timers, details, extra_events = self._plan_sla(
+                compiled, before, row, at, actor, activity, details, extra_events
             )
-            if sla_events:
-                details = {**details, "sla": [*details.get("sla", ()), *sla_events]}
-                extra_events = [
-                    *(extra_events or ()),
-                    *(
-                        self.extra_event(row, "leadflow.lead.sla_fulfilled", at, actor, e)
-                        for e in sla_events
-                        if e["event"] == "fulfilled"
-                    ),
-                ]
         from_stage = before.stage if before else None
         to_stage = row.stage if kind in ("started", "transition") else None
         data = _event_data(row, actor)
@@ -122,6 +106,40 @@ class Planner:
             timers=timers,
             extra_events=extra_events or None,
         )
+
+    def _plan_sla(
+        self,
+        compiled: CompiledProcess,
+        before: InstanceRow | None,
+        row: InstanceRow,
+        at: datetime,
+        actor: str | None,
+        activity: tuple[str, str, str | None, str | None] | None,
+        details: dict[str, Any],
+        extra_events: list[tuple[str, str, str]] | None,
+    ) -> tuple[Any, dict[str, Any], list[tuple[str, str, str]] | None]:
+        """The SLA clocks' timers after the change, with their metric events added to the
+        details and a ``sla_fulfilled`` event per fulfilled clock."""
+        timers, sla_events = compiled.sla.plan(
+            before.sla if before else None,
+            row.sla,
+            self.context(compiled, row, row.data, {}, at, []),
+            created_at=row.created_at,
+            activity=activity[0] if activity else None,
+            owner_changed=before is not None and before.owner != row.owner,
+            data_changed=before is not None and before.data != row.data,
+        )
+        if sla_events:
+            details = {**details, "sla": [*details.get("sla", ()), *sla_events]}
+            extra_events = [
+                *(extra_events or ()),
+                *(
+                    self.extra_event(row, "leadflow.lead.sla_fulfilled", at, actor, e)
+                    for e in sla_events
+                    if e["event"] == "fulfilled"
+                ),
+            ]
+        return timers, details, extra_events
 
     def extra_event(
         self,

@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from leadflow.definitions import Schedule
 from leadflow.engine._events import encode_event, event_id
 from leadflow.engine._runtime import Runtime
-from leadflow.engine.routing._store import RoutingStore
+from leadflow.engine.routing import RoutingStore
 from leadflow.engine.store import Tx
 
 __all__ = ["DIGEST", "ScheduleRunner", "occurrence"]

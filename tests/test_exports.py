@@ -14,7 +14,20 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["leadflow.definitions", "leadflow.engine", "leadflow.adapters"]
+PACKAGES = [
+    "leadflow.definitions",
+    "leadflow.engine",
+    "leadflow.engine.graph",
+    "leadflow.engine.migration",
+    "leadflow.engine.reports",
+    "leadflow.engine.routing",
+    "leadflow.engine.simulate",
+    "leadflow.engine.sla",
+    "leadflow.engine.store",
+    "leadflow.engine.worker",
+    "leadflow.adapters",
+    "leadflow.cli",
+]
 
 
 def isort_key(name: str) -> tuple[int, list[int | str]]:

@@ -1,189 +1,220 @@
-"""The package layers, read from the source: definitions is pure, engine knows no concrete adapter.
+"""The house's rules hold for the real source tree, and the checker catches each kind of break.
 
-``leadflow.definitions`` is the language: it must not import ``leadflow.engine`` or
-``leadflow.adapters``, neither absolutely nor by a relative import that climbs out of the package.
-``leadflow.engine`` may use the ``leadflow.adapters`` package API but no module inside it (the
-concrete adapters plug in from the outside). Imports are found by walking each file's AST, so
-imports inside functions and ``importlib.import_module("...")`` calls with a literal count too.
+The rules and how imports are read are in ``tests/layering.py``; ``docs/architecture.md`` draws
+the rooms.
 """
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from layering import Graph, strongly_connected
 
 ROOT = Path(__file__).parents[1]
-PACKAGES = {"definitions": "leadflow.definitions", "engine": "leadflow.engine"}
-ADAPTERS_DIR = ROOT / "adapters"
 
 
-def _sources(folder: str) -> list[Path]:
-    return sorted((ROOT / folder).rglob("*.py"))
+@pytest.fixture(scope="module")
+def graph() -> Graph:
+    return Graph(ROOT)
 
 
-DEFINITION_FILES = _sources("definitions")
-ENGINE_FILES = _sources("engine")
+def test_the_scan_sees_every_room(graph: Graph) -> None:
+    """Every room has modules, and their imports are resolved to modules of the rooms."""
+    rooms = {m.room for m in graph.modules.values()}
+    assert {"definitions", "engine", "adapters", "cli"} <= rooms
+    engine = graph.modules["leadflow.engine._engine"]
+    targets = {graph.module_of(i) for i in engine.imports}
+    assert {"leadflow.engine._runtime", "leadflow.engine.store", "leadflow.definitions"} <= targets
+    assert graph.modules["leadflow.engine.store"].is_package
 
 
-def module_of(path: Path, root: Path = ROOT) -> tuple[str, bool]:
-    """(dotted module name, is a package ``__init__``) of a source file under ``root``."""
-    rel = path.relative_to(root)
-    top = PACKAGES.get(rel.parts[0], f"leadflow.{rel.parts[0]}")
-    parts = [*top.split("."), *rel.parts[1:-1]]
-    if rel.name != "__init__.py":
-        parts.append(rel.stem)
-    return ".".join(parts), rel.name == "__init__.py"
+def test_imports_point_down_only(graph: Graph) -> None:
+    """definitions <- engine <- adapters <- cli/service: no import points up or sideways."""
+    assert graph.upward_imports() == []
 
 
-def _is_module(name: str) -> bool:
-    """Whether ``name`` (``leadflow.adapters.x``) is a module or package of the adapters folder."""
-    rest = name.split(".")[2:]
-    if not rest:
-        return True
-    base = ADAPTERS_DIR.joinpath(*rest)
-    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+def test_no_import_circles(graph: Graph) -> None:
+    """The module graph has no strongly connected component of more than one module."""
+    assert graph.circles() == []
 
 
-def imported_modules(source: str, module: str, is_package: bool) -> Iterator[tuple[int, str, bool]]:
-    """(line, absolute name, surely a module) of everything ``source`` imports.
-
-    Relative names are resolved against ``module``. ``from X import y`` yields ``X`` (a module)
-    and ``X.y`` (a module only if such a file exists). A relative import that climbs above
-    ``leadflow`` yields ``<escapes leadflow>``.
-    """
-    package = module.split(".") if is_package else module.split(".")[:-1]
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name, True
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                up = node.level - 1
-                if up >= len(package):
-                    yield node.lineno, "<escapes leadflow>", True
-                    continue
-                base_parts = package[: len(package) - up]
-                base = ".".join([*base_parts, *([node.module] if node.module else [])])
-            else:
-                base = node.module or ""
-            yield node.lineno, base, True
-            for alias in node.names:
-                if alias.name != "*":
-                    yield node.lineno, f"{base}.{alias.name}", False
-        elif (
-            isinstance(node, ast.Call)
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-            and (
-                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
-                or (
-                    isinstance(node.func, ast.Name)
-                    and node.func.id in ("import_module", "__import__")
-                )
-            )
-        ):
-            yield node.lineno, node.args[0].value, True
+def test_no_module_imports_another_packages_private_names(graph: Graph) -> None:
+    """A private module or name is imported only from its own package or its descendants."""
+    assert graph.private_imports() == []
 
 
-def _shortest(flagged: list[tuple[int, str]]) -> list[str]:
-    """``line N: name`` for each flagged name that no shorter flagged name of its line covers."""
-    out = []
-    for line, name in flagged:
-        if not any(l2 == line and name.startswith(f"{n2}.") for l2, n2 in flagged):
-            entry = f"line {line}: {name}"
-            if entry not in out:
-                out.append(entry)
-    return out
+def test_adapters_use_only_the_engines_public_api(graph: Graph) -> None:
+    """The adapters import nothing underscored from leadflow.engine."""
+    assert graph.adapters_beyond_public_api() == []
 
 
-def definitions_violations(source: str, module: str, is_package: bool) -> list[str]:
-    """Imports of a definitions file that reach out of leadflow.definitions into leadflow."""
-    flagged = [
-        (line, name)
-        for line, name, _ in imported_modules(source, module, is_package)
-        if name == "<escapes leadflow>"
-        or name in ("leadflow", "leadflow.engine", "leadflow.adapters")
-        or (name.startswith("leadflow.") and not name.startswith("leadflow.definitions"))
+def test_no_module_reads_another_objects_private_attributes(graph: Graph) -> None:
+    """No ``engine._planner``: a module reads only private attributes it defines itself."""
+    assert graph.private_attribute_reads() == []
+
+
+# -- the checker against planted violations ----------------------------------------------------
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Graph:
+    for name, source in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+    for room in ("definitions", "engine", "adapters", "cli"):
+        init = tmp_path / room / "__init__.py"
+        if not init.exists():
+            init.parent.mkdir(parents=True, exist_ok=True)
+            init.write_text("", encoding="utf-8")
+    return Graph(tmp_path)
+
+
+def test_a_clean_planted_tree_passes(tmp_path: Path) -> None:
+    """A tree that keeps the rules yields no finding at all (the checks are not always red)."""
+    graph = _tree(
+        tmp_path,
+        {
+            "definitions/_model.py": "import yaml\n",
+            "engine/_errors.py": "from leadflow.definitions import _model as m\n",
+            "engine/sla/__init__.py": "from ._clock import Clock\n",
+            "engine/sla/_clock.py": "from leadflow.engine._errors import X\n",
+            "engine/_core.py": "from leadflow.engine.sla import Clock\n",
+            "adapters/hub.py": "from leadflow.engine import Engine\n",
+            "cli/_app.py": "from leadflow.adapters import hub\nfrom leadflow.engine import x\n",
+        },
+    )
+    assert graph.upward_imports() == []
+    assert graph.circles() == []
+    assert graph.adapters_beyond_public_api() == []
+    assert graph.private_attribute_reads() == []
+    # a private module of definitions, used by the engine: that is a violation
+    assert graph.private_imports() == [
+        "leadflow.engine._errors:1 imports private leadflow.definitions._model"
     ]
-    return _shortest(flagged)
-
-
-def engine_violations(source: str, module: str, is_package: bool) -> list[str]:
-    """Imports of an engine file that name a module inside ``leadflow.adapters``."""
-    flagged = [
-        (line, name)
-        for line, name, certain in imported_modules(source, module, is_package)
-        if name == "<escapes leadflow>"
-        or (name.startswith("leadflow.adapters.") and (certain or _is_module(name)))
-    ]
-    return _shortest(flagged)
-
-
-def _check(path: Path) -> tuple[str, str, bool]:
-    module, is_package = module_of(path)
-    return path.read_text(encoding="utf-8"), module, is_package
-
-
-def test_the_scan_sees_the_packages() -> None:
-    """Both packages have sources to scan, and engine's imports of definitions are resolved."""
-    assert ROOT / "definitions" / "_model.py" in DEFINITION_FILES
-    assert ROOT / "engine" / "_engine.py" in ENGINE_FILES
-    assert module_of(ROOT / "engine" / "_engine.py") == ("leadflow.engine._engine", False)
-    assert module_of(ROOT / "definitions" / "__init__.py") == ("leadflow.definitions", True)
-    names = {n for _, n, _ in imported_modules(*_check(ROOT / "engine" / "_engine.py"))}
-    assert {"leadflow.definitions", "leadflow.engine.store", "sqlalchemy"} <= names
 
 
 @pytest.mark.parametrize(
-    "path", DEFINITION_FILES, ids=[str(p.relative_to(ROOT)) for p in DEFINITION_FILES]
-)
-def test_definitions_imports_neither_engine_nor_adapters(path: Path) -> None:
-    """A definitions module imports nothing of leadflow outside leadflow.definitions."""
-    assert definitions_violations(*_check(path)) == []
-
-
-@pytest.mark.parametrize("path", ENGINE_FILES, ids=[str(p.relative_to(ROOT)) for p in ENGINE_FILES])
-def test_engine_imports_no_concrete_adapter(path: Path) -> None:
-    """An engine module imports no module inside leadflow.adapters."""
-    assert engine_violations(*_check(path)) == []
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
+    ("source", "target"),
     [
-        ("from leadflow.engine import Engine", ["line 1: leadflow.engine"]),
-        ("import leadflow.adapters", ["line 1: leadflow.adapters"]),
-        ("def f():\n    from ..engine import _store", ["line 2: leadflow.engine"]),
-        ("from .. import engine", ["line 1: leadflow"]),
-        ("from ... import x", ["line 1: <escapes leadflow>"]),
+        ("from leadflow.engine import Engine\n", "leadflow.engine.Engine"),
+        ("import leadflow.adapters\n", "leadflow.adapters"),
+        ("def f():\n    from ..engine import _store\n", "leadflow.engine._store"),
+        ("import importlib\nimportlib.import_module('leadflow.cli')\n", "leadflow.cli"),
         (
-            "import importlib\nimportlib.import_module('leadflow.engine')",
-            ["line 2: leadflow.engine"],
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import leadflow.engine\n",
+            "leadflow.engine",
         ),
-        ("from ._model import Stage\nfrom leadflow.definitions import Stage\nimport yaml", []),
     ],
 )
-def test_definitions_check_catches_forbidden_imports(source: str, expected: list[str]) -> None:
-    """The definitions check flags engine/adapters imports in every spelling, and only those."""
-    assert definitions_violations(source, "leadflow.definitions._x", False) == expected
+def test_an_upward_import_is_caught_in_every_spelling(
+    tmp_path: Path, source: str, target: str
+) -> None:
+    """definitions importing a higher room fails, however the import is written."""
+    graph = _tree(tmp_path, {"definitions/_bad.py": source})
+    (finding,) = graph.upward_imports()
+    assert finding.startswith("leadflow.definitions._bad:")
+    assert target in finding
 
 
-def test_engine_check_catches_concrete_adapter_imports() -> None:
-    """The engine check flags ``leadflow.adapters.<module>`` but not names of the package API."""
-    module = "leadflow.engine._x"
-    sub = "leadflow.adapters.hubspot"
-    assert engine_violations("from leadflow.adapters import __all__", module, False) == []
-    assert engine_violations("import leadflow.adapters", module, False) == []
-    assert engine_violations("from leadflow.definitions import Stage", module, False) == []
-    assert engine_violations(f"import {sub}", module, False) == [f"line 1: {sub}"]
-    assert engine_violations(f"from {sub} import Client", module, False) == [f"line 1: {sub}"]
-    assert engine_violations("from ..adapters.hubspot import C", module, False) == [
-        f"line 1: {sub}"
+def test_a_sideways_import_between_composition_roots_is_caught(tmp_path: Path) -> None:
+    """The CLI and the service sit side by side: neither may import the other."""
+    graph = _tree(
+        tmp_path,
+        {"service/__init__.py": "", "service/_app.py": "from leadflow.cli import app\n"},
+    )
+    assert graph.upward_imports() == ["leadflow.service._app:1 imports leadflow.cli.app (cli room)"]
+
+
+def test_a_planted_circle_is_caught(tmp_path: Path) -> None:
+    """Two engine modules importing each other (one only inside a function) form a circle."""
+    graph = _tree(
+        tmp_path,
+        {
+            "engine/_a.py": "from leadflow.engine._b import B\n",
+            "engine/_b.py": "def f():\n    from leadflow.engine import _a\n",
+            "engine/_c.py": "from leadflow.engine._a import A\n",
+        },
+    )
+    assert graph.circles() == [["leadflow.engine._a", "leadflow.engine._b"]]
+
+
+def test_a_circle_through_a_package_init_is_caught(tmp_path: Path) -> None:
+    """A submodule importing its package's ``__init__``, which imports it back, is a circle."""
+    graph = _tree(
+        tmp_path,
+        {
+            "engine/__init__.py": "from leadflow.engine._core import Engine\n",
+            "engine/_core.py": "from leadflow.engine.store import Store\n",
+            "engine/store/__init__.py": "from leadflow.engine.store._rows import Store\n",
+            "engine/store/_rows.py": "from leadflow.engine import StorageError\n",
+        },
+    )
+    (circle,) = graph.circles()
+    assert "leadflow.engine" in circle
+    assert "leadflow.engine.store._rows" in circle
+
+
+def test_a_private_import_across_packages_is_caught(tmp_path: Path) -> None:
+    """A parent reaching into a sub-package's private module, and a sibling doing so, fail;
+    a sub-package using its parent's private module does not."""
+    graph = _tree(
+        tmp_path,
+        {
+            "engine/_errors.py": "",
+            "engine/sla/__init__.py": "",
+            "engine/sla/_clocks.py": "from leadflow.engine._errors import E\n",
+            "engine/reports/__init__.py": "",
+            "engine/reports/_board.py": "from leadflow.engine.sla._clocks import Clock\n",
+            "engine/_core.py": "from leadflow.engine.sla import _clocks\n",
+            "engine/_ok.py": "from leadflow.engine._errors import _helper\n",
+        },
+    )
+    assert graph.private_imports() == [
+        "leadflow.engine._core:1 imports private leadflow.engine.sla._clocks",
+        "leadflow.engine.reports._board:1 imports private leadflow.engine.sla._clocks.Clock",
     ]
-    assert engine_violations("def f():\n    import leadflow.adapters._x", module, False) == [
-        "line 2: leadflow.adapters._x"
+
+
+def test_an_adapter_reaching_into_the_engine_is_caught(tmp_path: Path) -> None:
+    """An adapter importing an engine module or name with an underscore fails."""
+    graph = _tree(
+        tmp_path,
+        {
+            "engine/store/__init__.py": "",
+            "adapters/hub.py": (
+                "from leadflow.engine.store import tables\n"
+                "from leadflow.engine.store._outbox import claim\n"
+            ),
+        },
+    )
+    assert graph.adapters_beyond_public_api() == [
+        "leadflow.adapters.hub:2 imports leadflow.engine.store._outbox.claim"
     ]
+
+
+def test_reading_a_friends_private_attribute_is_caught(tmp_path: Path) -> None:
+    """``engine._planner`` in a module that defines no ``_planner`` is a finding; ``self._x``
+    and private attributes the module defines are not."""
+    graph = _tree(
+        tmp_path,
+        {
+            "engine/_sweep.py": (
+                "class Sweep:\n"
+                "    def __init__(self, engine):\n"
+                "        self._engine = engine\n"
+                "    def run(self, other):\n"
+                "        self._engine.x\n"
+                "        other._engine\n"
+                "        return self._engine._planner.fire()\n"
+            ),
+        },
+    )
+    assert graph.private_attribute_reads() == ["leadflow.engine._sweep:7 reads ._planner"]
+
+
+def test_strongly_connected_components() -> None:
+    """Tarjan's algorithm finds each circle once, and singletons for the rest."""
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a", "e"}, "e": {"d"}, "f": set()}
+    found = sorted(sorted(c) for c in strongly_connected(edges))
+    assert found == [["a", "b", "c"], ["d", "e"], ["f"]]

@@ -1,10 +1,12 @@
-"""The distribution's shape: one `leadflow` namespace, three subpackages, data files shipped."""
+"""The distribution's shape: one `leadflow` namespace, four subpackages, data files shipped."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import tomllib
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ SUBPACKAGES = ("leadflow.definitions", "leadflow.engine", "leadflow.adapters", "
 
 
 def test_leadflow_is_a_namespace_package() -> None:
-    """`leadflow` itself has no `__init__`: it is a namespace over the three subpackages."""
+    """`leadflow` itself has no `__init__`: it is a namespace over the four subpackages."""
     assert getattr(leadflow, "__file__", None) is None
     assert all(importlib.import_module(name) for name in SUBPACKAGES)
 
@@ -55,3 +57,18 @@ def test_console_script_points_at_the_cli() -> None:
     scripts = importlib.metadata.entry_points(group="console_scripts")
     (script,) = [s for s in scripts if s.name == "leadflow"]
     assert script.value == "leadflow.cli:main"
+
+
+def test_every_package_folder_is_listed_for_setuptools() -> None:
+    """Each folder with an ``__init__.py`` in a room is a package pyproject.toml ships (a
+    missing one would work from a checkout and vanish from the installed wheel)."""
+    root = Path(__file__).parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    setuptools = config["tool"]["setuptools"]
+    folders = {name: Path(folder) for name, folder in setuptools["package-dir"].items()}
+    found = set()
+    for name, folder in folders.items():
+        for init in sorted((root / folder).rglob("__init__.py")):
+            rel = init.parent.relative_to(root / folder).parts
+            found.add(".".join([name, *rel]))
+    assert found == set(setuptools["packages"])

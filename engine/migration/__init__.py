@@ -28,6 +28,7 @@ from leadflow.engine.migration._apply import (
     plan_migration,
 )
 from leadflow.engine.migration._canaries import canary, clear_canary, set_canary
+from leadflow.engine.migration._impact import ChangeImpact, DiffImpact, diff_impact
 from leadflow.engine.migration._plan import (
     BLOCKED,
     MOVED,
@@ -45,6 +46,8 @@ __all__ = [
     "OUTCOMES",
     "SLA_POLICIES",
     "Canary",
+    "ChangeImpact",
+    "DiffImpact",
     "InvalidCanary",
     "InvalidMigration",
     "LeadOutcome",
@@ -56,6 +59,7 @@ __all__ = [
     "apply_migration",
     "canary",
     "clear_canary",
+    "diff_impact",
     "migration_runs",
     "plan_migration",
     "set_canary",

@@ -28,7 +28,7 @@ from leadflow.engine.migration._plan import (
     migrated_change,
 )
 from leadflow.engine.migration._runs import find_or_create_run
-from leadflow.engine.store import InstanceRow, Tx
+from leadflow.engine.store import Change, InstanceRow, Store, Tx
 
 if TYPE_CHECKING:
     from leadflow.engine._engine import Engine
@@ -319,66 +319,116 @@ def _apply_batch(
 ) -> bool:
     """Migrate the next batch and advance the run, in one transaction; True when none is left."""
     store = engine.store
-    p = store.param
     with store.transaction(f"migrate {new.process} (run {run_id})") as tx:
-        tx.cur.execute(
-            f"SELECT last_instance_id, counts, status FROM lf_migrations WHERE id = {p}",
-            (run_id,),
-        )
-        last, counts_json, status = tx.cur.fetchone()
-        if status == "done":  # another process finished it meanwhile
-            result.counts = {**_empty(), **json.loads(counts_json)}
+        last, counts, done = _run_progress(store, tx, new.process, run_id)
+        if done:  # another process finished it meanwhile
+            result.counts = counts
             return True
-        if status != "running":
-            raise InvalidMigration(new.process, [f"run {run_id} was {status} meanwhile"])
-        counts = {**_empty(), **json.loads(counts_json)}
         when = engine.runtime.now(at)
         rows = _read(engine, tx, new, from_version, int(last), batch, lock=True)
         if not rows:
-            tx.cur.execute(
-                f"UPDATE lf_migrations SET status = 'done', updated_at = {p}, finished_at = {p} "
-                f"WHERE id = {p} AND last_instance_id = {p} AND status = 'running'",
-                (store.encode_time(when), store.encode_time(when), run_id, last),
-            )
-            if tx.cur.rowcount != 1:
-                raise _Conflict  # another process advanced this run meanwhile
+            _finish_run(store, tx, run_id, last, when)
             result.counts = counts
             return True
-        changes = []
-        seen: list[LeadOutcome] = []
-        for row, old, acts in rows:
-            outcome = assess(old, new, row, acts, result.mapping, when)
-            seen.append(outcome)
-            counts[outcome.outcome] += 1
-            if outcome.moves:
-                changes.append(
-                    migrated_change(
-                        engine.runtime.planner,
-                        old,
-                        new,
-                        row,
-                        outcome,
-                        result.sla_policy,
-                        when,
-                        actor,
-                        run_id,
-                    )
-                )
+        changes, seen = _migrate_rows(engine, new, rows, result, counts, when, actor, run_id)
         if changes and not tx.write_instances(changes):
             raise _Conflict
         if changes:
             tx.write_log(changes)
         top = rows[-1][0].id
-        tx.cur.execute(
-            f"UPDATE lf_migrations SET last_instance_id = {p}, counts = {p}, updated_at = {p} "
-            f"WHERE id = {p} AND last_instance_id = {p} AND status = 'running'",
-            (top, json.dumps(counts), store.encode_time(when), run_id, last),
-        )
-        if tx.cur.rowcount != 1:
-            raise _Conflict  # another process advanced (or abandoned) this run meanwhile
+        _advance_run(store, tx, run_id, last, top, counts, when)
         if BEFORE_COMMIT is not None:
             BEFORE_COMMIT(run_id, top)
     result.counts = counts
+    _note_outcomes(result, seen)
+    return False
+
+
+def _run_progress(
+    store: Store, tx: Tx, process: str, run_id: int
+) -> tuple[Any, dict[str, int], bool]:
+    """The run's last instance id, its counts, and whether it is done; error unless running."""
+    p = store.param
+    tx.cur.execute(
+        f"SELECT last_instance_id, counts, status FROM lf_migrations WHERE id = {p}",
+        (run_id,),
+    )
+    last, counts_json, status = tx.cur.fetchone()
+    if status == "done":
+        return last, {**_empty(), **json.loads(counts_json)}, True
+    if status != "running":
+        raise InvalidMigration(process, [f"run {run_id} was {status} meanwhile"])
+    return last, {**_empty(), **json.loads(counts_json)}, False
+
+
+def _finish_run(store: Store, tx: Tx, run_id: int, last: Any, when: datetime) -> None:
+    """Mark the run done, unless another process advanced it since ``last`` (a conflict)."""
+    p = store.param
+    tx.cur.execute(
+        f"UPDATE lf_migrations SET status = 'done', updated_at = {p}, finished_at = {p} "
+        f"WHERE id = {p} AND last_instance_id = {p} AND status = 'running'",
+        (store.encode_time(when), store.encode_time(when), run_id, last),
+    )
+    if tx.cur.rowcount != 1:
+        raise _Conflict  # another process advanced this run meanwhile
+
+
+def _migrate_rows(
+    engine: Engine,
+    new: CompiledProcess,
+    rows: list[tuple[InstanceRow, CompiledProcess, list[Any]]],
+    result: MigrationResult,
+    counts: dict[str, int],
+    when: datetime,
+    actor: str | None,
+    run_id: int,
+) -> tuple[list[Change], list[LeadOutcome]]:
+    """Assess each lead (counting outcomes in ``counts``); the changes of those that move."""
+    changes = []
+    seen: list[LeadOutcome] = []
+    for row, old, acts in rows:
+        outcome = assess(old, new, row, acts, result.mapping, when)
+        seen.append(outcome)
+        counts[outcome.outcome] += 1
+        if outcome.moves:
+            changes.append(
+                migrated_change(
+                    engine.runtime.planner,
+                    old,
+                    new,
+                    row,
+                    outcome,
+                    result.sla_policy,
+                    when,
+                    actor,
+                    run_id,
+                )
+            )
+    return changes, seen
+
+
+def _advance_run(
+    store: Store,
+    tx: Tx,
+    run_id: int,
+    last: Any,
+    top: int,
+    counts: dict[str, int],
+    when: datetime,
+) -> None:
+    """Move the run past instance ``top`` with ``counts``, unless another process moved it."""
+    p = store.param
+    tx.cur.execute(
+        f"UPDATE lf_migrations SET last_instance_id = {p}, counts = {p}, updated_at = {p} "
+        f"WHERE id = {p} AND last_instance_id = {p} AND status = 'running'",
+        (top, json.dumps(counts), store.encode_time(when), run_id, last),
+    )
+    if tx.cur.rowcount != 1:
+        raise _Conflict  # another process advanced (or abandoned) this run meanwhile
+
+
+def _note_outcomes(result: MigrationResult, seen: list[LeadOutcome]) -> None:
+    """Add a committed batch's outcomes to the examples, unmet criteria and version counts."""
     for outcome in seen:
         shown = result.examples.setdefault(outcome.outcome, [])
         if len(shown) < EXAMPLES:
@@ -387,4 +437,3 @@ def _apply_batch(
             key = f"{c.source.split(':')[0]}/{c.id}"
             result.unmet[key] = result.unmet.get(key, 0) + 1
         result.by_version[outcome.from_version] = result.by_version.get(outcome.from_version, 0) + 1
-    return False

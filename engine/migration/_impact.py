@@ -19,8 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadflow.definitions import Criterion, ProcessDefinition
-from leadflow.definitions._diff import DefinitionChange, diff_definitions
+from leadflow.definitions import Criterion, DefinitionChange, ProcessDefinition, diff_definitions
 from leadflow.engine._clock import as_utc
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._criteria import CompiledCriterion, EvalContext, compile_criterion

@@ -31,7 +31,7 @@ from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._criteria import Activity, EvalContext
 from leadflow.engine._errors import CriterionResult, FieldIssue
 from leadflow.engine._planning import Planner
-from leadflow.engine.sla._clocks import CompiledSla
+from leadflow.engine.sla import CompiledSla
 from leadflow.engine.store import Change, InstanceRow
 
 __all__ = [

@@ -27,6 +27,7 @@ from leadflow.engine.reports._html import to_html
 from leadflow.engine.reports._outcomes import loss_reasons, owners
 from leadflow.engine.reports._pipeline import funnel, pipeline
 from leadflow.engine.reports._stages import stuck, time_in_stage
+from leadflow.engine.reports._svg import fmt as format_number
 from leadflow.engine.reports._types import (
     BacktestError,
     BacktestReport,
@@ -73,6 +74,7 @@ __all__ = [
     "TimeInStageRow",
     "backtest",
     "forecast",
+    "format_number",
     "funnel",
     "loss_reasons",
     "owners",

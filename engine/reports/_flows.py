@@ -11,6 +11,7 @@ from datetime import datetime
 
 from leadflow.engine._engine import Engine
 from leadflow.engine.reports._common import (
+    ProcessInfo,
     ReportError,
     add_period,
     as_of_or_now,
@@ -57,6 +58,25 @@ def _label(start: datetime) -> str:
     return start.strftime("%Y-%m-%d")
 
 
+def _gather(
+    engine: Engine,
+    process: str,
+    version: int | None,
+    info: ProcessInfo,
+    start: datetime,
+    until: datetime,
+    period: str,
+    periods: int,
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[float, float]], ForecastInput]:
+    """The periods from ``start``, as datetimes and timestamps, and the history up to ``until``."""
+    spans = windows(start, period, periods)
+    ts = [(a.timestamp(), b.timestamp()) for a, b in spans]
+    followed = tuple(f for f in (info.value_field, info.close_date_field) if f)
+    data = ForecastInput(start.timestamp(), _step(period), ts[-1][1] - ts[0][0])
+    data.gather(scan(engine, process, version, until=until, fields=followed), info)
+    return spans, ts, data
+
+
 def forecast(
     engine: Engine,
     process: str,
@@ -88,11 +108,7 @@ def forecast(
         engine, process, version, value_field=value_field, close_date_field=close_date_field
     )
     when = as_of_or_now(engine, as_of)
-    spans = windows(when, period, periods)
-    ts = [(a.timestamp(), b.timestamp()) for a, b in spans]
-    followed = tuple(f for f in (info.value_field, info.close_date_field) if f)
-    data = ForecastInput(when.timestamp(), _step(period), ts[-1][1] - ts[0][0])
-    data.gather(scan(engine, process, version, until=when, fields=followed), info)
+    spans, ts, data = _gather(engine, process, version, info, when, when, period, periods)
     if method == "markov":
         flows = markov_forecast(data, ts, arrivals=arrivals)
     else:
@@ -127,6 +143,35 @@ def _errors(
     return out
 
 
+def _whole_periods(split: datetime, when: datetime, period: str) -> int:
+    """How many whole periods (at most ``MAX_PERIODS``) fit between ``split`` and ``when``."""
+    fit = 0
+    while fit < MAX_PERIODS and add_period(split, period, fit + 1) <= when:
+        fit += 1
+    if fit == 0:
+        raise ReportError(
+            "split_at",
+            f"{split.isoformat()} leaves no whole {period} of history before "
+            f"{when.isoformat()} to test on; split earlier or use a shorter period",
+        )
+    return fit
+
+
+def _test_periods(periods: int | None, split: datetime, when: datetime, period: str) -> int:
+    """The periods a backtest compares: ``periods``, checked, or as many as fit (at most 12)."""
+    fit = _whole_periods(split, when, period)
+    if periods is None:
+        periods = min(fit, 12)
+    periods = _check_periods(periods)
+    if periods > fit:
+        raise ReportError(
+            "periods",
+            f"{periods} periods of a {period} after {split.date()} end after "
+            f"{when.date()}; at most {fit} fit",
+        )
+    return periods
+
+
 def backtest(
     engine: Engine,
     process: str,
@@ -149,32 +194,11 @@ def backtest(
     check_period(period)
     split = utc(split_at, "split_at")
     when = as_of_or_now(engine, as_of)
-    fit = 0
-    while fit < MAX_PERIODS and add_period(split, period, fit + 1) <= when:
-        fit += 1
-    if fit == 0:
-        raise ReportError(
-            "split_at",
-            f"{split.isoformat()} leaves no whole {period} of history before "
-            f"{when.isoformat()} to test on; split earlier or use a shorter period",
-        )
-    if periods is None:
-        periods = min(fit, 12)
-    periods = _check_periods(periods)
-    if periods > fit:
-        raise ReportError(
-            "periods",
-            f"{periods} periods of a {period} after {split.date()} end after "
-            f"{when.date()}; at most {fit} fit",
-        )
+    periods = _test_periods(periods, split, when, period)
     info = process_info(
         engine, process, version, value_field=value_field, close_date_field=close_date_field
     )
-    spans = windows(split, period, periods)
-    ts = [(a.timestamp(), b.timestamp()) for a, b in spans]
-    followed = tuple(f for f in (info.value_field, info.close_date_field) if f)
-    data = ForecastInput(split.timestamp(), _step(period), ts[-1][1] - ts[0][0])
-    data.gather(scan(engine, process, version, until=when, fields=followed), info)
+    spans, ts, data = _gather(engine, process, version, info, split, when, period, periods)
     markov = markov_forecast(data, ts)
     naive = naive_forecast(data, ts)
     actual = actual_wins(data, ts)

@@ -92,6 +92,38 @@ class Hazard:
         return self.tail or (0.0, ())
 
 
+def _step_stage(
+    h: Hazard,
+    m: list[float],
+    mv: list[float],
+    won: list[float],
+    entering: dict[str, list[float]],
+) -> tuple[list[float], list[float]]:
+    """One step of one stage's (count, value) by age: exits add to ``won`` or ``entering``."""
+    cap = h.cap
+    nm = [0.0] * (cap + 1)
+    nv = [0.0] * (cap + 1)
+    for age in range(cap + 1):
+        x = m[age]
+        if x == 0.0:
+            continue
+        xv = mv[age]
+        total, dests = h.at(age)
+        for dest, p in dests:
+            if dest == WON:
+                won[0] += x * p
+                won[1] += xv * p
+            elif dest != LOST:
+                e = entering.setdefault(dest, [0.0, 0.0])
+                e[0] += x * p
+                e[1] += xv * p
+        stay = 1.0 - total
+        nxt = age + 1 if age < cap else cap
+        nm[nxt] += x * stay
+        nv[nxt] += xv * stay
+    return nm, nv
+
+
 def propagate(
     hazards: Mapping[str, Hazard],
     start: Mapping[tuple[str, int], tuple[float, float]],
@@ -114,32 +146,10 @@ def propagate(
         value[s][cell] += v
     out: list[tuple[float, float]] = []
     for _ in range(steps):
-        won_c = won_v = 0.0
+        won = [0.0, 0.0]
         entering: dict[str, list[float]] = {}
         for s in stages:
-            h, m, mv = hz[s], count[s], value[s]
-            cap = h.cap
-            nm = [0.0] * (cap + 1)
-            nv = [0.0] * (cap + 1)
-            for age in range(cap + 1):
-                x = m[age]
-                if x == 0.0:
-                    continue
-                xv = mv[age]
-                total, dests = h.at(age)
-                for dest, p in dests:
-                    if dest == WON:
-                        won_c += x * p
-                        won_v += xv * p
-                    elif dest != LOST:
-                        e = entering.setdefault(dest, [0.0, 0.0])
-                        e[0] += x * p
-                        e[1] += xv * p
-                stay = 1.0 - total
-                nxt = age + 1 if age < cap else cap
-                nm[nxt] += x * stay
-                nv[nxt] += xv * stay
-            count[s], value[s] = nm, nv
+            count[s], value[s] = _step_stage(hz[s], count[s], value[s], won, entering)
         for s, (c, v) in (arrivals or {}).items():
             entering.setdefault(s, [0.0, 0.0])
             entering[s][0] += c
@@ -151,5 +161,5 @@ def propagate(
                 stages.append(s)
             count[s][0] += c
             value[s][0] += v
-        out.append((won_c, won_v))
+        out.append((won[0], won[1]))
     return out

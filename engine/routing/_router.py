@@ -44,8 +44,7 @@ from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._contract import DataContract
 from leadflow.engine._criteria import Activity, CelProgram, EvalContext
 from leadflow.engine.routing._store import RoutingStore
-from leadflow.engine.sla._calendar import BusinessCalendar
-from leadflow.engine.sla._clocks import build_calendar
+from leadflow.engine.sla import BusinessCalendar, build_calendar
 
 __all__ = ["OpenHours", "RouteDecision", "Router", "UnknownTeam", "build_calendars"]
 
@@ -237,18 +236,7 @@ class Router:
                 activities=list(activities),
                 contract=self._contract,
             )
-            found = None
-            for i, (name, program, _) in enumerate(self._rules, start=1):
-                if program is not None and not program.run(ctx)[0]:
-                    continue
-                candidate = self._get(name)
-                full = self._over_share(cur, candidate, instance_id, at)
-                if full:
-                    notes.append(f"routing rule {i} skipped: {full}")
-                    continue
-                found = candidate
-                notes.append(f"routing rule {i}")
-                break
+            found = self._first_rule(cur, ctx, instance_id, at, notes)
             if found is None:
                 why = "no routing rule matched" if self._rules else "no routing rules"
                 return RouteDecision(None, None, False, "; ".join([why, *notes]))
@@ -262,6 +250,27 @@ class Router:
                 f"{decision.reason} ({'; '.join(notes)})",
             )
         return decision
+
+    def _first_rule(
+        self,
+        cur: RoutingStore,
+        ctx: EvalContext,
+        instance_id: int | None,
+        at: datetime,
+        notes: list[str],
+    ) -> _TeamPlan | None:
+        """The team of the first rule that holds and is under its share cap; notes the rules."""
+        for i, (name, program, _) in enumerate(self._rules, start=1):
+            if program is not None and not program.run(ctx)[0]:
+                continue
+            candidate = self._get(name)
+            full = self._over_share(cur, candidate, instance_id, at)
+            if full:
+                notes.append(f"routing rule {i} skipped: {full}")
+                continue
+            notes.append(f"routing rule {i}")
+            return candidate
+        return None
 
     def _over_share(
         self, cur: RoutingStore, plan: _TeamPlan, instance_id: int | None, at: datetime

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import LeadflowError, LeadNotFound, StorageError
-from leadflow.engine.routing._store import RoutingStore
+from leadflow.engine.routing import RoutingStore
 from leadflow.engine.store import Change, InstanceRow
 
 if TYPE_CHECKING:

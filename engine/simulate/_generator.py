@@ -24,8 +24,7 @@ from leadflow.engine.simulate._draw import Stream, choose, exponential
 from leadflow.engine.simulate._loop import Event, Loop, Moved
 from leadflow.engine.simulate._spec import GeneratorSpec, LogNormal, Rep, StageBehaviour
 from leadflow.engine.simulate._spec import Outcome as OutcomeSpec
-from leadflow.engine.sla._calendar import BusinessCalendar
-from leadflow.engine.sla._clocks import build_calendar
+from leadflow.engine.sla import BusinessCalendar, build_calendar
 
 __all__ = ["GeneratorAgent"]
 

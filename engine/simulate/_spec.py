@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from leadflow.definitions import LeadflowError, Problem, parse_duration
-from leadflow.definitions._yaml import Document, SourceError, parse_document
+from leadflow.definitions.yaml_source import Document, SourceError, parse_document
 from leadflow.engine.simulate._draw import exponential, lognormal
 
 __all__ = [

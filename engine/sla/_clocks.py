@@ -254,7 +254,6 @@ class SlaSet:
         ``before`` is the clock state the change started from. Returns the timer writes
         (policy -> (mark, due) or None to delete) and the metric events for the history.
         """
-        at = ctx.now
         timers: dict[str, tuple[int, datetime] | None] = {}
         events: list[dict[str, Any]] = []
         for p in self.policies:
@@ -281,27 +280,41 @@ class SlaSet:
                     state[p.id] = clock
                     timers[p.id] = None
                     continue
-                if activity is not None and activity in p.counted:
-                    clock["n"][activity] = int(clock["n"].get(activity, 0)) + 1
-                anchor = p.policy.anchor
-                if (
-                    anchor == "last_activity"
-                    and activity is not None
-                    and p.policy.anchor_activity in (None, activity)
-                ) or (anchor == "assigned" and owner_changed):
-                    clock = self._restart(p, clock, ctx, mode, events)
-                elif clock["s"] == "running" and mode == "pause":
-                    _pause(p, clock, ctx, events)
-                elif clock["s"] == "paused" and mode == "run":
-                    clock["since"] = _iso(at)
-                    clock["s"] = "running"
-                    events.append({"policy": p.id, "event": "resumed"})
+                clock = self._follow_change(p, clock, ctx, mode, activity, owner_changed, events)
             if not p.leaving_meets and p.fulfilled(clock, ctx):
                 self._end(p, clock, ctx, events, met=True)
             state[p.id] = clock
             if clock != old or (data_changed and p.tz_field is not None):
                 timers[p.id] = p.next_mark(clock, ctx.lead)
         return timers, events
+
+    def _follow_change(
+        self,
+        p: CompiledSla,
+        clock: dict[str, Any],
+        ctx: EvalContext,
+        mode: str,
+        activity: str | None,
+        owner_changed: bool,
+        events: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Count ``activity``, then restart, pause or resume an active clock as the change asks."""
+        if activity is not None and activity in p.counted:
+            clock["n"][activity] = int(clock["n"].get(activity, 0)) + 1
+        anchor = p.policy.anchor
+        if (
+            anchor == "last_activity"
+            and activity is not None
+            and p.policy.anchor_activity in (None, activity)
+        ) or (anchor == "assigned" and owner_changed):
+            return self._restart(p, clock, ctx, mode, events)
+        if clock["s"] == "running" and mode == "pause":
+            _pause(p, clock, ctx, events)
+        elif clock["s"] == "paused" and mode == "run":
+            clock["since"] = _iso(ctx.now)
+            clock["s"] = "running"
+            events.append({"policy": p.id, "event": "resumed"})
+        return clock
 
     def _start(
         self,

@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadflow.definitions import LadderStep, SlaPolicy
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._errors import LeadflowError, TransactionConflict
 from leadflow.engine._runtime import Runtime
@@ -39,7 +40,7 @@ class Sweep:
     """Fires due timers of one runtime."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.engine = runtime
+        self.runtime = runtime
 
     def run_due(self, now: datetime, limit: int = 500) -> int:
         """Fire every timer due at or before ``now``, ``limit`` per transaction; how many fired."""
@@ -82,7 +83,7 @@ class Sweep:
         return done
 
     def _postpone_first(self, now: datetime) -> int:
-        with self.engine.store.transaction("postpone a failing timer") as tx:
+        with self.runtime.store.transaction("postpone a failing timer") as tx:
             timers = tx.due_timers(now, 1)
             for timer in timers:
                 tx.postpone_timer(timer.id, now + RETRY_AFTER)
@@ -91,7 +92,7 @@ class Sweep:
     def _batch(self, now: datetime, limit: int) -> tuple[int, bool]:
         """Fire up to ``limit`` due timers in one transaction: (how many, whether more may be
         due: the batch was full, or a fired mark scheduled a timer that is already due)."""
-        store = self.engine.store
+        store = self.runtime.store
         with store.transaction("sweep due timers") as tx:
             timers = tx.due_timers(now, limit)
             if not timers:
@@ -126,7 +127,7 @@ class Sweep:
     # -- one mark ------------------------------------------------------------------------------
 
     def _fire(self, tx: Tx, row: InstanceRow, timer: DueTimer) -> list[Change]:
-        runtime = self.engine
+        runtime = self.runtime
         compiled = runtime.compiled(row.process, row.definition_version)
         clock = row.sla.get(timer.policy)
         if clock is None:
@@ -152,46 +153,9 @@ class Sweep:
         ladder = policy.policy.ladder
         step = ladder[mark.index] if mark.level != "task" and mark.index >= 0 else None
         if mark.level == "task":
-            tasks = policy.policy.tasks
-            assert tasks is not None
-            total = len(tasks.at)
-            title = (
-                (tasks.title or "{activity} attempt {n} of {total}")
-                .replace("{activity}", tasks.activity)
-                .replace("{n}", str(mark.index + 1))
-                .replace("{total}", str(total))
-            )
-            entry["task"] = {
-                "activity": tasks.activity,
-                "n": mark.index + 1,
-                "total": total,
-                "title": title,
-            }
+            entry["task"] = _task(policy.policy, mark)
         if step is not None:
-            if step.message:
-                entry["message"] = step.message
-            if step.set:
-                merged, diff, issues = compiled.contract.merge(after.data, step.set)
-                if issues:
-                    entry["set_failed"] = [f"{i.field}: {i.message}" for i in issues]
-                else:
-                    after.data = merged
-                    if diff:
-                        details["changes"] = diff
-            if step.reassign is not None:
-                decision = runtime.route(tx, compiled, after, at, team=step.reassign.team)
-                entry["reassign"] = {
-                    "team": decision.team,
-                    "owner": decision.owner,
-                    "queued": decision.queued,
-                    "reason": decision.reason,
-                }
-                if decision.owner is not None and decision.owner != row.owner:
-                    after.owner = decision.owner
-                    details["owner"] = decision.owner
-                    details["previous_owner"] = row.owner
-            if step.notify:
-                entry["notify"] = runtime.recipients(compiled, after, step.notify)
+            self._apply_step(tx, compiled, row, after, step, entry, details, at)
         change = runtime.planner.change(
             compiled,
             row,
@@ -220,6 +184,44 @@ class Sweep:
             tx, compiled, row, after, change, entry, details, step.fire, actor, assigned
         )
 
+    def _apply_step(
+        self,
+        tx: Tx,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        after: InstanceRow,
+        step: LadderStep,
+        entry: dict[str, Any],
+        details: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        """A ladder step's message, field changes, reassignment and notifications, applied
+        to ``after`` and recorded in the mark's ``entry`` and the change's ``details``."""
+        if step.message:
+            entry["message"] = step.message
+        if step.set:
+            merged, diff, issues = compiled.contract.merge(after.data, step.set)
+            if issues:
+                entry["set_failed"] = [f"{i.field}: {i.message}" for i in issues]
+            else:
+                after.data = merged
+                if diff:
+                    details["changes"] = diff
+        if step.reassign is not None:
+            decision = self.runtime.route(tx, compiled, after, at, team=step.reassign.team)
+            entry["reassign"] = {
+                "team": decision.team,
+                "owner": decision.owner,
+                "queued": decision.queued,
+                "reason": decision.reason,
+            }
+            if decision.owner is not None and decision.owner != row.owner:
+                after.owner = decision.owner
+                details["owner"] = decision.owner
+                details["previous_owner"] = row.owner
+        if step.notify:
+            entry["notify"] = self.runtime.recipients(compiled, after, step.notify)
+
     def _then_fire(
         self,
         tx: Tx,
@@ -233,7 +235,7 @@ class Sweep:
         actor: str,
         assigned: list[tuple[str, str, str]],
     ) -> list[Change]:
-        runtime = self.engine
+        runtime = self.runtime
         at = change.at
         marked = change.row
         acts = (
@@ -261,6 +263,20 @@ class Sweep:
             )
             return [redo]
         return [change, fired]
+
+
+def _task(policy: SlaPolicy, mark: Mark) -> dict[str, Any]:
+    """The planned task a cadence mark stands for: activity, attempt n of total, title."""
+    tasks = policy.tasks
+    assert tasks is not None
+    total = len(tasks.at)
+    title = (
+        (tasks.title or "{activity} attempt {n} of {total}")
+        .replace("{activity}", tasks.activity)
+        .replace("{n}", str(mark.index + 1))
+        .replace("{total}", str(total))
+    )
+    return {"activity": tasks.activity, "n": mark.index + 1, "total": total, "title": title}
 
 
 def _mark_text(policy: Any, mark: Mark) -> str:

@@ -2,22 +2,35 @@
 
 :class:`Store` opens the database and hands out :class:`Tx` transactions; the hot path writes a
 planned :class:`Change` (instance row, history, timers, outbox) in one of them. The tables are in
-:mod:`leadflow.engine.store.tables` (SQLAlchemy Core). :func:`upgrade`, :func:`current` and
+:mod:`leadflow.engine.store.tables` (SQLAlchemy Core); :class:`OutboxStore` is the outbox and
+its deliveries for the dispatcher and the admin commands. :func:`upgrade`, :func:`current` and
 :func:`head` run the shipped Alembic schema upgrades (``leadflow db upgrade``); live migration
 of leads between definition versions is :mod:`leadflow.engine.migration`, not this.
 """
 
+from leadflow.engine.store._outbox import DEAD, DELIVERED, PENDING, decode_time
+from leadflow.engine.store._outbox_admin import DELIVERY_STATUSES, BacklogRow, DeliveryRow
+from leadflow.engine.store._outbox_store import ClaimedRow, OutboxStore
 from leadflow.engine.store._store import Change, DueTimer, InstanceRow, Store, Tx, dumps
 from leadflow.engine.store._upgrade import UPGRADES, current, head, upgrade
 
 __all__ = [
+    "DEAD",
+    "DELIVERED",
+    "DELIVERY_STATUSES",
+    "PENDING",
     "UPGRADES",
+    "BacklogRow",
     "Change",
+    "ClaimedRow",
+    "DeliveryRow",
     "DueTimer",
     "InstanceRow",
+    "OutboxStore",
     "Store",
     "Tx",
     "current",
+    "decode_time",
     "dumps",
     "head",
     "upgrade",

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadflow.engine import StorageError, TransactionConflict
+from leadflow.engine._errors import StorageError, TransactionConflict
 from leadflow.engine.store.tables import deliveries, instances, outbox
 
 __all__ = [

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,100 +23,13 @@ from sqlalchemy.pool import StaticPool
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import SchemaMismatch, StorageError, TransactionConflict
 from leadflow.engine._json import dumps
+from leadflow.engine.store._rows import SELECT_COLS, Change, DueTimer, InstanceRow
+from leadflow.engine.store._statements import hot_path_statements
 from leadflow.engine.store.tables import SCHEMA_REVISION, metadata
 
 __all__ = ["Change", "DueTimer", "InstanceRow", "Store", "dumps"]
 
 _CHUNK = 500
-
-
-@dataclass(slots=True)
-class InstanceRow:
-    """A lead's instance as stored; mutable while a change is being planned (``id`` 0: new)."""
-
-    id: int
-    process: str
-    lead_id: str
-    definition_version: int
-    stage: str
-    owner: str | None
-    data: dict[str, Any]
-    closed: str | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    stage_entered_at: datetime
-    stage_seq: int
-    sla: dict[str, Any] = field(default_factory=dict)
-    """SLA clock states by policy id (see :mod:`leadflow.engine.sla._clocks`)."""
-
-    def copy(self) -> InstanceRow:
-        """A shallow copy with its own data and SLA dicts."""
-        return InstanceRow(
-            self.id,
-            self.process,
-            self.lead_id,
-            self.definition_version,
-            self.stage,
-            self.owner,
-            dict(self.data),
-            self.closed,
-            self.version,
-            self.created_at,
-            self.updated_at,
-            self.stage_entered_at,
-            self.stage_seq,
-            dict(self.sla),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DueTimer:
-    """A claimed ``lf_timers`` row."""
-
-    id: int
-    instance_id: int
-    policy: str
-    step: int
-    due_at: datetime
-
-
-Timers = dict[str, tuple[int, datetime] | None]
-"""Timer writes of a change: SLA policy -> (mark index, due time), or None to delete."""
-
-
-@dataclass(slots=True)
-class Change:
-    """Everything one change writes, in one transaction."""
-
-    row: InstanceRow
-    """The instance after the change (its ``version`` already incremented)."""
-    expected_version: int | None
-    """The version the change was planned on; None for a new instance."""
-    kind: str
-    trigger: str | None
-    from_stage: str | None
-    to_stage: str | None
-    actor: str | None
-    at: datetime
-    details: dict[str, Any]
-    details_json: str
-    event_id: str
-    event_type: str
-    event_json: str
-    """The CloudEvents envelope, encoded."""
-    activity: tuple[str, str, str | None, str | None] | None = None
-    """(type, stage, actor, data JSON) of a recorded activity."""
-    timers: Timers | None = None
-    """The SLA timers this change sets or deletes."""
-    extra_events: list[tuple[str, str, str]] | None = None
-    """More outbox events of the same change: (event id, type, envelope JSON)."""
-
-
-_SELECT_COLS = (
-    "id, process, lead_id, definition_version, stage, owner, data, closed, version, "
-    "created_at, updated_at, stage_entered_at, stage_seq, sla"
-)
 
 
 class Store:
@@ -137,48 +49,7 @@ class Store:
         self.dbapi_error: type[Exception] = dbapi.Error
         self.integrity_error: type[Exception] = dbapi.IntegrityError
         p = "?" if self.sa.dialect.paramstyle == "qmark" else "%s"
-        self._sql = {
-            "load": (
-                f"SELECT {_SELECT_COLS} FROM lf_instances WHERE process = {p} AND lead_id = {p}"
-            ),
-            "insert": (
-                "INSERT INTO lf_instances (process, lead_id, definition_version, stage, owner, "
-                "data, closed, version, created_at, updated_at, stage_entered_at, stage_seq, sla) "
-                f"VALUES ({', '.join([p] * 13)}) RETURNING id"
-            ),
-            "update": (
-                f"UPDATE lf_instances SET definition_version = {p}, stage = {p}, owner = {p}, "
-                f"data = {p}, closed = {p}, version = {p}, updated_at = {p}, "
-                f"stage_entered_at = {p}, stage_seq = {p}, sla = {p} "
-                f"WHERE id = {p} AND version = {p}"
-            ),
-            "history": (
-                "INSERT INTO lf_history (instance_id, seq, at, kind, trigger, from_stage, "
-                f"to_stage, actor, details) VALUES ({', '.join([p] * 9)})"
-            ),
-            "outbox": (
-                "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
-                f"VALUES ({', '.join([p] * 6)})"
-            ),
-            "activity": (
-                "INSERT INTO lf_activities (instance_id, type, at, seq, stage, actor, data) "
-                f"VALUES ({', '.join([p] * 7)})"
-            ),
-            "latest": f"SELECT max(version) FROM lf_definitions WHERE process = {p}",
-            "claim": (
-                "SELECT id, instance_id, policy, step, due_at FROM lf_timers "
-                f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}"
-                + (" FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else "")
-            ),
-            "timer_delete": f"DELETE FROM lf_timers WHERE instance_id = {p} AND policy = {p}",
-            "timer_insert": (
-                "INSERT INTO lf_timers (instance_id, policy, step, due_at) "
-                f"VALUES ({p}, {p}, {p}, {p})"
-            ),
-            "activities": (
-                f"SELECT type, at, seq FROM lf_activities WHERE instance_id = {p} ORDER BY seq"
-            ),
-        }
+        self._sql = hot_path_statements(p, self.dialect)
         self.param = p
         """The DBAPI placeholder of this dialect (``?`` or ``%s``) for hand-written SQL."""
         self.encode_time: Callable[[datetime], Any] = _sqlite_time if self.is_sqlite else _aware
@@ -282,7 +153,7 @@ class Store:
         return value.astimezone(UTC)
 
     def row(self, r: Sequence[Any]) -> InstanceRow:
-        """An :class:`InstanceRow` from a SELECT of ``_SELECT_COLS``."""
+        """An :class:`InstanceRow` from a SELECT of ``SELECT_COLS``."""
         dt = self.decode_time
         return InstanceRow(
             r[0],
@@ -356,7 +227,7 @@ class Tx:
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             self.cur.execute(
-                f"SELECT {_SELECT_COLS} FROM lf_instances WHERE process = {p} "
+                f"SELECT {SELECT_COLS} FROM lf_instances WHERE process = {p} "
                 f"AND lead_id IN ({', '.join([p] * len(chunk))})",
                 (process, *chunk),
             )
@@ -405,7 +276,7 @@ class Tx:
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             self.cur.execute(
-                f"SELECT {_SELECT_COLS} FROM lf_instances WHERE id IN "
+                f"SELECT {SELECT_COLS} FROM lf_instances WHERE id IN "
                 f"({', '.join([p] * len(chunk))}) ORDER BY id{lock}",
                 tuple(chunk),
             )
@@ -434,7 +305,7 @@ class Tx:
         if from_version is not None:
             args += (from_version,)
         self.cur.execute(
-            f"SELECT {_SELECT_COLS} FROM lf_instances WHERE process = {p} AND closed IS NULL "
+            f"SELECT {SELECT_COLS} FROM lf_instances WHERE process = {p} AND closed IS NULL "
             f"AND definition_version <> {p}{only} AND id > {p} ORDER BY id LIMIT {p}{locked}",
             (*args, after, limit),
         )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from leadflow.definitions._expressions import (
+from leadflow.definitions.expressions import (
     CEL_VARIABLES,
     CelIssue,
     FieldReference,

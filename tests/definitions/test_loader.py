@@ -28,7 +28,7 @@ from leadflow.definitions import (
     ProcessDefinition,
     load_definition,
 )
-from leadflow.definitions._yaml import MAX_BYTES
+from leadflow.definitions.yaml_source import MAX_BYTES
 
 HERE = Path(__file__).parents[1]
 REFERENCE = HERE / "definitions" / "reference.yaml"

@@ -13,7 +13,7 @@ from typing import Any
 
 import cel
 
-from ._suggest import did_you_mean
+from .suggest import did_you_mean
 
 __all__ = [
     "CEL_VARIABLES",

@@ -217,6 +217,35 @@ def _line_column(before: str) -> tuple[int, int]:
 
 def parse_document(text: str | bytes, file: str = "<string>") -> Document:
     """Parse one YAML or JSON document; raise :class:`SourceError` with located problems."""
+    _check_size(text, file)
+    if isinstance(text, bytes):
+        text = _decode(text, file)
+    doc = Document(data=None, file=file, lines=text.splitlines())
+    root = _compose(text, file)
+    if root is None:
+        raise SourceError([Problem("the definition is empty", "empty-document", file)])
+    try:
+        doc.data = _Builder(doc).build(root, (), 0)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SourceError(
+            [Problem(f"YAML error: {exc.problem}", "yaml-syntax", file, line, column)]
+        ) from exc
+    except RecursionError as exc:
+        raise _too_deep(file) from exc
+    return doc
+
+
+def _too_deep(file: str) -> SourceError:
+    """The error for a document nested too deeply for the parser or the builder."""
+    return SourceError(
+        [Problem("the document nests too deeply to read", "document-too-deep", file)]
+    )
+
+
+def _check_size(text: str | bytes, file: str) -> None:
+    """Refuse a text of more than ``MAX_BYTES`` (counted as UTF-8) before parsing it."""
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_BYTES:
         raise SourceError(
@@ -228,28 +257,34 @@ def parse_document(text: str | bytes, file: str = "<string>") -> Document:
                 )
             ]
         )
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line, column = _line_column(exc.object[: exc.start].decode("utf-8", "replace"))
-            raise SourceError(
-                [
-                    Problem(
-                        f"the file is not UTF-8 text: byte {exc.object[exc.start]:#04x} "
-                        f"cannot be decoded ({exc.reason}); save it as UTF-8",
-                        "not-utf8",
-                        file,
-                        line,
-                        column,
-                    )
-                ]
-            ) from exc
-    doc = Document(data=None, file=file, lines=text.splitlines())
+
+
+def _decode(text: bytes, file: str) -> str:
+    """The UTF-8 text of ``text``; a located error at the first byte that is not UTF-8."""
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _line_column(exc.object[: exc.start].decode("utf-8", "replace"))
+        raise SourceError(
+            [
+                Problem(
+                    f"the file is not UTF-8 text: byte {exc.object[exc.start]:#04x} "
+                    f"cannot be decoded ({exc.reason}); save it as UTF-8",
+                    "not-utf8",
+                    file,
+                    line,
+                    column,
+                )
+            ]
+        ) from exc
+
+
+def _compose(text: str, file: str) -> Node | None:
+    """PyYAML's node tree of the single document in ``text`` (None when it is empty)."""
     try:
         loader = yaml.SafeLoader(text)
         try:
-            root = loader.get_single_node()
+            return loader.get_single_node()
         finally:
             loader.dispose()
     except yaml.reader.ReaderError as exc:
@@ -278,21 +313,4 @@ def parse_document(text: str | bytes, file: str = "<string>") -> Document:
     except yaml.YAMLError as exc:
         raise SourceError([Problem(f"YAML syntax error: {exc}", "yaml-syntax", file)]) from exc
     except RecursionError as exc:
-        raise SourceError(
-            [Problem("the document nests too deeply to read", "document-too-deep", file)]
-        ) from exc
-    if root is None:
-        raise SourceError([Problem("the definition is empty", "empty-document", file)])
-    try:
-        doc.data = _Builder(doc).build(root, (), 0)
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SourceError(
-            [Problem(f"YAML error: {exc.problem}", "yaml-syntax", file, line, column)]
-        ) from exc
-    except RecursionError as exc:
-        raise SourceError(
-            [Problem("the document nests too deeply to read", "document-too-deep", file)]
-        ) from exc
-    return doc
+        raise _too_deep(file) from exc

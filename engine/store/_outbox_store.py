@@ -1,0 +1,124 @@
+"""The outbox's rows for the dispatcher and the admin commands: one typed, public surface.
+
+Each method of :class:`OutboxStore` is one short transaction. The adapters room reaches the
+outbox only through it (never through the tables), so the SQL stays with the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from leadflow.engine._errors import StorageError
+from leadflow.engine.store import _outbox, _outbox_admin
+from leadflow.engine.store._outbox_admin import BacklogRow, DeliveryRow
+
+__all__ = ["ClaimedRow", "OutboxStore"]
+
+
+class ClaimedRow(NamedTuple):
+    """A leased delivery: its event payload and (when the lead still exists) its data."""
+
+    id: int
+    adapter: str
+    seq: int
+    attempts: int
+    payload: str
+    lead: str | None
+    """The lead's data as JSON, or None."""
+
+
+class OutboxStore:
+    """The outbox and delivery rows of one database (``OutboxStore(engine.store.sa)``)."""
+
+    def __init__(self, db: sa.Engine) -> None:
+        self.db = db
+
+    # -- the dispatcher ------------------------------------------------------------------------
+
+    def fan_out(
+        self, limit: int, targets: Callable[[str, str], Sequence[str]], now: datetime
+    ) -> tuple[int, int]:
+        """Turn up to ``limit`` new events into deliveries for ``targets(type, payload)``;
+        (events, deliveries). Rows another dispatcher holds are skipped (PostgreSQL)."""
+        with _outbox.write_tx(self.db, "fan out outbox events") as conn:
+            return _outbox.fan_out(conn, limit, targets, now)
+
+    def claim(
+        self,
+        adapters: Sequence[str],
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        owner: str,
+        block_on_dead: bool,
+    ) -> list[ClaimedRow]:
+        """Lease up to ``limit`` due queue heads of ``adapters`` to ``owner``, oldest first."""
+        with _outbox.write_tx(self.db, "claim outbox deliveries") as conn:
+            rows = _outbox.claim(conn, adapters, now, limit, lease_until, owner, block_on_dead)
+        return [ClaimedRow(*r) for r in rows]
+
+    def record(self, outcomes: Sequence[Mapping[str, Any]], owner: str) -> int:
+        """Write outcomes of deliveries ``owner`` still leases (see :func:`._outbox.record`);
+        returns how many were written (fewer when a lease expired and was taken over)."""
+        with _outbox.write_tx(self.db, "record outbox deliveries") as conn:
+            return _outbox.record(conn, [dict(o) for o in outcomes], owner)
+
+    def schedule(
+        self, adapters: Sequence[str], block_on_dead: bool
+    ) -> tuple[int, dict[str, datetime]]:
+        """(events waiting to be fanned out, per adapter the earliest time a queue head can be
+        attempted); the times are only read when no event waits."""
+        with _outbox.write_tx(self.db, "read the outbox schedule", write=False) as conn:
+            waiting = _outbox.undispatched_count(conn)
+            if waiting:
+                return waiting, {}
+            return 0, _outbox.due_times(conn, adapters, block_on_dead)
+
+    # -- administration ------------------------------------------------------------------------
+
+    def backlog(self, at: datetime) -> tuple[int, list[BacklogRow]]:
+        """(events waiting to be fanned out, per adapter counts as of ``at``)."""
+        try:
+            with self.db.connect() as conn:
+                return _outbox.undispatched_count(conn), _outbox_admin.backlog(conn, at)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"outbox status: the database failed: {exc}") from exc
+
+    def deliveries(
+        self, status: str | None, adapter: str | None, lead_id: str | None, limit: int
+    ) -> list[DeliveryRow]:
+        """Deliveries, oldest first, filtered by status, adapter and lead id."""
+        with _outbox.write_tx(self.db, "list outbox deliveries", write=False) as conn:
+            return _outbox_admin.list_deliveries(conn, status, adapter, lead_id, limit)
+
+    def retry_dead(self, adapter: str | None, at: datetime) -> int:
+        """Every dead letter (of ``adapter``) due again at ``at`` with a fresh retry budget."""
+        with _outbox.write_tx(self.db, "retry outbox deliveries") as conn:
+            return _outbox_admin.retry_dead(conn, adapter, at)
+
+    def retry(
+        self,
+        ids: Sequence[int],
+        adapter: str | None,
+        at: datetime,
+        check: Callable[[Mapping[int, str]], None],
+    ) -> int:
+        """Make deliveries ``ids`` due at ``at`` (dead letters with a fresh budget). ``check``
+        sees the status of each id found and raises to refuse: then nothing changes."""
+        wanted = sorted(set(ids))
+        with _outbox.write_tx(self.db, "retry outbox deliveries") as conn:
+            found = _outbox_admin.statuses(conn, wanted, adapter)
+            check(found)
+            dead = [i for i in wanted if found.get(i) == _outbox.DEAD]
+            pending = [i for i in wanted if found.get(i) == _outbox.PENDING]
+            _outbox_admin.retry_ids(conn, dead, pending, at)
+        return len(wanted)
+
+    def purge(self, delivered_before: datetime | None, dead: bool) -> tuple[int, int]:
+        """Delete delivered deliveries before a time and/or dead letters: (deliveries, events)."""
+        with _outbox.write_tx(self.db, "purge the outbox") as conn:
+            return _outbox_admin.purge(conn, delivered_before, dead)

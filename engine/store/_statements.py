@@ -1,0 +1,50 @@
+"""The hot path's hand-written SQL, built once per dialect (parameter style, row locks)."""
+
+from __future__ import annotations
+
+from leadflow.engine.store._rows import SELECT_COLS
+
+__all__ = ["hot_path_statements"]
+
+
+def hot_path_statements(p: str, dialect: str) -> dict[str, str]:
+    """The statements by name; ``p`` is the DBAPI placeholder (``?`` or ``%s``)."""
+    return {
+        "load": (f"SELECT {SELECT_COLS} FROM lf_instances WHERE process = {p} AND lead_id = {p}"),
+        "insert": (
+            "INSERT INTO lf_instances (process, lead_id, definition_version, stage, owner, "
+            "data, closed, version, created_at, updated_at, stage_entered_at, stage_seq, sla) "
+            f"VALUES ({', '.join([p] * 13)}) RETURNING id"
+        ),
+        "update": (
+            f"UPDATE lf_instances SET definition_version = {p}, stage = {p}, owner = {p}, "
+            f"data = {p}, closed = {p}, version = {p}, updated_at = {p}, "
+            f"stage_entered_at = {p}, stage_seq = {p}, sla = {p} "
+            f"WHERE id = {p} AND version = {p}"
+        ),
+        "history": (
+            "INSERT INTO lf_history (instance_id, seq, at, kind, trigger, from_stage, "
+            f"to_stage, actor, details) VALUES ({', '.join([p] * 9)})"
+        ),
+        "outbox": (
+            "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
+            f"VALUES ({', '.join([p] * 6)})"
+        ),
+        "activity": (
+            "INSERT INTO lf_activities (instance_id, type, at, seq, stage, actor, data) "
+            f"VALUES ({', '.join([p] * 7)})"
+        ),
+        "latest": f"SELECT max(version) FROM lf_definitions WHERE process = {p}",
+        "claim": (
+            "SELECT id, instance_id, policy, step, due_at FROM lf_timers "
+            f"WHERE due_at <= {p} ORDER BY due_at, id LIMIT {p}"
+            + (" FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else "")
+        ),
+        "timer_delete": f"DELETE FROM lf_timers WHERE instance_id = {p} AND policy = {p}",
+        "timer_insert": (
+            f"INSERT INTO lf_timers (instance_id, policy, step, due_at) VALUES ({p}, {p}, {p}, {p})"
+        ),
+        "activities": (
+            f"SELECT type, at, seq FROM lf_activities WHERE instance_id = {p} ORDER BY seq"
+        ),
+    }
