@@ -5,11 +5,10 @@ adapter types are found by name (:func:`factory_for`: built-ins, :func:`register
 ``leadflow.adapters`` entry-point group); :func:`load_config` reads the deployment
 configuration (TOML + environment, secrets by reference) and
 :meth:`DeploymentConfig.build_adapters` builds the configured instances. Inbound CRM webhooks
-reach the engine through :func:`create_inbound_app` (ASGI) or :func:`serve_inbound`.
-Importing this package imports no concrete adapter; see ``docs/adapters.md``.
+reach the engine through :class:`leadflow.adapters.inbound.InboundHandler`, which the service
+(``leadflow.service``) serves over HTTP. Importing this package imports no concrete adapter;
+see ``docs/adapters.md``.
 """
-
-from typing import TYPE_CHECKING, Any
 
 from leadflow.adapters._config import DeploymentConfig, Secret, load_config, resolve_secret
 from leadflow.adapters._registry import available, factory_for, register
@@ -47,9 +46,6 @@ from leadflow.adapters.outbox import (
     UnknownDelivery,
 )
 
-if TYPE_CHECKING:
-    from leadflow.adapters.inbound import create_inbound_app, serve_inbound
-
 __all__ = [
     "Adapter",
     "AdapterBacklog",
@@ -75,12 +71,10 @@ __all__ = [
     "Subscription",
     "UnknownDelivery",
     "available",
-    "create_inbound_app",
     "factory_for",
     "load_config",
     "register",
     "resolve_secret",
-    "serve_inbound",
     "sign_hubspot_v3",
     "sign_standard_webhook",
     "standard_webhook_headers",
@@ -88,12 +82,3 @@ __all__ = [
     "verify_hubspot_v3",
     "verify_standard_webhook",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """The inbound app loads on first use (it imports the engine and httpx)."""
-    if name in ("create_inbound_app", "serve_inbound"):
-        from leadflow.adapters import inbound
-
-        return getattr(inbound, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

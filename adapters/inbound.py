@@ -1,8 +1,10 @@
-"""Inbound CRM webhooks as engine calls: a plain ASGI app a host mounts, or ``serve_inbound``.
+"""Inbound CRM webhooks as engine calls: :class:`InboundHandler` answers one request.
 
-Routes: ``POST /hooks/{source}`` for each ``[inbound.<source>]`` of the deployment configuration
-(see ``docs/adapters.md``) and ``GET /healthz``. A request is verified first (401 with the
-failed ``check``), then translated into ``engine.fire(process, lead_id, trigger, data,
+The HTTP surface (``POST /hooks/{source}``) is the service's (``leadflow.service``); it reads
+the request and hands method, URI, headers and body to :meth:`InboundHandler.handle`, which
+answers ``(status, JSON body)``. Sources are the ``[inbound.<source>]`` tables of the deployment
+configuration (see ``docs/adapters.md``). A request is verified first (401 with the failed
+``check``), then translated into ``engine.fire(process, lead_id, trigger, data,
 actor="crm:<source>")``. Engine errors become JSON 4xx answers (404 lead or process unknown,
 409 transition not allowed or criteria unmet, 422 invalid data); a storage failure is 503 so the
 CRM retries. Echoes of our own writes (the lead already in the trigger's target stage, or a
@@ -14,18 +16,15 @@ than the 5-minute signature window), and stage changes are idempotent through th
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
-from leadflow.adapters._config import DeploymentConfig, load_config
+from leadflow.adapters._config import DeploymentConfig
 from leadflow.adapters._inbound_sources import (
     Command,
     PayloadError,
@@ -46,16 +45,23 @@ from leadflow.engine import (
     UnknownProcess,
 )
 
-__all__ = ["InboundApp", "create_inbound_app", "serve_inbound"]
+__all__ = [
+    "MAX_BODY",
+    "InboundHandler",
+    "Reply",
+    "internal_error",
+    "method_not_allowed",
+    "too_large",
+    "unknown_source",
+]
 
 log = logging.getLogger("leadflow.adapters.inbound")
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Reply = tuple[int, dict[str, Any]]
+"""An answer: HTTP status and JSON body."""
 
 MAX_BODY = 1 << 20
+"""Request bodies over this many bytes are refused (:func:`too_large`)."""
 DEDUPE_WINDOW = timedelta(hours=1)
 
 
@@ -81,8 +87,8 @@ class _Seen:
             self._until.pop(key, None)
 
 
-class InboundApp:
-    """The ASGI application (see the module docstring)."""
+class InboundHandler:
+    """Verifies, translates and applies inbound requests (see the module docstring)."""
 
     def __init__(self, engine: Engine, sources: Mapping[str, Source]) -> None:
         self.engine = engine
@@ -90,38 +96,26 @@ class InboundApp:
         self._seen = _Seen(DEDUPE_WINDOW)
         self._http = httpx.Client(timeout=10.0)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send, self.close)
-            return
-        if scope["type"] != "http":
-            return
-        path, method = scope["path"], scope["method"]
-        if path == "/healthz":
-            reply: Reply = (200, {"status": "ok"}) if method == "GET" else _not_allowed("GET")
-        elif path.startswith("/hooks/") and path.count("/") == 2:
-            reply = await self._hook(scope, receive, path[len("/hooks/") :], method)
-        else:
-            reply = (404, {"error": "not-found", "message": f"no route {path}"})
-        await _respond(send, *reply)
+    @classmethod
+    def from_config(cls, engine: Engine, config: DeploymentConfig) -> InboundHandler:
+        """The handler of the ``[inbound.*]`` sources of ``config`` against ``engine``.
 
-    async def _hook(self, scope: Scope, receive: Receive, name: str, method: str) -> Reply:
-        if method != "POST":
-            return _not_allowed("POST")
-        source = self.sources.get(name)
-        if source is None:
-            return 404, {"error": "unknown-source", "message": f"no inbound source '{name}'"}
-        body = await _read_body(receive)
-        if body is None:
-            return 413, {"error": "too-large", "message": f"bodies are limited to {MAX_BODY} bytes"}
-        headers = _headers(scope)
-        uri = _uri(scope, headers)
-        return await asyncio.to_thread(self.handle, source, scope["method"], uri, headers, body)
+        Raises :class:`~leadflow.adapters.AdapterConfigError` naming the file and table of a bad
+        source, or a secret reference that does not resolve.
+        """
+        return cls(engine, parse_sources(config.inbound, config.source, config.secret))
 
     def handle(
-        self, source: Source, method: str, uri: str, headers: Mapping[str, str], body: bytes
+        self, source_name: str, method: str, uri: str, headers: Mapping[str, str], body: bytes
     ) -> Reply:
-        """Verify, translate and apply one request (blocking; runs in a worker thread)."""
+        """Verify, translate and apply one request (blocking; run it in a worker thread).
+
+        ``uri`` is the URI the CRM called (scheme, host, raw path and query), which signatures
+        cover; ``headers`` have lower-case names, repeated ones joined with ``,``.
+        """
+        source = self.sources.get(source_name)
+        if source is None:
+            return unknown_source(source_name)
         now = self.engine.clock.now()
         try:
             source.verify(method, uri, headers, body, now)
@@ -169,10 +163,7 @@ class InboundApp:
                 log.exception(
                     "inbound %s: firing %s on lead %s failed", source.name, trigger, lead_id
                 )
-                return 500, {
-                    "error": "internal",
-                    "message": "the engine failed; see the server log",
-                }
+                return internal_error()
             return 200, {
                 "status": "fired",
                 "lead_id": lead_id,
@@ -212,90 +203,21 @@ def _error_reply(exc: LeadflowError) -> Reply:
     return 422, body
 
 
-def _not_allowed(allowed: str) -> Reply:
+def unknown_source(name: str) -> Reply:
+    """The answer for a source the configuration does not have (404)."""
+    return 404, {"error": "unknown-source", "message": f"no inbound source '{name}'"}
+
+
+def too_large() -> Reply:
+    """The answer for a body over :data:`MAX_BODY` bytes (413)."""
+    return 413, {"error": "too-large", "message": f"bodies are limited to {MAX_BODY} bytes"}
+
+
+def method_not_allowed(allowed: str) -> Reply:
+    """The answer for a method other than ``allowed`` (405; send ``Allow: allowed`` with it)."""
     return 405, {"error": "method-not-allowed", "message": f"use {allowed}", "allow": allowed}
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_key, raw_value in scope.get("headers", []):
-        key, value = raw_key.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[key] = f"{headers[key]},{value}" if key in headers else value
-    return headers
-
-
-def _uri(scope: Scope, headers: Mapping[str, str]) -> str:
-    host = headers.get("host") or "{}:{}".format(*(scope.get("server") or ("localhost", 80)))
-    raw = scope.get("raw_path")
-    path = raw.decode("latin-1") if raw else scope["path"]
-    query = scope.get("query_string", b"").decode("latin-1")
-    return f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _respond(send: Send, status: int, body: Mapping[str, Any]) -> None:
-
-    payload = json.dumps(body, default=str).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-    ]
-    if status == 405:
-        headers.append((b"allow", str(body["allow"]).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _lifespan(receive: Receive, send: Send, close: Callable[[], None]) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            close()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-def create_inbound_app(engine: Engine, config: DeploymentConfig) -> InboundApp:
-    """The ASGI app serving the ``[inbound.*]`` sources of ``config`` against ``engine``.
-
-    Raises :class:`~leadflow.adapters.AdapterConfigError` naming the file and table of a bad
-    source, or a secret reference that does not resolve.
-    """
-    return InboundApp(engine, parse_sources(config.inbound, config.source, config.secret))
-
-
-def serve_inbound(
-    db: str,
-    config_path: str | os.PathLike[str] | None,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-) -> None:
-    """Serve the inbound app with uvicorn until interrupted (``pip install 'leadflow[serve]'``).
-
-    Raises :class:`~leadflow.adapters.AdapterConfigError` for a bad configuration and
-    :class:`RuntimeError` (saying what to install) when uvicorn is missing.
-    """
-    try:
-        import uvicorn
-    except ImportError:
-        raise RuntimeError(
-            "serving inbound webhooks needs uvicorn: pip install 'leadflow[serve]'"
-        ) from None
-    config = load_config(config_path)
-    with Engine(db) as engine:
-        app = create_inbound_app(engine, config)
-        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+def internal_error() -> Reply:
+    """The answer for an unexpected failure (500; the details go to the server log only)."""
+    return 500, {"error": "internal", "message": "the engine failed; see the server log"}

@@ -30,7 +30,6 @@ import typer
 from leadflow.cli._common import (
     Actor,
     AsJson,
-    CliError,
     Data,
     Db,
     LeadId,
@@ -56,8 +55,11 @@ from leadflow.cli._render import (
     print_next,
 )
 from leadflow.cli._report import report_app
+from leadflow.cli._serve import Config as ServeConfig
+from leadflow.cli._serve import serve, start_service
 from leadflow.cli._simulate import simulate_command
 from leadflow.cli._sla import away_app, sla
+from leadflow.cli._tokens import token_app
 from leadflow.cli._worker import worker
 from leadflow.definitions import DefinitionError, ProcessDefinition, json_schema, load_definition
 from leadflow.engine import Instance
@@ -83,11 +85,13 @@ report_app.command("sla")(sla)
 app.add_typer(away_app, name="away")
 app.add_typer(outbox_app, name="outbox")
 app.command()(worker)
+app.command()(serve)
 app.command()(lint)
 app.command()(diff)
 app.command("simulate")(simulate_command)
 app.command()(migrate)
 app.add_typer(canary_app, name="canary")
+app.add_typer(token_app, name="token")
 
 
 def _summary(definition: ProcessDefinition) -> str:
@@ -442,26 +446,13 @@ def db_current(db: Db) -> None:
 @handled
 def serve_inbound_command(
     db: Db,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            metavar="FILE",
-            envvar="LEADFLOW_CONFIG",
-            show_envvar=True,
-            help="Deployment configuration (TOML) with [inbound.<name>] sources.",
-        ),
-    ] = None,
+    config: ServeConfig = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
 ) -> None:
-    """Serve inbound CRM webhooks (POST /hooks/<source>, GET /healthz) with uvicorn."""
-    from leadflow.adapters import AdapterConfigError, serve_inbound
-
-    try:
-        serve_inbound(db, config, host, port)
-    except (AdapterConfigError, RuntimeError) as exc:
-        raise CliError(str(exc)) from exc
+    """The same as `leadflow serve` (kept for scripts written before it): the service,
+    including the inbound CRM webhooks (POST /hooks/<source>)."""
+    start_service(db, config, host, port, workers=1)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from leadflow.engine._errors import (
     UnknownProcess,
 )
 from leadflow.engine._events import EVENT_TYPES
+from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
@@ -55,6 +56,8 @@ __all__ = [
     "FieldIssue",
     "GuardFailed",
     "HistoryEntry",
+    "Idempotency",
+    "IdempotencyConflict",
     "Instance",
     "InvalidAway",
     "InvalidData",

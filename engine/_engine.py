@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,16 +18,19 @@ import sqlalchemy as sa
 
 import leadflow.engine._batches as _batches
 import leadflow.engine._canary as _canary
+import leadflow.engine._reads as _reads
 from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine._canary import Canary, choose_version
 from leadflow.engine._clock import Clock, SystemClock
 from leadflow.engine._errors import (
+    ConcurrentUpdate,
     DeployConflict,
     DuplicateLead,
     FieldIssue,
     InvalidData,
     StorageError,
 )
+from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._schedules import ScheduleRunner
@@ -36,16 +39,13 @@ from leadflow.engine._types import (
     HistoryEntry,
     Instance,
     NextSteps,
-    PlaybookStatus,
-    TriggerOption,
 )
+from leadflow.engine.access import Actor, require
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
 from leadflow.engine.sla.board import sla_board
 from leadflow.engine.sla.sweep import Sweep
-from leadflow.engine.store import Change, InstanceRow, Store, Tx
+from leadflow.engine.store import Change, InstanceRow, Store, Tx, lead_rows
 from leadflow.engine.store.tables import definitions as definitions_table
-from leadflow.engine.store.tables import history as history_table
-from leadflow.engine.store.tables import instances as instances_table
 
 __all__ = ["Engine"]
 
@@ -183,23 +183,36 @@ class Engine:
         data: Mapping[str, Any] | None = None,
         owner: str | None = None,
         at: datetime | None = None,
-        actor: str | None = None,
+        actor: str | Actor | None = None,
+        *,
+        idempotency: Idempotency | None = None,
     ) -> Instance:
         """Start ``lead_id`` in the latest deployed version of ``process``.
 
         Raises :class:`DuplicateLead` if the lead already runs in this process and
-        :class:`InvalidData` if ``data`` breaks the field contract.
+        :class:`InvalidData` if ``data`` breaks the field contract. With ``idempotency``, a
+        retry of the same request returns the first answer (see :class:`Idempotency`).
         """
         when = self.runtime.now(at)
+        who = actor.id if isinstance(actor, Actor) else actor
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
+                if idempotency and (first := replayed(tx, idempotency)) is not None:
+                    return first
                 # the version: the latest, or a canary's share (engine/_canary.py)
                 compiled = choose_version(self.runtime, tx, process, lead_id)
-                change = self.runtime.planner.start(compiled, lead_id, data, owner, actor, when)
-                change = self.runtime.start_routed(tx, compiled, change, data, actor)
+                if isinstance(actor, Actor):
+                    require(actor, "start", None, compiled.definition)
+                change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
+                change = self.runtime.start_routed(tx, compiled, change, data, who)
+                instance = self.runtime.instance(change.row)
+                if idempotency:
+                    remember(tx, idempotency, instance)
         except self.store.integrity_error as exc:
+            if (first := answered(self.store, idempotency)) is not None:
+                return first
             raise DuplicateLead(process, lead_id) from exc
-        return self.runtime.instance(change.row)
+        return instance
 
     def _run(
         self,
@@ -207,19 +220,40 @@ class Engine:
         process: str,
         lead_id: str,
         plan: Callable[[Tx, InstanceRow], Change | None],
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        actor: str | Actor | None = None,
+        verb: str = "fire",
     ) -> Instance:
-        """Load the lead, plan a change (None: nothing to do), write it; one transaction."""
+        """Load the lead, plan a change (None: nothing to do), write it; one transaction.
+        An :class:`Actor` must be allowed ``verb`` on the lead as it is in the transaction.
+        ``if_version``: the change applies only to that version of the lead (else
+        :class:`ConcurrentUpdate`); ``idempotency``: a retry returns the first answer."""
         given: object = lead_id
         if not isinstance(given, str):
             issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
             raise InvalidData(process, str(lead_id), [issue])
-        with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
-            row = self.runtime.load(tx, process, lead_id)
-            change = plan(tx, row)
-            if change is None:
-                return self.runtime.instance(row)
-            self.runtime.write(tx, change)
-        return self.runtime.instance(change.row)
+        try:
+            with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
+                if idempotency and (first := replayed(tx, idempotency)) is not None:
+                    return first
+                row = self.runtime.load(tx, process, lead_id)
+                if if_version is not None and row.version != if_version:
+                    raise ConcurrentUpdate(process, lead_id, if_version)
+                if isinstance(actor, Actor):
+                    lead, compiled = self.runtime.instance(row), self.runtime.compiled(process)
+                    require(actor, verb, lead, compiled.definition)
+                change = plan(tx, row)
+                if change is not None:
+                    self.runtime.write(tx, change)
+                instance = self.runtime.instance(change.row if change else row)
+                if idempotency:
+                    remember(tx, idempotency, instance)
+        except self.store.integrity_error:
+            if (first := answered(self.store, idempotency)) is not None:
+                return first
+            raise
+        return instance
 
     def fire(
         self,
@@ -227,8 +261,11 @@ class Engine:
         lead_id: str,
         trigger: str,
         data: Mapping[str, Any] | None = None,
-        actor: str | None = None,
+        actor: str | Actor | None = None,
         at: datetime | None = None,
+        *,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Instance:
         """Fire ``trigger`` on a lead; ``data`` is merged into the lead's data if it passes.
 
@@ -237,32 +274,39 @@ class Engine:
         :class:`ConcurrentUpdate`. A failed fire changes nothing.
         """
         when = self.runtime.now(at)
+        who = actor.id if isinstance(actor, Actor) else actor
 
         def plan(tx: Tx, row: InstanceRow) -> Change:
             compiled = self.runtime.compiled(process, row.definition_version)
             reads = compiled.needs_activities(row.stage, trigger)
             acts = tx.activities(row.id) if reads else []
-            return self.runtime.planner.fire(compiled, row, trigger, data, actor, when, acts)
+            return self.runtime.planner.fire(compiled, row, trigger, data, who, when, acts)
 
-        return self._run(f"fire {trigger} on", process, lead_id, plan)
+        return self._run(
+            f"fire {trigger} on", process, lead_id, plan, if_version, idempotency, actor, "fire"
+        )
 
     def update(
         self,
         process: str,
         lead_id: str,
         data: Mapping[str, Any],
-        actor: str | None = None,
+        actor: str | Actor | None = None,
         at: datetime | None = None,
+        *,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Instance:
         """Change lead data (``None`` unsets a field); a no-op writes nothing."""
         when = self.runtime.now(at)
-        check_text(process, lead_id, actor=actor)
+        who = actor.id if isinstance(actor, Actor) else actor
+        check_text(process, lead_id, actor=who)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
             compiled = self.runtime.compiled(process, row.definition_version)
-            return self.runtime.planner.update(compiled, row, data, actor, when)
+            return self.runtime.planner.update(compiled, row, data, who, when)
 
-        return self._run("update", process, lead_id, plan)
+        return self._run("update", process, lead_id, plan, if_version, idempotency, actor, "update")
 
     def record(
         self,
@@ -270,37 +314,46 @@ class Engine:
         lead_id: str,
         activity_type: str,
         data: Mapping[str, Any] | None = None,
-        actor: str | None = None,
+        actor: str | Actor | None = None,
         at: datetime | None = None,
+        *,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Instance:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
         when = self.runtime.now(at)
-        check_text(process, lead_id, actor=actor)
+        who = actor.id if isinstance(actor, Actor) else actor
+        check_text(process, lead_id, actor=who)
         activity = self.runtime.planner.activity(process, lead_id, activity_type, data)
 
         def plan(_: Tx, row: InstanceRow) -> Change:
             compiled = self.runtime.compiled(process, row.definition_version)
-            return self.runtime.planner.record(compiled, row, activity, actor, when)
+            return self.runtime.planner.record(compiled, row, activity, who, when)
 
-        return self._run(f"record {activity_type} on", process, lead_id, plan)
+        what = f"record {activity_type} on"
+        return self._run(what, process, lead_id, plan, if_version, idempotency, actor, "record")
 
     def assign(
         self,
         process: str,
         lead_id: str,
         owner: str | None,
-        actor: str | None = None,
+        actor: str | Actor | None = None,
         at: datetime | None = None,
+        *,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Instance:
         """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
         when = self.runtime.now(at)
-        check_text(process, lead_id, owner=owner, actor=actor)
+        who = actor.id if isinstance(actor, Actor) else actor
+        check_text(process, lead_id, owner=owner, actor=who)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
             compiled = self.runtime.compiled(process, row.definition_version)
-            return self.runtime.planner.assign(compiled, row, owner, actor, when)
+            return self.runtime.planner.assign(compiled, row, owner, who, when)
 
-        return self._run("assign", process, lead_id, plan)
+        return self._run("assign", process, lead_id, plan, if_version, idempotency, actor, "assign")
 
     # -- routing -------------------------------------------------------------------------------
 
@@ -376,60 +429,39 @@ class Engine:
             row = self.runtime.load(tx, process, lead_id)
         return self.runtime.instance(row)
 
+    def leads(
+        self,
+        process: str,
+        *,
+        stage: str | None = None,
+        owners: Collection[str] | None = None,
+        unassigned: bool = False,
+        closed: bool | None = None,
+        after: int = 0,
+        limit: int = 50,
+    ) -> list[tuple[int, Instance]]:
+        """Leads of ``process`` as (cursor, instance), in start order, after cursor ``after``:
+        filtered by ``stage``, ``owners`` (with unowned ones when ``unassigned``), ``closed``."""
+        self.runtime.compiled(process)  # UnknownProcess names what is deployed
+        rows = lead_rows(
+            self.store,
+            process,
+            stage=stage,
+            owners=owners,
+            unassigned=unassigned,
+            closed=closed,
+            after=after,
+            limit=limit,
+        )
+        return [(row.id, self.runtime.instance(row)) for row in rows]
+
     def history(self, process: str, lead_id: str) -> list[HistoryEntry]:
         """Every change of the lead, oldest first."""
-        h, i = history_table, instances_table
-        query = (
-            sa.select(
-                h.c.seq,
-                h.c.at,
-                h.c.kind,
-                h.c.trigger,
-                h.c.from_stage,
-                h.c.to_stage,
-                h.c.actor,
-                h.c.details,
-            )
-            .join(i, i.c.id == h.c.instance_id)
-            .where(i.c.process == process, i.c.lead_id == lead_id)
-            .order_by(h.c.seq)
-        )
-        rows = self.store.query(query, f"history of {process}/{lead_id}")
-        if not rows:
-            self.get(process, lead_id)  # raises the right lookup error
-        dt = self.store.decode_time
-        return [
-            HistoryEntry(r[0], dt(r[1]), r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
-            for r in rows
-        ]
+        return _reads.history(self.runtime, process, lead_id)
 
     def next_steps(self, process: str, lead_id: str, at: datetime | None = None) -> NextSteps:
         """The stage's playbook progress and every allowed trigger with its criteria evaluated."""
-        when = self.runtime.now(at)
-        with self.store.transaction(f"next steps of {process}/{lead_id}") as tx:
-            row = self.runtime.load(tx, process, lead_id)
-            acts = tx.activities(row.id)
-        compiled = self.runtime.compiled(process, row.definition_version)
-        ctx = self.runtime.planner.context(compiled, row, row.data, {}, when, acts)
-        done = {a.type for a in acts if a.seq > row.stage_seq and a.at <= when}
-        playbook = [
-            PlaybookStatus(p.id, p.title, p.template, p.activity_type, p.activity_type in done)
-            for p in compiled.stages[row.stage].playbook
-        ]
-        options = []
-        for transition, results in compiled.evaluate_options(ctx):
-            criteria = [r for r in results if r.kind != "requires"]
-            options.append(
-                TriggerOption(
-                    trigger=transition.name,
-                    to=transition.to,
-                    ready=all(r.met for r in criteria),
-                    criteria=criteria,
-                    requires=transition.requires,
-                    title=transition.title,
-                )
-            )
-        return NextSteps(process, lead_id, row.stage, row.closed, playbook, options)
+        return _reads.next_steps(self.runtime, process, lead_id, at)
 
     # -- batches -------------------------------------------------------------------------------
 

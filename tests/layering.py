@@ -218,6 +218,10 @@ def strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+_NAMEDTUPLE_API = frozenset({"_asdict", "_replace", "_fields", "_make", "_field_defaults"})
+"""Public methods of ``typing.NamedTuple`` despite their underscore."""
+
+
 def _private(part: str) -> bool:
     return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
 
@@ -287,6 +291,7 @@ def _private_reads(tree: ast.AST) -> list[tuple[int, str]]:
             isinstance(node, ast.Attribute)
             and _private(node.attr)
             and node.attr not in defined
+            and node.attr not in _NAMEDTUPLE_API
             and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
         ):
             reads.append((node.lineno, node.attr))

@@ -17,6 +17,7 @@ import pytest
 PACKAGES = [
     "leadflow.definitions",
     "leadflow.engine",
+    "leadflow.engine.access",
     "leadflow.engine.graph",
     "leadflow.engine.migration",
     "leadflow.engine.reports",
@@ -27,6 +28,7 @@ PACKAGES = [
     "leadflow.engine.worker",
     "leadflow.adapters",
     "leadflow.cli",
+    "leadflow.service",
 ]
 
 

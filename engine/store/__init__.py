@@ -6,12 +6,19 @@ planned :class:`Change` (instance row, history, timers, outbox) in one of them. 
 its deliveries for the dispatcher and the admin commands. :func:`upgrade`, :func:`current` and
 :func:`head` run the shipped Alembic schema upgrades (``leadflow db upgrade``); live migration
 of leads between definition versions is :mod:`leadflow.engine.migration`, not this.
+
+For the HTTP service: :class:`TokenStore` keeps API tokens (only a hash of each), and
+``Tx.answer``/``Tx.save_answer`` with :func:`purge_answers` keep the first answer to each write
+that carried an Idempotency-Key (:class:`StoredAnswer`).
 """
 
+from leadflow.engine.store._idempotency import StoredAnswer, purge_answers
+from leadflow.engine.store._leads import lead_rows
 from leadflow.engine.store._outbox import DEAD, DELIVERED, PENDING, decode_time
 from leadflow.engine.store._outbox_admin import DELIVERY_STATUSES, BacklogRow, DeliveryRow
 from leadflow.engine.store._outbox_store import ClaimedRow, OutboxStore
 from leadflow.engine.store._store import Change, DueTimer, InstanceRow, Store, Tx, dumps
+from leadflow.engine.store._tokens import ROLES, InvalidToken, TokenInfo, TokenStore, UnknownToken
 from leadflow.engine.store._upgrade import UPGRADES, current, head, upgrade
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "DELIVERED",
     "DELIVERY_STATUSES",
     "PENDING",
+    "ROLES",
     "UPGRADES",
     "BacklogRow",
     "Change",
@@ -26,12 +34,19 @@ __all__ = [
     "DeliveryRow",
     "DueTimer",
     "InstanceRow",
+    "InvalidToken",
     "OutboxStore",
     "Store",
+    "StoredAnswer",
+    "TokenInfo",
+    "TokenStore",
     "Tx",
+    "UnknownToken",
     "current",
     "decode_time",
     "dumps",
     "head",
+    "lead_rows",
+    "purge_answers",
     "upgrade",
 ]

@@ -23,6 +23,7 @@ from sqlalchemy.pool import StaticPool
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import SchemaMismatch, StorageError, TransactionConflict
 from leadflow.engine._json import dumps
+from leadflow.engine.store._idempotency import StoredAnswer, read_answer, write_answer
 from leadflow.engine.store._rows import SELECT_COLS, Change, DueTimer, InstanceRow
 from leadflow.engine.store._statements import hot_path_statements
 from leadflow.engine.store.tables import SCHEMA_REVISION, metadata
@@ -330,6 +331,19 @@ class Tx:
         self.cur.execute("SELECT min(due_at) FROM lf_timers")
         r = self.cur.fetchone()
         return None if r is None or r[0] is None else self.store.decode_time(r[0])
+
+    def answer(self, scope: str, key: str) -> StoredAnswer | None:
+        """The first answer given under idempotency key ``key`` in ``scope``, or None."""
+        return read_answer(self.cur, self.store.param, scope, key)
+
+    def save_answer(
+        self, scope: str, key: str, request_hash: str, status: int, body: str, at: datetime
+    ) -> None:
+        """Store the answer of ``(scope, key)`` with this transaction's write. If one is stored
+        already, raises ``store.integrity_error`` and keeps the first: someone else answered
+        first, so roll back and return theirs (see :class:`StoredAnswer`)."""
+        enc = self.store.encode_time
+        write_answer(self.cur, self.store.param, enc, scope, key, request_hash, status, body, at)
 
     def apply(self, changes: Sequence[Change]) -> bool:
         """Write ``changes`` completely; False (roll back!) if an instance moved on meanwhile."""

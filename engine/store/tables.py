@@ -17,6 +17,7 @@ __all__ = [
     "definitions",
     "deliveries",
     "history",
+    "idempotency",
     "instances",
     "metadata",
     "migration_runs",
@@ -25,10 +26,11 @@ __all__ = [
     "schedule_runs",
     "team_state",
     "timers",
+    "tokens",
     "workers",
 ]
 
-SCHEMA_REVISION = "0003_migrations_canary"
+SCHEMA_REVISION = "0004_tokens_idempotency"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -282,3 +284,41 @@ canaries = sa.Table(
     sa.Column("set_at", _When, nullable=False),
 )
 """Canary starts: a deterministic share of new leads of a process starts on ``version``."""
+
+# -- the HTTP service: API tokens and idempotency keys (engine/store/_tokens.py, _idempotency.py) --
+
+tokens = sa.Table(
+    "lf_tokens",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("team", sa.String(64), comment="the team a manager or rep token acts for"),
+    sa.Column("owner", sa.String(255), comment="the owner id a rep token acts as"),
+    sa.Column(
+        "prefix",
+        sa.String(16),
+        nullable=False,
+        unique=True,
+        comment="the public id inside the token, for lookup",
+    ),
+    sa.Column("hash", sa.String(64), nullable=False, comment="sha256 of the secret, hex"),
+    sa.Column("created_at", _When, nullable=False),
+    sa.Column("revoked_at", _When),
+    sa.Column("last_used_at", _When, comment="updated at most once a minute"),
+)
+"""API tokens of the HTTP service. The token itself is never stored, only its secret's hash."""
+
+idempotency = sa.Table(
+    "lf_idempotency",
+    metadata,
+    sa.Column("scope", sa.String(255), primary_key=True, comment="whose key: token and route"),
+    sa.Column("key", sa.String(255), primary_key=True, comment="the Idempotency-Key header"),
+    sa.Column("request_hash", sa.String(64), nullable=False, comment="sha256 of the first request"),
+    sa.Column("status", sa.Integer, nullable=False, comment="HTTP status of the first answer"),
+    sa.Column("body", sa.Text, nullable=False, comment="the first answer's body"),
+    sa.Column("created_at", _When, nullable=False),
+    sa.Index(None, "created_at"),
+)
+"""The first answer to each write that carried an Idempotency-Key: a retry (after a crash, or
+on another replica) gets the same answer back instead of doing the write twice."""

@@ -1,0 +1,69 @@
+"""``leadflow serve``: the HTTP service (the API, the inbound CRM webhooks) under uvicorn.
+
+The CLI does not import the service (the two are separate composition roots): it checks the
+database and the configuration, then has uvicorn build the app by its import path,
+``leadflow.service:app_from_env``, in each worker process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadflow.cli._common import CliError, Db, handled, open_engine
+
+__all__ = ["APP", "Config", "serve", "start_service"]
+
+APP = "leadflow.service:app_from_env"
+"""The app factory uvicorn imports in each worker."""
+
+Config = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        envvar="LEADFLOW_CONFIG",
+        show_envvar=True,
+        help="Deployment configuration (TOML); its [inbound.<name>] sources are served at "
+        "/hooks/<name>.",
+    ),
+]
+
+
+def start_service(db: str, config: Path | None, host: str, port: int, workers: int) -> None:
+    """Check what the service needs, then run it until SIGINT/SIGTERM."""
+    try:
+        import fastapi  # noqa: F401 - only checked for here: the service imports it
+        import uvicorn
+    except ImportError:
+        raise CliError("serving needs uvicorn and fastapi: pip install 'leadflow[serve]'") from None
+    if config is not None:
+        from leadflow.adapters import load_config
+
+        load_config(config)  # a bad file is one error line here, not a traceback per worker
+    with open_engine(db, may_create=True):
+        pass  # the database answers and its schema is current
+    os.environ["LEADFLOW_DB"] = db
+    if config is not None:
+        os.environ["LEADFLOW_CONFIG"] = str(config.resolve())
+    else:
+        os.environ.pop("LEADFLOW_CONFIG", None)
+    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@handled
+def serve(
+    db: Db,
+    config: Config = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes (stateless).")
+    ] = 1,
+) -> None:
+    """Serve the HTTP API (/api/v1, /docs), the inbound CRM webhooks (/hooks/<source>),
+    /healthz and /readyz with uvicorn. Needs `pip install 'leadflow[serve]'`."""
+    start_service(db, config, host, port, workers)

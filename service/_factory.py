@@ -1,0 +1,31 @@
+"""The app as ``leadflow serve`` (and ``uvicorn --factory``) builds it: from the environment.
+
+``LEADFLOW_DB`` is the database URL; ``LEADFLOW_CONFIG``, when set, a deployment configuration
+whose ``[inbound.<name>]`` sources are served at ``/hooks/<name>``. Each uvicorn worker process
+builds its own app (and its own connection pool) this way::
+
+    LEADFLOW_DB=postgresql+psycopg://... uvicorn --factory leadflow.service:app_from_env
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.adapters import load_config
+from leadflow.engine import Engine
+from leadflow.service._app import create_app
+
+__all__ = ["app_from_env"]
+
+
+def app_from_env() -> FastAPI:
+    """The service over ``$LEADFLOW_DB`` (and ``$LEADFLOW_CONFIG``)."""
+    db = os.environ.get("LEADFLOW_DB")
+    if not db:
+        raise RuntimeError("set LEADFLOW_DB to the database URL (leadflow serve --db URL)")
+    config = os.environ.get("LEADFLOW_CONFIG")
+    settings = load_config(Path(config)) if config else None
+    return create_app(Engine(db), config=settings, owns_engine=True)

@@ -1,0 +1,296 @@
+"""``/api/v1/processes/{process}/leads``: start, read, change and list leads."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from leadflow.definitions import LeadflowError
+from leadflow.engine import BatchResult, Engine, Instance
+from leadflow.engine.access import Actor, lead_scope, require, team_members
+from leadflow.service._deps import Caller, EngineDep, Writes
+from leadflow.service._problems import Problem, fields_of, status_of
+from leadflow.service._schemas import (
+    ActivityIn,
+    AssignIn,
+    BatchFireIn,
+    BatchOut,
+    BatchStartIn,
+    FireIn,
+    HistoryOut,
+    LeadOut,
+    LeadPage,
+    NextStepsOut,
+    PatchIn,
+    StartIn,
+    etag_of,
+    history_out,
+    lead_out,
+    next_steps_out,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/processes/{process}/leads", tags=["leads"])
+WritesDep = Annotated[Writes, Depends()]
+
+
+def _answer(response: Response, instance: Instance) -> LeadOut:
+    response.headers["ETag"] = etag_of(instance)
+    return lead_out(instance)
+
+
+def _readable(engine: Engine, actor: Actor, instance: Instance) -> Instance:
+    definition = engine.definition(instance.process, instance.definition_version)
+    require(actor, "read", instance, definition)
+    return instance
+
+
+@router.post("", status_code=201, response_model=LeadOut)
+async def start_lead(
+    process: str, body: StartIn, engine: EngineDep, writes: WritesDep, response: Response
+) -> LeadOut:
+    """Start a lead in the latest version of the process (201 and the lead)."""
+    idempotency = await writes.idempotency(201)
+    instance = engine.start(
+        process, body.lead_id, body.data, body.owner, actor=writes.actor, idempotency=idempotency
+    )
+    response.headers["Location"] = f"/api/v1/processes/{process}/leads/{instance.lead_id}"
+    return _answer(response, instance)
+
+
+@router.get("", response_model=LeadPage)
+def list_leads(
+    process: str,
+    engine: EngineDep,
+    actor: Caller,
+    stage: str | None = None,
+    owner: str | None = None,
+    team: str | None = None,
+    state: Literal["open", "closed", "all"] = "all",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> LeadPage:
+    """Leads the caller may read, in start order, a page at a time (``next_cursor``)."""
+    definition = engine.definition(process)
+    scope = lead_scope(actor, definition)
+    if not scope.all and not scope.owners and not scope.unassigned:
+        require(actor, "read")  # raises: this role reads no lead data
+    owners = None if scope.all else set(scope.owners)
+    unassigned = scope.all or scope.unassigned
+    if owner is not None:
+        owners = {owner} if owners is None or owner in owners else set()
+        unassigned = False
+    if team is not None:
+        members = team_members(definition, team)
+        if not members:
+            raise Problem(422, "invalid_request", f"no team '{team}' in {process}")
+        owners = set(members) if owners is None else owners & members
+        unassigned = False
+    closed = {"open": False, "closed": True, "all": None}[state]
+    page = engine.leads(
+        process,
+        stage=stage,
+        owners=owners,
+        unassigned=unassigned,
+        closed=closed,
+        after=_after(cursor),
+        limit=limit + 1,
+    )
+    more = len(page) > limit
+    page = page[:limit]
+    next_cursor = _cursor(page[-1][0]) if more and page else None
+    return LeadPage(items=[lead_out(i) for _, i in page], next_cursor=next_cursor)
+
+
+@router.get("/{lead_id}", response_model=LeadOut)
+def get_lead(
+    process: str, lead_id: str, engine: EngineDep, actor: Caller, response: Response
+) -> LeadOut:
+    """One lead (its ``ETag`` header is the lead's version)."""
+    return _answer(response, _readable(engine, actor, engine.get(process, lead_id)))
+
+
+@router.post("/{lead_id}/fire", response_model=LeadOut)
+async def fire(
+    process: str,
+    lead_id: str,
+    body: FireIn,
+    engine: EngineDep,
+    writes: WritesDep,
+    response: Response,
+) -> LeadOut:
+    """Fire a trigger: 409 ``guard_failed`` with the unmet criteria, 409 ``invalid_transition``
+    with the allowed triggers, 422 naming a bad field."""
+    instance = engine.fire(
+        process,
+        lead_id,
+        body.trigger,
+        body.data,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=await writes.idempotency(),
+    )
+    return _answer(response, instance)
+
+
+@router.post("/{lead_id}/activities", status_code=201, response_model=LeadOut)
+async def record_activity(
+    process: str,
+    lead_id: str,
+    body: ActivityIn,
+    engine: EngineDep,
+    writes: WritesDep,
+    response: Response,
+) -> LeadOut:
+    """Record an activity (a call, an email, a playbook item done)."""
+    instance = engine.record(
+        process,
+        lead_id,
+        body.type,
+        body.data,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=await writes.idempotency(201),
+    )
+    return _answer(response, instance)
+
+
+@router.patch("/{lead_id}", response_model=LeadOut)
+async def update_lead(
+    process: str,
+    lead_id: str,
+    body: PatchIn,
+    engine: EngineDep,
+    writes: WritesDep,
+    response: Response,
+) -> LeadOut:
+    """Change field values (``null`` unsets one)."""
+    instance = engine.update(
+        process,
+        lead_id,
+        body.data,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=await writes.idempotency(),
+    )
+    return _answer(response, instance)
+
+
+@router.post("/{lead_id}/assign", response_model=LeadOut)
+async def assign(
+    process: str,
+    lead_id: str,
+    body: AssignIn,
+    engine: EngineDep,
+    writes: WritesDep,
+    response: Response,
+) -> LeadOut:
+    """Give the lead to an owner (``null`` unassigns)."""
+    instance = engine.assign(
+        process,
+        lead_id,
+        body.owner,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=await writes.idempotency(),
+    )
+    return _answer(response, instance)
+
+
+@router.get("/{lead_id}/history", response_model=list[HistoryOut])
+def history(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[HistoryOut]:
+    """Every change of the lead, oldest first."""
+    _readable(engine, actor, engine.get(process, lead_id))
+    return [history_out(e) for e in engine.history(process, lead_id)]
+
+
+@router.get("/{lead_id}/next-steps", response_model=NextStepsOut)
+def next_steps(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> NextStepsOut:
+    """The stage's playbook and every allowed trigger with its criteria evaluated."""
+    _readable(engine, actor, engine.get(process, lead_id))
+    return next_steps_out(engine.next_steps(process, lead_id))
+
+
+@router.post(":batch-start", response_model=BatchOut)
+def batch_start(process: str, body: BatchStartIn, engine: EngineDep, actor: Caller) -> BatchOut:
+    """Start many leads; each item succeeds or fails on its own."""
+    require(actor, "start", None, engine.definition(process))
+    items = [
+        {"lead_id": i.lead_id, "data": i.data, "owner": i.owner, "actor": actor.id}
+        for i in body.items
+    ]
+    return _batch(engine.start_many(process, items))
+
+
+@router.post(":batch-fire", response_model=BatchOut)
+def batch_fire(process: str, body: BatchFireIn, engine: EngineDep, actor: Caller) -> BatchOut:
+    """Fire many triggers; items the caller may not fire fail with ``access_denied``."""
+    definition = engine.definition(process)
+    items, refused = [], []
+    for index, item in enumerate(body.items):
+        try:
+            require(actor, "fire", engine.get(process, item.lead_id), definition)
+        except LeadflowError as exc:  # reported per item below
+            refused.append((index, item.lead_id, exc))
+            continue
+        items.append((index, item))
+    result = engine.fire_many(
+        process,
+        [
+            {"lead_id": i.lead_id, "trigger": i.trigger, "data": i.data, "actor": actor.id}
+            for _, i in items
+        ],
+    )
+    failed = [_failure(f.lead_id, f.error, items[f.index][0]) for f in result.failed]
+    failed += [_failure(lead_id, exc, index) for index, lead_id, exc in refused]
+    return BatchOut(
+        succeeded=[lead_out(i) for i in result.succeeded],
+        failed=sorted(failed, key=lambda f: int(f["index"])),
+    )
+
+
+def _batch(result: BatchResult) -> BatchOut:
+    return BatchOut(
+        succeeded=[lead_out(i) for i in result.succeeded],
+        failed=[_failure(f.lead_id, f.error, f.index) for f in result.failed],
+    )
+
+
+def _failure(lead_id: str, exc: BaseException, index: int) -> dict[str, object]:
+    if isinstance(exc, LeadflowError):
+        code = str(getattr(exc, "code", "error")).replace("-", "_")
+        return {
+            "index": index,
+            "lead_id": lead_id,
+            "status": status_of(exc),
+            "code": code,
+            "detail": str(exc),
+            **fields_of(exc),
+        }
+    return {
+        "index": index,
+        "lead_id": lead_id,
+        "status": 500,
+        "code": "internal",
+        "detail": "the server failed; the error is in its log",
+    }
+
+
+def _cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind == "id" and value.isdigit():
+            return int(value)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise Problem(422, "invalid_request", "cursor is not one this API gave out (next_cursor)")

@@ -1,0 +1,72 @@
+"""``/api/v1/processes``: what is deployed, and deploying a new version (``ops``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from leadflow.definitions import ProcessDefinition, load_definition
+from leadflow.engine.access import require
+from leadflow.service._deps import Caller, EngineDep
+from leadflow.service._schemas import DeployIn, ProcessOut
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
+
+
+@router.get("", response_model=list[ProcessOut])
+def list_processes(engine: EngineDep, actor: Caller) -> list[ProcessOut]:
+    """Every deployed process with its versions and its latest version's shape."""
+    return [_process(engine.definition(p), versions) for p, versions in engine.processes().items()]
+
+
+@router.get("/{process}", response_model=ProcessOut)
+def get_process(process: str, engine: EngineDep, actor: Caller) -> ProcessOut:
+    """One process: versions, stages, triggers and SLAs of the latest version."""
+    versions = engine.processes().get(process)
+    definition = engine.definition(process)  # UnknownProcess (404) names what is deployed
+    return _process(definition, versions or [definition.version])
+
+
+@router.post("", status_code=201, response_model=ProcessOut)
+def deploy(body: DeployIn, engine: EngineDep, actor: Caller, response: Response) -> ProcessOut:
+    """Deploy a definition version from its YAML text (``ops``); 422 lists every problem with
+    its line and column; deploying the same text again is a no-op."""
+    require(actor, "deploy")
+    definition = engine.deploy(load_definition(body.yaml, file=body.file))
+    response.headers["Location"] = f"/api/v1/processes/{definition.process}"
+    return _process(definition, engine.processes()[definition.process])
+
+
+def _process(definition: ProcessDefinition, versions: list[int]) -> ProcessOut:
+    return ProcessOut(
+        process=definition.process,
+        versions=versions,
+        latest=definition.version,
+        stages=[
+            {
+                "name": name,
+                "title": stage.title,
+                "initial": stage.initial,
+                "closed": stage.closed,
+                "probability": stage.probability,
+            }
+            for name, stage in definition.stages.items()
+        ],
+        triggers=[_trigger(t.name, t.source, t.to, t.requires) for t in definition.transitions],
+        slas=[
+            {
+                "id": sla_id,
+                "stages": list(sla.stages),
+                "target": str(sla.target),
+                "calendar": sla.calendar,
+            }
+            for sla_id, sla in definition.slas.items()
+        ],
+    )
+
+
+def _trigger(name: str, source: Any, to: str, requires: Any) -> dict[str, Any]:
+    return {"name": name, "from": list(source), "to": to, "requires": list(requires)}

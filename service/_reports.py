@@ -1,0 +1,113 @@
+"""``/api/v1/reports/{name}``: the CLI's reports as JSON, with the same options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from leadflow.definitions import parse_duration
+from leadflow.engine import Engine, reports
+from leadflow.engine.access import require
+from leadflow.service._deps import Caller, EngineDep
+from leadflow.service._problems import Problem
+
+__all__ = ["REPORTS", "router"]
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+ReportName = Literal["pipeline", "funnel", "stages", "stuck", "losses", "owners", "sla", "forecast"]
+REPORTS: tuple[str, ...] = ReportName.__args__  # type: ignore[attr-defined]
+"""The report names, as the CLI's ``leadflow report`` names them."""
+
+
+@router.get("/{name}")
+def report(
+    name: ReportName,
+    engine: EngineDep,
+    actor: Caller,
+    process: str,
+    version: int | None = None,
+    as_of: datetime | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    value_field: str | None = None,
+    cohort: Literal["week", "month", "quarter", "none"] = "month",
+    older_than: str | None = None,
+    periods: Annotated[int, Query(ge=1, le=36)] = 4,
+    period: Literal["week", "month", "quarter"] = "month",
+    method: Literal["markov", "weighted", "hazard"] = "markov",
+    by: Literal["owner", "team"] = "owner",
+) -> dict[str, Any]:
+    """One report of ``process`` as of ``as_of`` (default: now), as ``leadflow report`` prints
+    it with ``--format json``. ``stuck`` lists leads, so it needs a role that reads leads;
+    ``sla`` is the SLA board, which every role may read."""
+    verb = {"stuck": "lead_reports", "sla": "board"}.get(name, "reports")
+    require(actor, verb, None, engine.definition(process))
+    run = _RUNNERS[name]
+    options: dict[str, Any] = {
+        "version": version,
+        "as_of": as_of,
+        "since": since,
+        "until": until,
+        "value_field": value_field,
+        "cohort": None if cohort == "none" else cohort,
+        "older_than": _duration(older_than),
+        "periods": periods,
+        "period": period,
+        "method": method,
+        "by": by,
+    }
+    try:
+        result = run(engine, process, options)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, Problem):
+            raise
+        raise Problem(422, "invalid_request", str(exc)) from exc
+    as_dict: Callable[[], dict[str, Any]] = result.as_dict
+    return as_dict()
+
+
+def _duration(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise Problem(422, "invalid_request", f"older_than: {exc}") from exc
+
+
+def _pick(options: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {n: options[n] for n in names if options[n] is not None}
+
+
+_Runner = Callable[[Engine, str, dict[str, Any]], Any]
+_RUNNERS: dict[str, _Runner] = {
+    "pipeline": lambda e, p, o: reports.pipeline(
+        e, p, **_pick(o, "version", "as_of", "value_field")
+    ),
+    "funnel": lambda e, p, o: reports.funnel(
+        e, p, cohort=o["cohort"], **_pick(o, "version", "as_of")
+    ),
+    "stages": lambda e, p, o: reports.time_in_stage(e, p, **_pick(o, "version", "as_of", "since")),
+    "stuck": lambda e, p, o: reports.stuck(
+        e, p, **_pick(o, "version", "as_of", "older_than", "value_field")
+    ),
+    "losses": lambda e, p, o: reports.loss_reasons(
+        e, p, **_pick(o, "version", "as_of", "since", "value_field")
+    ),
+    "owners": lambda e, p, o: reports.owners(
+        e, p, **_pick(o, "version", "as_of", "since", "value_field")
+    ),
+    "sla": lambda e, p, o: reports.sla_board(e, p, by=o["by"], **_pick(o, "since", "until")),
+    "forecast": lambda e, p, o: reports.forecast(
+        e,
+        p,
+        periods=o["periods"],
+        period=o["period"],
+        method=o["method"],
+        **_pick(o, "version", "as_of", "value_field"),
+    ),
+}
