@@ -47,7 +47,13 @@ def token_create(
     name: Annotated[
         str, typer.Option("--name", help="A unique name: letters, digits, '.', '_' or '-'.")
     ],
-    role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help=f"One of: {', '.join(ROLES)}, or a role a deployed definition declares.",
+        ),
+    ],
     team: Annotated[str | None, typer.Option("--team", help="The team it acts for.")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="The owner id it acts as.")] = None,
     as_json: AsJson = False,
@@ -55,8 +61,13 @@ def token_create(
     """Create a token and print it once, alone on the last line; only its hash is stored."""
     # setting up access is a setup step, like deploy: it may create a new SQLite database
     with open_engine(db, may_create=True) as engine:
+        custom = {
+            custom_role
+            for process in engine.processes()
+            for custom_role in engine.definition(process).access.roles
+        }
         token, info = TokenStore(engine.store).create(
-            name, role, team=team, owner=owner, at=datetime.now(UTC)
+            name, role, team=team, owner=owner, at=datetime.now(UTC), custom_roles=custom
         )
     if as_json:
         print_json({"token": token, **info.as_dict()})

@@ -3,6 +3,7 @@
 This package is pure: it reads text and never imports :mod:`leadflow.engine`.
 """
 
+from ._access_model import ACCESS_VERBS, BUILTIN_ROLES, AccessSpec, RoleRule, SharingRule
 from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
 from ._errors import DefinitionError, LeadflowError, Problem
@@ -44,7 +45,10 @@ from ._sla_model import (
 from ._spans import Span, parse_span
 
 __all__ = [
+    "ACCESS_VERBS",
+    "BUILTIN_ROLES",
     "SEVERITIES",
+    "AccessSpec",
     "ActivityCriterion",
     "ActivityRequirement",
     "CalendarSpec",
@@ -69,9 +73,11 @@ __all__ = [
     "Problem",
     "ProcessDefinition",
     "ReassignAction",
+    "RoleRule",
     "RoutingRule",
     "Schedule",
     "ShareCap",
+    "SharingRule",
     "SlaPolicy",
     "Span",
     "Stage",

@@ -3,10 +3,10 @@
 Load-time checks refuse definitions that cannot run (unknown names, unreachable stages); lint
 rules find what runs but misbehaves: comparisons of a field with a literal of another type,
 conditions that never hold, transitions that are never taken, SLA marks that cannot act, teams
-nobody routes to. Each rule has a stable code (``LF`` and three digits: ``LF0xx`` the lint
-section itself, ``LF1xx`` CEL, ``LF2xx`` stages and transitions, ``LF3xx`` SLAs, ``LF4xx``
-teams, calendars, subscriptions and fields), a kebab-case name, a default severity and a
-section in ``docs/lint.md``.
+nobody routes to, access rules that leave a trigger or a field to no role. Each rule has a
+stable code (``LF`` and three digits: ``LF0xx`` the lint section itself, ``LF1xx`` CEL,
+``LF2xx`` stages and transitions, ``LF3xx`` SLAs, ``LF4xx`` teams, calendars, subscriptions and
+fields), a kebab-case name, a default severity and a section in ``docs/lint.md``.
 
 A definition silences a code with a reason in its ``lint`` section (see :mod:`._lint_model`).
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from . import _lint_rules_cel, _lint_rules_flow, _lint_rules_sla
+from . import _lint_rules_access, _lint_rules_cel, _lint_rules_flow, _lint_rules_sla
 from ._errors import DefinitionError, Problem
 from ._lint_model import LintSettings
 from ._lint_rules_base import Issue, Path, Rule, Severity, rule
@@ -56,13 +56,19 @@ _unused_suppression = rule(
     "LF003", "unused-suppression", "info", "A lint suppression matches no finding"
 )(_none)
 
-RULES: tuple[Rule, ...] = (
-    _suppression_without_reason,
-    _unknown_code,
-    _unused_suppression,
-    *_lint_rules_cel.RULES,
-    *_lint_rules_flow.RULES,
-    *_lint_rules_sla.RULES,
+RULES: tuple[Rule, ...] = tuple(
+    sorted(
+        (
+            _suppression_without_reason,
+            _unknown_code,
+            _unused_suppression,
+            *_lint_rules_cel.RULES,
+            *_lint_rules_flow.RULES,
+            *_lint_rules_sla.RULES,
+            *_lint_rules_access.RULES,
+        ),
+        key=lambda r: r.code,
+    )
 )
 """Every lint rule, in code order."""
 

@@ -114,7 +114,8 @@ class CelSite:
 
 
 def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
-    """Every CEL expression: criteria and their ``when``, SLA conditions, routing rules."""
+    """Every CEL expression: criteria and their ``when``, SLA conditions, routing rules, sharing
+    rules."""
     for site in criterion_sites(d):
         c = site.criterion
         if isinstance(c, CelCriterion):
@@ -133,3 +134,5 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for i, r in enumerate(d.routing):
         if r.when is not None:
             yield CelSite(("routing", i, "when"), f"routing rule {i + 1}", r.when)
+    for i, share in enumerate(d.access.sharing):
+        yield CelSite(("access", "sharing", i, "when"), f"sharing rule {i + 1}", share.when)

@@ -155,13 +155,21 @@ def _used_fields(d: ProcessDefinition) -> set[str]:
     used.update(c.timezone_field for c in d.calendars.values() if c.timezone_field)
     for sub in d.subscriptions.values():
         used.update(sub.fields)
+    access = d.access
+    if access.team_field is not None:
+        used.add(access.team_field)
+    for spec in access.roles.values():
+        used.update(spec.hidden)
+        if spec.update != "*":
+            used.update(spec.update)
     return used
 
 
 @rule("LF402", "unused-field", "info", "An optional field nothing in the process reads or sets")
 def unused_field(d: ProcessDefinition) -> Iterator[Issue]:
-    """An optional field that no criterion, transition, SLA, routing rule, calendar or
-    subscription mentions: left over from an edit, or data only your own systems use."""
+    """An optional field that no criterion, transition, SLA, routing rule, calendar,
+    subscription or access rule mentions: left over from an edit, or data only your own
+    systems use."""
     used = _used_fields(d)
     for name, spec in d.fields.items():
         if not spec.required and name not in used:

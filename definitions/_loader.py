@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ._access_model import AccessSpec, RoleRule, SharingRule
 from ._checks import Finding
 from ._errors import DefinitionError, Problem
 from ._lint_model import LintSettings, Suppression
@@ -150,6 +151,9 @@ def _clean_path(loc: tuple[Any, ...], data: Any) -> tuple[Path, bool]:
             key = True
             i += 1
             continue
+        if isinstance(node, list) and isinstance(el, str):
+            i += 1  # a list's items are numbered: this is a union's tag (access fire lists)
+            continue
         is_criterion = (
             len(path) >= 2 and path[-2] in ("guard", "exit_criteria") and isinstance(path[-1], int)
         )
@@ -222,9 +226,15 @@ _NESTED_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
 
 
 def _extension_model_at(path: Path) -> type[BaseModel] | None:
-    """Models of the SLA, team, calendar, schedule, subscription and lint sections."""
+    """Models of the SLA, team, calendar, schedule, subscription, access and lint sections."""
     if path == ("lint",):
         return LintSettings
+    if path == ("access",):
+        return AccessSpec
+    if len(path) == 3 and path[:2] == ("access", "roles"):
+        return RoleRule
+    if len(path) == 3 and path[:2] == ("access", "sharing"):
+        return SharingRule
     if len(path) == 3 and path[:2] == ("lint", "ignore"):
         return Suppression
     if not path or not isinstance(path[0], str):
@@ -264,12 +274,23 @@ def _describe(path: Path, data: Any) -> str:
         words.append(f"{word} {path[1] + 1}" if isinstance(path[1], int) else f"{word} '{path[1]}'")
     elif path and path[0] == "lint":
         words.append(".".join(str(p) for p in path[:3]))
+    elif path and path[0] == "access":
+        words.append(_access_words(path))
     if len(path) >= 4 and path[2] in ("guard", "exit_criteria", "playbook"):
         ident = _get(data, (*path[:4], "id"))
         label = {"guard": "guard", "exit_criteria": "exit criterion", "playbook": "playbook item"}
         what = label[str(path[2])]
         words.append(f"{what} '{ident}'" if isinstance(ident, str) else f"{what} #{path[3]}")
     return " ".join(words) or "definition"
+
+
+def _access_words(path: Path) -> str:
+    """``access role 'rep'``, ``sharing rule 2`` or ``access``."""
+    if len(path) >= 3 and path[1] == "roles":
+        return f"access role '{path[2]}'"
+    if len(path) >= 3 and path[1] == "sharing" and isinstance(path[2], int):
+        return f"sharing rule {path[2] + 1}"
+    return "access"
 
 
 def _key_name(path: Path) -> str:

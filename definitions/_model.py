@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._access_model import AccessSpec
 from ._base import (
     PROCESS_PATTERN,
     ActivityRequirement,
@@ -307,6 +308,9 @@ class ProcessDefinition(_Model):
     """Cron-like jobs the worker runs: batch releases and SLA digests."""
     subscriptions: dict[Name, SubscriptionSpec] = Field(default_factory=dict)
     """What each adapter (by its name in the deployment configuration) receives."""
+    access: AccessSpec = Field(default_factory=AccessSpec)
+    """Access rules: built-in roles narrowed or widened, custom roles, the field naming a lead's
+    owning team, and criteria-based sharing (every role as built in when absent)."""
     lint: LintSettings = Field(default_factory=LintSettings)
     """Lint codes this definition ignores, each with the reason (docs/lint.md)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ._access_checks import ACCESS_CHECKS
 from ._checks import CHECKS, Finding, Path
 from ._model import ProcessDefinition
 from .expressions import check_expression
@@ -195,10 +196,10 @@ def check_subscriptions(d: ProcessDefinition) -> Iterator[Finding]:
 SLA_CHECKS = (check_sla_policies, check_calendars, check_teams_and_routing, check_subscriptions)
 """The checks of this module, run after the structural ones."""
 
-ALL_CHECKS = CHECKS + SLA_CHECKS
-"""Every check a load runs."""
+ALL_CHECKS = CHECKS + SLA_CHECKS + ACCESS_CHECKS
+"""Every check a load runs (the access checks are in :mod:`._access_checks`)."""
 
 
 def run_all_checks(d: ProcessDefinition) -> list[Finding]:
-    """Run every check, structural and SLA, and return all findings."""
+    """Run every check, structural, SLA and access, and return all findings."""
     return [finding for check in ALL_CHECKS for finding in check(d)]

@@ -43,6 +43,7 @@ from leadflow.engine._types import (
 from leadflow.engine.access import Actor, require
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
 from leadflow.engine.sla.board import sla_board
+from leadflow.engine.sla.status import SlaStatus, sla_status
 from leadflow.engine.sla.sweep import Sweep
 from leadflow.engine.store import Change, InstanceRow, Store, Tx, lead_rows
 from leadflow.engine.store.tables import definitions as definitions_table
@@ -202,7 +203,7 @@ class Engine:
                 # the version: the latest, or a canary's share (engine/_canary.py)
                 compiled = choose_version(self.runtime, tx, process, lead_id)
                 if isinstance(actor, Actor):
-                    require(actor, "start", None, compiled.definition)
+                    require(actor, "start", None, compiled.definition, fields=data or {})
                 change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
                 change = self.runtime.start_routed(tx, compiled, change, data, who)
                 instance = self.runtime.instance(change.row)
@@ -224,6 +225,8 @@ class Engine:
         idempotency: Idempotency | None = None,
         actor: str | Actor | None = None,
         verb: str = "fire",
+        trigger: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> Instance:
         """Load the lead, plan a change (None: nothing to do), write it; one transaction.
         An :class:`Actor` must be allowed ``verb`` on the lead as it is in the transaction.
@@ -241,15 +244,18 @@ class Engine:
                 if if_version is not None and row.version != if_version:
                     raise ConcurrentUpdate(process, lead_id, if_version)
                 if isinstance(actor, Actor):
-                    lead, compiled = self.runtime.instance(row), self.runtime.compiled(process)
-                    require(actor, verb, lead, compiled.definition)
+                    lead = self.runtime.instance(row)
+                    compiled = self.runtime.compiled(process, row.definition_version)
+                    definition = compiled.definition
+                    require(actor, verb, lead, definition, trigger=trigger, fields=fields or {})
                 change = plan(tx, row)
                 if change is not None:
                     self.runtime.write(tx, change)
                 instance = self.runtime.instance(change.row if change else row)
                 if idempotency:
                     remember(tx, idempotency, instance)
-        except self.store.integrity_error:
+        except (self.store.integrity_error, ConcurrentUpdate):
+            # a request with the same key may have won the race: then its answer is ours
             if (first := answered(self.store, idempotency)) is not None:
                 return first
             raise
@@ -282,8 +288,9 @@ class Engine:
             acts = tx.activities(row.id) if reads else []
             return self.runtime.planner.fire(compiled, row, trigger, data, who, when, acts)
 
+        what = f"fire {trigger} on"
         return self._run(
-            f"fire {trigger} on", process, lead_id, plan, if_version, idempotency, actor, "fire"
+            what, process, lead_id, plan, if_version, idempotency, actor, "fire", trigger, data
         )
 
     def update(
@@ -306,7 +313,9 @@ class Engine:
             compiled = self.runtime.compiled(process, row.definition_version)
             return self.runtime.planner.update(compiled, row, data, who, when)
 
-        return self._run("update", process, lead_id, plan, if_version, idempotency, actor, "update")
+        return self._run(
+            "update", process, lead_id, plan, if_version, idempotency, actor, "update", None, data
+        )
 
     def record(
         self,
@@ -462,6 +471,10 @@ class Engine:
     def next_steps(self, process: str, lead_id: str, at: datetime | None = None) -> NextSteps:
         """The stage's playbook progress and every allowed trigger with its criteria evaluated."""
         return _reads.next_steps(self.runtime, process, lead_id, at)
+
+    def slas(self, process: str, lead_id: str, at: datetime | None = None) -> list[SlaStatus]:
+        """The lead's SLA clocks: state, due time, elapsed and target, marks fired."""
+        return sla_status(self.runtime, process, lead_id, at)
 
     # -- batches -------------------------------------------------------------------------------
 

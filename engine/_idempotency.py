@@ -6,8 +6,8 @@ looks the key up in the change's own transaction; a first request stores the res
 ``lf_idempotency`` in that same transaction, so the answer exists exactly when the change does: a
 retry after a crash, or on another replica, finds it. A key reused for a different request
 (another ``request_hash``) is refused with :class:`IdempotencyConflict`. Two requests racing with
-one key: one commits, the other's transaction fails on the key's primary key, writes nothing,
-and returns the first answer.
+one key: one commits; the other's write fails (on the lead's version, or on the key's primary
+key), writes nothing, and returns the first answer.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Idempotency:
     scope: str = ""
     """Whose key it is (the service uses the token's name): keys of two callers never meet."""
     status: int = 200
-    """The HTTP status the first answer had (kept with the answer, replayed with it)."""
+    """A status to keep with the answer (the service answers a replay as it answered first)."""
 
 
 class IdempotencyConflict(LeadflowError, ValueError):

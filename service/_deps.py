@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -16,10 +17,12 @@ from leadflow.service._problems import Problem
 __all__ = [
     "Caller",
     "EngineDep",
+    "WriteGuards",
     "Writes",
     "current_actor",
     "engine_of",
     "require_verb",
+    "write_guards",
 ]
 
 MAX_KEY = 255
@@ -46,6 +49,7 @@ def current_actor(request: Request, authorization: Annotated[str | None, Header(
     info = tokens.verify(token.strip(), engine.clock.now())
     if info is None:
         raise _unauthorized("the token is unknown, malformed or revoked")
+    request.state.token = info.name
     return Actor(id=info.owner or f"token:{info.name}", role=info.role, team=info.team)
 
 
@@ -62,32 +66,36 @@ def require_verb(verb: str) -> Callable[[Actor], Actor]:
     return check
 
 
-class Writes:
-    """The write guards of a request: ``If-Match`` (a lead's etag) and ``Idempotency-Key``."""
+@dataclass(frozen=True, slots=True)
+class WriteGuards:
+    """A write's caller and guards: ``If-Match`` (a lead's etag) and ``Idempotency-Key``."""
 
-    def __init__(
-        self,
-        request: Request,
-        actor: Caller,
-        if_match: Annotated[str | None, Header()] = None,
-        idempotency_key: Annotated[str | None, Header()] = None,
-    ) -> None:
-        self.if_version = _version(if_match)
-        self.key = idempotency_key
-        self.actor = actor
-        self.request = request
+    actor: Actor
+    if_version: int | None
+    idempotency: Idempotency | None
 
-    async def idempotency(self, status: int = 200) -> Idempotency | None:
-        """The request's idempotency key, scoped to the caller, with a digest of the request."""
-        if self.key is None:
-            return None
-        if not 1 <= len(self.key) <= MAX_KEY:
+
+async def write_guards(
+    request: Request,
+    actor: Caller,
+    if_match: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> WriteGuards:
+    """The guards of a write; the key is scoped to the token and bound to a digest of the
+    request (method, path, body), read here so that the route itself can run in a thread."""
+    idempotency = None
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= MAX_KEY:
             raise Problem(422, "invalid_request", f"Idempotency-Key must be 1-{MAX_KEY} chars")
-        body = await self.request.body()
+        body = await request.body()
         digest = hashlib.sha256(
-            b"\0".join([self.request.method.encode(), self.request.url.path.encode(), body])
+            b"\0".join([request.method.encode(), request.url.path.encode(), body])
         ).hexdigest()
-        return Idempotency(self.key, digest, scope=self.actor.id, status=status)
+        idempotency = Idempotency(idempotency_key, digest, scope=request.state.token)
+    return WriteGuards(actor, _version(if_match), idempotency)
+
+
+Writes = Annotated[WriteGuards, Depends(write_guards)]
 
 
 def _version(if_match: str | None) -> int | None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from leadflow.definitions import LeadflowError
 from leadflow.engine import BatchResult, Engine, Instance
-from leadflow.engine.access import Actor, lead_scope, require, team_members
+from leadflow.engine.access import Actor, hidden_fields, lead_scope, require, team_members
 from leadflow.service._deps import Caller, EngineDep, Writes
 from leadflow.service._problems import Problem, fields_of, status_of
 from leadflow.service._schemas import (
@@ -34,12 +34,15 @@ from leadflow.service._schemas import (
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/processes/{process}/leads", tags=["leads"])
-WritesDep = Annotated[Writes, Depends()]
 
 
-def _answer(response: Response, instance: Instance) -> LeadOut:
+def _hidden(engine: Engine, actor: Actor, process: str) -> frozenset[str]:
+    return hidden_fields(actor.role, engine.definition(process))
+
+
+def _answer(response: Response, instance: Instance, engine: Engine, actor: Actor) -> LeadOut:
     response.headers["ETag"] = etag_of(instance)
-    return lead_out(instance)
+    return lead_out(instance, _hidden(engine, actor, instance.process))
 
 
 def _readable(engine: Engine, actor: Actor, instance: Instance) -> Instance:
@@ -49,16 +52,16 @@ def _readable(engine: Engine, actor: Actor, instance: Instance) -> Instance:
 
 
 @router.post("", status_code=201, response_model=LeadOut)
-async def start_lead(
-    process: str, body: StartIn, engine: EngineDep, writes: WritesDep, response: Response
+def start_lead(
+    process: str, body: StartIn, engine: EngineDep, writes: Writes, response: Response
 ) -> LeadOut:
     """Start a lead in the latest version of the process (201 and the lead)."""
-    idempotency = await writes.idempotency(201)
+    idempotency = writes.idempotency
     instance = engine.start(
         process, body.lead_id, body.data, body.owner, actor=writes.actor, idempotency=idempotency
     )
     response.headers["Location"] = f"/api/v1/processes/{process}/leads/{instance.lead_id}"
-    return _answer(response, instance)
+    return _answer(response, instance, engine, writes.actor)
 
 
 @router.get("", response_model=LeadPage)
@@ -102,7 +105,8 @@ def list_leads(
     more = len(page) > limit
     page = page[:limit]
     next_cursor = _cursor(page[-1][0]) if more and page else None
-    return LeadPage(items=[lead_out(i) for _, i in page], next_cursor=next_cursor)
+    hidden = _hidden(engine, actor, process)
+    return LeadPage(items=[lead_out(i, hidden) for _, i in page], next_cursor=next_cursor)
 
 
 @router.get("/{lead_id}", response_model=LeadOut)
@@ -110,16 +114,16 @@ def get_lead(
     process: str, lead_id: str, engine: EngineDep, actor: Caller, response: Response
 ) -> LeadOut:
     """One lead (its ``ETag`` header is the lead's version)."""
-    return _answer(response, _readable(engine, actor, engine.get(process, lead_id)))
+    return _answer(response, _readable(engine, actor, engine.get(process, lead_id)), engine, actor)
 
 
 @router.post("/{lead_id}/fire", response_model=LeadOut)
-async def fire(
+def fire(
     process: str,
     lead_id: str,
     body: FireIn,
     engine: EngineDep,
-    writes: WritesDep,
+    writes: Writes,
     response: Response,
 ) -> LeadOut:
     """Fire a trigger: 409 ``guard_failed`` with the unmet criteria, 409 ``invalid_transition``
@@ -131,18 +135,18 @@ async def fire(
         body.data,
         actor=writes.actor,
         if_version=writes.if_version,
-        idempotency=await writes.idempotency(),
+        idempotency=writes.idempotency,
     )
-    return _answer(response, instance)
+    return _answer(response, instance, engine, writes.actor)
 
 
 @router.post("/{lead_id}/activities", status_code=201, response_model=LeadOut)
-async def record_activity(
+def record_activity(
     process: str,
     lead_id: str,
     body: ActivityIn,
     engine: EngineDep,
-    writes: WritesDep,
+    writes: Writes,
     response: Response,
 ) -> LeadOut:
     """Record an activity (a call, an email, a playbook item done)."""
@@ -153,18 +157,18 @@ async def record_activity(
         body.data,
         actor=writes.actor,
         if_version=writes.if_version,
-        idempotency=await writes.idempotency(201),
+        idempotency=writes.idempotency,
     )
-    return _answer(response, instance)
+    return _answer(response, instance, engine, writes.actor)
 
 
 @router.patch("/{lead_id}", response_model=LeadOut)
-async def update_lead(
+def update_lead(
     process: str,
     lead_id: str,
     body: PatchIn,
     engine: EngineDep,
-    writes: WritesDep,
+    writes: Writes,
     response: Response,
 ) -> LeadOut:
     """Change field values (``null`` unsets one)."""
@@ -174,18 +178,18 @@ async def update_lead(
         body.data,
         actor=writes.actor,
         if_version=writes.if_version,
-        idempotency=await writes.idempotency(),
+        idempotency=writes.idempotency,
     )
-    return _answer(response, instance)
+    return _answer(response, instance, engine, writes.actor)
 
 
 @router.post("/{lead_id}/assign", response_model=LeadOut)
-async def assign(
+def assign(
     process: str,
     lead_id: str,
     body: AssignIn,
     engine: EngineDep,
-    writes: WritesDep,
+    writes: Writes,
     response: Response,
 ) -> LeadOut:
     """Give the lead to an owner (``null`` unassigns)."""
@@ -195,23 +199,31 @@ async def assign(
         body.owner,
         actor=writes.actor,
         if_version=writes.if_version,
-        idempotency=await writes.idempotency(),
+        idempotency=writes.idempotency,
     )
-    return _answer(response, instance)
+    return _answer(response, instance, engine, writes.actor)
 
 
 @router.get("/{lead_id}/history", response_model=list[HistoryOut])
 def history(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[HistoryOut]:
     """Every change of the lead, oldest first."""
     _readable(engine, actor, engine.get(process, lead_id))
-    return [history_out(e) for e in engine.history(process, lead_id)]
+    hidden = _hidden(engine, actor, process)
+    return [history_out(e, hidden) for e in engine.history(process, lead_id)]
 
 
 @router.get("/{lead_id}/next-steps", response_model=NextStepsOut)
 def next_steps(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> NextStepsOut:
     """The stage's playbook and every allowed trigger with its criteria evaluated."""
     _readable(engine, actor, engine.get(process, lead_id))
-    return next_steps_out(engine.next_steps(process, lead_id))
+    return next_steps_out(engine.next_steps(process, lead_id), _hidden(engine, actor, process))
+
+
+@router.get("/{lead_id}/slas")
+def slas(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[dict[str, Any]]:
+    """Each SLA clock of the lead: state, due time, elapsed and target, the marks fired."""
+    _readable(engine, actor, engine.get(process, lead_id))
+    return [s.as_dict() for s in engine.slas(process, lead_id)]
 
 
 @router.post(":batch-start", response_model=BatchOut)
@@ -222,7 +234,7 @@ def batch_start(process: str, body: BatchStartIn, engine: EngineDep, actor: Call
         {"lead_id": i.lead_id, "data": i.data, "owner": i.owner, "actor": actor.id}
         for i in body.items
     ]
-    return _batch(engine.start_many(process, items))
+    return _batch(engine.start_many(process, items), _hidden(engine, actor, process))
 
 
 @router.post(":batch-fire", response_model=BatchOut)
@@ -247,14 +259,14 @@ def batch_fire(process: str, body: BatchFireIn, engine: EngineDep, actor: Caller
     failed = [_failure(f.lead_id, f.error, items[f.index][0]) for f in result.failed]
     failed += [_failure(lead_id, exc, index) for index, lead_id, exc in refused]
     return BatchOut(
-        succeeded=[lead_out(i) for i in result.succeeded],
+        succeeded=[lead_out(i, _hidden(engine, actor, process)) for i in result.succeeded],
         failed=sorted(failed, key=lambda f: int(f["index"])),
     )
 
 
-def _batch(result: BatchResult) -> BatchOut:
+def _batch(result: BatchResult, hidden: frozenset[str]) -> BatchOut:
     return BatchOut(
-        succeeded=[lead_out(i) for i in result.succeeded],
+        succeeded=[lead_out(i, hidden) for i in result.succeeded],
         failed=[_failure(f.lead_id, f.error, f.index) for f in result.failed],
     )
 

@@ -204,8 +204,16 @@ def lead_out(instance: Instance, hidden: frozenset[str] = frozenset()) -> LeadOu
     )
 
 
-def history_out(entry: HistoryEntry) -> HistoryOut:
-    """The API view of a history entry."""
+def history_out(entry: HistoryEntry, hidden: frozenset[str] = frozenset()) -> HistoryOut:
+    """The API view of a history entry, without the values of the fields in ``hidden``."""
+    details = entry.details
+    if hidden:
+        details = {
+            key: {k: v for k, v in value.items() if k not in hidden}
+            if key in ("changes", "data") and isinstance(value, dict)
+            else value
+            for key, value in details.items()
+        }
     return HistoryOut(
         seq=entry.seq,
         at=entry.at,
@@ -214,12 +222,12 @@ def history_out(entry: HistoryEntry) -> HistoryOut:
         from_stage=entry.from_stage,
         to_stage=entry.to_stage,
         actor=entry.actor,
-        details=entry.details,
+        details=details,
     )
 
 
-def next_steps_out(steps: NextSteps) -> NextStepsOut:
-    """The API view of next steps."""
+def next_steps_out(steps: NextSteps, hidden: frozenset[str] = frozenset()) -> NextStepsOut:
+    """The API view of next steps (values of fields in ``hidden`` left out of ``seen``)."""
     return NextStepsOut(
         lead_id=steps.lead_id,
         process=steps.process,
@@ -237,10 +245,17 @@ def next_steps_out(steps: NextSteps) -> NextStepsOut:
                 "ready": o.ready,
                 "requires": list(o.requires),
                 "criteria": [
-                    {"id": c.id, "met": c.met, "message": c.message, "seen": c.seen}
+                    {"id": c.id, "met": c.met, "message": c.message, "seen": _seen(c.seen, hidden)}
                     for c in o.criteria
                 ],
             }
             for o in steps.options
         ],
     )
+
+
+def _seen(seen: Any, hidden: frozenset[str]) -> Any:
+    """What a criterion saw, without hidden fields' values."""
+    if isinstance(seen, dict) and hidden:
+        return {k: v for k, v in seen.items() if k not in hidden}
+    return seen

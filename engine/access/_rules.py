@@ -19,10 +19,18 @@ owns it). :func:`explain_access` says which rule allowed or refused; :func:`requ
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from leadflow.definitions import LeadflowError, ProcessDefinition
 from leadflow.engine._types import Instance
+from leadflow.engine.access._definition_rules import (
+    base_role,
+    granted,
+    hidden_fields,
+    narrowed,
+    role_rule,
+)
 
 __all__ = [
     "LEAD_VERBS",
@@ -33,6 +41,7 @@ __all__ = [
     "Actor",
     "LeadScope",
     "explain_access",
+    "hidden_fields",
     "lead_scope",
     "require",
     "team_members",
@@ -115,12 +124,17 @@ def team_members(definition: ProcessDefinition, team: str) -> frozenset[str]:
 
 
 def lead_scope(actor: Actor, definition: ProcessDefinition) -> LeadScope:
-    """The leads of ``definition``'s process that ``actor`` may read."""
-    if actor.role in ("admin", "ops", "viewer"):
+    """The owners whose leads of ``definition``'s process ``actor`` lists (leads that a team
+    field or a sharing rule opens to it are read one by one, not listed)."""
+    role = base_role(actor.role, definition)
+    rule = role_rule(actor.role, definition)
+    if rule is not None and rule.scope is not None and role in ("admin", "manager", "rep"):
+        role = {"all": "admin", "team": "manager", "own": "rep"}[rule.scope]
+    if role in ("admin", "ops", "viewer"):
         return LeadScope(all=True)
-    if actor.role == "manager" and actor.team is not None:
+    if role == "manager" and actor.team is not None:
         return LeadScope(False, team_members(definition, actor.team), unassigned=True)
-    if actor.role == "rep":
+    if role == "rep":
         return LeadScope(False, frozenset({actor.id}), unassigned=True)
     return LeadScope(False)
 
@@ -130,18 +144,52 @@ def explain_access(
     verb: str,
     lead: Instance | None = None,
     definition: ProcessDefinition | None = None,
+    *,
+    trigger: str | None = None,
+    fields: Collection[str] = (),
 ) -> AccessDecision:
-    """Which rule lets ``actor`` do ``verb`` (to ``lead``, of ``definition``), or refuses it."""
-    if actor.role not in ROLES:
-        return _no(f"role:{actor.role}", f"'{actor.role}' is not a role ({', '.join(ROLES)})")
+    """Which rule lets ``actor`` do ``verb`` (to ``lead``, of ``definition``), or refuses it.
+
+    ``trigger`` is the trigger a ``fire`` fires and ``fields`` the fields a change writes: the
+    definition's ``access:`` rules may restrict both (see :mod:`._definition_rules`).
+    """
+    role = base_role(actor.role, definition)
+    if role not in ROLES:
+        known = ", ".join((*ROLES, *(definition.access.roles if definition else ())))
+        return _no(f"role:{actor.role}", f"'{actor.role}' is not a role ({known})")
     if verb not in VERBS:
         return _no("verb", f"'{verb}' is not a verb ({', '.join(VERBS)})")
-    if verb in _GLOBAL[actor.role]:
+    rule = role_rule(actor.role, definition)
+    decision = _builtin(actor, role, verb, lead, definition, rule.scope if rule else None)
+    if not decision.allowed and lead is not None and verb in LEAD_VERBS:
+        grant = granted(actor.id, actor.role, actor.team, verb, lead, definition)
+        if grant is not None:
+            decision = AccessDecision(True, *grant)
+    if decision.allowed:
+        refusal = narrowed(actor.role, verb, definition, trigger, fields)
+        if refusal is not None:
+            return _no(*refusal)
+    return decision
+
+
+def _builtin(
+    actor: Actor,
+    role: str,
+    verb: str,
+    lead: Instance | None,
+    definition: ProcessDefinition | None,
+    scope: str | None,
+) -> AccessDecision:
+    """The built-in role's decision, with the definition's ``scope`` for lead verbs."""
+    acts_on_leads = role in ("admin", "manager", "rep")
+    if scope is not None and verb in LEAD_VERBS and acts_on_leads:
+        role = {"all": "admin", "team": "manager", "own": "rep"}[scope]
+    if verb in _GLOBAL[role]:
         return AccessDecision(True, f"role:{actor.role}", f"{actor.role} may {verb}")
-    if verb not in LEAD_VERBS or actor.role not in ("manager", "rep"):
+    if verb not in LEAD_VERBS or role not in ("manager", "rep"):
         return _no(f"role:{actor.role}", f"{actor.role} may not {_words(verb)}")
     owner = lead.owner if lead is not None else None
-    if actor.role == "manager":
+    if role == "manager":
         return _manager(actor, verb, owner, lead is None, definition)
     return _rep(actor, verb, owner, lead is None)
 
@@ -151,9 +199,12 @@ def require(
     verb: str,
     lead: Instance | None = None,
     definition: ProcessDefinition | None = None,
+    *,
+    trigger: str | None = None,
+    fields: Collection[str] = (),
 ) -> AccessDecision:
     """:func:`explain_access`, raising :class:`AccessDenied` when it refuses."""
-    decision = explain_access(actor, verb, lead, definition)
+    decision = explain_access(actor, verb, lead, definition, trigger=trigger, fields=fields)
     if not decision.allowed:
         raise AccessDenied(actor, verb, decision)
     return decision

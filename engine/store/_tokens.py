@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,15 +164,19 @@ class TokenStore:
         team: str | None = None,
         owner: str | None = None,
         at: datetime,
+        custom_roles: Collection[str] = (),
     ) -> tuple[str, TokenInfo]:
         """A new token: ``(token text, its info)``. The text is returned only here; keep it.
 
-        :class:`InvalidToken` names what is wrong (a bad name, a role not in :data:`ROLES`, a
-        bad team or owner, a name another token has, revoked or not); nothing is written then.
+        ``role`` is one of :data:`ROLES` or of ``custom_roles`` (the roles deployed definitions
+        declare under ``access.roles``). :class:`InvalidToken` names what is wrong (a bad name,
+        an unknown role, a bad team or owner, a name another token has, revoked or not); nothing
+        is written then.
         """
         name = _name(name)
-        if role not in ROLES:
-            raise InvalidToken(f"role {role!r} is not a role; allowed: {', '.join(ROLES)}")
+        if role not in ROLES and role not in custom_roles:
+            known = ", ".join([*ROLES, *sorted(set(custom_roles) - set(ROLES))])
+            raise InvalidToken(f"role {role!r} is not a role; allowed: {known}")
         if team is not None and (not isinstance(team, str) or not _TEAM.fullmatch(team)):
             raise InvalidToken(
                 f"team {team!r} is not a team name; use a letter, then up to 63 letters, "

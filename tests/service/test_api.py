@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ from live_server import Served
 from leadflow.definitions import library_path
 from leadflow.engine import Engine
 from leadflow.engine.store import TokenStore
+from leadflow.engine.testing import ManualClock
 from leadflow.service import create_app
 
 PROCESS = "inbound-lead"
@@ -437,4 +438,27 @@ def test_refused_or_failed_requests_change_nothing(
                 assert response.status_code < 500, response.text
                 after = {lead: (engine.get(PROCESS, lead), api.history(lead)) for lead in before}
                 assert after == before
+            api.http.close()
+
+
+def test_a_leads_sla_clocks(tmp_path: Path) -> None:
+    """A new lead's speed-to-call clock runs with its due time; after six business minutes
+    without a call it shows the warning and the breach that fired."""
+    start = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
+    clock = ManualClock(start)
+    with Engine(f"sqlite:///{tmp_path / 'lf.db'}", clock=clock) as engine:
+        engine.deploy(library_path(PROCESS))
+        with Served(create_app(engine)) as served:
+            api = Api(engine, served)
+            api.start("l1")
+            clocks = api.http.get(f"{LEADS}/l1/slas", headers=api.as_("rep")).json()
+            assert [c["policy"] for c in clocks] == ["speed_to_call", "call_cadence"]
+            running = clocks[0]
+            assert running["state"] == "running"
+            assert running["due_at"] == "2026-03-02T15:05:00+00:00"
+            assert running["marks"] == []
+            clock.advance(timedelta(minutes=6))
+            late = api.http.get(f"{LEADS}/l1/slas", headers=api.as_("rep")).json()[0]
+            assert late["breached"] is True
+            assert [m["event"] for m in late["marks"]] == ["warned", "breached"]
             api.http.close()

@@ -1,0 +1,125 @@
+"""A definition's ``access:`` rules, enforced by the engine and by the HTTP service."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import Served
+
+from leadflow.definitions import library_path, load_definition
+from leadflow.engine import Engine
+from leadflow.engine.access import AccessDenied, Actor, explain_access, hidden_fields
+from leadflow.engine.store import TokenStore
+from leadflow.service import create_app
+
+PROCESS = "inbound-lead"
+ACCESS = """
+access:
+  team_field: owning_team
+  roles:
+    rep:
+      fire: [contact, lose]
+      update: [budget, decision_maker, lost_reason]
+    partner:
+      like: rep
+      hidden: [budget, score]
+  sharing:
+    - {role: rep, when: 'lead.segment == "enterprise"', verbs: [read, record]}
+"""
+FIELD = "  owning_team: {type: string, title: Owning team}\n"
+
+
+def _definition_text() -> str:
+    text = library_path(PROCESS).read_text(encoding="utf-8")
+    text = re.sub(r"^version: \d+$", "version: 50", text, count=1, flags=re.M)
+    text = text.replace("fields:\n", "fields:\n" + FIELD, 1)
+    return text + ACCESS
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    with Engine(f"sqlite:///{tmp_path / 'lf.db'}") as built:
+        built.deploy(load_definition(_definition_text(), file="access.yaml"))
+        built.start(PROCESS, "mine", {"email": "m@x.io", "score": 70}, owner="sdr_ana")
+        built.start(PROCESS, "theirs", {"email": "t@x.io", "segment": "enterprise"}, owner="x")
+        built.start(PROCESS, "team", {"email": "t@x.io", "owning_team": "emea"}, owner="y")
+        yield built
+
+
+REP = Actor("sdr_ana", "rep", "emea")
+
+
+def test_a_rep_fires_only_the_triggers_the_definition_lists(engine: Engine) -> None:
+    """The rule narrows the triggers a rep may fire; the refusal names it and changes nothing."""
+    engine.record(PROCESS, "mine", "call", actor=REP)
+    engine.fire(PROCESS, "mine", "contact", actor=REP)
+    with pytest.raises(AccessDenied) as refused:
+        engine.fire(PROCESS, "mine", "qualify", actor=REP)
+    assert refused.value.rule == "access:roles.rep.fire"
+    assert "contact, lose" in str(refused.value)
+    assert engine.get(PROCESS, "mine").stage == "contacted"
+
+
+def test_a_rep_changes_only_the_fields_the_definition_lists(engine: Engine) -> None:
+    """Updating a field outside the rep's ``update`` list is refused, naming the field."""
+    engine.update(PROCESS, "mine", {"budget": 10}, actor=REP)
+    with pytest.raises(AccessDenied, match="score") as refused:
+        engine.update(PROCESS, "mine", {"score": 99, "budget": 11}, actor=REP)
+    assert refused.value.rule == "access:roles.rep.update"
+    assert engine.get(PROCESS, "mine").data["budget"] == 10
+
+
+def test_sharing_and_team_fields_open_other_peoples_leads(engine: Engine) -> None:
+    """A sharing rule lets reps read and record on enterprise leads (not fire); the owning
+    team field lets the team's members act on its leads."""
+    theirs = engine.get(PROCESS, "theirs")
+    definition = engine.definition(PROCESS)
+    read = explain_access(REP, "read", theirs, definition)
+    assert (read.allowed, read.rule) == (True, "access:sharing[0]")
+    engine.record(PROCESS, "theirs", "call", actor=REP)
+    with pytest.raises(AccessDenied):
+        engine.update(PROCESS, "theirs", {"budget": 1}, actor=REP)
+    engine.update(PROCESS, "team", {"budget": 1}, actor=REP)
+    outsider = Actor("sdr_ben", "rep", "apac")
+    with pytest.raises(AccessDenied):
+        engine.update(PROCESS, "team", {"budget": 2}, actor=outsider)
+    assert engine.get(PROCESS, "team").data["budget"] == 1
+
+
+def test_a_custom_role_is_like_its_base_with_hidden_fields(engine: Engine) -> None:
+    """``partner`` acts like a rep on its own leads, and budget and score are hidden from it."""
+    definition = engine.definition(PROCESS)
+    partner = Actor("sdr_ana", "partner")
+    assert explain_access(partner, "record", engine.get(PROCESS, "mine"), definition).allowed
+    assert not explain_access(partner, "read", engine.get(PROCESS, "theirs"), definition).allowed
+    assert hidden_fields("partner", definition) == {"budget", "score"}
+    assert hidden_fields("rep", definition) == frozenset()
+
+
+def test_hidden_fields_are_absent_from_every_answer(engine: Engine) -> None:
+    """Over HTTP, a partner's answers (the lead, a list, history, a write's answer) never
+    carry the hidden fields' values."""
+    tokens = TokenStore(engine.store)
+    token, _ = tokens.create(
+        "p", "partner", owner="sdr_ana", at=datetime.now(UTC), custom_roles=["partner"]
+    )
+    engine.update(PROCESS, "mine", {"budget": 500})
+    with Served(create_app(engine)) as served, httpx.Client(base_url=served.url) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        base = f"/api/v1/processes/{PROCESS}/leads"
+        answers = [
+            http.get(f"{base}/mine", headers=auth),
+            http.get(base, headers=auth),
+            http.get(f"{base}/mine/history", headers=auth),
+            http.post(f"{base}/mine/activities", json={"type": "call"}, headers=auth),
+        ]
+        for answer in answers:
+            assert answer.status_code < 300, answer.text
+            assert "budget" not in answer.text
+            assert "score" not in answer.text
+        assert http.get(f"{base}/mine", headers=auth).json()["data"] == {"email": "m@x.io"}
