@@ -43,6 +43,7 @@ from leadflow.cli._common import (
     print_json,
     write_or_print,
 )
+from leadflow.cli._journeys import journeys_app
 from leadflow.cli._lint import diff, lint
 from leadflow.cli._migrate import canary_app, migrate
 from leadflow.cli._outbox import outbox_app
@@ -92,6 +93,7 @@ app.command("simulate")(simulate_command)
 app.command()(migrate)
 app.add_typer(canary_app, name="canary")
 app.add_typer(token_app, name="token")
+app.add_typer(journeys_app, name="journeys")
 
 
 def _summary(definition: ProcessDefinition) -> str:

@@ -46,12 +46,22 @@ def start_service(db: str, config: Path | None, host: str, port: int, workers: i
         load_config(config)  # a bad file is one error line here, not a traceback per worker
     with open_engine(db, may_create=True):
         pass  # the database answers and its schema is current
+    # uvicorn's workers (and its factory) read the database and configuration from the
+    # environment; it is restored afterwards, so a caller's environment is left as it was
+    saved = {name: os.environ.get(name) for name in ("LEADFLOW_DB", "LEADFLOW_CONFIG")}
     os.environ["LEADFLOW_DB"] = db
     if config is not None:
         os.environ["LEADFLOW_CONFIG"] = str(config.resolve())
     else:
         os.environ.pop("LEADFLOW_CONFIG", None)
-    uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
+    try:
+        uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @handled

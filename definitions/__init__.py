@@ -7,6 +7,7 @@ from ._access_model import ACCESS_VERBS, BUILTIN_ROLES, AccessSpec, RoleRule, Sh
 from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
 from ._errors import DefinitionError, LeadflowError, Problem
+from ._journeys import JourneyRule, Journeys, check_journeys, load_journeys
 from ._library import library_names, library_path, load_library
 from ._lint import SEVERITIES, LintFinding, LintResult, lint, lint_source
 from ._lint_model import LintSettings, Suppression
@@ -63,6 +64,8 @@ __all__ = [
     "FireAction",
     "Fulfilment",
     "HolidaySpec",
+    "JourneyRule",
+    "Journeys",
     "LadderStep",
     "LeadflowError",
     "LintFinding",
@@ -86,6 +89,7 @@ __all__ = [
     "TaskPlan",
     "Team",
     "Transition",
+    "check_journeys",
     "diff_definitions",
     "format_duration",
     "json_schema",
@@ -94,6 +98,7 @@ __all__ = [
     "lint",
     "lint_source",
     "load_definition",
+    "load_journeys",
     "load_library",
     "parse_duration",
     "parse_span",

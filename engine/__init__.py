@@ -20,6 +20,7 @@ from leadflow.engine._errors import (
 )
 from leadflow.engine._events import EVENT_TYPES
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
+from leadflow.engine._journeys import NoJourney
 from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
@@ -66,6 +67,7 @@ __all__ = [
     "LeadNotFound",
     "LeadflowError",
     "NextSteps",
+    "NoJourney",
     "PlaybookStatus",
     "RouteDecision",
     "SchemaMismatch",

@@ -7,8 +7,6 @@ row and one outbox event in a single transaction. A plan that fails writes nothi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
@@ -18,51 +16,32 @@ import sqlalchemy as sa
 
 import leadflow.engine._batches as _batches
 import leadflow.engine._canary as _canary
+import leadflow.engine._deploy as _deploy
+import leadflow.engine._journeys as _journeys
 import leadflow.engine._reads as _reads
-from leadflow.definitions import ProcessDefinition, load_definition
+from leadflow.definitions import Journeys, ProcessDefinition
 from leadflow.engine._canary import Canary, choose_version
 from leadflow.engine._clock import Clock, SystemClock
+from leadflow.engine._deploy import _canonical as _canonical  # (tests build old databases)
 from leadflow.engine._errors import (
     ConcurrentUpdate,
-    DeployConflict,
     DuplicateLead,
     FieldIssue,
     InvalidData,
-    StorageError,
 )
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._schedules import ScheduleRunner
-from leadflow.engine._types import (
-    BatchResult,
-    HistoryEntry,
-    Instance,
-    NextSteps,
-)
+from leadflow.engine._types import BatchResult, HistoryEntry, Instance, NextSteps
 from leadflow.engine.access import Actor, require
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
 from leadflow.engine.sla.board import sla_board
 from leadflow.engine.sla.status import SlaStatus, sla_status
 from leadflow.engine.sla.sweep import Sweep
 from leadflow.engine.store import Change, InstanceRow, Store, Tx, lead_rows
-from leadflow.engine.store.tables import definitions as definitions_table
 
 __all__ = ["Engine"]
-
-
-def _canonical(definition: ProcessDefinition, *, sort_keys: bool = False) -> str:
-    """The definition as compact JSON. Mapping order is kept: the order of stages is meaningful
-    (the main path first), so it must survive a round trip through the database."""
-    return json.dumps(
-        definition.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-        sort_keys=sort_keys,
-        separators=(",", ":"),
-    )
-
-
-def _digest(body: str) -> str:
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 class Engine:
@@ -135,37 +114,7 @@ class Engine:
 
         Raises :class:`DeployConflict` when the process+version exists with other content.
         """
-        if not isinstance(definition, ProcessDefinition):
-            definition = load_definition(definition)
-        body = _canonical(definition)
-        digest = _digest(body)
-        key = (definition.process, definition.version)
-        t = definitions_table
-        try:
-            with self.store.sa.begin() as conn:
-                existing = conn.execute(
-                    sa.select(t.c.digest).where(t.c.process == key[0], t.c.version == key[1])
-                ).scalar()
-                if existing is None:
-                    conn.execute(
-                        t.insert().values(
-                            process=key[0],
-                            version=key[1],
-                            digest=digest,
-                            body=body,
-                            deployed_at=self.runtime.now(None),
-                        )
-                    )
-        except sa.exc.IntegrityError:
-            return self.deploy(definition)  # deployed concurrently: compare with that one
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"deploy {key[0]} v{key[1]}: {exc.__cause__ or exc}") from exc
-        # versions deployed by leadflow 0.1 were digested with sorted keys
-        legacy = _digest(_canonical(definition, sort_keys=True))
-        if existing is not None and existing not in (digest, legacy):
-            raise DeployConflict(*key)
-        self.runtime.remember(definition)
-        return definition
+        return _deploy.deploy(self.runtime, definition)
 
     def processes(self) -> dict[str, list[int]]:
         """Deployed processes and their versions, ascending."""
@@ -203,7 +152,8 @@ class Engine:
                 # the version: the latest, or a canary's share (engine/_canary.py)
                 compiled = choose_version(self.runtime, tx, process, lead_id)
                 if isinstance(actor, Actor):
-                    require(actor, "start", None, compiled.definition, fields=data or {})
+                    definition = compiled.definition
+                    require(actor, "start", None, definition, fields=data or {}, new_owner=owner)
                 change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
                 change = self.runtime.start_routed(tx, compiled, change, data, who)
                 instance = self.runtime.instance(change.row)
@@ -214,6 +164,30 @@ class Engine:
                 return first
             raise DuplicateLead(process, lead_id) from exc
         return instance
+
+    def start_lead(
+        self,
+        lead_id: str,
+        data: Mapping[str, Any] | None = None,
+        owner: str | None = None,
+        at: datetime | None = None,
+        actor: str | Actor | None = None,
+        *,
+        idempotency: Idempotency | None = None,
+    ) -> Instance:
+        """Start ``lead_id`` in the process of the first journey rule its data matches (see
+        :meth:`set_journeys`), through :meth:`start`; :class:`NoJourney` when none matches."""
+        args = (lead_id, data, owner, at, actor)
+        return _journeys.start_lead(self.runtime, self.start, *args, idempotency=idempotency)
+
+    def set_journeys(self, journeys: Journeys | str | os.PathLike[str]) -> Journeys:
+        """Replace the journey rules (a model, a path or YAML text); every process they name must
+        be deployed (:class:`UnknownProcess`). Nothing is stored on error."""
+        return _journeys.set_journeys(self.runtime, journeys)
+
+    def journeys(self) -> Journeys | None:
+        """The current journey rules, or None when none were set."""
+        return _journeys.journeys(self.runtime)
 
     def _run(
         self,
@@ -227,6 +201,7 @@ class Engine:
         verb: str = "fire",
         trigger: str | None = None,
         fields: Mapping[str, Any] | None = None,
+        new_owner: str | None = None,
     ) -> Instance:
         """Load the lead, plan a change (None: nothing to do), write it; one transaction.
         An :class:`Actor` must be allowed ``verb`` on the lead as it is in the transaction.
@@ -247,7 +222,15 @@ class Engine:
                     lead = self.runtime.instance(row)
                     compiled = self.runtime.compiled(process, row.definition_version)
                     definition = compiled.definition
-                    require(actor, verb, lead, definition, trigger=trigger, fields=fields or {})
+                    require(
+                        actor,
+                        verb,
+                        lead,
+                        definition,
+                        trigger=trigger,
+                        fields=fields or {},
+                        new_owner=new_owner,
+                    )
                 change = plan(tx, row)
                 if change is not None:
                     self.runtime.write(tx, change)
@@ -362,7 +345,17 @@ class Engine:
             compiled = self.runtime.compiled(process, row.definition_version)
             return self.runtime.planner.assign(compiled, row, owner, who, when)
 
-        return self._run("assign", process, lead_id, plan, if_version, idempotency, actor, "assign")
+        return self._run(
+            "assign",
+            process,
+            lead_id,
+            plan,
+            if_version,
+            idempotency,
+            actor,
+            "assign",
+            new_owner=owner,
+        )
 
     # -- routing -------------------------------------------------------------------------------
 

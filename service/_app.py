@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from leadflow.adapters import DeploymentConfig
 from leadflow.engine import Engine
 from leadflow.engine.store import TokenStore
-from leadflow.service import _health, _leads, _outbox_api, _processes, _reports
+from leadflow.service import _health, _journeys, _leads, _outbox_api, _processes, _reports
 from leadflow.service._hooks import hooks_router
 from leadflow.service._problems import install_problem_handlers, problem
 
@@ -59,7 +59,7 @@ def create_app(
     app.state.engine = engine
     app.state.tokens = TokenStore(engine.store)
     install_problem_handlers(app)
-    for module in (_health, _processes, _leads, _reports, _outbox_api):
+    for module in (_health, _processes, _leads, _journeys, _reports, _outbox_api):
         app.include_router(module.router)
     if config is not None:
         app.include_router(hooks_router(engine, config))

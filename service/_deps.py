@@ -99,8 +99,8 @@ Writes = Annotated[WriteGuards, Depends(write_guards)]
 
 
 def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
+    if if_match is None or if_match.strip() == "*":
+        return None  # "*": any current version of the lead
     text = if_match.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
         raise Problem(

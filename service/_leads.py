@@ -36,13 +36,16 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/processes/{process}/leads", tags=["leads"])
 
 
-def _hidden(engine: Engine, actor: Actor, process: str) -> frozenset[str]:
-    return hidden_fields(actor.role, engine.definition(process))
+def _hidden(
+    engine: Engine, actor: Actor, process: str, version: int | None = None
+) -> frozenset[str]:
+    return hidden_fields(actor.role, engine.definition(process, version))
 
 
 def _answer(response: Response, instance: Instance, engine: Engine, actor: Actor) -> LeadOut:
     response.headers["ETag"] = etag_of(instance)
-    return lead_out(instance, _hidden(engine, actor, instance.process))
+    hidden = _hidden(engine, actor, instance.process, instance.definition_version)
+    return lead_out(instance, hidden)
 
 
 def _readable(engine: Engine, actor: Actor, instance: Instance) -> Instance:

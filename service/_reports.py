@@ -18,9 +18,20 @@ __all__ = ["REPORTS", "router"]
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-ReportName = Literal["pipeline", "funnel", "stages", "stuck", "losses", "owners", "sla", "forecast"]
+ReportName = Literal[
+    "pipeline",
+    "funnel",
+    "stages",
+    "time-in-stage",
+    "stuck",
+    "losses",
+    "loss-reasons",
+    "owners",
+    "sla",
+    "forecast",
+]
 REPORTS: tuple[str, ...] = ReportName.__args__  # type: ignore[attr-defined]
-"""The report names, as the CLI's ``leadflow report`` names them."""
+"""The report names: the issue's short ones and the CLI's (``time-in-stage``, ``loss-reasons``)."""
 
 
 @router.get("/{name}")
@@ -91,6 +102,8 @@ _RUNNERS: dict[str, _Runner] = {
     "funnel": lambda e, p, o: reports.funnel(
         e, p, cohort=o["cohort"], **_pick(o, "version", "as_of")
     ),
+    "time-in-stage": lambda e, p, o: _RUNNERS["stages"](e, p, o),
+    "loss-reasons": lambda e, p, o: _RUNNERS["losses"](e, p, o),
     "stages": lambda e, p, o: reports.time_in_stage(e, p, **_pick(o, "version", "as_of", "since")),
     "stuck": lambda e, p, o: reports.stuck(
         e, p, **_pick(o, "version", "as_of", "older_than", "value_field")

@@ -147,11 +147,14 @@ def explain_access(
     *,
     trigger: str | None = None,
     fields: Collection[str] = (),
+    new_owner: str | None = None,
 ) -> AccessDecision:
     """Which rule lets ``actor`` do ``verb`` (to ``lead``, of ``definition``), or refuses it.
 
     ``trigger`` is the trigger a ``fire`` fires and ``fields`` the fields a change writes: the
     definition's ``access:`` rules may restrict both (see :mod:`._definition_rules`).
+    ``new_owner`` is the owner a ``start`` or ``assign`` gives the lead: a rep may give leads
+    only to themselves, a manager only to their team.
     """
     role = base_role(actor.role, definition)
     if role not in ROLES:
@@ -167,9 +170,27 @@ def explain_access(
             decision = AccessDecision(True, *grant)
     if decision.allowed:
         refusal = narrowed(actor.role, verb, definition, trigger, fields)
+        if refusal is None and verb in ("start", "assign") and new_owner is not None:
+            refusal = _giving(actor, role, new_owner, definition)
         if refusal is not None:
             return _no(*refusal)
     return decision
+
+
+def _giving(
+    actor: Actor, role: str, owner: str, definition: ProcessDefinition | None
+) -> tuple[str, str] | None:
+    """(rule, reason) when ``actor`` may not make ``owner`` the lead's owner."""
+    if role == "rep" and owner != actor.id:
+        return "role:rep:own", f"a rep may give leads only to themselves, not to {owner}"
+    if role == "manager" and actor.team is not None:
+        members = team_members(definition, actor.team) if definition else frozenset()
+        if owner not in members:
+            return (
+                "role:manager:team",
+                f"{owner} is not in team {actor.team}; a manager gives leads to their team",
+            )
+    return None
 
 
 def _builtin(
@@ -202,9 +223,12 @@ def require(
     *,
     trigger: str | None = None,
     fields: Collection[str] = (),
+    new_owner: str | None = None,
 ) -> AccessDecision:
     """:func:`explain_access`, raising :class:`AccessDenied` when it refuses."""
-    decision = explain_access(actor, verb, lead, definition, trigger=trigger, fields=fields)
+    decision = explain_access(
+        actor, verb, lead, definition, trigger=trigger, fields=fields, new_owner=new_owner
+    )
     if not decision.allowed:
         raise AccessDenied(actor, verb, decision)
     return decision

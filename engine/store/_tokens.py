@@ -174,25 +174,7 @@ class TokenStore:
         is written then.
         """
         name = _name(name)
-        if role not in ROLES and role not in custom_roles:
-            known = ", ".join([*ROLES, *sorted(set(custom_roles) - set(ROLES))])
-            raise InvalidToken(f"role {role!r} is not a role; allowed: {known}")
-        if team is not None and (not isinstance(team, str) or not _TEAM.fullmatch(team)):
-            raise InvalidToken(
-                f"team {team!r} is not a team name; use a letter, then up to 63 letters, "
-                "digits or '_'"
-            )
-        if owner is not None and (
-            not isinstance(owner, str)
-            or not owner.strip()
-            or owner != owner.strip()
-            or len(owner) > _MAX_OWNER
-            or not owner.isprintable()
-        ):
-            raise InvalidToken(
-                f"owner {owner!r} is not an owner id; use 1 to {_MAX_OWNER} printable characters "
-                "without surrounding spaces"
-            )
+        _check_grant(role, team, owner, custom_roles)
         when = _time(at, "at")
         taken = InvalidToken(f"token name {name!r} is taken; choose another name")
         t = tokens_table
@@ -308,3 +290,27 @@ class TokenStore:
         if info is None:
             raise UnknownToken(f"no token is named {name!r}; see: leadflow token list")
         return info
+
+
+def _check_grant(
+    role: str, team: str | None, owner: str | None, custom_roles: Collection[str]
+) -> None:
+    """:class:`InvalidToken` for an unknown role, a bad team name or a bad owner id."""
+    if role not in ROLES and role not in custom_roles:
+        known = ", ".join([*ROLES, *sorted(set(custom_roles) - set(ROLES))])
+        raise InvalidToken(f"role {role!r} is not a role; allowed: {known}")
+    if team is not None and (not isinstance(team, str) or not _TEAM.fullmatch(team)):
+        raise InvalidToken(
+            f"team {team!r} is not a team name; use a letter, then up to 63 letters, digits or '_'"
+        )
+    if owner is not None and (
+        not isinstance(owner, str)
+        or not owner.strip()
+        or owner != owner.strip()
+        or len(owner) > _MAX_OWNER
+        or not owner.isprintable()
+    ):
+        raise InvalidToken(
+            f"owner {owner!r} is not an owner id; use 1 to {_MAX_OWNER} printable characters "
+            "without surrounding spaces"
+        )

@@ -19,6 +19,7 @@ __all__ = [
     "history",
     "idempotency",
     "instances",
+    "journeys",
     "metadata",
     "migration_runs",
     "outbox",
@@ -30,7 +31,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_REVISION = "0004_tokens_idempotency"
+SCHEMA_REVISION = "0005_journeys"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -322,3 +323,14 @@ idempotency = sa.Table(
 )
 """The first answer to each write that carried an Idempotency-Key: a retry (after a crash, or
 on another replica) gets the same answer back instead of doing the write twice."""
+
+# -- journeys: which process a new lead starts in (engine/_journeys.py) ------------------------
+
+journeys = sa.Table(
+    "lf_journeys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False, comment="always 1"),
+    sa.Column("body", sa.Text, nullable=False, comment="the journey rules as JSON"),
+    sa.Column("set_at", _When, nullable=False),
+)
+"""The one current journeys document (``Engine.set_journeys``): a single row, id 1."""

@@ -212,6 +212,10 @@ def test_if_match_with_a_stale_etag_is_412_and_changes_nothing(api: Api) -> None
     )
     _problem(stale, 412, "precondition_failed")
     assert api.engine.get(PROCESS, "l1").data["budget"] == 1
+    anything = api.http.patch(
+        f"{LEADS}/l1", json={"data": {"budget": 3}}, headers=api.as_("admin", {"If-Match": "*"})
+    )
+    assert anything.status_code == 200  # "*" matches any current version
 
 
 def test_idempotency_key_replays_the_first_answer(api: Api) -> None:

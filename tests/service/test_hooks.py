@@ -600,7 +600,7 @@ def test_serve_inbound_runs_the_service_app_with_uvicorn(
     seen: dict[str, Any] = {}
 
     def run(app: Any, **options: Any) -> None:
-        seen.update(options, app=app)
+        seen.update(options, app=app, config=os.environ.get("LEADFLOW_CONFIG"))
 
     monkeypatch.setattr(uvicorn, "run", run)
     monkeypatch.setenv("SW", SW_SECRET)
@@ -615,6 +615,7 @@ def test_serve_inbound_runs_the_service_app_with_uvicorn(
     result = serve_inbound_cli("--db", db, "--config", str(path), "--port", "9099")
     assert result.exit_code == 0, result.output
     assert seen.pop("app") == "leadflow.service:app_from_env"
+    assert seen.pop("config") == str(path.resolve())
     assert seen == {
         "factory": True,
         "host": "127.0.0.1",
@@ -622,7 +623,9 @@ def test_serve_inbound_runs_the_service_app_with_uvicorn(
         "workers": 1,
         "log_level": "info",
     }
-    assert os.environ["LEADFLOW_CONFIG"] == str(path.resolve())
+    assert os.environ["LEADFLOW_DB"] == "unset"  # the caller's environment is restored
+    monkeypatch.setenv("LEADFLOW_DB", db)
+    monkeypatch.setenv("LEADFLOW_CONFIG", str(path))
     app = app_from_env()  # what each uvicorn worker builds: the API with the hooks
     assert {"/hooks/{source}", "/api/v1/processes"} <= set(app.openapi()["paths"])
     app.state.engine.close()

@@ -172,7 +172,9 @@ def test_a_refused_call_changes_nothing(
         engine.start(PROCESS, "l1", {"email": "l@example.com"}, owner=owner)
         before = (engine.get(PROCESS, "l1"), len(engine.history(PROCESS, "l1")))
         actor = Actor("sdr_ana", role, "sdr")
-        decision = explain_access(actor, verb, before[0], engine.definition(PROCESS))
+        new_owner = "sdr_cleo" if verb == "assign" else None
+        definition = engine.definition(PROCESS)
+        decision = explain_access(actor, verb, before[0], definition, new_owner=new_owner)
         calls = {
             "fire": lambda: engine.fire(PROCESS, "l1", "contact", actor=actor),
             "update": lambda: engine.update(PROCESS, "l1", {"budget": 3}, actor=actor),
@@ -188,3 +190,18 @@ def test_a_refused_call_changes_nothing(
             assert decision.allowed  # refused for another reason (a guard), not for access
         else:
             assert decision.allowed
+
+
+def test_reps_and_managers_give_leads_only_to_themselves_and_their_team(engine: Engine) -> None:
+    """A rep may start or claim a lead only for themselves and a manager only for their team;
+    a refused start or assignment writes nothing."""
+    rep = Actor("sdr_ana", "rep", "sdr")
+    with pytest.raises(AccessDenied, match="sdr_ben"):
+        engine.start(PROCESS, "for-ben", {"email": "b@example.com"}, owner="sdr_ben", actor=rep)
+    engine.start(PROCESS, "for-me", {"email": "m@example.com"}, owner="sdr_ana", actor=rep)
+    manager = Actor("sdr_manager", "manager", "sdr")
+    engine.assign(PROCESS, "theirs", "sdr_cleo", actor=manager)
+    with pytest.raises(AccessDenied, match="outsider"):
+        engine.assign(PROCESS, "theirs", "outsider", actor=manager)
+    assert engine.get(PROCESS, "theirs").owner == "sdr_cleo"
+    assert "for-ben" not in {i.lead_id for _, i in engine.leads(PROCESS)}
