@@ -20,6 +20,7 @@ from leadflow.engine.store import TokenStore
 from leadflow.service import _health, _journeys, _leads, _outbox_api, _processes, _reports
 from leadflow.service._hooks import hooks_router
 from leadflow.service._problems import install_problem_handlers, problem
+from leadflow.service._token_cache import DEFAULT_TTL, TokenCache
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -39,10 +40,12 @@ def create_app(
     config: DeploymentConfig | None = None,
     owns_engine: bool = False,
     title: str = "leadflow",
+    token_ttl: float = DEFAULT_TTL,
 ) -> FastAPI:
     """The service's ASGI application for ``engine``. ``config``'s ``[inbound.<name>]``
     sources are served at ``/hooks/<name>``; with ``owns_engine`` the app closes the engine
-    when it shuts down."""
+    when it shuts down. A verified token is trusted for ``token_ttl`` seconds without a query
+    (a revoked token stops working within that time; 0 checks every request)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,7 +60,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = engine
-    app.state.tokens = TokenStore(engine.store)
+    app.state.tokens = TokenCache(TokenStore(engine.store), token_ttl)
     install_problem_handlers(app)
     for module in (_health, _processes, _leads, _journeys, _reports, _outbox_api):
         app.include_router(module.router)
