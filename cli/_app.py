@@ -35,6 +35,9 @@ from leadflow.cli._common import (
     LeadId,
     Output,
     Process,
+    Role,
+    Team,
+    acting,
     console,
     fail,
     handled,
@@ -287,12 +290,16 @@ def start(
     data: Data = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Who owns the lead.")] = None,
     actor: Actor = None,
+    role: Role = None,
+    team: Team = None,
     as_json: AsJson = False,
 ) -> None:
     """Start a lead in the latest deployed version of a process."""
     payload = parse_data(data)
     with open_engine(db) as engine:
-        instance = engine.start(process, lead_id, payload, owner=owner, actor=actor)
+        instance = engine.start(
+            process, lead_id, payload, owner=owner, actor=acting(actor, role, team)
+        )
     _done(
         instance,
         f"started in {process} v{instance.definition_version}, stage {instance.stage}",
@@ -309,13 +316,15 @@ def fire(
     db: Db,
     data: Data = None,
     actor: Actor = None,
+    role: Role = None,
+    team: Team = None,
     as_json: AsJson = False,
 ) -> None:
     """Fire a trigger; --data is merged into the lead's data if the transition passes."""
     payload = parse_data(data)
     with open_engine(db) as engine:
         before = engine.get(process, lead_id).stage
-        instance = engine.fire(process, lead_id, trigger, payload, actor=actor)
+        instance = engine.fire(process, lead_id, trigger, payload, actor=acting(actor, role, team))
     closed = f" (closed {instance.closed})" if instance.closed else ""
     _done(instance, f"{trigger}: {before} -> {instance.stage}{closed}", as_json)
 
@@ -331,12 +340,16 @@ def record(
     db: Db,
     data: Data = None,
     actor: Actor = None,
+    role: Role = None,
+    team: Team = None,
     as_json: AsJson = False,
 ) -> None:
     """Record an activity (a call, an email, a meeting, ...)."""
     payload = parse_data(data)
     with open_engine(db) as engine:
-        instance = engine.record(process, lead_id, activity_type, payload, actor=actor)
+        instance = engine.record(
+            process, lead_id, activity_type, payload, actor=acting(actor, role, team)
+        )
     _done(instance, f"recorded {activity_type} (stage {instance.stage})", as_json)
 
 
@@ -351,13 +364,15 @@ def update(
     ],
     db: Db,
     actor: Actor = None,
+    role: Role = None,
+    team: Team = None,
     as_json: AsJson = False,
 ) -> None:
     """Change lead data; null unsets a field."""
     payload = parse_data(data) or {}
     with open_engine(db) as engine:
         before = engine.get(process, lead_id)
-        instance = engine.update(process, lead_id, payload, actor=actor)
+        instance = engine.update(process, lead_id, payload, actor=acting(actor, role, team))
     changed = sorted(
         k
         for k in set(before.data) | set(instance.data)
@@ -374,13 +389,15 @@ def assign(
     owner: Annotated[str, typer.Argument(metavar="OWNER", help="The new owner ('-' unassigns).")],
     db: Db,
     actor: Actor = None,
+    role: Role = None,
+    team: Team = None,
     as_json: AsJson = False,
 ) -> None:
     """Give a lead to an owner."""
     new_owner = None if owner == "-" else owner
     with open_engine(db) as engine:
         before = engine.get(process, lead_id).owner
-        instance = engine.assign(process, lead_id, new_owner, actor=actor)
+        instance = engine.assign(process, lead_id, new_owner, actor=acting(actor, role, team))
     what = "unassigned" if new_owner is None else f"assigned to {new_owner}"
     _done(instance, what if before != new_owner else f"already {what}", as_json)
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from leadflow.definitions import DefinitionError, LeadflowError
 from leadflow.engine import Engine, GuardFailed
+from leadflow.engine.access import Actor as AccessActor
 
 __all__ = [
     "Actor",
@@ -32,6 +33,9 @@ __all__ = [
     "LeadId",
     "Output",
     "Process",
+    "Role",
+    "Team",
+    "acting",
     "console",
     "dump",
     "fail",
@@ -118,6 +122,28 @@ Data = Annotated[
     typer.Option("--data", "-d", metavar="JSON", help="Lead data as a JSON object, or @file.json."),
 ]
 Actor = Annotated[str | None, typer.Option("--actor", help="Who does this (recorded in history).")]
+Role = Annotated[
+    str | None,
+    typer.Option(
+        "--role",
+        help="Act with this role's access rules (admin, ops, manager, rep, viewer, board, or a "
+        "definition's own); needs --actor.",
+    ),
+]
+Team = Annotated[str | None, typer.Option("--team", help="The team the --role acts for.")]
+
+
+def acting(actor: str | None, role: str | None, team: str | None) -> str | AccessActor | None:
+    """The actor to pass to the engine: with ``--role``, one whose access rules apply."""
+    if role is None:
+        if team is not None:
+            raise CliError("--team goes with --role (the team the role acts for)")
+        return actor
+    if actor is None:
+        raise CliError("--role needs --actor: the owner id the role acts as (e.g. sdr_ana)")
+    return AccessActor(actor, role, team)
+
+
 Process = Annotated[
     str, typer.Argument(metavar="PROCESS", help="The process id, e.g. inbound-lead.")
 ]
