@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from leadflow.definitions import (
@@ -25,7 +26,13 @@ from leadflow.definitions.expressions import (
 from leadflow.engine._contract import DataContract, is_set
 from leadflow.engine._errors import CriterionResult
 
-__all__ = ["Activity", "CompiledCriterion", "EvalContext", "compile_criterion"]
+__all__ = [
+    "Activity",
+    "CompiledCriterion",
+    "EvalContext",
+    "compile_criterion",
+    "holds",
+]
 
 
 class Activity(NamedTuple):
@@ -120,6 +127,20 @@ class CelProgram:
             seen["error"] = f"the expression gave {value!r}, not true or false"
             return False, seen
         return value, seen
+
+
+def holds(expression: str, variables: Mapping[str, Any]) -> bool:
+    """Whether a CEL condition over plain ``variables`` is true (journey and sharing rules); as
+    for criteria, an unset field or a type error makes it false, never a crash."""
+    try:
+        return _condition(expression).execute(dict(variables)) is True
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        return False
+
+
+@lru_cache(maxsize=512)
+def _condition(expression: str) -> Any:
+    return compile_expression(expression)
 
 
 Evaluate = Callable[[EvalContext], tuple[bool, dict[str, Any]]]

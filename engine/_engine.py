@@ -29,6 +29,7 @@ from leadflow.engine._errors import (
     FieldIssue,
     InvalidData,
 )
+from leadflow.engine._guards import Guards, who_of
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
@@ -144,7 +145,7 @@ class Engine:
         retry of the same request returns the first answer (see :class:`Idempotency`).
         """
         when = self.runtime.now(at)
-        who = actor.id if isinstance(actor, Actor) else actor
+        who = who_of(actor)
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
                 if idempotency and (first := replayed(tx, idempotency)) is not None:
@@ -177,8 +178,8 @@ class Engine:
     ) -> Instance:
         """Start ``lead_id`` in the process of the first journey rule its data matches (see
         :meth:`set_journeys`), through :meth:`start`; :class:`NoJourney` when none matches."""
-        args = (lead_id, data, owner, at, actor)
-        return _journeys.start_lead(self.runtime, self.start, *args, idempotency=idempotency)
+        process = _journeys.process_for(self.runtime, lead_id, data)
+        return self.start(process, lead_id, data, owner, at, actor, idempotency=idempotency)
 
     def set_journeys(self, journeys: Journeys | str | os.PathLike[str]) -> Journeys:
         """Replace the journey rules (a model, a path or YAML text); every process they name must
@@ -195,51 +196,35 @@ class Engine:
         process: str,
         lead_id: str,
         plan: Callable[[Tx, InstanceRow], Change | None],
-        if_version: int | None = None,
-        idempotency: Idempotency | None = None,
-        actor: str | Actor | None = None,
-        verb: str = "fire",
-        trigger: str | None = None,
-        fields: Mapping[str, Any] | None = None,
-        new_owner: str | None = None,
+        guards: Guards,
     ) -> Instance:
-        """Load the lead, plan a change (None: nothing to do), write it; one transaction.
-        An :class:`Actor` must be allowed ``verb`` on the lead as it is in the transaction.
-        ``if_version``: the change applies only to that version of the lead (else
-        :class:`ConcurrentUpdate`); ``idempotency``: a retry returns the first answer."""
+        """Load the lead, check ``guards`` on it, plan a change (None: nothing to do), write it;
+        one transaction. A retry of an idempotent request returns the first answer."""
         given: object = lead_id
         if not isinstance(given, str):
             issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
             raise InvalidData(process, str(lead_id), [issue])
         try:
             with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
-                if idempotency and (first := replayed(tx, idempotency)) is not None:
+                key = guards.idempotency
+                if key and (first := replayed(tx, key)) is not None:
                     return first
                 row = self.runtime.load(tx, process, lead_id)
-                if if_version is not None and row.version != if_version:
-                    raise ConcurrentUpdate(process, lead_id, if_version)
-                if isinstance(actor, Actor):
-                    lead = self.runtime.instance(row)
-                    compiled = self.runtime.compiled(process, row.definition_version)
-                    definition = compiled.definition
-                    require(
-                        actor,
-                        verb,
-                        lead,
-                        definition,
-                        trigger=trigger,
-                        fields=fields or {},
-                        new_owner=new_owner,
+                if guards.if_version is not None and row.version != guards.if_version:
+                    raise ConcurrentUpdate(process, lead_id, guards.if_version)
+                if isinstance(guards.actor, Actor):
+                    guards.check(
+                        self.runtime.instance(row), self.definition(process, row.definition_version)
                     )
                 change = plan(tx, row)
                 if change is not None:
                     self.runtime.write(tx, change)
                 instance = self.runtime.instance(change.row if change else row)
-                if idempotency:
-                    remember(tx, idempotency, instance)
+                if key:
+                    remember(tx, key, instance)
         except (self.store.integrity_error, ConcurrentUpdate):
             # a request with the same key may have won the race: then its answer is ours
-            if (first := answered(self.store, idempotency)) is not None:
+            if (first := answered(self.store, guards.idempotency)) is not None:
                 return first
             raise
         return instance
@@ -263,7 +248,7 @@ class Engine:
         :class:`ConcurrentUpdate`. A failed fire changes nothing.
         """
         when = self.runtime.now(at)
-        who = actor.id if isinstance(actor, Actor) else actor
+        who = who_of(actor)
 
         def plan(tx: Tx, row: InstanceRow) -> Change:
             compiled = self.runtime.compiled(process, row.definition_version)
@@ -271,9 +256,12 @@ class Engine:
             acts = tx.activities(row.id) if reads else []
             return self.runtime.planner.fire(compiled, row, trigger, data, who, when, acts)
 
-        what = f"fire {trigger} on"
         return self._run(
-            what, process, lead_id, plan, if_version, idempotency, actor, "fire", trigger, data
+            f"fire {trigger} on",
+            process,
+            lead_id,
+            plan,
+            Guards(actor, "fire", if_version, idempotency, trigger=trigger, fields=data),
         )
 
     def update(
@@ -289,16 +277,15 @@ class Engine:
     ) -> Instance:
         """Change lead data (``None`` unsets a field); a no-op writes nothing."""
         when = self.runtime.now(at)
-        who = actor.id if isinstance(actor, Actor) else actor
+        who = who_of(actor)
         check_text(process, lead_id, actor=who)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
             compiled = self.runtime.compiled(process, row.definition_version)
             return self.runtime.planner.update(compiled, row, data, who, when)
 
-        return self._run(
-            "update", process, lead_id, plan, if_version, idempotency, actor, "update", None, data
-        )
+        guards = Guards(actor, "update", if_version, idempotency, fields=data)
+        return self._run("update", process, lead_id, plan, guards)
 
     def record(
         self,
@@ -314,7 +301,7 @@ class Engine:
     ) -> Instance:
         """Record an activity (``call``, ``email``, ``meeting``, a playbook item id, ...)."""
         when = self.runtime.now(at)
-        who = actor.id if isinstance(actor, Actor) else actor
+        who = who_of(actor)
         check_text(process, lead_id, actor=who)
         activity = self.runtime.planner.activity(process, lead_id, activity_type, data)
 
@@ -322,8 +309,8 @@ class Engine:
             compiled = self.runtime.compiled(process, row.definition_version)
             return self.runtime.planner.record(compiled, row, activity, who, when)
 
-        what = f"record {activity_type} on"
-        return self._run(what, process, lead_id, plan, if_version, idempotency, actor, "record")
+        guards = Guards(actor, "record", if_version, idempotency)
+        return self._run(f"record {activity_type} on", process, lead_id, plan, guards)
 
     def assign(
         self,
@@ -338,24 +325,15 @@ class Engine:
     ) -> Instance:
         """Give the lead to ``owner`` (None unassigns); the current owner again writes nothing."""
         when = self.runtime.now(at)
-        who = actor.id if isinstance(actor, Actor) else actor
+        who = who_of(actor)
         check_text(process, lead_id, owner=owner, actor=who)
 
         def plan(_: Tx, row: InstanceRow) -> Change | None:
             compiled = self.runtime.compiled(process, row.definition_version)
             return self.runtime.planner.assign(compiled, row, owner, who, when)
 
-        return self._run(
-            "assign",
-            process,
-            lead_id,
-            plan,
-            if_version,
-            idempotency,
-            actor,
-            "assign",
-            new_owner=owner,
-        )
+        guards = Guards(actor, "assign", if_version, idempotency, new_owner=owner)
+        return self._run("assign", process, lead_id, plan, guards)
 
     # -- routing -------------------------------------------------------------------------------
 

@@ -1,10 +1,9 @@
 """Journeys: the process a new lead starts in, chosen by rules over its fields.
 
-The current rules are one row of ``lf_journeys`` (``Engine.set_journeys``). ``start_lead``
+The current rules are one row of ``lf_journeys`` (``Engine.set_journeys``). :func:`process_for`
 evaluates them in order against the lead's data (CEL over ``lead``; a rule whose expression
-errors, for example on an unset field, does not match) and starts the lead through the engine's
-``start``, so access rules, idempotency, canaries and routing apply as to any start. The
-functions here take the engine's :class:`Runtime` and its ``start``: nothing imports the engine.
+errors, for example on an unset field, does not match); ``Engine.start_lead`` then starts the
+lead through ``start``, so access rules, idempotency, canaries and routing apply as to any start.
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,15 +23,12 @@ from leadflow.definitions import (
     check_journeys,
     load_journeys,
 )
-from leadflow.definitions.expressions import compile_expression
+from leadflow.engine._criteria import holds
 from leadflow.engine._errors import StorageError, UnknownProcess
-from leadflow.engine._idempotency import Idempotency
 from leadflow.engine._runtime import Runtime
-from leadflow.engine._types import Instance
-from leadflow.engine.access import Actor
 from leadflow.engine.store.tables import journeys as journeys_table
 
-__all__ = ["NoJourney", "Start", "choose", "journeys", "set_journeys", "start_lead"]
+__all__ = ["NoJourney", "choose", "journeys", "process_for", "set_journeys"]
 
 _ROW = 1  # the one row of lf_journeys
 
@@ -61,22 +56,6 @@ class NoJourney(LeadflowError, LookupError):
 
     def __str__(self) -> str:
         return str(self.args[0])
-
-
-class Start(Protocol):
-    """``Engine.start``."""
-
-    def __call__(
-        self,
-        process: str,
-        lead_id: str,
-        data: Mapping[str, Any] | None = None,
-        owner: str | None = None,
-        at: datetime | None = None,
-        actor: str | Actor | None = None,
-        *,
-        idempotency: Idempotency | None = None,
-    ) -> Instance: ...
 
 
 def _body(rules: Journeys) -> str:
@@ -119,19 +98,8 @@ def _parse(body: str) -> Journeys:
     return Journeys.model_validate(json.loads(body))
 
 
-@lru_cache(maxsize=256)
-def _program(expression: str) -> Any:
-    return compile_expression(expression)
-
-
 def _matches(rule: JourneyRule, lead: Mapping[str, Any]) -> bool:
-    if rule.when is None:
-        return True
-    try:
-        value = _program(rule.when).execute({"lead": dict(lead)})
-    except (KeyError, TypeError, ValueError, RuntimeError):
-        return False  # an unset field or a type error: the rule does not match
-    return value is True
+    return rule.when is None or holds(rule.when, {"lead": dict(lead)})
 
 
 def choose(rules: Journeys, data: Mapping[str, Any] | None) -> JourneyRule | None:
@@ -140,18 +108,8 @@ def choose(rules: Journeys, data: Mapping[str, Any] | None) -> JourneyRule | Non
     return next((rule for rule in rules.rules if _matches(rule, lead)), None)
 
 
-def start_lead(
-    runtime: Runtime,
-    start: Start,
-    lead_id: str,
-    data: Mapping[str, Any] | None = None,
-    owner: str | None = None,
-    at: datetime | None = None,
-    actor: str | Actor | None = None,
-    *,
-    idempotency: Idempotency | None = None,
-) -> Instance:
-    """Start ``lead_id`` in the process of the first journey rule its data matches;
+def process_for(runtime: Runtime, lead_id: str, data: Mapping[str, Any] | None) -> str:
+    """The process of the first journey rule a new lead with ``data`` matches;
     :class:`NoJourney` when none matches or no journeys are set."""
     rules = journeys(runtime)
     if rules is None:
@@ -159,4 +117,4 @@ def start_lead(
     rule = choose(rules, data)
     if rule is None:
         raise NoJourney(lead_id, rules.rules)
-    return start(rule.process, lead_id, data, owner, at, actor, idempotency=idempotency)
+    return rule.process

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from leadflow.engine import Engine, Idempotency
-from leadflow.engine.access import Actor, require
+from leadflow.engine.access import Actor
 from leadflow.service._problems import Problem
 from leadflow.service._token_cache import TokenCache
 
@@ -22,7 +21,6 @@ __all__ = [
     "Writes",
     "current_actor",
     "engine_of",
-    "require_verb",
     "write_guards",
 ]
 
@@ -61,16 +59,6 @@ async def current_actor(
 
 
 Caller = Annotated[Actor, Depends(current_actor)]
-
-
-def require_verb(verb: str) -> Callable[[Actor], Actor]:
-    """A dependency: the caller, if its role allows ``verb`` at all (403 else)."""
-
-    def check(actor: Caller) -> Actor:
-        require(actor, verb)
-        return actor
-
-    return check
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,22 +36,17 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/processes/{process}/leads", tags=["leads"])
 
 
-def _hidden(
-    engine: Engine, actor: Actor, process: str, version: int | None = None
-) -> frozenset[str]:
-    return hidden_fields(actor.role, engine.definition(process, version))
-
-
 def _answer(response: Response, instance: Instance, engine: Engine, actor: Actor) -> LeadOut:
     response.headers["ETag"] = etag_of(instance)
-    hidden = _hidden(engine, actor, instance.process, instance.definition_version)
-    return lead_out(instance, hidden)
+    definition = engine.definition(instance.process, instance.definition_version)
+    return lead_out(instance, hidden_fields(actor.role, definition))
 
 
-def _readable(engine: Engine, actor: Actor, instance: Instance) -> Instance:
+def _readable(engine: Engine, actor: Actor, instance: Instance) -> frozenset[str]:
+    """:class:`AccessDenied` unless ``actor`` may read the lead; else the fields hidden from it."""
     definition = engine.definition(instance.process, instance.definition_version)
     require(actor, "read", instance, definition)
-    return instance
+    return hidden_fields(actor.role, definition)
 
 
 @router.post("", status_code=201, response_model=LeadOut)
@@ -108,7 +103,7 @@ def list_leads(
     more = len(page) > limit
     page = page[:limit]
     next_cursor = _cursor(page[-1][0]) if more and page else None
-    hidden = _hidden(engine, actor, process)
+    hidden = hidden_fields(actor.role, definition)
     return LeadPage(items=[lead_out(i, hidden) for _, i in page], next_cursor=next_cursor)
 
 
@@ -117,7 +112,9 @@ def get_lead(
     process: str, lead_id: str, engine: EngineDep, actor: Caller, response: Response
 ) -> LeadOut:
     """One lead (its ``ETag`` header is the lead's version)."""
-    return _answer(response, _readable(engine, actor, engine.get(process, lead_id)), engine, actor)
+    instance = engine.get(process, lead_id)
+    _readable(engine, actor, instance)
+    return _answer(response, instance, engine, actor)
 
 
 @router.post("/{lead_id}/fire", response_model=LeadOut)
@@ -210,16 +207,15 @@ def assign(
 @router.get("/{lead_id}/history", response_model=list[HistoryOut])
 def history(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[HistoryOut]:
     """Every change of the lead, oldest first."""
-    _readable(engine, actor, engine.get(process, lead_id))
-    hidden = _hidden(engine, actor, process)
+    hidden = _readable(engine, actor, engine.get(process, lead_id))
     return [history_out(e, hidden) for e in engine.history(process, lead_id)]
 
 
 @router.get("/{lead_id}/next-steps", response_model=NextStepsOut)
 def next_steps(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> NextStepsOut:
     """The stage's playbook and every allowed trigger with its criteria evaluated."""
-    _readable(engine, actor, engine.get(process, lead_id))
-    return next_steps_out(engine.next_steps(process, lead_id), _hidden(engine, actor, process))
+    hidden = _readable(engine, actor, engine.get(process, lead_id))
+    return next_steps_out(engine.next_steps(process, lead_id), hidden)
 
 
 @router.get("/{lead_id}/slas")
@@ -232,12 +228,13 @@ def slas(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[d
 @router.post(":batch-start", response_model=BatchOut)
 def batch_start(process: str, body: BatchStartIn, engine: EngineDep, actor: Caller) -> BatchOut:
     """Start many leads; each item succeeds or fails on its own."""
-    require(actor, "start", None, engine.definition(process))
+    definition = engine.definition(process)
+    require(actor, "start", None, definition)
     items = [
         {"lead_id": i.lead_id, "data": i.data, "owner": i.owner, "actor": actor.id}
         for i in body.items
     ]
-    return _batch(engine.start_many(process, items), _hidden(engine, actor, process))
+    return _batch(engine.start_many(process, items), hidden_fields(actor.role, definition))
 
 
 @router.post(":batch-fire", response_model=BatchOut)
@@ -262,7 +259,7 @@ def batch_fire(process: str, body: BatchFireIn, engine: EngineDep, actor: Caller
     failed = [_failure(f.lead_id, f.error, items[f.index][0]) for f in result.failed]
     failed += [_failure(lead_id, exc, index) for index, lead_id, exc in refused]
     return BatchOut(
-        succeeded=[lead_out(i, _hidden(engine, actor, process)) for i in result.succeeded],
+        succeeded=[lead_out(i, hidden_fields(actor.role, definition)) for i in result.succeeded],
         failed=sorted(failed, key=lambda f: int(f["index"])),
     )
 

@@ -57,7 +57,7 @@ def report(
     ``sla`` is the SLA board, which every role may read."""
     verb = {"stuck": "lead_reports", "sla": "board"}.get(name, "reports")
     require(actor, verb, None, engine.definition(process))
-    run = _RUNNERS[name]
+    run = _RUNNERS[_CLI_NAMES.get(name, name)]
     options: dict[str, Any] = {
         "version": version,
         "as_of": as_of,
@@ -74,11 +74,9 @@ def report(
     try:
         result = run(engine, process, options)
     except (ValueError, TypeError) as exc:
-        if isinstance(exc, Problem):
-            raise
         raise Problem(422, "invalid_request", str(exc)) from exc
-    as_dict: Callable[[], dict[str, Any]] = result.as_dict
-    return as_dict()
+    answer: dict[str, Any] = result.as_dict()
+    return answer
 
 
 def _duration(text: str | None) -> Any:
@@ -94,6 +92,9 @@ def _pick(options: dict[str, Any], *names: str) -> dict[str, Any]:
     return {n: options[n] for n in names if options[n] is not None}
 
 
+_CLI_NAMES = {"time-in-stage": "stages", "loss-reasons": "losses"}
+"""The CLI's names of two reports, answered like the short ones."""
+
 _Runner = Callable[[Engine, str, dict[str, Any]], Any]
 _RUNNERS: dict[str, _Runner] = {
     "pipeline": lambda e, p, o: reports.pipeline(
@@ -102,8 +103,6 @@ _RUNNERS: dict[str, _Runner] = {
     "funnel": lambda e, p, o: reports.funnel(
         e, p, cohort=o["cohort"], **_pick(o, "version", "as_of")
     ),
-    "time-in-stage": lambda e, p, o: _RUNNERS["stages"](e, p, o),
-    "loss-reasons": lambda e, p, o: _RUNNERS["losses"](e, p, o),
     "stages": lambda e, p, o: reports.time_in_stage(e, p, **_pick(o, "version", "as_of", "since")),
     "stuck": lambda e, p, o: reports.stuck(
         e, p, **_pick(o, "version", "as_of", "older_than", "value_field")

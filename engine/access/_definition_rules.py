@@ -9,11 +9,9 @@ as on their own; ``sharing`` grants verbs on leads a CEL condition selects.
 from __future__ import annotations
 
 from collections.abc import Collection
-from functools import lru_cache
-from typing import Any
 
 from leadflow.definitions import ProcessDefinition, RoleRule
-from leadflow.definitions.expressions import compile_expression
+from leadflow.engine._criteria import holds
 from leadflow.engine._types import Instance
 
 __all__ = ["base_role", "granted", "hidden_fields", "narrowed", "role_rule"]
@@ -85,12 +83,4 @@ def granted(
 
 
 def _selects(expression: str, lead: Instance) -> bool:
-    try:
-        return _program(expression).execute({"lead": lead.data, "owner": lead.owner}) is True
-    except Exception:
-        return False
-
-
-@lru_cache(maxsize=256)
-def _program(expression: str) -> Any:
-    return compile_expression(expression)
+    return holds(expression, {"lead": lead.data, "owner": lead.owner})

@@ -126,10 +126,8 @@ def team_members(definition: ProcessDefinition, team: str) -> frozenset[str]:
 def lead_scope(actor: Actor, definition: ProcessDefinition) -> LeadScope:
     """The owners whose leads of ``definition``'s process ``actor`` lists (leads that a team
     field or a sharing rule opens to it are read one by one, not listed)."""
-    role = base_role(actor.role, definition)
     rule = role_rule(actor.role, definition)
-    if rule is not None and rule.scope is not None and role in ("admin", "manager", "rep"):
-        role = {"all": "admin", "team": "manager", "own": "rep"}[rule.scope]
+    role = _scoped(base_role(actor.role, definition), rule.scope if rule else None)
     if role in ("admin", "ops", "viewer"):
         return LeadScope(all=True)
     if role == "manager" and actor.team is not None:
@@ -202,9 +200,8 @@ def _builtin(
     scope: str | None,
 ) -> AccessDecision:
     """The built-in role's decision, with the definition's ``scope`` for lead verbs."""
-    acts_on_leads = role in ("admin", "manager", "rep")
-    if scope is not None and verb in LEAD_VERBS and acts_on_leads:
-        role = {"all": "admin", "team": "manager", "own": "rep"}[scope]
+    if verb in LEAD_VERBS:
+        role = _scoped(role, scope)
     if verb in _GLOBAL[role]:
         return AccessDecision(True, f"role:{actor.role}", f"{actor.role} may {verb}")
     if verb not in LEAD_VERBS or role not in ("manager", "rep"):
@@ -260,6 +257,16 @@ def _rep(actor: Actor, verb: str, owner: str | None, new: bool) -> AccessDecisio
         return AccessDecision(True, "role:rep:unassigned", "reps may read and claim open leads")
     whose = "an unassigned lead" if owner is None else f"a lead of {owner}"
     return _no("role:rep:own", f"a rep may not {_words(verb)} {whose}, only their own leads")
+
+
+_SCOPE_ROLE = {"all": "admin", "team": "manager", "own": "rep"}
+"""The built-in role whose lead rules a definition's ``scope`` stands for."""
+
+
+def _scoped(role: str, scope: str | None) -> str:
+    """The role whose lead rules apply: a definition's ``scope`` replaces those of a role
+    that acts on leads (admin, manager, rep); read-only roles keep theirs."""
+    return _SCOPE_ROLE[scope] if scope is not None and role in _SCOPE_ROLE.values() else role
 
 
 def _no(rule: str, reason: str) -> AccessDecision:
