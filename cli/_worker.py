@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.cli._common import CliError, Db, handled, open_engine
+from leadflow.definitions import parse_duration
 from leadflow.engine import Engine
 from leadflow.engine.worker import Pump, WorkerOptions, run_worker
 
@@ -124,6 +125,14 @@ def worker(
             help="Idle re-check for timers written by other processes (0: every 30 s only).",
         ),
     ] = 0.5,
+    keep_answers: Annotated[
+        str,
+        typer.Option(
+            "--keep-answers",
+            metavar="DURATION",
+            help="How long an Idempotency-Key's first answer is kept (1m to 90d), e.g. 24h.",
+        ),
+    ] = "24h",
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="Log detail on stderr.")
     ] = LogLevel.info,
@@ -131,7 +140,10 @@ def worker(
     """Fire due SLA timers, run the definitions' schedules and (with --config) deliver the
     outbox, until SIGTERM or Ctrl-C (the current batch is committed first)."""
     try:
-        options = WorkerOptions(batch=batch, poll=poll or None)
+        kept = parse_duration(keep_answers).total_seconds()
+        if not 60 <= kept <= 90 * 86_400:
+            raise ValueError(f"--keep-answers must be 1m to 90d, not {keep_answers}")
+        options = WorkerOptions(batch=batch, poll=poll or None, keep_answers=kept)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     with (

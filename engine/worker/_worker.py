@@ -18,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from leadflow.definitions import LeadflowError
 from leadflow.engine._engine import Engine
+from leadflow.engine.store import purge_answers
 from leadflow.engine.worker._registry import Registry, WorkerInfo, WorkerRefused
 from leadflow.engine.worker._round import Pump, Round
 
@@ -36,6 +37,7 @@ log = logging.getLogger("leadflow.worker")
 ROUND_JOB = "leadflow-worker-round"
 HEARTBEAT_JOB = "leadflow-worker-heartbeat"
 SUMMARY_JOB = "leadflow-worker-summary"
+HOUSEKEEPING_JOB = "leadflow-worker-housekeeping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +60,23 @@ class WorkerOptions:
     """Seconds between the info-level summary lines."""
     retry: float = 5.0
     """Seconds to wait after a round failed (the database was unreachable, say)."""
+    housekeeping: float = 3600.0
+    """Seconds between housekeeping runs (the first runs when the worker starts)."""
+    keep_answers: float = 86_400.0
+    """Seconds an ``Idempotency-Key``'s first answer is kept (60 s to 90 days); housekeeping
+    deletes older ones, and a retry later than that does the write again."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch <= 10_000:
             raise ValueError(f"WorkerOptions.batch must be 1 to 10000 timers, not {self.batch}")
+        if not 60 <= self.keep_answers <= 90 * 86_400:
+            raise ValueError(
+                "WorkerOptions.keep_answers must be 60 to 7776000 seconds (90 days), "
+                f"not {self.keep_answers!r}"
+            )
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "batch" or (f.name == "poll" and value is None):
+            if f.name in ("batch", "keep_answers") or (f.name == "poll" and value is None):
                 continue
             if not 0.01 <= value <= 86_400:
                 raise ValueError(
@@ -91,6 +103,8 @@ class WorkerStats:
     """Rounds run."""
     errors: int = 0
     """Rounds that failed (and were retried)."""
+    answers_purged: int = 0
+    """Idempotency answers older than ``WorkerOptions.keep_answers`` that housekeeping deleted."""
     taken_over: list[WorkerInfo] = field(default_factory=list)
     """Gone workers whose registration this one removed on start."""
 
@@ -177,6 +191,7 @@ class Worker:
                 (ROUND_JOB, self._run_round, opts.recheck),
                 (HEARTBEAT_JOB, self._heartbeat, opts.heartbeat),
                 (SUMMARY_JOB, self._summary, opts.summary_every),
+                (HOUSEKEEPING_JOB, self.housekeep, opts.housekeeping),
             ]
             for job_id, func, every in jobs:
                 scheduler.add_job(
@@ -185,7 +200,11 @@ class Worker:
                     id=job_id,
                     replace_existing=True,
                     max_instances=2 if job_id == ROUND_JOB else 1,
-                    next_run_time=wall if job_id == ROUND_JOB else wall + timedelta(seconds=every),
+                    next_run_time=(
+                        wall
+                        if job_id in (ROUND_JOB, HOUSEKEEPING_JOB)
+                        else wall + timedelta(seconds=every)
+                    ),
                 )
             self._scheduler = scheduler
             scheduler.start()
@@ -309,6 +328,23 @@ class Worker:
                 self.options.stale_after,
             )
             self.request_stop()
+
+    def housekeep(self) -> int:
+        """Delete idempotency answers older than ``keep_answers`` (engine time); how many went.
+
+        The worker runs it every ``housekeeping`` seconds; a failure is logged and retried then.
+        Several workers on one database may run it at once: the deletes do not conflict.
+        """
+        before = self.engine.clock.now() - timedelta(seconds=self.options.keep_answers)
+        try:
+            gone = purge_answers(self.engine.store, before)
+        except LeadflowError as exc:
+            log.warning("worker housekeeping failed: %s", exc)
+            return 0
+        self.stats.answers_purged += gone
+        if gone:
+            log.info("housekeeping: deleted %d idempotency answers older than %s", gone, before)
+        return gone
 
     def _summary(self) -> None:
         s, last = self.stats, self._last
