@@ -22,8 +22,10 @@ from leadflow.engine._errors import (
     LeadNotFound,
     TransactionConflict,
 )
+from leadflow.engine._guards import Guards, who_of
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._types import BatchResult, Instance, ItemFailure
+from leadflow.engine.access import Actor, require
 from leadflow.engine.store import Change, Tx
 
 __all__ = ["fire_many", "start_many"]
@@ -140,9 +142,12 @@ def _plan_starts(
             when = runtime.now(item.get("at") or at)
             if lead_id in seen:
                 raise DuplicateLead(compiled.process, str(lead_id))
-            change = runtime.planner.start(
-                compiled, lead_id, item.get("data"), item.get("owner"), item.get("actor"), when
-            )
+            data, owner, actor = item.get("data"), item.get("owner"), item.get("actor")
+            if isinstance(actor, Actor):
+                require(
+                    actor, "start", None, compiled.definition, fields=data or {}, new_owner=owner
+                )
+            change = runtime.planner.start(compiled, lead_id, data, owner, who_of(actor), when)
             seen.add(change.row.lead_id)
             planned.append((index, change))
             items[index] = item
@@ -211,7 +216,7 @@ def _routed(
 ) -> Change:
     """Write one planned start, routing it first when it has no owner."""
     compiled = runtime.compiled(compiled.process, change.row.definition_version)  # canary
-    return runtime.start_routed(tx, compiled, change, item.get("data"), item.get("actor"))
+    return runtime.start_routed(tx, compiled, change, item.get("data"), who_of(item.get("actor")))
 
 
 FireOne = Callable[[str, str, str, Any, Any, Any], Instance]
@@ -267,12 +272,21 @@ def _fire_batch(
                     if row is None:
                         runtime.compiled(process, None)
                         raise LeadNotFound(process, lead_id)
-                    change = runtime.planner.fire(
-                        runtime.compiled(process, row.definition_version),
-                        row,
+                    compiled = runtime.compiled(process, row.definition_version)
+                    trigger, data, actor = (
                         str(item.get("trigger")),
                         item.get("data"),
                         item.get("actor"),
+                    )
+                    if isinstance(actor, Actor):  # checked on the row as this transaction reads it
+                        guards = Guards(actor, "fire", trigger=trigger, fields=data)
+                        guards.check(runtime.instance(row), compiled.definition)
+                    change = runtime.planner.fire(
+                        compiled,
+                        row,
+                        trigger,
+                        data,
+                        who_of(actor),
                         runtime.now(item.get("at") or at),
                         acts.get(row.id, []),
                     )

@@ -455,7 +455,9 @@ class Engine:
         """Start many leads, one transaction per 1,000; failures are reported per item.
 
         Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
-        ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
+        ``lead_id``, ``data``, ``owner``, ``actor``, ``at``. An :class:`Actor` as ``actor``
+        has its access rules checked on the item, as :meth:`start` does (a refusal is that
+        item's :class:`AccessDenied`).
         """
         return _batches.start_many(self.runtime, process, items, at)
 
@@ -467,6 +469,8 @@ class Engine:
         Each item is a ``(lead_id, trigger, data, actor)`` tuple or a mapping with keys
         ``lead_id``, ``trigger``, ``data``, ``actor``, ``at``. Items on the same lead apply in
         order. If another writer changes one of the leads meanwhile, that batch is redone item by
-        item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
+        item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`). An
+        :class:`Actor` as ``actor`` has its access rules checked on the lead as the batch's
+        transaction reads it (a refusal is that item's :class:`AccessDenied`).
         """
         return _batches.fire_many(self.runtime, self.fire, process, items, at)

@@ -123,3 +123,61 @@ def test_hidden_fields_are_absent_from_every_answer(engine: Engine) -> None:
             assert "budget" not in answer.text
             assert "score" not in answer.text
         assert http.get(f"{base}/mine", headers=auth).json()["data"] == {"email": "m@x.io"}
+
+
+def test_batches_check_each_items_access_in_the_batch(engine: Engine) -> None:
+    """``fire_many``/``start_many`` given an Actor refuse, per item, what the rules refuse (a
+    trigger the rep may not fire, a lead they may not act on); the other items go through."""
+    engine.record(PROCESS, "mine", "call")
+    fired = engine.fire_many(
+        PROCESS,
+        [
+            {"lead_id": "mine", "trigger": "contact", "actor": REP},
+            {"lead_id": "mine", "trigger": "qualify", "actor": REP},
+            {"lead_id": "theirs", "trigger": "contact", "actor": REP},
+        ],
+    )
+    assert [i.stage for i in fired.succeeded] == ["contacted"]
+    assert [(f.index, type(f.error), f.error.rule) for f in fired.failed] == [  # type: ignore[attr-defined]
+        (1, AccessDenied, "access:roles.rep.fire"),
+        (2, AccessDenied, "role:rep:own"),
+    ]
+    assert engine.get(PROCESS, "theirs").stage == "new"
+    assert engine.history(PROCESS, "mine")[-1].actor == "sdr_ana"
+    started = engine.start_many(
+        PROCESS,
+        [
+            {"lead_id": "n1", "data": {"email": "a@x.io"}, "actor": Actor("root", "admin")},
+            {"lead_id": "n2", "data": {"email": "b@x.io"}, "owner": "sdr_ana", "actor": REP},
+        ],
+    )
+    assert [i.lead_id for i in started.succeeded] == ["n1"]
+    assert [(f.index, type(f.error)) for f in started.failed] == [(1, AccessDenied)]
+    assert "may not change email" in str(started.failed[0].error)
+    with pytest.raises(Exception, match="n2"):
+        engine.get(PROCESS, "n2")
+
+
+def test_batch_fire_over_http_refuses_triggers_the_rule_does_not_list(engine: Engine) -> None:
+    """Over HTTP, a rep's ``:batch-fire`` item with a trigger outside the rep's ``fire`` list
+    fails with ``access_denied`` naming the rule, beside the items that pass."""
+    token, _ = TokenStore(engine.store).create(
+        "r", "rep", owner="sdr_ana", team="emea", at=datetime.now(UTC)
+    )
+    engine.record(PROCESS, "mine", "call")
+    items = [
+        {"lead_id": "mine", "trigger": "contact"},
+        {"lead_id": "mine", "trigger": "qualify"},
+    ]
+    with Served(create_app(engine)) as served, httpx.Client(base_url=served.url) as http:
+        answer = http.post(
+            f"/api/v1/processes/{PROCESS}/leads:batch-fire",
+            json={"items": items},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [lead["stage"] for lead in body["succeeded"]] == ["contacted"]
+    assert [(f["index"], f["status"], f["code"], f["rule"]) for f in body["failed"]] == [
+        (1, 403, "access_denied", "access:roles.rep.fire")
+    ]
