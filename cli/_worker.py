@@ -97,7 +97,10 @@ def _pumps(engine: Engine, config: Path | None) -> Iterator[list[Pump]]:
     except adapters.AdapterConfigError as exc:
         raise CliError(str(exc)) from None
     try:
-        dispatcher = dispatcher_cls(engine, built, options)
+        try:
+            dispatcher = dispatcher_cls(engine, built, options, views=deployment.views)
+        except adapters.AdapterConfigError as exc:
+            raise CliError(str(exc)) from None
         try:
             yield [dispatcher]
         finally:

@@ -17,12 +17,13 @@ from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._errors import (
     DuplicateLead,
     FieldIssue,
+    GuardFailed,
     InvalidData,
     LeadflowError,
     LeadNotFound,
     TransactionConflict,
 )
-from leadflow.engine._guards import Guards, who_of
+from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._types import BatchResult, Instance, ItemFailure
 from leadflow.engine.access import Actor, require
@@ -290,6 +291,10 @@ def _fire_batch(
                         runtime.now(item.get("at") or at),
                         acts.get(row.id, []),
                     )
+                except GuardFailed as exc:  # what the criteria saw, as the actor may see it
+                    seen = redacted(exc, item.get("actor"), compiled.definition)
+                    failures.append(ItemFailure(index, lead_id, seen))
+                    continue
                 except LeadflowError as exc:
                     failures.append(ItemFailure(index, lead_id, exc))
                     continue

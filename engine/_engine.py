@@ -27,9 +27,10 @@ from leadflow.engine._errors import (
     ConcurrentUpdate,
     DuplicateLead,
     FieldIssue,
+    GuardFailed,
     InvalidData,
 )
-from leadflow.engine._guards import Guards, who_of
+from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
@@ -212,11 +213,16 @@ class Engine:
                 row = self.runtime.load(tx, process, lead_id)
                 if guards.if_version is not None and row.version != guards.if_version:
                     raise ConcurrentUpdate(process, lead_id, guards.if_version)
+                definition = None
                 if isinstance(guards.actor, Actor):
-                    guards.check(
-                        self.runtime.instance(row), self.definition(process, row.definition_version)
-                    )
-                change = plan(tx, row)
+                    definition = self.definition(process, row.definition_version)
+                    guards.check(self.runtime.instance(row), definition)
+                try:
+                    change = plan(tx, row)
+                except GuardFailed as exc:
+                    if definition is None:
+                        raise
+                    raise redacted(exc, guards.actor, definition) from None
                 if change is not None:
                     self.runtime.write(tx, change)
                 instance = self.runtime.instance(change.row if change else row)
