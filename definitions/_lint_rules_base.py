@@ -125,6 +125,9 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for sid, sla in d.slas.items():
         if sla.pause_when is not None:
             yield CelSite(("slas", sid, "pause_when"), f"SLA '{sid}' pause_when", sla.pause_when)
+        if sla.applies_when is not None:
+            where = f"SLA '{sid}' applies_when"
+            yield CelSite(("slas", sid, "applies_when"), where, sla.applies_when)
         if sla.fulfilled_by is not None and sla.fulfilled_by.cel is not None:
             yield CelSite(
                 ("slas", sid, "fulfilled_by", "cel"),

@@ -102,6 +102,8 @@ def check_sla_policies(d: ProcessDefinition) -> Iterator[Finding]:
         yield from _calendar(d, (*base, "calendar"), owner, sla.calendar)
         if sla.pause_when is not None:
             yield from _cel(d, (*base, "pause_when"), owner, sla.pause_when, activities=False)
+        if sla.applies_when is not None:
+            yield from _cel(d, (*base, "applies_when"), owner, sla.applies_when, activities=False)
         if sla.fulfilled_by is not None:
             f = sla.fulfilled_by
             if f.field_set is not None:

@@ -216,6 +216,11 @@ class SlaPolicy(_Model):
     """Stages where the clock is paused, not stopped (``waiting_on_customer``)."""
     pause_when: str | None = None
     """A CEL condition: the clock is paused while it holds."""
+    applies_when: str | None = None
+    """A CEL condition (lead fields, ``owner``, ``team``, ``stage``, ``now``): the SLA applies to
+    a lead only while it holds. A lead it does not apply to gets no clock (it is absent from the
+    SLA board, neither met nor breached); a running clock whose lead stops matching is
+    withdrawn, and starts afresh if the lead matches again while in the SLA's stages."""
     anchor: Literal["stage_entered", "lead_created", "last_activity", "assigned"] = "stage_entered"
     """Where the clock starts: entering the stages, the lead's creation, the last activity
     (restarts on each one) or the last owner change (restarts on reassignment)."""

@@ -105,6 +105,11 @@ class CompiledProcess:
         self.process = definition.process
         self.version = definition.version
         self.contract = DataContract(definition)
+        self.team_of: dict[str, str] = {}
+        """Owner id -> the first team that lists them as a member (the ``team`` variable)."""
+        for name, team in definition.teams.items():
+            for member in team.members:
+                self.team_of.setdefault(member.id, name)
         self.initial = definition.initial_stage
         self.stages = definition.stages
         self.allowed: dict[str, tuple[str, ...]] = {

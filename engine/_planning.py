@@ -239,6 +239,7 @@ class Planner:
             owner=row.owner,
             activities=activities,
             contract=compiled.contract,
+            team_of=compiled.team_of,
         )
 
     def fire(

@@ -93,6 +93,9 @@ class CompiledSla:
         self.pause_when = (
             CelProgram(policy.pause_when, activity_types) if policy.pause_when else None
         )
+        self.applies_when = (
+            CelProgram(policy.applies_when, activity_types) if policy.applies_when else None
+        )
         assert policy.target.amount is not None
         self.target = policy.target.amount
         self.calendar: BusinessCalendar | None = (
@@ -156,6 +159,10 @@ class CompiledSla:
         if stage in self.pause_stages:
             return "pause"
         return None
+
+    def applies(self, ctx: EvalContext) -> bool:
+        """Whether the SLA applies to the lead now (``applies_when``; always without one)."""
+        return self.applies_when is None or self.applies_when.run(ctx)[0]
 
     def fulfilled(self, clock: Mapping[str, Any], ctx: EvalContext) -> bool:
         """Whether the fulfilment condition holds now."""
@@ -261,6 +268,12 @@ class SlaSet:
             clock = state.get(p.id)
             mode = p.mode(ctx.stage, ctx)
             active = clock is not None and clock["s"] in _ACTIVE
+            if mode is not None and not p.applies(ctx):
+                if active:  # it stopped applying: no outcome for anyone
+                    del state[p.id]
+                    timers[p.id] = None
+                    events.append({"policy": p.id, "event": "withdrawn"})
+                continue
             if not active:
                 if clock is not None and not clock.get("out"):
                     # ended (met) while the lead is still in the SLA's stages: it restarts only

@@ -2,11 +2,13 @@
 response times, and reassignments, recomputed from the history.
 
 Every SLA metric event is in the history (``details.sla`` of each change: started, paused,
-resumed, restarted, warned, breached, escalated, fulfilled, stopped), so the board can be rebuilt
-at any time and for any window. A clock counts for the owner who held the lead when its outcome
-was decided: the owner at the breach for a breached clock, at the fulfilment for a met one, the
-current owner for a pending one. Response time is the clock time (business time for business-hours
-SLAs) from the clock's start to its fulfilment.
+resumed, restarted, warned, breached, escalated, fulfilled, stopped, withdrawn), so the board
+can be rebuilt at any time and for any window. A clock counts for the owner who held the lead
+when its outcome was decided: the owner at the breach for a breached clock, at the fulfilment
+for a met one, the current owner for a pending one. A clock withdrawn because its SLA stopped
+applying to the lead (``applies_when``) counts for nobody, unless it had breached. Response time
+is the clock time (business time for business-hours SLAs) from the clock's start to its
+fulfilment.
 """
 
 from __future__ import annotations
@@ -170,6 +172,11 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
             reassign = entry.get("reassign")
             if reassign and reassign.get("owner") not in (None, owner):
                 yield _Move(owner, at)
+            if event == "withdrawn":  # the SLA stopped applying: no outcome, unless it breached
+                gone = open_clocks.pop(policy, None)
+                if gone is not None and gone.outcome == "breached":
+                    yield gone
+                continue
             clock = open_clocks.get(policy)
             if clock is None:
                 continue

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from leadflow.definitions import library_path
+from leadflow.definitions import DefinitionError, library_path, load_definition
 from leadflow.engine import Engine
 from leadflow.engine.reports import sla_board
 from leadflow.engine.testing import ManualClock
@@ -593,3 +593,61 @@ def test_the_sweep_does_not_wait_for_a_lead_being_changed(postgres_url: str) -> 
         assert marks(e, "A") == []
         assert e.run_due(now) == 1
         assert [m["event"] for m in marks(e, "A")] == ["warned"]
+
+
+# -- applicability -----------------------------------------------------------------------------
+
+
+def _applies(clocks: str, condition: str) -> str:
+    """The clocks fixture with ``applies_when`` on its ``respond`` SLA (and a score field)."""
+    text = clocks.replace(
+        "    pause_in: [waiting]\n",
+        f"    pause_in: [waiting]\n    applies_when: '{condition}'\n",
+        1,
+    )
+    return text.replace("fields:\n", "fields:\n  score: {type: integer}\n", 1).replace(
+        "version: 1", "version: 2", 1
+    )
+
+
+def test_an_sla_applies_only_to_the_leads_its_condition_selects(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Leads ``applies_when`` does not select get no clock and are absent from the board (not
+    met); a lead that stops matching has its running clock withdrawn; matching again starts a
+    new clock. ``team`` is the owner's team."""
+    engine.deploy(load_definition(_applies(CLOCKS.read_text(), "lead.score >= 80"), file="c.yaml"))
+    engine.start(P, "hot", {"score": 90}, owner="ann")
+    engine.start(P, "cold", {"score": 20}, owner="ann")
+    engine.start(P, "cooling", {"score": 85}, owner="bob")
+    assert [e for _, _, e in events(engine, "cold") if e] == []
+    clock.advance(timedelta(minutes=10))
+    engine.update(P, "cooling", {"score": 50})
+    assert [(p, e) for _, p, e in events(engine, "cooling") if p == "respond"] == [
+        ("respond", "started"),
+        ("respond", "withdrawn"),
+    ]
+    assert {(lead, policy) for lead, policy, _ in timers(engine)} >= {("hot", "respond")}
+    assert ("cooling", "respond") not in {(lead, policy) for lead, policy, _ in timers(engine)}
+    clock.advance(timedelta(hours=3))  # hot breaches; cold and cooling have no clock
+    board = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}
+    ann = board[("ann", "respond")]
+    assert (ann.met, ann.breached, ann.pending) == (0, 1, 0)
+    assert ("bob", "respond") not in board or board[("bob", "respond")].pending == 0
+    engine.update(P, "cooling", {"score": 95})
+    assert [e for _, p, e in events(engine, "cooling") if p == "respond"][-1] == "started"
+    team_only = _applies(CLOCKS.read_text(), 'team == "reps"').replace("version: 2", "version: 3")
+    engine.deploy(load_definition(team_only, file="t.yaml"))
+    engine.start(P, "mine", owner="ann")
+    engine.start(P, "outsider", owner="zed")  # not a member of any team
+    assert [p for _, p, e in events(engine, "mine") if e == "started"].count("respond") == 1
+    assert "respond" not in [p for _, p, _ in events(engine, "outsider")]
+
+
+def test_applies_when_is_checked_like_every_condition() -> None:
+    """An unknown field in ``applies_when`` is a located load error; activities are refused."""
+    text = _applies(CLOCKS.read_text(), "lead.scroe >= 80")
+    with pytest.raises(DefinitionError, match=r"c.yaml:\d+:\d+: .*scroe.*did you mean 'score'"):
+        load_definition(text, file="c.yaml")
+    with pytest.raises(DefinitionError, match="SLA conditions read lead, stage, owner"):
+        load_definition(_applies(CLOCKS.read_text(), "activities.call > 0"), file="c.yaml")
