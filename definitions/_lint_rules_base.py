@@ -137,5 +137,9 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for i, r in enumerate(d.routing):
         if r.when is not None:
             yield CelSite(("routing", i, "when"), f"routing rule {i + 1}", r.when)
+    for i, t in enumerate(d.transitions):
+        if t.auto is not None:
+            where = f"transition '{t.name}' auto"
+            yield CelSite(("transitions", i, "auto", "when"), where, t.auto.when)
     for i, share in enumerate(d.access.sharing):
         yield CelSite(("access", "sharing", i, "when"), f"sharing rule {i + 1}", share.when)

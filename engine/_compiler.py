@@ -15,7 +15,12 @@ from transitions import EventData, Machine
 from leadflow.definitions import ProcessDefinition, Transition
 from leadflow.definitions.expressions import field_references
 from leadflow.engine._contract import DataContract, is_set
-from leadflow.engine._criteria import CompiledCriterion, EvalContext, compile_criterion
+from leadflow.engine._criteria import (
+    CelProgram,
+    CompiledCriterion,
+    EvalContext,
+    compile_criterion,
+)
 from leadflow.engine._errors import CriterionResult
 from leadflow.engine.sla import SlaSet
 
@@ -155,7 +160,19 @@ class CompiledProcess:
             for key, cands in self._candidates.items()
         }
 
-        self.reads_activities = any(self._needs_activities.values())
+        self.autos: dict[str, tuple[tuple[str, CelProgram], ...]] = {}
+        """Stage -> its automatic transitions: (trigger, compiled ``auto.when``), in order."""
+        for t in definition.transitions:
+            if t.auto is not None:
+                program = CelProgram(t.auto.when, self.activity_types)
+                for source in definition.source_stages(t):
+                    self.autos[source] = (*self.autos.get(source, ()), (t.name, program))
+        auto_reads = any(
+            "activities" in program.variables
+            for rules in self.autos.values()
+            for _, program in rules
+        )
+        self.reads_activities = auto_reads or any(self._needs_activities.values())
         self.sla = SlaSet(definition, self.activity_types)
 
     def needs_activities(self, stage: str, trigger: str) -> bool:

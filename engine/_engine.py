@@ -158,6 +158,7 @@ class Engine:
                     require(actor, "start", None, definition, fields=data or {}, new_owner=owner)
                 change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
                 change = self.runtime.start_routed(tx, compiled, change, data, who)
+                change = self.runtime.follow_rules(tx, change)
                 instance = self.runtime.instance(change.row)
                 if idempotency:
                     remember(tx, idempotency, instance)
@@ -225,6 +226,7 @@ class Engine:
                     raise redacted(exc, guards.actor, definition) from None
                 if change is not None:
                     self.runtime.write(tx, change)
+                    change = self.runtime.follow_rules(tx, change)
                 instance = self.runtime.instance(change.row if change else row)
                 if key:
                     remember(tx, key, instance)

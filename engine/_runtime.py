@@ -145,6 +145,19 @@ class Runtime:
             assert change.expected_version is not None
             raise ConcurrentUpdate(change.row.process, change.row.lead_id, change.expected_version)
 
+    def follow_rules(self, tx: Tx, change: Change) -> Change:
+        """Write the automatic transitions the written ``change`` sets off (see
+        :meth:`Planner.automatic`); the last change written (``change`` when none)."""
+        row = change.row
+        compiled = self.compiled(row.process, row.definition_version)
+        if not compiled.autos:
+            return change
+        acts = tx.activities(row.id) if compiled.reads_activities and row.id is not None else []
+        for auto in self.planner.automatic(compiled, row, change.at, acts):
+            self.write(tx, auto)
+            change = auto
+        return change
+
     # -- routing -------------------------------------------------------------------------------
 
     def start_routed(
