@@ -137,6 +137,9 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for i, r in enumerate(d.routing):
         if r.when is not None:
             yield CelSite(("routing", i, "when"), f"routing rule {i + 1}", r.when)
+    for i, rr in enumerate(d.reroute):
+        if rr.when is not None:
+            yield CelSite(("reroute", i, "when"), f"reroute rule {i + 1}", rr.when)
     for i, t in enumerate(d.transitions):
         if t.auto is not None:
             where = f"transition '{t.name}' auto"

@@ -33,7 +33,15 @@ from ._base import (
 )
 from ._frozen import FrozenDict
 from ._lint_model import LintSettings
-from ._sla_model import CalendarSpec, RoutingRule, Schedule, SlaPolicy, SubscriptionSpec, Team
+from ._sla_model import (
+    CalendarSpec,
+    RerouteRule,
+    RoutingRule,
+    Schedule,
+    SlaPolicy,
+    SubscriptionSpec,
+    Team,
+)
 
 __all__ = [
     "ActivityCriterion",
@@ -322,6 +330,8 @@ class ProcessDefinition(_Model):
     """Teams leads are routed to, by name."""
     routing: tuple[RoutingRule, ...] = ()
     """Rules that pick a team for a new lead (and on reassignment); the first match wins."""
+    reroute: tuple[RerouteRule, ...] = ()
+    """When a lead is routed again: a change of named fields (the first matching rule wins)."""
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
     """Cron-like jobs the worker runs: batch releases and SLA digests."""
     subscriptions: dict[Name, SubscriptionSpec] = Field(default_factory=dict)

@@ -28,6 +28,7 @@ __all__ = [
     "LadderStep",
     "Member",
     "ReassignAction",
+    "RerouteRule",
     "RoutingRule",
     "Schedule",
     "ShareCap",
@@ -348,6 +349,21 @@ class RoutingRule(_Model):
     """A CEL condition over the lead; always matches when absent."""
     team: Name
     """The team to route to."""
+
+
+class RerouteRule(_Model):
+    """Route a lead again when named fields change (a rescore), by the routing rules."""
+
+    on: Annotated[
+        tuple[Name, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = Field(min_length=1)
+    """The fields whose change reroutes the lead (``[score]``)."""
+    when: str | None = None
+    """A CEL condition over the lead after the change; always when absent."""
+    stages: Annotated[
+        tuple[str, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = ("*",)
+    """The stages a lead is rerouted in (``"*"``, the default: every open stage)."""
 
 
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")

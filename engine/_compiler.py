@@ -160,6 +160,15 @@ class CompiledProcess:
             for key, cands in self._candidates.items()
         }
 
+        self.reroutes = tuple(
+            (
+                frozenset(r.on),
+                None if "*" in r.stages else frozenset(r.stages),
+                CelProgram(r.when, self.activity_types) if r.when else None,
+            )
+            for r in definition.reroute
+        )
+        """(fields, stages or None for every open stage, condition) of each ``reroute`` rule."""
         self.autos: dict[str, tuple[tuple[str, CelProgram], ...]] = {}
         """Stage -> its automatic transitions: (trigger, compiled ``auto.when``), in order."""
         for t in definition.transitions:

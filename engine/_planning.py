@@ -406,12 +406,17 @@ class Planner:
         owner: str | None,
         actor: str | None,
         at: datetime,
+        reason: str | None = None,
     ) -> Change | None:
-        """The lead given to ``owner``; None when it already is theirs."""
+        """The lead given to ``owner``; None when it already is theirs. ``reason`` (why a rule
+        gave it) goes into the history."""
         if row.owner == owner:
             return None
         after = row.copy()
         after.owner = owner
+        details: dict[str, Any] = {"owner": owner, "previous_owner": row.owner}
+        if reason:
+            details["reason"] = reason
         return self.change(
             compiled,
             row,
@@ -420,5 +425,5 @@ class Planner:
             event_type="leadflow.lead.assigned",
             at=at,
             actor=actor,
-            details={"owner": owner, "previous_owner": row.owner},
+            details=details,
         )
