@@ -9,7 +9,7 @@ escalations after it), each running actions: notify, set a field, reassign, fire
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -254,8 +254,17 @@ class SlaPolicy(_Model):
                     f"{what}: the target counts {kind} time, so every amount must too "
                     f"(write it {'with' if business else 'without'} 'business')"
                 )
-        assert self.target.amount is not None
-        marks = [s.at.resolve(self.target.amount) for s in self.ladder]
+        amounts = [self.target, *(s.at for s in self.ladder)]
+        amounts += list(self.tasks.at) if self.tasks else []
+        in_days = [str(x) for x in amounts if x.days is not None]
+        in_hours = [str(x) for x in amounts if x.days is None and x.business and x.amount]
+        if in_days and in_hours:
+            raise ValueError(
+                f"{in_days[0]} and {in_hours[0]}: an SLA counts in business days or in open "
+                "hours, not both; write every amount one way (or as a share such as 50%)"
+            )
+        target = self.target.resolve(timedelta(0))
+        marks = [s.at.resolve(target) for s in self.ladder]
         if marks != sorted(marks):
             raise ValueError("the ladder's marks must be in clock order (earliest first)")
         if len(set(marks)) != len(marks):

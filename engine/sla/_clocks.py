@@ -96,8 +96,11 @@ class CompiledSla:
         self.applies_when = (
             CelProgram(policy.applies_when, activity_types) if policy.applies_when else None
         )
-        assert policy.target.amount is not None
-        self.target = policy.target.amount
+        calendar_spec = definition.calendars.get(policy.calendar or "")
+        day = WorkingHours.parse(calendar_spec.hours).usual_day if calendar_spec else timedelta(1)
+        self.day = day
+        """The open time of one business day in this SLA's calendar."""
+        self.target = policy.target.resolve(timedelta(0), day)
         self.calendar: BusinessCalendar | None = (
             calendars[policy.calendar] if policy.business and policy.calendar else None
         )
@@ -105,8 +108,8 @@ class CompiledSla:
         self.tz_field = spec.timezone_field if spec is not None and self.calendar else None
         marks = [
             Mark(
-                step.at.resolve(self.target),
-                step.level or _level(step.at.resolve(self.target), self.target),
+                step.at.resolve(self.target, day),
+                step.level or _level(step.at.resolve(self.target, day), self.target),
                 i,
             )
             for i, step in enumerate(policy.ladder)
@@ -115,7 +118,7 @@ class CompiledSla:
             marks.append(Mark(self.target, "breach", -1))
         if policy.tasks is not None:
             marks += [
-                Mark(offset.resolve(self.target), "task", i)
+                Mark(offset.resolve(self.target, day), "task", i)
                 for i, offset in enumerate(policy.tasks.at)
             ]
         self.marks = tuple(sorted(marks, key=lambda m: (m.amount, m.level != "task")))

@@ -651,3 +651,49 @@ def test_applies_when_is_checked_like_every_condition() -> None:
         load_definition(text, file="c.yaml")
     with pytest.raises(DefinitionError, match="SLA conditions read lead, stage, owner"):
         load_definition(_applies(CLOCKS.read_text(), "activities.call > 0"), file="c.yaml")
+
+
+# -- business days -----------------------------------------------------------------------------
+
+NEXT_DAY = """
+process: next-day
+version: 1
+calendars:
+  ny: {timezone: America/New_York, hours: {mon-thu: "09:00-17:00", fri: "09:00-13:00"}}
+slas:
+  follow_up:
+    stages: [new]
+    target: 1 business day
+    calendar: ny
+    ladder:
+      - {at: 50%, notify: owner}
+stages:
+  new: {initial: true}
+  won: {closed: won}
+transitions:
+  - {name: win, from: new, to: won}
+"""
+
+
+def test_one_business_day_is_due_the_next_working_day_at_the_same_time(db_url: str) -> None:
+    """``1 business day`` counts one usual working day (8 open hours here; Friday is short):
+    Monday 10:00 is due Tuesday 10:00, Thursday 15:00 is due Monday 11:00 (2 h Thursday,
+    4 h Friday, 2 h Monday); the half-way mark is half of that."""
+    clock = ManualClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=clock, create=True) as e:
+        e.deploy(load_definition(NEXT_DAY, file="next-day.yaml"))
+        e.start("next-day", "mon")
+        clock.set(ny(2026, 1, 8, 15, 0))
+        e.start("next-day", "thu")
+        due = {s.policy: s for s in e.slas("next-day", "mon")}["follow_up"]
+        assert due.due_at == ny(2026, 1, 6, 10, 0)
+        later = {s.policy: s for s in e.slas("next-day", "thu")}["follow_up"]
+        assert later.due_at == ny(2026, 1, 12, 11, 0)
+    assert "1 business day" in str(load_definition(NEXT_DAY).slas["follow_up"].target)
+
+
+def test_business_days_and_open_hours_do_not_mix_in_one_sla() -> None:
+    """A ladder in open hours under a target in business days is a located load error."""
+    text = NEXT_DAY.replace("{at: 50%, notify: owner}", "{at: 4h business, notify: owner}")
+    with pytest.raises(DefinitionError, match="business days or in open hours, not both"):
+        load_definition(text, file="mixed.yaml")
