@@ -59,6 +59,7 @@ from leadflow.cli._render import (
     print_next,
 )
 from leadflow.cli._report import report_app
+from leadflow.cli._schedules import schedules_app
 from leadflow.cli._serve import Config as ServeConfig
 from leadflow.cli._serve import serve, start_service
 from leadflow.cli._simulate import simulate_command
@@ -97,6 +98,7 @@ app.command()(migrate)
 app.add_typer(canary_app, name="canary")
 app.add_typer(token_app, name="token")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(schedules_app, name="schedules")
 
 
 def _summary(definition: ProcessDefinition) -> str:

@@ -321,8 +321,10 @@ class Team(_Model):
     members: tuple[
         Annotated[Member, BeforeValidator(_member_shorthand, json_schema_input_type=str | Member)],
         ...,
-    ] = Field(min_length=1)
-    """The members, as ids or ``{id, weight, capacity, calendar}``."""
+    ] = ()
+    """The members, as ids or ``{id, weight, capacity, calendar}``. A team with none is a
+    queue: every lead routed to it goes to its queue owner (``queue``, default
+    ``queue:<team>``) and stays there until someone takes it."""
     strategy: Literal["round_robin", "weighted_round_robin", "least_loaded"] = "round_robin"
     """How a member is picked among those available."""
     capacity: WholeNumber | None = Field(default=None, ge=0)

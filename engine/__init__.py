@@ -21,6 +21,7 @@ from leadflow.engine._errors import (
 from leadflow.engine._events import EVENT_TYPES
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._journeys import NoJourney
+from leadflow.engine._schedules import ScheduleInfo, ScheduleRun
 from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
@@ -70,6 +71,8 @@ __all__ = [
     "NoJourney",
     "PlaybookStatus",
     "RouteDecision",
+    "ScheduleInfo",
+    "ScheduleRun",
     "SchemaMismatch",
     "StorageError",
     "SystemClock",

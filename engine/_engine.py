@@ -34,7 +34,7 @@ from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
-from leadflow.engine._schedules import ScheduleRunner
+from leadflow.engine._schedules import ScheduleInfo, ScheduleRun, ScheduleRunner
 from leadflow.engine._types import BatchResult, HistoryEntry, Instance, NextSteps
 from leadflow.engine.access import Actor, require
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
@@ -403,7 +403,18 @@ class Engine:
         Every occurrence runs once across all workers; occurrences missed while nothing ran are
         coalesced into the latest one. Returns how many schedules ran.
         """
+        return len(self._schedule_runner.run(self.runtime.now(now)))
+
+    def run_schedules_report(self, now: datetime | None = None) -> list[ScheduleRun]:
+        """:meth:`run_schedules`, saying what ran: each occurrence, and for a release who got
+        which lead (``leadflow schedules run --at``)."""
         return self._schedule_runner.run(self.runtime.now(now))
+
+    def schedules(self, count: int = 3) -> list[ScheduleInfo]:
+        """Every deployed schedule: its action, last run and next ``count`` occurrences."""
+        if not 1 <= count <= 100:
+            raise ValueError(f"count must be 1 to 100, not {count!r}")
+        return self._schedule_runner.info(self.runtime.now(None), count)
 
     def next_schedule(self) -> datetime | None:
         """When the next schedule occurrence falls due (None when no definition has one)."""

@@ -95,6 +95,8 @@ class SimulationResult:
     """Changes the source asked for."""
     marks: int = 0
     """SLA marks fired."""
+    schedule_runs: int = 0
+    """Schedule occurrences run: batch releases and digests, as a worker would."""
 
     @property
     def leads_per_second(self) -> float:

@@ -140,6 +140,7 @@ def simulate(
         refusals=refusals.rows(),
         changes=stats.ops,
         marks=stats.marks,
+        schedule_runs=stats.schedules,
         **figures,
     )
 

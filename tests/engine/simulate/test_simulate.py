@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,27 @@ def test_refusals_come_with_their_reasons_and_an_example(tmp_path: Path) -> None
     assert shown.exit_code == 0, shown.output
     assert "refused changes, by reason" in shown.output
     assert "invalid-data" in shown.output
+
+
+def test_batch_releases_run_in_simulated_time(tmp_path: Path) -> None:
+    """Leads routed to a team held for a weekly release wait in its queue until Sunday 18:00
+    New York time in the simulation too; then the release deals them out."""
+    release = Path(__file__).parents[2] / "definitions" / "sla" / "release.yaml"
+    spec = parse_spec(
+        "generator:\n"
+        "  leads: 12\n"
+        "  start: 2026-01-05T15:00:00Z\n"
+        "  arrivals: {per_hour: 1, profile: flat}\n"
+        "  horizon: 8d\n"
+        '  data: {email: "l{n}@x.io"}\n'
+    )
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    result = simulate(release, spec, seed=2, db=url)
+    assert result.leads == 12
+    assert result.schedule_runs >= 1
+    with Engine(url) as engine:
+        owners = Counter(engine.get("sla-release", f"sim-{n:07d}").owner for n in range(1, 13))
+        released = [h for h in engine.history("sla-release", "sim-0000001") if h.kind == "assigned"]
+    assert set(owners) == {"xena", "yuri"}  # nobody left waiting in queue:ae
+    assert released[0].actor == "schedule:weekly_release"
+    assert released[0].at == datetime(2026, 1, 11, 23, 0, tzinfo=UTC)
