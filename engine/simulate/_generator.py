@@ -91,6 +91,8 @@ class GeneratorAgent:
                 if name is not None and spec.working_hours:
                     self.hours[member.id] = calendars[name]
         self._deal = itertools.cycle(spec.owners) if spec.owners else None
+        self.queues = {team.queue_owner(name) for name, team in definition.teams.items()}
+        """Owners that are queues: their leads wait, nobody calls them."""
         self.last_arrival: datetime = spec.start
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -147,9 +149,11 @@ class GeneratorAgent:
         return rep.response.sample(lead.stream.random())
 
     def _plan(self, lead_id: str, lead: _Lead, at: datetime, delay: timedelta, loop: Loop) -> None:
-        """Plan the next attempt in the lead's stage, ``delay`` of working time after ``at``."""
+        """Plan the next attempt in the lead's stage, ``delay`` of working time after ``at``.
+        Nobody works a lead waiting in a team's queue: it is planned when a release (or an
+        SLA mark) gives it to someone."""
         behaviour = self.spec.stages.get(lead.stage)
-        if behaviour is None or lead.closed:
+        if behaviour is None or lead.closed or lead.owner in self.queues:
             return
         when = self._after(lead.owner, at, delay)
         ops: list[Op] = []
