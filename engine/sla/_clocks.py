@@ -380,11 +380,16 @@ class SlaSet:
         *,
         met: bool | None = None,
     ) -> None:
-        """Stop a clock: met (fulfilled, or left the stages when leaving meets it) or stopped."""
+        """Stop a clock: met (fulfilled, or left the stages when leaving meets it and it ran) or
+        stopped."""
         at = ctx.now
-        met = p.leaving_meets if met is None else met
         deadline = p.deadline(clock, ctx.lead)
         elapsed = p.elapsed(clock, ctx.lead, at)
+        if met is None:
+            # leaving the stages meets a clock that ran; one paused all along never ran: it is
+            # stopped, not met (the board must not count it as a kept promise)
+            never_ran = clock["s"] == "paused" and not elapsed
+            met = p.leaving_meets and not never_ran
         if clock["br"] is None and deadline is not None and deadline <= at:
             clock["br"] = _iso(deadline)  # breached while nobody swept: it happened at the deadline
         clock["el"] = elapsed.total_seconds()

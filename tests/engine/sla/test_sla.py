@@ -697,3 +697,25 @@ def test_business_days_and_open_hours_do_not_mix_in_one_sla() -> None:
     text = NEXT_DAY.replace("{at: 50%, notify: owner}", "{at: 4h business, notify: owner}")
     with pytest.raises(DefinitionError, match="business days or in open hours, not both"):
         load_definition(text, file="mixed.yaml")
+
+
+def test_a_clock_paused_from_the_start_is_stopped_not_met(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """A lead whose clock is paused from its start (pause_when) and leaves the stages did not
+    keep the SLA: its clock ends ``stopped``, and the board counts it so, not as met."""
+    text = CLOCKS.read_text().replace("version: 1", "version: 7", 1)
+    text = text.replace("    fulfilled_by: {activity: {type: call}}\n", "", 1)
+    engine.deploy(load_definition(text, file="clocks.yaml"))
+    engine.start(P, "held", {"on_hold": True}, owner="ann")
+    engine.start(P, "ran", owner="ann")
+    clock.advance(timedelta(minutes=20))
+    for lead in ("held", "ran"):
+        engine.fire(P, lead, "work")
+    ends = {
+        lead: [e for _, p, e in events(engine, lead) if p == "respond"][-1]
+        for lead in ("held", "ran")
+    }
+    assert ends == {"held": "stopped", "ran": "fulfilled"}
+    row = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}[("ann", "respond")]
+    assert (row.met, row.stopped) == (1, 1)
