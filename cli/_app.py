@@ -46,6 +46,7 @@ from leadflow.cli._common import (
     print_json,
     write_or_print,
 )
+from leadflow.cli._doctor import doctor
 from leadflow.cli._journeys import journeys_app
 from leadflow.cli._lint import diff, lint
 from leadflow.cli._migrate import canary_app, migrate
@@ -90,6 +91,7 @@ report_app.command("sla")(sla)
 app.add_typer(away_app, name="away")
 app.add_typer(outbox_app, name="outbox")
 app.command()(worker)
+app.command()(doctor)
 app.command()(serve)
 app.command()(lint)
 app.command()(diff)

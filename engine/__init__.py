@@ -19,6 +19,7 @@ from leadflow.engine._errors import (
     UnknownProcess,
 )
 from leadflow.engine._events import EVENT_TYPES
+from leadflow.engine._health import AdapterBacklog, Health, Limits
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._journeys import NoJourney
 from leadflow.engine._schedules import ScheduleInfo, ScheduleRun
@@ -42,6 +43,7 @@ from leadflow.engine.sla import (
 
 __all__ = [
     "EVENT_TYPES",
+    "AdapterBacklog",
     "AwayPeriod",
     "BatchResult",
     "BusinessCalendar",
@@ -57,6 +59,7 @@ __all__ = [
     "Engine",
     "FieldIssue",
     "GuardFailed",
+    "Health",
     "HistoryEntry",
     "Idempotency",
     "IdempotencyConflict",
@@ -67,6 +70,7 @@ __all__ = [
     "ItemFailure",
     "LeadNotFound",
     "LeadflowError",
+    "Limits",
     "NextSteps",
     "NoJourney",
     "PlaybookStatus",

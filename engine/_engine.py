@@ -31,6 +31,7 @@ from leadflow.engine._errors import (
     InvalidData,
 )
 from leadflow.engine._guards import Guards, redacted, who_of
+from leadflow.engine._health import Health, Limits, health
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
@@ -415,6 +416,11 @@ class Engine:
         if not 1 <= count <= 100:
             raise ValueError(f"count must be 1 to 100, not {count!r}")
         return self._schedule_runner.info(self.runtime.now(None), count)
+
+    def health(self, limits: Limits | None = None, at: datetime | None = None) -> Health:
+        """Timer lag, outbox lag per adapter, dead letters, expired claims and live workers,
+        with a verdict (``leadflow doctor``, ``/metrics``)."""
+        return health(self.store, self.runtime.now(at), limits)
 
     def next_schedule(self) -> datetime | None:
         """When the next schedule occurrence falls due (None when no definition has one)."""

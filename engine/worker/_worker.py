@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -387,16 +387,20 @@ def run_worker(
     options: WorkerOptions | None = None,
     *,
     pumps: Sequence[Pump] = (),
+    made: Callable[[Worker], object] | None = None,
 ) -> WorkerStats:
     """Run a worker on ``db`` (an :class:`Engine` or a database URL) until SIGTERM or SIGINT.
 
     Signals are handled when called from the main thread; elsewhere call
     :meth:`Worker.request_stop`. An engine made here from a URL is closed at the end. Raises
-    :class:`WorkerRefused` when SQLite already has a live worker.
+    :class:`WorkerRefused` when SQLite already has a live worker. ``made`` is called with the
+    worker before it starts (to export its metrics, say).
     """
     engine = Engine(db) if isinstance(db, str) else db
     try:
         worker = Worker(engine, options, pumps=pumps)
+        if made is not None:
+            made(worker)
         with _stop_on_signals(worker):
             return worker.run()
     finally:
