@@ -21,6 +21,7 @@ from leadflow.engine._engine import Engine
 from leadflow.engine.store import purge_answers
 from leadflow.engine.worker._registry import Registry, WorkerInfo, WorkerRefused
 from leadflow.engine.worker._round import Pump, Round
+from leadflow.engine.worker._wakeups import Wakeups
 
 __all__ = [
     "Pump",
@@ -62,6 +63,9 @@ class WorkerOptions:
     """Seconds to wait after a round failed (the database was unreachable, say)."""
     housekeeping: float = 3600.0
     """Seconds between housekeeping runs (the first runs when the worker starts)."""
+    listen: bool = True
+    """On PostgreSQL, wake at once when a commit writes new work (LISTEN/NOTIFY); the poll
+    stays as the fallback."""
     keep_answers: float = 86_400.0
     """Seconds an ``Idempotency-Key``'s first answer is kept (60 s to 90 days); housekeeping
     deletes older ones, and a retry later than that does the write again."""
@@ -76,7 +80,9 @@ class WorkerOptions:
             )
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("batch", "keep_answers") or (f.name == "poll" and value is None):
+            if f.name in ("batch", "keep_answers", "listen") or (
+                f.name == "poll" and value is None
+            ):
                 continue
             if not 0.01 <= value <= 86_400:
                 raise ValueError(
@@ -141,6 +147,9 @@ class Worker:
             stopping=self._stopping,
         )
         self._round_lock = threading.Lock()
+        self._woken = threading.Event()
+        self.wakeups = Wakeups(engine.store, self._wake, self._stopping)
+        """The LISTEN thread (PostgreSQL; ``WorkerOptions.listen``)."""
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._last = WorkerStats()
@@ -208,13 +217,15 @@ class Worker:
                 )
             self._scheduler = scheduler
             scheduler.start()
+            listening = opts.listen and self.wakeups.start()
         log.info(
-            "worker %s started (host %s, pid %d): batch %d, poll %s, database %s",
+            "worker %s started (host %s, pid %d): batch %d, poll %s%s, database %s",
             self.id,
             self._registry.host,
             self._registry.pid,
             opts.batch,
             "off" if opts.poll is None else f"{opts.poll:g} s",
+            ", woken by notifications" if listening else "",
             self.engine.store.sa.url.render_as_string(hide_password=True),
         )
 
@@ -241,6 +252,7 @@ class Worker:
             # flag and return at once.
             with self._round_lock:
                 scheduler.shutdown(wait=False)
+        self.wakeups.join()
         try:
             self._registry.unregister()
         except LeadflowError as exc:
@@ -281,7 +293,15 @@ class Worker:
         with self._round_lock:
             if self._stopping.is_set():
                 return
-            self._reschedule(self._one_round())
+            self._woken.clear()
+            delay = self._one_round()
+            # work notified while the round ran may be newer than what it read: look again
+            self._reschedule(0.0 if self._woken.is_set() else delay)
+
+    def _wake(self) -> None:
+        """A notification: new work was committed; run a round now."""
+        self._woken.set()
+        self._reschedule(0.0)
 
     def _one_round(self) -> float:
         """Run one round; the delay until the next."""
