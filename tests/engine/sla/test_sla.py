@@ -719,3 +719,18 @@ def test_a_clock_paused_from_the_start_is_stopped_not_met(
     assert ends == {"held": "stopped", "ran": "fulfilled"}
     row = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}[("ann", "respond")]
     assert (row.met, row.stopped) == (1, 1)
+
+
+def test_the_board_shows_business_and_calendar_response_side_by_side(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """A lead started Friday 16:50 and called Monday 09:10 (New York, hours 09-17) was answered
+    in 20 business minutes and 64 h 20 min of calendar time; the board says both."""
+    clock.set(ny(2026, 1, 9, 16, 50))
+    engine.start(P, "weekend", owner="ann")
+    clock.set(ny(2026, 1, 12, 9, 10))
+    engine.record(P, "weekend", "call")
+    row = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}[("ann", "respond")]
+    assert row.median_response == 20 * 60
+    assert row.median_response_calendar == (64 * 60 + 20) * 60
+    assert row.as_dict()["p90_response_calendar"] == (64 * 60 + 20) * 60
