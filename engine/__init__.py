@@ -23,6 +23,7 @@ from leadflow.engine._health import AdapterBacklog, Health, Limits
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._journeys import NoJourney
 from leadflow.engine._schedules import ScheduleInfo, ScheduleRun
+from leadflow.engine._snooze import SnoozeRefused
 from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
@@ -78,6 +79,7 @@ __all__ = [
     "ScheduleInfo",
     "ScheduleRun",
     "SchemaMismatch",
+    "SnoozeRefused",
     "StorageError",
     "SystemClock",
     "TransactionConflict",

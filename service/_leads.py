@@ -24,6 +24,7 @@ from leadflow.service._schemas import (
     LeadPage,
     NextStepsOut,
     PatchIn,
+    SnoozeIn,
     StartIn,
     etag_of,
     history_out,
@@ -197,6 +198,32 @@ def assign(
         process,
         lead_id,
         body.owner,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=writes.idempotency,
+    )
+    return _answer(response, instance, engine, writes.actor)
+
+
+@router.post("/{lead_id}/slas/{policy}/snooze", response_model=LeadOut)
+def snooze_sla(
+    process: str,
+    lead_id: str,
+    policy: str,
+    body: SnoozeIn,
+    engine: EngineDep,
+    writes: Writes,
+    response: Response,
+) -> LeadOut:
+    """Snooze the lead's running SLA clock ``policy`` by ``by``, with a reason: 409
+    ``snooze_refused`` (not allowed by the SLA, over its maximum, no running clock), 403 for a
+    role the SLA's rule does not list, 422 for a bad duration."""
+    instance = engine.snooze_sla(
+        process,
+        lead_id,
+        policy,
+        body.by,
+        body.reason,
         actor=writes.actor,
         if_version=writes.if_version,
         idempotency=writes.idempotency,
