@@ -41,6 +41,7 @@ from leadflow.engine.sla import (
     CalendarTime,
     WorkingHours,
 )
+from leadflow.engine.sla.queue import QueueItem
 
 __all__ = [
     "EVENT_TYPES",
@@ -75,6 +76,7 @@ __all__ = [
     "NextSteps",
     "NoJourney",
     "PlaybookStatus",
+    "QueueItem",
     "RouteDecision",
     "ScheduleInfo",
     "ScheduleRun",

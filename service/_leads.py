@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from leadflow.definitions import LeadflowError
 from leadflow.engine import BatchResult, Engine, Instance
-from leadflow.engine.access import Actor, hidden_fields, lead_scope, require, team_members
+from leadflow.engine.access import Actor, hidden_fields, require
 from leadflow.service._deps import Caller, EngineDep, Writes
 from leadflow.service._problems import Problem, fields_of, status_of
 from leadflow.service._schemas import (
@@ -31,6 +31,7 @@ from leadflow.service._schemas import (
     lead_out,
     next_steps_out,
 )
+from leadflow.service._scope import visible_owners
 
 __all__ = ["router"]
 
@@ -77,20 +78,7 @@ def list_leads(
 ) -> LeadPage:
     """Leads the caller may read, in start order, a page at a time (``next_cursor``)."""
     definition = engine.definition(process)
-    scope = lead_scope(actor, definition)
-    if not scope.all and not scope.owners and not scope.unassigned:
-        require(actor, "read")  # raises: this role reads no lead data
-    owners = None if scope.all else set(scope.owners)
-    unassigned = scope.all or scope.unassigned
-    if owner is not None:
-        owners = {owner} if owners is None or owner in owners else set()
-        unassigned = False
-    if team is not None:
-        members = team_members(definition, team)
-        if not members:
-            raise Problem(422, "invalid_request", f"no team '{team}' in {process}")
-        owners = set(members) if owners is None else owners & members
-        unassigned = False
+    owners, unassigned = visible_owners(actor, definition, owner, team)
     closed = {"open": False, "closed": True, "all": None}[state]
     page = engine.leads(
         process,
