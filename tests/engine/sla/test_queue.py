@@ -53,7 +53,7 @@ def test_the_queue_lists_running_clocks_the_next_breach_first(engine: Engine) ->
     assert items[0].due_at <= items[1].due_at
     assert [q.lead_id for q in engine.sla_queue(P, owners={"bob"}, policy="respond")] == []
     assert {q.lead_id for q in engine.sla_queue(P, team="reps")} >= {"L0", "L2"}
-    with pytest.raises(ValueError, match="no team 'nobody'.*teams: reps"):
+    with pytest.raises(ValueError, match=r"no team 'nobody'.*teams: reps"):
         engine.sla_queue(P, team="nobody")
     with pytest.raises(ValueError, match="no SLA 'fast'"):
         engine.sla_queue(P, policy="fast")
