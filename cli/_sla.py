@@ -6,13 +6,14 @@ import csv
 import io
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from leadflow.cli._common import Db, console, handled, open_engine, print_json
+from leadflow.cli._common import CliError, Db, console, handled, open_engine, print_json
 from leadflow.cli._report import Format, FormatOpt, ProcessOpt, parse_time
 from leadflow.engine.reports import SlaBoard, sla_board
 
@@ -141,6 +142,47 @@ def away_set(
     with open_engine(db) as engine:
         ident = engine.set_away(member, _when(start, "--from"), _when(end, "--until"), note)
     typer.echo(f"{member} is away: period {ident}")
+
+
+@away_app.command("import")
+@handled
+def away_import(
+    db: Db,
+    member: Member,
+    ics: Annotated[
+        str,
+        typer.Option("--ics", metavar="FILE|URL", help="An iCalendar file or https:// feed."),
+    ],
+    tz: Annotated[
+        str, typer.Option("--tz", metavar="ZONE", help="The member's timezone (all-day events).")
+    ] = "UTC",
+    days: Annotated[int, typer.Option("--days", min=1, max=3650, help="How far ahead.")] = 365,
+) -> None:
+    """Read MEMBER's days off (all-day busy events, out-of-office) from a calendar; run it
+    again any time: only new periods are added."""
+    text = _read_ics(ics)
+    with open_engine(db) as engine:
+        done = engine.import_away(member, text, timezone=tz, days=days)
+    typer.echo(
+        f"{member}: {done.added} period(s) added, {done.kept} already there, "
+        f"{done.skipped} event(s) not away"
+    )
+
+
+def _read_ics(source: str) -> bytes:
+    if source.startswith(("https://", "http://")):
+        import httpx
+
+        try:
+            answer = httpx.get(source, timeout=30, follow_redirects=True)
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise CliError(f"--ics {source}: {exc}") from None
+        return answer.content
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise CliError(f"--ics {source}: {exc.strerror}") from None
 
 
 @away_app.command("clear")

@@ -40,6 +40,7 @@ from leadflow.engine._snooze import plan_snooze, snooze_amount
 from leadflow.engine._types import BatchResult, HistoryEntry, Instance, NextSteps
 from leadflow.engine.access import Actor, require, team_members
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
+from leadflow.engine.routing.ical import IcalImport, away_from_ical
 from leadflow.engine.sla.board import sla_board
 from leadflow.engine.sla.queue import QueueItem, sla_queue
 from leadflow.engine.sla.status import SlaStatus, sla_status
@@ -413,6 +414,25 @@ class Engine:
         return self._run(f"snooze {policy} on", process, lead_id, plan, guards)
 
     # -- routing -------------------------------------------------------------------------------
+
+    def import_away(
+        self,
+        member: str,
+        ical: str | bytes,
+        *,
+        timezone: str = "UTC",
+        days: int = 365,
+        at: datetime | None = None,
+    ) -> IcalImport:
+        """Read ``member``'s days off from an iCalendar document (all-day busy events, Outlook
+        out-of-office) for the next ``days`` into away periods; re-importing adds only what is
+        new (see :mod:`leadflow.engine.routing.ical`)."""
+        if not 1 <= days <= 3650:
+            raise ValueError(f"days must be 1 to 3650, not {days!r}")
+        start = self.runtime.now(at)
+        return away_from_ical(
+            self.store, member, ical, timezone=timezone, start=start, end=start + timedelta(days)
+        )
 
     def set_away(
         self,
