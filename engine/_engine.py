@@ -413,6 +413,40 @@ class Engine:
         guards = Guards(actor, "update", if_version, idempotency)  # the lead's scope rules
         return self._run(f"snooze {policy} on", process, lead_id, plan, guards)
 
+    def pass_lead(
+        self,
+        process: str,
+        lead_id: str,
+        reason: str,
+        actor: str | Actor | None = None,
+        at: datetime | None = None,
+        *,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> Instance:
+        """The owner passes the lead on: the routing rules pick someone else (never the owner
+        passing it; queued when nobody is available), with the reason in history (``passed:
+        <reason>; <the routing decision>``). With an accept SLA (``anchor: assigned``) this is
+        accept-or-pass; see routing.md. ``InvalidData`` without a reason or routing rules."""
+        when = self.runtime.now(at)
+        who = who_of(actor)
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidData(
+                process, lead_id, [FieldIssue("reason", "say why the lead is passed")]
+            )
+
+        def plan(tx: Tx, row: InstanceRow) -> Change | None:
+            compiled = self.runtime.compiled(process, row.definition_version)
+            if not compiled.definition.routing:
+                issue = FieldIssue("reason", f"{process} has no routing rules to pass it by")
+                raise InvalidData(process, lead_id, [issue])
+            decision = self.runtime.route(tx, compiled, row, when)
+            why = f"passed: {reason.strip()}; {decision.reason}"
+            return self.runtime.planner.assign(compiled, row, decision.owner, who, when, reason=why)
+
+        guards = Guards(actor, "assign", if_version, idempotency)
+        return self._run("pass", process, lead_id, plan, guards)
+
     # -- routing -------------------------------------------------------------------------------
 
     def import_away(
