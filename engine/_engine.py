@@ -437,6 +437,9 @@ class Engine:
 
         def plan(tx: Tx, row: InstanceRow) -> Change | None:
             compiled = self.runtime.compiled(process, row.definition_version)
+            if row.closed:
+                issue = FieldIssue("lead", f"is closed ({row.closed}); only open leads pass on")
+                raise InvalidData(process, lead_id, [issue])
             if not compiled.definition.routing:
                 issue = FieldIssue("reason", f"{process} has no routing rules to pass it by")
                 raise InvalidData(process, lead_id, [issue])

@@ -23,6 +23,7 @@ from leadflow.service._schemas import (
     LeadOut,
     LeadPage,
     NextStepsOut,
+    PassIn,
     PatchIn,
     SnoozeIn,
     StartIn,
@@ -186,6 +187,28 @@ def assign(
         process,
         lead_id,
         body.owner,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=writes.idempotency,
+    )
+    return _answer(response, instance, engine, writes.actor)
+
+
+@router.post("/{lead_id}/pass", response_model=LeadOut)
+def pass_lead(
+    process: str,
+    lead_id: str,
+    body: PassIn,
+    engine: EngineDep,
+    writes: Writes,
+    response: Response,
+) -> LeadOut:
+    """Pass the lead on with a reason: the routing rules give it to someone else (never back
+    to the caller's owner; queued when nobody is available)."""
+    instance = engine.pass_lead(
+        process,
+        lead_id,
+        body.reason,
         actor=writes.actor,
         if_version=writes.if_version,
         idempotency=writes.idempotency,

@@ -76,6 +76,13 @@ class AssignIn(_In):
     owner: str | None
 
 
+class PassIn(_In):
+    """Pass the lead on: the routing rules pick someone else."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    """Why; kept in the lead's history."""
+
+
 class SnoozeIn(_In):
     """Snooze an SLA clock by hand (the SLA's ``snooze:`` rule decides who and how much)."""
 

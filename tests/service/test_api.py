@@ -496,3 +496,19 @@ def test_snoozing_an_sla_clock_over_http(api: Api) -> None:
     bad = api.http.post(url, json={"by": "soon", "reason": "x"}, headers=api.as_("manager"))
     _problem(bad, 422, "invalid_data")
     assert api.history("sz") == seen
+
+
+def test_passing_a_lead_on_over_http(api: Api) -> None:
+    """``POST .../pass`` with a reason routes the lead away from its owner (200, the reason in
+    history); without a reason it is 422 and nothing changes."""
+    assert api.start("ps").status_code == 201
+    empty = api.http.post(f"{LEADS}/ps/pass", json={"reason": ""}, headers=api.as_("admin"))
+    _problem(empty, 422, "invalid_request")
+    seen = api.history("ps")
+    passed = api.http.post(
+        f"{LEADS}/ps/pass", json={"reason": "out tomorrow"}, headers=api.as_("admin")
+    )
+    assert passed.status_code == 200, passed.text
+    assert passed.json()["owner"] != "sdr_ana"
+    assert api.history("ps") == seen + 1
+    assert api.engine.history(PROCESS, "ps")[-1].details["reason"].startswith("passed: out")

@@ -35,6 +35,9 @@ def test_a_pass_moves_the_lead_on_with_the_reason(engine: tuple[Engine, ManualCl
     last = e.history(P, "L1")[-1]
     assert (last.kind, last.actor) == ("assigned", first)
     assert last.details["reason"].startswith("passed: out tomorrow; ")
+    e.fire(P, "L1", "win")
+    with pytest.raises(InvalidData, match="is closed"):
+        e.pass_lead(P, "L1", "too late")
 
 
 def test_a_lead_not_accepted_in_time_moves_on_and_an_accepted_one_stays(
