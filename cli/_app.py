@@ -137,7 +137,12 @@ def _root(
 @app.command()
 @handled
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Definition files (YAML or JSON).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Definition files (YAML or JSON) or shipped process names (inbound-lead)."
+        ),
+    ],
     as_json: AsJson = False,
 ) -> None:
     """Check definition files; print every problem as file:line:col: message."""
@@ -200,7 +205,8 @@ def graph(
         str,
         typer.Argument(
             metavar="FILE_OR_PROCESS",
-            help="A definition file, or (with --db) the id of a deployed process.",
+            help="A definition file, a shipped process by name (inbound-lead), or (with --db) "
+            "the id of a deployed process.",
         ),
     ],
     fmt: Annotated[
@@ -258,7 +264,9 @@ def demo(
 @app.command()
 @handled
 def deploy(
-    file: Annotated[Path, typer.Argument(help="A definition file.")],
+    file: Annotated[
+        Path, typer.Argument(help="A definition file, or a shipped process by name (inbound-lead).")
+    ],
     db: Db,
     as_json: AsJson = False,
 ) -> None:

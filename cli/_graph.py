@@ -21,7 +21,7 @@ from pathlib import Path
 import typer
 
 from leadflow.cli._common import CliError, open_engine, write_or_print
-from leadflow.definitions import ProcessDefinition, load_definition
+from leadflow.definitions import ProcessDefinition, library_names, load_definition
 from leadflow.engine.graph import (
     GraphvizError,
     HeatMap,
@@ -50,8 +50,13 @@ def _definition(
 ) -> tuple[ProcessDefinition, HeatMap | None]:
     path = Path(target)
     is_process = not path.is_file() and _PROCESS_ID.match(target) is not None
+    if is_process and db is None and target not in library_names():
+        raise CliError(
+            f"no file '{target}' and no shipped process of that name; to draw the deployed "
+            f"process '{target}', add --db URL"
+        )
     if is_process and db is None:
-        raise CliError(f"no file '{target}'; to draw the deployed process '{target}', add --db URL")
+        return load_definition(target), None  # a shipped process, by name
     if version is not None and db is None:
         raise CliError("--definition-version chooses leads in a database: it needs --db URL")
     if not is_process:

@@ -103,13 +103,22 @@ def _run(definition: Path, spec: Any, seed: int, leads: int | None, show: bool) 
 
 @handled
 def simulate_command(
-    definition: Annotated[Path, typer.Argument(help="The process definition (YAML or JSON).")],
+    definition: Annotated[
+        Path,
+        typer.Argument(
+            help="The process definition: a YAML/JSON file or a shipped process by name."
+        ),
+    ],
     spec: Annotated[
         Path, typer.Option("--spec", help="The simulation spec: a replay or a generator.")
     ],
     compare_with: Annotated[
         Path | None,
-        typer.Option("--compare", metavar="OTHER", help="Run this definition too; print deltas."),
+        typer.Option(
+            "--compare",
+            metavar="OTHER",
+            help="Run this definition (file or shipped name) too; print deltas.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")] = 1,
     leads: Annotated[

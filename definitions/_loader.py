@@ -8,7 +8,6 @@ run the structural checks of :mod:`._checks`.
 from __future__ import annotations
 
 import os
-from pathlib import Path as FsPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ._access_model import AccessSpec, RoleRule, SharingRule
 from ._checks import Finding
 from ._errors import DefinitionError, Problem
+from ._library import library_path
 from ._lint_model import LintSettings, Suppression
 from ._model import (
     CRITERION_KINDS,
@@ -47,10 +47,11 @@ from ._sla_model import (
     TaskPlan,
     Team,
 )
+from ._source import read_source
 from .suggest import allowed, did_you_mean
 from .yaml_source import Document, SourceError, parse_document
 
-__all__ = ["load_definition", "validate_data_document"]
+__all__ = ["load_definition", "load_library", "validate_data_document"]
 
 Path = tuple[str | int, ...]
 _CRITERION_MODELS: dict[str, type[BaseModel]] = {
@@ -61,40 +62,24 @@ _CRITERION_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _is_one_line(source: str) -> bool:
-    return "\n" not in source and len(source) < 4096
-
-
 def load_definition(
     source: str | os.PathLike[str], *, file: str | None = None
 ) -> ProcessDefinition:
-    """Load a definition from a path, or from YAML/JSON text.
+    """Load a definition from a path, from YAML/JSON text, or a shipped process by name.
 
     ``source`` is read as a file when it is a ``Path`` or a one-line string naming an existing
-    file; a one-line string without a ``:`` (no YAML mapping can be that) is a missing file;
-    anything else is the definition text itself. ``file`` overrides the name shown in
-    problems. Raises :class:`DefinitionError` carrying every problem found.
+    file; else a one-line name of a shipped process (``inbound-lead``) loads that process; a
+    one-line string without a ``:`` (no YAML mapping can be that) is a missing file; anything
+    else is the definition text itself. ``file`` overrides the name shown in problems.
+    Raises :class:`DefinitionError` carrying every problem found.
     """
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and _is_one_line(source) and os.path.isfile(source)
-    ):
-        path = FsPath(source)
-        name = file or str(source)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise DefinitionError(
-                [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
-            ) from exc
-        return _load(raw, name)
-    if (
-        _is_one_line(source)
-        and source.strip()
-        and ":" not in source
-        and not source.lstrip().startswith("{")
-    ):
-        raise DefinitionError([Problem("no such file", "unreadable-file", file or source)])
-    return _load(source, file or "<string>")
+    text, name = read_source(source, file)
+    return _load(text, name)
+
+
+def load_library(name: str) -> ProcessDefinition:
+    """Load a shipped process by name (``DefinitionError`` naming the shipped ones if none)."""
+    return load_definition(library_path(name), file=f"library/{name}.yaml")
 
 
 def _load(text: str | bytes, file: str) -> ProcessDefinition:

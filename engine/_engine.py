@@ -111,7 +111,8 @@ class Engine:
     # -- definitions ---------------------------------------------------------------------------
 
     def deploy(self, definition: ProcessDefinition | str | os.PathLike[str]) -> ProcessDefinition:
-        """Deploy a definition version (a model, a path or YAML text); idempotent per content.
+        """Deploy a definition version (a model, a path, YAML text or a shipped process by name,
+        ``"inbound-lead"``); idempotent per content.
 
         Raises :class:`DeployConflict` when the process+version exists with other content.
         """

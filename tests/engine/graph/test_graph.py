@@ -405,11 +405,12 @@ def test_bad_format_names_the_choices(runner: CliRunner) -> None:
     )
 
 
-def test_process_id_without_db_says_to_add_db(runner: CliRunner) -> None:
-    """A process id with no such file and no ``--db`` asks for ``--db``."""
-    line = one_error(run(runner, "graph", "inbound-lead"))
+def test_unknown_process_id_without_db_says_to_add_db(runner: CliRunner) -> None:
+    """A process id with no such file, no shipped process and no ``--db`` asks for ``--db``."""
+    line = one_error(run(runner, "graph", "my-process"))
     assert line == (
-        "error: no file 'inbound-lead'; to draw the deployed process 'inbound-lead', add --db URL"
+        "error: no file 'my-process' and no shipped process of that name; to draw the deployed "
+        "process 'my-process', add --db URL"
     )
 
 
