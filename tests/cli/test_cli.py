@@ -401,3 +401,19 @@ def test_dot_output_renders_with_graphviz(
     assert rendered.returncode == 0, rendered.stderr
     assert "<svg" in rendered.stdout
     assert rendered.stderr == ""
+
+
+def test_deploy_of_a_version_beyond_storage_is_a_located_error(
+    runner: CliRunner, tmp_path: Path, url: str
+) -> None:
+    """``version: 99999999999`` fails to load with its line, not as an internal error."""
+    big = tmp_path / "big.yaml"
+    big.write_text(
+        REFERENCE.read_text(encoding="utf-8").replace("version: 1", "version: 99999999999", 1),
+        encoding="utf-8",
+    )
+    assert run(runner, "validate", str(big)).exit_code == 1
+    line = one_error_line(run(runner, "deploy", str(big), "--db", url))
+    assert line == (
+        f"error: {big}:2:10: definition: 'version': must be at most 2147483647, got 99999999999"
+    )

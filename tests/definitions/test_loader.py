@@ -795,3 +795,40 @@ def test_common_yaml_mistakes_get_a_plain_hint(text: str, hint: str) -> None:
     (problem,) = info.value.problems
     assert problem.code == "yaml-syntax"
     assert hint in problem.message
+
+
+# -- whole numbers within what storage holds ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        pytest.param(
+            "version: 1",
+            "version: 99999999999",
+            "definition: 'version'",
+            "must be at most 2147483647, got 99999999999",
+            id="version",
+        ),
+        pytest.param(
+            "activity: {type: call, min: 1}",
+            "activity: {type: call, min: 10000000000000000000000000000000000000000}",
+            "'min'",
+            "must be at most 2147483647",
+            id="activity-min",
+        ),
+    ],
+)
+def test_whole_numbers_beyond_storage_are_located_problems(
+    old: str, new: str, where: str, message: str
+) -> None:
+    """A version or count larger than a storage integer is a located problem, not a deploy crash."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert old in text
+    with pytest.raises(DefinitionError) as info:
+        load_definition(text.replace(old, new, 1), file="big.yaml")
+    (problem,) = info.value.problems
+    assert problem.file == "big.yaml"
+    assert problem.line > 1
+    assert where in problem.message
+    assert message in problem.message
