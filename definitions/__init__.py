@@ -4,6 +4,7 @@ This package is pure: it reads text and never imports :mod:`leadflow.engine`.
 """
 
 from ._access_model import ACCESS_VERBS, BUILTIN_ROLES, AccessSpec, RoleRule, SharingRule
+from ._base import INT32_MAX
 from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
 from ._errors import DefinitionError, LeadflowError, Problem
@@ -48,6 +49,7 @@ from ._spans import Span, parse_span
 __all__ = [
     "ACCESS_VERBS",
     "BUILTIN_ROLES",
+    "INT32_MAX",
     "SEVERITIES",
     "AccessSpec",
     "ActivityCriterion",

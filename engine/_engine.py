@@ -20,6 +20,7 @@ import leadflow.engine._deploy as _deploy
 import leadflow.engine._journeys as _journeys
 import leadflow.engine._reads as _reads
 from leadflow.definitions import Journeys, ProcessDefinition
+from leadflow.engine._arguments import check_count, check_items, check_text_argument
 from leadflow.engine._canary import Canary, choose_version
 from leadflow.engine._clock import Clock, SystemClock
 from leadflow.engine._deploy import _canonical as _canonical  # (tests build old databases)
@@ -147,6 +148,7 @@ class Engine:
         """
         when = self.runtime.now(at)
         who = who_of(actor)
+        check_text_argument("process", process)
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
                 if idempotency and (first := replayed(tx, idempotency)) is not None:
@@ -205,6 +207,9 @@ class Engine:
         if not isinstance(given, str):
             issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
             raise InvalidData(process, str(lead_id), [issue])
+        check_text_argument("process", process)
+        if guards.if_version is not None:
+            check_count("if_version", guards.if_version, 1)
         try:
             with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
                 key = guards.idempotency
@@ -250,6 +255,7 @@ class Engine:
         """
         when = self.runtime.now(at)
         who = who_of(actor)
+        check_text_argument("trigger", trigger)
 
         def plan(tx: Tx, row: InstanceRow) -> Change:
             compiled = self.runtime.compiled(process, row.definition_version)
@@ -383,7 +389,7 @@ class Engine:
         its due time; a crash leaves unfired marks due, and nothing fires twice. Returns how
         many timers were processed.
         """
-        return self._sweep.run_due(self.runtime.now(now), limit)
+        return self._sweep.run_due(self.runtime.now(now, "now"), check_count("limit", limit, 1))
 
     def next_due(self) -> datetime | None:
         """When the earliest SLA mark falls due (None when no clock is running)."""
@@ -396,7 +402,7 @@ class Engine:
         Every occurrence runs once across all workers; occurrences missed while nothing ran are
         coalesced into the latest one. Returns how many schedules ran.
         """
-        return self._schedule_runner.run(self.runtime.now(now))
+        return self._schedule_runner.run(self.runtime.now(now, "now"))
 
     def next_schedule(self) -> datetime | None:
         """When the next schedule occurrence falls due (None when no definition has one)."""
@@ -424,6 +430,8 @@ class Engine:
         """Leads of ``process`` as (cursor, instance), in start order, after cursor ``after``:
         filtered by ``stage``, ``owners`` (with unowned ones when ``unassigned``), ``closed``."""
         self.runtime.compiled(process)  # UnknownProcess names what is deployed
+        check_count("after", after)
+        check_count("limit", limit, 1)
         rows = lead_rows(
             self.store,
             process,
@@ -458,7 +466,7 @@ class Engine:
         Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
         ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
         """
-        return _batches.start_many(self.runtime, process, items, at)
+        return _batches.start_many(self.runtime, process, check_items("items", items), at)
 
     def fire_many(
         self, process: str, items: Iterable[Any], at: datetime | None = None
@@ -470,4 +478,4 @@ class Engine:
         order. If another writer changes one of the leads meanwhile, that batch is redone item by
         item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
         """
-        return _batches.fire_many(self.runtime, self.fire, process, items, at)
+        return _batches.fire_many(self.runtime, self.fire, process, check_items("items", items), at)
