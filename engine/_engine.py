@@ -32,6 +32,7 @@ from leadflow.engine._errors import (
 )
 from leadflow.engine._guards import Guards, who_of
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
+from leadflow.engine._limits import DEFAULT_MAX_VALUE_BYTES
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._schedules import ScheduleRunner
@@ -53,6 +54,8 @@ class Engine:
     ``postgresql+psycopg://...``) or an existing ``sqlalchemy.Engine``. SQLite databases get
     their tables on first use; other databases need ``leadflow db upgrade`` first (pass
     ``create=True`` to create them here). ``clock`` is the only source of "now".
+    ``max_value_bytes`` bounds each text, list or JSON value of lead and activity data (64 KiB
+    by default); a larger value is refused with :class:`InvalidData`, changing nothing.
     """
 
     def __init__(
@@ -62,10 +65,14 @@ class Engine:
         clock: Clock | None = None,
         create: bool | None = None,
         event_source: str = "/leadflow",
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         if isinstance(db, os.PathLike):
             db = f"sqlite:///{os.fspath(db)}"
-        self.runtime = Runtime(Store(db, create=create), clock or SystemClock(), event_source)
+        limit = check_count("max_value_bytes", max_value_bytes, 1)
+        self.runtime = Runtime(
+            Store(db, create=create), clock or SystemClock(), event_source, limit
+        )
         """The state this engine shares with its sweep, batches, schedules and migrations."""
         self._sweep = Sweep(self.runtime)
         self._schedule_runner = ScheduleRunner(self.runtime, self._board)

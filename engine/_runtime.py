@@ -26,6 +26,7 @@ from leadflow.engine._errors import (
     LeadNotFound,
     UnknownProcess,
 )
+from leadflow.engine._limits import DEFAULT_MAX_VALUE_BYTES
 from leadflow.engine._planning import Planner
 from leadflow.engine._types import Instance
 from leadflow.engine.routing import RouteDecision, Router, RoutingStore
@@ -38,11 +39,17 @@ __all__ = ["Runtime"]
 class Runtime:
     """One database, one clock, the compiled definitions and routers, the change planner."""
 
-    def __init__(self, store: Store, clock: Clock, event_source: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        event_source: str,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.event_source = event_source
-        self.planner = Planner(event_source)
+        self.planner = Planner(event_source, max_value_bytes)
         self._compiled: dict[tuple[str, int], CompiledProcess] = {}
         self._routers: dict[tuple[str, int], Router] = {}
         self._lock = threading.Lock()
