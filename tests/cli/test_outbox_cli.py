@@ -159,3 +159,21 @@ def test_run_needs_an_adapter(db: str, tmp_path: Path) -> None:
     code, _, err = invoke("run", "--db", db, "--config", str(config), "--until-idle")
     assert code == 1
     assert "no adapters configured" in err
+
+
+def test_a_malformed_webhook_url_is_a_configuration_error(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``url = "http://[::1"`` is an error naming the file, table and key (exit 1), not an
+    internal error (exit 3)."""
+    monkeypatch.setenv("WH_SECRET", "whsec_" + "a2V5" * 11 + "a2V5")
+    config = tmp_path / "leadflow.toml"
+    config.write_text(
+        '[adapters.crm]\ntype = "webhook"\nurl = "http://[::1"\nsecret = "env:WH_SECRET"\n'
+    )
+    code, _, err = invoke("run", "--db", db, "--config", str(config), "--until-idle")
+    assert code == 1, err
+    assert err.strip() == (
+        f"error: {config}: [adapters.crm]: key 'url' is not a usable URL (Invalid IPv6 URL); "
+        "allowed: an http:// or https:// URL with a host, e.g. https://example.com/hooks/leadflow"
+    )
