@@ -218,7 +218,7 @@ def lint_source(source: str | os.PathLike[str], *, file: str | None = None) -> L
     """
     text, name = read_source(source, file)
     try:
-        doc = parse_document(text, name)
+        doc = parse_document(text, name, collect=True)
     except SourceError as exc:
         raise DefinitionError(exc.problems) from None
     definition = validate_data_document(doc)

@@ -30,6 +30,7 @@ from ._model import (
     Stage,
     Transition,
 )
+from ._salvage import salvage
 from ._sla_checks import run_all_checks
 from ._sla_model import (
     CalendarSpec,
@@ -84,7 +85,7 @@ def load_library(name: str) -> ProcessDefinition:
 
 def _load(text: str | bytes, file: str) -> ProcessDefinition:
     try:
-        doc = parse_document(text, file)
+        doc = parse_document(text, file, collect=True)
     except SourceError as exc:
         raise DefinitionError(exc.problems) from None
     return validate_data_document(doc)
@@ -103,14 +104,29 @@ def validate_data_document(doc: Document) -> ProcessDefinition:
                 )
             ]
         )
+    problems = list(doc.problems)  # duplicate keys: every one, with the rest
     try:
         definition = ProcessDefinition.model_validate(doc.data)
     except ValidationError as exc:
-        raise DefinitionError(_translate(exc, doc)) from None
-    findings = run_all_checks(definition)
-    if findings:
-        raise DefinitionError([_locate(f, doc) for f in findings])
+        problems += _translate(exc, doc)
+        salvaged = salvage(doc.data, exc, _clean_path)
+        if salvaged is not None:  # the structural checks run on what could be read
+            model, repaired = salvaged
+            problems += [
+                _locate(f, doc)
+                for f in run_all_checks(model)
+                if not any(f.path[: len(r)] == r for r in repaired)
+            ]
+        raise DefinitionError(_in_order(problems)) from None
+    problems += [_locate(f, doc) for f in run_all_checks(definition)]
+    if problems:
+        raise DefinitionError(_in_order(problems))
     return definition
+
+
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    """Problems by position in the file (stable: same place, order found)."""
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
 def _locate(finding: Finding, doc: Document) -> Problem:
@@ -398,14 +414,32 @@ def _problem(
         message = f"{where}: unknown key '{name}'{hint}{listing}"
         return doc.problem(path, message, "unknown-key", key=True)
     if kind == "criterion_kind":
-        message = (
-            f"{where}: a criterion needs exactly one of "
-            f"{', '.join(CRITERION_KINDS)} (plus id and message)"
-        )
-        return doc.problem(path, message, "criterion-kind")
+        return _criterion_kind_problem(path, doc, where)
     if kind == "string_pattern_mismatch":
         return _name_problem(err, path, key, doc, where, name)
     return _value_problem(kind, err, path, doc, where, name)
+
+
+_CRITERION_COMMON = ("id", "message", "when")
+
+
+def _criterion_kind_problem(path: Path, doc: Document, where: str) -> Problem:
+    """A criterion of no known kind: the unknown word with a did-you-mean, or the kinds given
+    together; always what a criterion needs."""
+    needs = f"a criterion needs exactly one of {', '.join(CRITERION_KINDS)} (plus id and message)"
+    node = _get(doc.data, path)
+    keys = [str(k) for k in node] if isinstance(node, dict) else []
+    kinds = [k for k in keys if k in CRITERION_KINDS]
+    unknown = [k for k in keys if k not in CRITERION_KINDS and k not in _CRITERION_COMMON]
+    if len(kinds) > 1:
+        both = " and ".join(f"'{k}'" for k in kinds)
+        return doc.problem(path, f"{where}: has {both}; {needs}", "criterion-kind")
+    if unknown and not kinds:
+        word = unknown[0]
+        hint = did_you_mean(word, (*CRITERION_KINDS, *_CRITERION_COMMON))
+        message = f"{where}: unknown key '{word}'{hint}; {needs}"
+        return doc.problem((*path, word), message, "criterion-kind", key=True)
+    return doc.problem(path, f"{where}: {needs}", "criterion-kind")
 
 
 def _name_problem(err: Any, path: Path, key: bool, doc: Document, where: str, name: str) -> Problem:

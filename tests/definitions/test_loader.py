@@ -832,3 +832,65 @@ def test_whole_numbers_beyond_storage_are_located_problems(
     assert problem.line > 1
     assert where in problem.message
     assert message in problem.message
+
+
+# -- every mistake at once -------------------------------------------------------------------------
+
+ONE_PASS = """\
+process: one-pass
+version: 1
+fields:
+  email: {type: string, required: true, mni: 3}
+  score: {type: integer, min: 0, max: 100}
+  score: {type: integer}
+  budget: {type: number}
+  budget: {type: number}
+stages:
+  new:
+    initial: true
+    exit_criteria:
+      - {id: x, field_is_set: email, message: m}
+      - {id: y, field_set: email, cel: "true", message: m}
+  contacted: {}
+  won: {closed: won}
+transitions:
+  - {name: contact, from: new, to: contacted}
+  - {name: win, from: contacted, to: wonn}
+"""
+
+
+def test_schema_and_structural_problems_come_in_one_pass() -> None:
+    """An unknown key no longer hides the file's other problems: every duplicate key, the
+    unknown criterion word and the unknown stage are reported together, in file order."""
+    with pytest.raises(DefinitionError) as info:
+        load_definition(ONE_PASS, file="one.yaml")
+    found = [(p.line, p.column, p.code) for p in info.value.problems]
+    assert found == [
+        (4, 41, "unknown-key"),
+        (6, 3, "duplicate-key"),
+        (8, 3, "duplicate-key"),
+        (13, 17, "criterion-kind"),
+        (14, 9, "criterion-kind"),
+        (19, 38, "unknown-stage"),
+    ]
+    messages = [p.message for p in info.value.problems]
+    assert "unknown key 'mni' (did you mean 'min'?)" in messages[0]
+    assert messages[3] == (
+        "stage 'new' exit criterion 'x': unknown key 'field_is_set' (did you mean 'field_set'?); "
+        "a criterion needs exactly one of field_set, activity, cel, checklist (plus id and message)"
+    )
+    assert messages[4].startswith("stage 'new' exit criterion 'y': has 'field_set' and 'cel'; ")
+    assert "unknown stage 'wonn' (did you mean 'won'?)" in messages[5]
+
+
+def test_every_duplicate_key_is_reported_by_the_parser() -> None:
+    """``parse_document`` raises with every duplicate key, not only the first."""
+    from leadflow.definitions.yaml_source import SourceError, parse_document
+
+    with pytest.raises(SourceError) as info:
+        parse_document("a: 1\na: 2\nb: 1\nb: 2\nb: 3\n", "dup.yaml")
+    assert [(p.line, p.code) for p in info.value.problems] == [
+        (2, "duplicate-key"),
+        (4, "duplicate-key"),
+        (5, "duplicate-key"),
+    ]
