@@ -894,3 +894,44 @@ def test_every_duplicate_key_is_reported_by_the_parser() -> None:
         (4, "duplicate-key"),
         (5, "duplicate-key"),
     ]
+
+
+# -- CEL type mismatches that make a criterion constant ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "always"),
+    [
+        ('lead.score >= "sixty"', "never"),
+        ('lead.score == "60"', "never"),
+        ('lead.score != "60"', "always"),
+        ('!(lead.score == "60")', "always"),
+        ('has(lead.budget) && lead.score >= "sixty"', "never"),
+        ('lead.score != "60" || lead.score > 5', "always"),
+    ],
+)
+def test_a_type_mismatch_that_makes_a_criterion_constant_is_a_load_error(
+    expression: str, always: str
+) -> None:
+    """``lead.score >= "sixty"`` used to validate, deploy and never be met: it does not load,
+    and the problem points at the literal."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    edited = text.replace("lead.score >= 60", expression.replace('"', '\\"'), 1)
+    with pytest.raises(DefinitionError) as info:
+        load_definition(edited, file="r.yaml")
+    (problem,) = info.value.problems
+    assert problem.code == "cel-type-constant"
+    assert problem.message.startswith("transition 'qualify' guard 'score_ok': lead.score is an ")
+    assert problem.message.endswith(f"; the criterion would {always} be met")
+    line = edited.splitlines()[problem.line - 1]
+    assert line[problem.column - 1 :].startswith('\\"')  # the literal, escaped in YAML
+
+
+@pytest.mark.parametrize(
+    "expression", ['lead.score == "60" || lead.score > 5', 'lead.score != "5" && lead.score > 5']
+)
+def test_a_mismatch_that_leaves_the_criterion_live_stays_lint(expression: str) -> None:
+    """A mismatch inside an ``||`` with a live part (or a true ``!=`` and-ed) loads; LF101
+    reports it."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    load_definition(text.replace("lead.score >= 60", expression.replace('"', '\\"'), 1))
