@@ -479,7 +479,7 @@ def serve_inbound_command(
 ) -> None:
     """The same as `leadflow serve` (kept for scripts written before it): the service,
     including the inbound CRM webhooks (POST /hooks/<source>)."""
-    start_service(db, config, host, port, workers=1)
+    start_service(db, config, host, port, workers=1, inbound=True)
 
 
 def main() -> None:

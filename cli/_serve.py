@@ -33,17 +33,34 @@ Config = Annotated[
 ]
 
 
-def start_service(db: str, config: Path | None, host: str, port: int, workers: int) -> None:
-    """Check what the service needs, then run it until SIGINT/SIGTERM."""
+_NO_INBOUND = (
+    "{level}: no inbound sources are configured, so POST /hooks/<source> answers 404 for every "
+    "CRM: to take CRM webhooks in, add an [inbound.<name>] table (kind = hubspot, pipedrive or "
+    "standard; docs/adapters.md) to a TOML file and pass --config FILE (or set LEADFLOW_CONFIG)"
+)
+
+
+def start_service(
+    db: str, config: Path | None, host: str, port: int, workers: int, *, inbound: bool = False
+) -> None:
+    """Check what the service needs, say what is missing, then run it until SIGINT/SIGTERM.
+
+    ``inbound``: the caller serves for the webhooks (``serve-inbound``), so serving none of
+    them is a warning rather than a note.
+    """
     try:
         import fastapi  # noqa: F401 - only checked for here: the service imports it
         import uvicorn
     except ImportError:
         raise CliError("serving needs uvicorn and fastapi: pip install 'leadflow[serve]'") from None
+    sources: object = None
     if config is not None:
         from leadflow.adapters import load_config
 
-        load_config(config)  # a bad file is one error line here, not a traceback per worker
+        # a bad file is one error line here, not a traceback per worker
+        sources = load_config(config).inbound
+    if not sources:
+        typer.echo(_NO_INBOUND.format(level="warning" if inbound else "note"), err=True)
     with open_engine(db, may_create=True):
         pass  # the database answers and its schema is current
     # uvicorn's workers (and its factory) read the database and configuration from the

@@ -177,3 +177,19 @@ def test_a_malformed_webhook_url_is_a_configuration_error(
         f"error: {config}: [adapters.crm]: key 'url' is not a usable URL (Invalid IPv6 URL); "
         "allowed: an http:// or https:// URL with a host, e.g. https://example.com/hooks/leadflow"
     )
+
+
+def test_status_without_an_adapter_says_nothing_will_deliver(db: str) -> None:
+    """Events waiting and no adapter configured: a warning on stderr says how to add one."""
+    code, out, err = invoke("status", "--db", db)
+    assert code == 0
+    assert "events waiting to be fanned out: 4" in out
+    assert err.startswith("warning: no adapter is configured, so nothing will deliver these 4 ")
+    assert "[adapters.<name>]" in err
+
+
+def test_status_with_an_adapter_warns_of_nothing(db: str, config: Path) -> None:
+    """With an adapter configured, status prints no warning."""
+    code, _, err = invoke("status", "--db", db, "--config", str(config))
+    assert code == 0
+    assert err == ""
