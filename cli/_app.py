@@ -83,20 +83,9 @@ db_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db_app, name="db")
-app.add_typer(report_app, name="report")
-report_app.command("sla")(sla)
-app.add_typer(away_app, name="away")
-app.add_typer(outbox_app, name="outbox")
-app.command()(worker)
-app.command()(serve)
-app.command()(lint)
-app.command()(diff)
-app.command("simulate")(simulate_command)
-app.command()(migrate)
-app.add_typer(canary_app, name="canary")
-app.add_typer(token_app, name="token")
-app.add_typer(journeys_app, name="journeys")
+AUTHORING, RUNNING, OPERATING, REPORTING = "Authoring", "Running", "Operating", "Reporting"
+"""The help panels: what a person is doing (the commands of each are registered in that order:
+the decorated ones below as they come, the rest at the end of this module)."""
 
 
 def _summary(definition: ProcessDefinition) -> str:
@@ -134,7 +123,7 @@ def _root(
 # -- definitions -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(rich_help_panel=AUTHORING)
 @handled
 def validate(
     files: Annotated[
@@ -191,14 +180,14 @@ def validate(
         fail(f"{failed} of {len(results)} {noun} failed validation")
 
 
-@app.command()
+@app.command(rich_help_panel=AUTHORING)
 @handled
 def schema(output: Output = None) -> None:
     """Print the JSON Schema of the definition language (for editors and CI)."""
     write_or_print(json.dumps(json_schema(), indent=2) + "\n", output)
 
 
-@app.command()
+@app.command(rich_help_panel=AUTHORING)
 @handled
 def graph(
     target: Annotated[
@@ -242,7 +231,7 @@ def graph(
     draw(target, fmt, output, db, version)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def demo(
     leads: Annotated[int, typer.Option("--leads", "-n", min=1, help="How many leads arrive.")] = 40,
@@ -261,7 +250,7 @@ def demo(
 # -- scripting ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def deploy(
     file: Annotated[
@@ -289,7 +278,7 @@ def _done(instance: Instance, what: str, as_json: bool) -> None:
         typer.echo(f"{instance.lead_id}: {what}")
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def start(
     process: Process,
@@ -315,7 +304,7 @@ def start(
     )
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def fire(
     process: Process,
@@ -337,7 +326,7 @@ def fire(
     _done(instance, f"{trigger}: {before} -> {instance.stage}{closed}", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def record(
     process: Process,
@@ -361,7 +350,7 @@ def record(
     _done(instance, f"recorded {activity_type} (stage {instance.stage})", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def update(
     process: Process,
@@ -389,7 +378,7 @@ def update(
     _done(instance, f"updated {', '.join(changed)}" if changed else "nothing changed", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def assign(
     process: Process,
@@ -410,7 +399,7 @@ def assign(
     _done(instance, what if before != new_owner else f"already {what}", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def show(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> None:
     """Show a lead: stage, owner, data, versions and times."""
@@ -422,7 +411,7 @@ def show(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> 
         print_instance(console(), instance)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def history(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> None:
     """Show every change of a lead, oldest first."""
@@ -434,7 +423,7 @@ def history(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) 
         console().print(history_table(process, lead_id, entries))
 
 
-@app.command("next")
+@app.command("next", rich_help_panel=RUNNING)
 @handled
 def next_(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> None:
     """Show the stage's playbook and every way out, with each criterion met or not."""
@@ -469,7 +458,6 @@ def db_current(db: Db) -> None:
     typer.echo(revision if revision else "no leadflow tables (run: leadflow db upgrade)")
 
 
-@app.command("serve-inbound")
 @handled
 def serve_inbound_command(
     db: Db,
@@ -477,9 +465,27 @@ def serve_inbound_command(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
 ) -> None:
-    """The same as `leadflow serve` (kept for scripts written before it): the service,
-    including the inbound CRM webhooks (POST /hooks/<source>)."""
+    """The same as `leadflow serve`, kept for scripts written before it.
+
+    The whole service, including the inbound CRM webhooks (POST /hooks/<source>)."""
     start_service(db, config, host, port, workers=1, inbound=True)
+
+
+app.command(rich_help_panel=AUTHORING)(lint)
+app.command(rich_help_panel=AUTHORING)(diff)
+app.command("simulate", rich_help_panel=AUTHORING)(simulate_command)
+app.command(rich_help_panel=RUNNING)(migrate)
+app.add_typer(canary_app, name="canary", rich_help_panel=RUNNING)
+app.add_typer(journeys_app, name="journeys", rich_help_panel=RUNNING)
+app.command(rich_help_panel=OPERATING)(worker)
+app.command(rich_help_panel=OPERATING)(serve)
+app.command("serve-inbound", rich_help_panel=OPERATING)(serve_inbound_command)
+app.add_typer(db_app, name="db", rich_help_panel=OPERATING)
+app.add_typer(outbox_app, name="outbox", rich_help_panel=OPERATING)
+app.add_typer(away_app, name="away", rich_help_panel=OPERATING)
+app.add_typer(token_app, name="token", rich_help_panel=OPERATING)
+app.add_typer(report_app, name="report", rich_help_panel=REPORTING)
+report_app.command("sla")(sla)
 
 
 def main() -> None:

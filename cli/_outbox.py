@@ -54,7 +54,7 @@ Config = Annotated[
         envvar="LEADFLOW_CONFIG",
         show_envvar=True,
         metavar="FILE",
-        help="Deployment configuration (TOML): the adapters and the [dispatch] options.",
+        help="Deployment configuration (TOML): the adapters and the \\[dispatch] options.",
     ),
 ]
 AdapterName = Annotated[

@@ -27,7 +27,7 @@ Config = Annotated[
         metavar="FILE",
         envvar="LEADFLOW_CONFIG",
         show_envvar=True,
-        help="Deployment configuration (TOML); its [inbound.<name>] sources are served at "
+        help="Deployment configuration (TOML); its \\[inbound.<name>] sources are served at "
         "/hooks/<name>.",
     ),
 ]
@@ -91,6 +91,8 @@ def serve(
         int, typer.Option("--workers", min=1, max=64, help="Worker processes (stateless).")
     ] = 1,
 ) -> None:
-    """Serve the HTTP API (/api/v1, /docs), the inbound CRM webhooks (/hooks/<source>),
-    /healthz and /readyz with uvicorn. Needs `pip install 'leadflow[serve]'`."""
+    """Serve the HTTP API, the inbound CRM webhooks, /healthz and /readyz with uvicorn.
+
+    The API is under /api/v1 (interactive reference at /docs), the webhooks at
+    /hooks/<source>. Needs `pip install 'leadflow\\[serve]'`."""
     start_service(db, config, host, port, workers)

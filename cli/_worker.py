@@ -128,8 +128,9 @@ def worker(
         LogLevel, typer.Option("--log-level", help="Log detail on stderr.")
     ] = LogLevel.info,
 ) -> None:
-    """Fire due SLA timers, run the definitions' schedules and (with --config) deliver the
-    outbox, until SIGTERM or Ctrl-C (the current batch is committed first)."""
+    """Fire due SLA timers, run schedules and (with --config) deliver the outbox.
+
+    Runs until SIGTERM or Ctrl-C (the current batch is committed first)."""
     try:
         options = WorkerOptions(batch=batch, poll=poll or None)
     except ValueError as exc:
