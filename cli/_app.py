@@ -21,7 +21,6 @@ Errors print one line starting with ``error:`` on stderr and exit with 1 (2 for 
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +63,7 @@ from leadflow.cli._serve import serve, start_service
 from leadflow.cli._simulate import simulate_command
 from leadflow.cli._sla import away_app, sla
 from leadflow.cli._tokens import token_app
+from leadflow.cli._version import version
 from leadflow.cli._worker import worker
 from leadflow.definitions import DefinitionError, ProcessDefinition, json_schema, load_definition
 from leadflow.engine import Instance
@@ -95,16 +95,9 @@ def _summary(definition: ProcessDefinition) -> str:
     )
 
 
-def _version() -> str:
-    try:
-        return metadata.version("leadflow")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"leadflow {_version()}")
+        typer.echo(f"leadflow {version()}")
         raise typer.Exit()
 
 
