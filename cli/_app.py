@@ -217,11 +217,21 @@ def graph(
             help="With --db: only leads of this version (and draw it, for a process id).",
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="With --db: time in stage as of this moment (YYYY-MM-DD\\[THH:MM], UTC; "
+            "default now, or the last change when the data is over a day old).",
+        ),
+    ] = None,
 ) -> None:
     """Draw a process: stages with SLAs and exit criteria, transitions with guards, live heat."""
     from leadflow.cli._graph import draw
+    from leadflow.cli._report_options import parse_time
 
-    draw(target, fmt, output, db, version)
+    draw(target, fmt, output, db, version, parse_time(as_of, "--as-of"))
 
 
 @app.command(rich_help_panel=RUNNING)

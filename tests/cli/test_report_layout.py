@@ -3,6 +3,7 @@ format (``28%``) and every table readable at 80 columns (columns left out are na
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,36 @@ def test_report_tables_print_shares_and_probabilities_alike(demo_db: str, tmp_pa
     share_cells = [w for w in losses.stdout.split() if w.endswith("%")]
     assert share_cells
     assert not any(w.startswith("0.") for w in losses.stdout.split())
+
+
+def test_old_data_is_reported_as_of_its_last_change(demo_db: str) -> None:
+    """The demo's data is from January 2026: without --as-of, reports describe its last change
+    (not today, when every lead would be months "in stage") and say so on stderr."""
+    args = ["report", "pipeline", "--db", demo_db, "--process", "inbound-lead", "-f", "json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("note: the last change to inbound-lead in this database was ")
+    assert "reporting as of then (--as-of sets another moment)" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["as_of"].startswith("2026-01-")
+    assert all(r["avg_days_in_stage"] < 30 for r in report["rows"] if r["avg_days_in_stage"])
+    given = CliRunner().invoke(app, [*args, "--as-of", "2026-01-08"])
+    assert given.stderr == ""
+    assert json.loads(given.stdout)["as_of"].startswith("2026-01-08")
+
+
+def test_graph_takes_as_of_and_defaults_like_the_reports(demo_db: str) -> None:
+    """``graph --db`` measures time in stage as of the data's last change (saying so), or as of
+    ``--as-of``; ``--as-of`` without ``--db`` is refused."""
+    base = ["graph", "inbound-lead", "--db", demo_db]
+    default = CliRunner().invoke(app, base)
+    assert default.exit_code == 0, default.output
+    assert "time in stage is as of then" in default.stderr
+    given = CliRunner().invoke(app, [*base, "--as-of", "2026-01-08"])
+    assert given.exit_code == 0, given.output
+    assert given.stderr == ""
+    alone = CliRunner().invoke(app, ["graph", "inbound-lead", "--as-of", "2026-01-08"])
+    assert alone.exit_code == 1
+    assert "--as-of is the moment of the live leads in a database: it needs --db URL" in (
+        alone.stderr
+    )
