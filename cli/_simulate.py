@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leadflow.cli._common import console, fail, handled
+from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine.simulate import (
     MetricDelta,
     SimulationResult,
@@ -83,11 +84,13 @@ def _both(a: SimulationResult, b: SimulationResult) -> Table:
     return table
 
 
-def _run(definition: Path, spec: Any, seed: int, leads: int | None, show: bool) -> SimulationResult:
+def _run(
+    name: str, definition: ProcessDefinition, spec: Any, seed: int, leads: int | None, show: bool
+) -> SimulationResult:
     if not show:
         return simulate(definition, spec, seed=seed, leads=leads)
     columns = (
-        TextColumn(f"simulating {definition.name}"),
+        TextColumn(f"simulating {name}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -134,9 +137,11 @@ def simulate_command(
         fail(f"--format must be table or json, not {fmt!r}")
     try:
         source = load_spec(spec)
+        # every input is read and checked before any work starts (--compare's file too)
+        definitions = [(p.name, load_definition(p)) for p in (definition, compare_with) if p]
         show = fmt == "table" and not no_progress
-        first = _run(definition, source, seed, leads, show)
-        second = _run(compare_with, source, seed, leads, show) if compare_with else None
+        first, *others = [_run(n, d, source, seed, leads, show) for n, d in definitions]
+        second = others[0] if others else None
     except SpecError as exc:
         if len(exc.problems) == 1:
             fail(str(exc.problems[0]))

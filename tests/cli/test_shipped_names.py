@@ -73,3 +73,20 @@ def test_a_file_name_of_a_shipped_process_says_how_to_name_it(runner: CliRunner)
     result = runner.invoke(app, ["validate", "inbound-lead.yaml"])
     assert result.exit_code == 1
     assert "is named without a folder or suffix: inbound-lead" in result.stdout
+
+
+def test_simulate_checks_the_compared_definition_before_any_work(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken ``--compare`` file fails at once: nothing is simulated first."""
+    import leadflow.cli._simulate as simulate_module
+
+    calls: list[object] = []
+    monkeypatch.setattr(simulate_module, "simulate", lambda *a, **k: calls.append(a))
+    result = runner.invoke(
+        app,
+        ["simulate", "inbound-lead", "--spec", str(GENERATOR), "--compare", "missing.yaml"],
+    )
+    assert result.exit_code == 1
+    assert "missing.yaml:1:1: cannot read the file" in result.stderr
+    assert calls == []
