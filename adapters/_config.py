@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from leadflow.adapters._registry import factory_for
 from leadflow.adapters.base import Adapter, AdapterConfigError
@@ -30,11 +31,13 @@ from leadflow.adapters.base import Adapter, AdapterConfigError
 __all__ = [
     "ENV_PREFIX",
     "SECRET_KEY_SUFFIXES",
+    "URL_HELP",
     "DeploymentConfig",
     "Secret",
     "is_secret_key",
     "load_config",
     "resolve_secret",
+    "url_problem",
 ]
 
 ENV_PREFIX = "LEADFLOW_ADAPTER_"
@@ -383,3 +386,32 @@ def option(
         got = type(value).__name__ if is_secret_key(key) else repr(value)
         raise AdapterConfigError(f"key '{key}' must be {described}; got {got}")
     return value
+
+
+URL_HELP = "an http:// or https:// URL with a host, e.g. https://example.com/hooks/leadflow"
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable http(s) URL (``None`` when it is): a scheme other than http
+    or https, no host, whitespace, a bad port, brackets that do not close. The reason never
+    includes the URL's user or password."""
+    if any(c.isspace() for c in value):
+        return "it contains whitespace"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port that is not a number from 0 to 65535 raises here
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return f"the scheme is {parts.scheme or 'missing'!r}"
+    if not parts.hostname:
+        return "it has no host"
+    if port == 0:
+        return "port 0 is not a port to send to"
+    import httpx  # here: importing the package must not import httpx (adapters build lazily)
+
+    try:
+        httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        return str(exc)
+    return None

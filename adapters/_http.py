@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from leadflow.adapters._config import URL_HELP, url_problem
 from leadflow.adapters.base import AdapterConfigError, Event, Result, SecretResolver
 
 __all__ = [
@@ -111,8 +112,10 @@ class Options:
 
     def url(self, key: str, default: str) -> str:
         value = self.text(key, default)
-        if not value.startswith(("http://", "https://")):
-            raise AdapterConfigError(f"{self.where(key)} must be an http:// or https:// URL")
+        if (problem := url_problem(value)) is not None:
+            raise AdapterConfigError(
+                f"{self.where(key)} is not a usable URL ({problem}); allowed: {URL_HELP}"
+            )
         return value.rstrip("/")
 
     def secret(self, key: str, resolve: SecretResolver) -> str:

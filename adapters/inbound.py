@@ -9,13 +9,18 @@ actor="crm:<source>")``. Engine errors become JSON 4xx answers (404 lead or proc
 409 transition not allowed or criteria unmet, 422 invalid data); a storage failure is 503 so the
 CRM retries. Echoes of our own writes (the lead already in the trigger's target stage, or a
 configured source/user id of our integration) answer ``{"status": "ignored", "reason": "echo"}``
-and change nothing. A delivery id seen before (``webhook-id``, HubSpot ``eventId``, Pipedrive
-``meta.id``) answers ``{"status": "duplicate"}``; ids are kept in memory for an hour (longer
-than the 5-minute signature window), and stage changes are idempotent through the echo rule.
+and change nothing. A delivery id (``webhook-id``, HubSpot ``eventId``, Pipedrive ``meta.id``)
+is the idempotency key of the change it makes (scope ``inbound:<source>``), stored in the
+database in the change's own transaction: a replayed delivery, after a restart or on another
+replica, changes nothing and answers what the first did (``"replayed": true``), even for flows
+that can move back where the echo rule cannot tell. Ids are also kept in memory for an hour, so
+a copy arriving while the first is in flight answers ``{"status": "duplicate"}``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -37,6 +42,7 @@ from leadflow.engine import (
     ConcurrentUpdate,
     Engine,
     GuardFailed,
+    Idempotency,
     InvalidData,
     InvalidTransition,
     LeadflowError,
@@ -137,12 +143,12 @@ class InboundHandler:
             return 200, {"status": "ignored", "reason": command.ignored}
         if not self._seen.claim(f"{source.name}:{command.key}", now):
             return 200, {"status": "duplicate", "id": command.key}
-        reply = self._fire(source, command)
+        reply = self._fire(source, command, now)
         if reply[0] >= 300:
             self._seen.release(f"{source.name}:{command.key}")  # let the CRM's retry through
         return reply
 
-    def _fire(self, source: Source, command: Command) -> Reply:
+    def _fire(self, source: Source, command: Command, now: datetime) -> Reply:
         assert command.lead_id is not None
         assert command.trigger is not None
         process, lead_id, trigger = source.process, command.lead_id, command.trigger
@@ -150,8 +156,14 @@ class InboundHandler:
             try:
                 if self._is_echo(process, lead_id, trigger):
                     return 200, {"status": "ignored", "reason": "echo", "lead_id": lead_id}
+                key = _delivery_key(source, command)
                 instance = self.engine.fire(
-                    process, lead_id, trigger, command.data, actor=f"crm:{source.name}"
+                    process,
+                    lead_id,
+                    trigger,
+                    command.data,
+                    actor=f"crm:{source.name}",
+                    idempotency=key,
                 )
             except ConcurrentUpdate:
                 if attempt == 2:
@@ -164,12 +176,15 @@ class InboundHandler:
                     "inbound %s: firing %s on lead %s failed", source.name, trigger, lead_id
                 )
                 return internal_error()
-            return 200, {
+            reply: dict[str, Any] = {
                 "status": "fired",
                 "lead_id": lead_id,
                 "trigger": trigger,
                 "stage": instance.stage,
             }
+            if instance.updated_at < now:  # the stored answer of a delivery made before
+                reply["replayed"] = True
+            return 200, reply
         raise AssertionError("unreachable")
 
     def _is_echo(self, process: str, lead_id: str, trigger: str) -> bool:
@@ -185,6 +200,19 @@ class InboundHandler:
     def close(self) -> None:
         """Close the HTTP client used for CRM lookups."""
         self._http.close()
+
+
+def _delivery_key(source: Source, command: Command) -> Idempotency:
+    """The delivery's id as the idempotency key of its change (one per source); the request
+    hash covers what it asks, so a reused id for another request is refused, not replayed."""
+    asked = json.dumps(
+        [command.lead_id, command.trigger, command.data], sort_keys=True, default=str
+    )
+    return Idempotency(
+        key=str(command.key)[:255],
+        request_hash=hashlib.sha256(asked.encode()).hexdigest(),
+        scope=f"inbound:{source.name}"[:255],
+    )
 
 
 def _error_reply(exc: LeadflowError) -> Reply:

@@ -31,11 +31,10 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from leadflow.adapters._config import Secret, check_keys, option
+from leadflow.adapters._config import URL_HELP, Secret, check_keys, option, url_problem
 from leadflow.adapters._signing import standard_webhook_headers
 from leadflow.adapters.base import AdapterConfigError, Delivery, Result, SecretResolver
 from leadflow.engine import Clock, SystemClock
@@ -163,9 +162,8 @@ def create(name: str, options: Mapping[str, Any], resolve_secret: SecretResolver
     """The ``webhook`` adapter factory (see the module docstring for the options)."""
     check_keys(options, _KEYS)
     url = option(options, "url", str, what="an http(s) URL")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise AdapterConfigError("key 'url' must be an http:// or https:// URL with a host")
+    if (problem := url_problem(url)) is not None:
+        raise AdapterConfigError(f"key 'url' is not a usable URL ({problem}); allowed: {URL_HELP}")
     timeout = option(options, "timeout", (int, float), 10.0, "a number of seconds")
     if not 0 < timeout <= 300:
         raise AdapterConfigError("key 'timeout' must be between 0 and 300 seconds")

@@ -21,7 +21,6 @@ Errors print one line starting with ``error:`` on stderr and exit with 1 (2 for 
 from __future__ import annotations
 
 import json
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,6 +66,7 @@ from leadflow.cli._serve import serve, start_service
 from leadflow.cli._simulate import simulate_command
 from leadflow.cli._sla import away_app, sla
 from leadflow.cli._tokens import token_app
+from leadflow.cli._version import version
 from leadflow.cli._worker import worker
 from leadflow.definitions import DefinitionError, ProcessDefinition, json_schema, load_definition
 from leadflow.engine import Instance
@@ -86,23 +86,9 @@ db_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(db_app, name="db")
-app.add_typer(report_app, name="report")
-report_app.command("sla")(sla)
-report_app.command("queue")(queue)
-app.add_typer(away_app, name="away")
-app.add_typer(outbox_app, name="outbox")
-app.command()(worker)
-app.command()(doctor)
-app.command()(serve)
-app.command()(lint)
-app.command()(diff)
-app.command("simulate")(simulate_command)
-app.command()(migrate)
-app.add_typer(canary_app, name="canary")
-app.add_typer(token_app, name="token")
-app.add_typer(journeys_app, name="journeys")
-app.add_typer(schedules_app, name="schedules")
+AUTHORING, RUNNING, OPERATING, REPORTING = "Authoring", "Running", "Operating", "Reporting"
+"""The help panels: what a person is doing (the commands of each are registered in that order:
+the decorated ones below as they come, the rest at the end of this module)."""
 
 
 def _summary(definition: ProcessDefinition) -> str:
@@ -112,16 +98,9 @@ def _summary(definition: ProcessDefinition) -> str:
     )
 
 
-def _version() -> str:
-    try:
-        return metadata.version("leadflow")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"leadflow {_version()}")
+        typer.echo(f"leadflow {version()}")
         raise typer.Exit()
 
 
@@ -140,10 +119,15 @@ def _root(
 # -- definitions -------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(rich_help_panel=AUTHORING)
 @handled
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Definition files (YAML or JSON).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Definition files (YAML or JSON) or shipped process names (inbound-lead)."
+        ),
+    ],
     as_json: AsJson = False,
 ) -> None:
     """Check definition files; print every problem as file:line:col: message."""
@@ -192,21 +176,22 @@ def validate(
         fail(f"{failed} of {len(results)} {noun} failed validation")
 
 
-@app.command()
+@app.command(rich_help_panel=AUTHORING)
 @handled
 def schema(output: Output = None) -> None:
     """Print the JSON Schema of the definition language (for editors and CI)."""
     write_or_print(json.dumps(json_schema(), indent=2) + "\n", output)
 
 
-@app.command()
+@app.command(rich_help_panel=AUTHORING)
 @handled
 def graph(
     target: Annotated[
         str,
         typer.Argument(
             metavar="FILE_OR_PROCESS",
-            help="A definition file, or (with --db) the id of a deployed process.",
+            help="A definition file, a shipped process by name (inbound-lead), or (with --db) "
+            "the id of a deployed process.",
         ),
     ],
     fmt: Annotated[
@@ -235,14 +220,24 @@ def graph(
             help="With --db: only leads of this version (and draw it, for a process id).",
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="DATE",
+            help="With --db: time in stage as of this moment (YYYY-MM-DD\\[THH:MM], UTC; "
+            "default now, or the last change when the data is over a day old).",
+        ),
+    ] = None,
 ) -> None:
     """Draw a process: stages with SLAs and exit criteria, transitions with guards, live heat."""
     from leadflow.cli._graph import draw
+    from leadflow.cli._report_options import parse_time
 
-    draw(target, fmt, output, db, version)
+    draw(target, fmt, output, db, version, parse_time(as_of, "--as-of"))
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def demo(
     leads: Annotated[int, typer.Option("--leads", "-n", min=1, help="How many leads arrive.")] = 40,
@@ -261,10 +256,12 @@ def demo(
 # -- scripting ---------------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def deploy(
-    file: Annotated[Path, typer.Argument(help="A definition file.")],
+    file: Annotated[
+        Path, typer.Argument(help="A definition file, or a shipped process by name (inbound-lead).")
+    ],
     db: Db,
     as_json: AsJson = False,
 ) -> None:
@@ -287,7 +284,7 @@ def _done(instance: Instance, what: str, as_json: bool) -> None:
         typer.echo(f"{instance.lead_id}: {what}")
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def start(
     process: Process,
@@ -313,7 +310,7 @@ def start(
     )
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def fire(
     process: Process,
@@ -335,7 +332,7 @@ def fire(
     _done(instance, f"{trigger}: {before} -> {instance.stage}{closed}", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def record(
     process: Process,
@@ -359,7 +356,7 @@ def record(
     _done(instance, f"recorded {activity_type} (stage {instance.stage})", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def update(
     process: Process,
@@ -387,7 +384,7 @@ def update(
     _done(instance, f"updated {', '.join(changed)}" if changed else "nothing changed", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def assign(
     process: Process,
@@ -408,7 +405,7 @@ def assign(
     _done(instance, what if before != new_owner else f"already {what}", as_json)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def show(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> None:
     """Show a lead: stage, owner, data, versions and times."""
@@ -420,7 +417,7 @@ def show(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> 
         print_instance(console(), instance)
 
 
-@app.command()
+@app.command(rich_help_panel=RUNNING)
 @handled
 def history(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> None:
     """Show every change of a lead, oldest first."""
@@ -432,7 +429,7 @@ def history(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) 
         console().print(history_table(process, lead_id, entries))
 
 
-@app.command("next")
+@app.command("next", rich_help_panel=RUNNING)
 @handled
 def next_(process: Process, lead_id: LeadId, db: Db, as_json: AsJson = False) -> None:
     """Show the stage's playbook and every way out, with each criterion met or not."""
@@ -467,7 +464,6 @@ def db_current(db: Db) -> None:
     typer.echo(revision if revision else "no leadflow tables (run: leadflow db upgrade)")
 
 
-@app.command("serve-inbound")
 @handled
 def serve_inbound_command(
     db: Db,
@@ -475,9 +471,30 @@ def serve_inbound_command(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8080,
 ) -> None:
-    """The same as `leadflow serve` (kept for scripts written before it): the service,
-    including the inbound CRM webhooks (POST /hooks/<source>)."""
-    start_service(db, config, host, port, workers=1)
+    """The same as `leadflow serve`, kept for scripts written before it.
+
+    The whole service, including the inbound CRM webhooks (POST /hooks/<source>)."""
+    start_service(db, config, host, port, workers=1, inbound=True)
+
+
+app.command(rich_help_panel=AUTHORING)(lint)
+app.command(rich_help_panel=AUTHORING)(diff)
+app.command("simulate", rich_help_panel=AUTHORING)(simulate_command)
+app.command(rich_help_panel=RUNNING)(migrate)
+app.add_typer(canary_app, name="canary", rich_help_panel=RUNNING)
+app.add_typer(journeys_app, name="journeys", rich_help_panel=RUNNING)
+app.command(rich_help_panel=OPERATING)(worker)
+app.command(rich_help_panel=OPERATING)(serve)
+app.command("serve-inbound", rich_help_panel=OPERATING)(serve_inbound_command)
+app.add_typer(db_app, name="db", rich_help_panel=OPERATING)
+app.add_typer(outbox_app, name="outbox", rich_help_panel=OPERATING)
+app.add_typer(away_app, name="away", rich_help_panel=OPERATING)
+app.add_typer(token_app, name="token", rich_help_panel=OPERATING)
+app.command(rich_help_panel=OPERATING)(doctor)
+app.add_typer(schedules_app, name="schedules", rich_help_panel=OPERATING)
+app.add_typer(report_app, name="report", rich_help_panel=REPORTING)
+report_app.command("sla")(sla)
+report_app.command("queue")(queue)
 
 
 def main() -> None:

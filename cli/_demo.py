@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from leadflow.cli._units import duration, percent
 from leadflow.definitions import LeadflowError, ProcessDefinition, load_library
 from leadflow.engine import DuplicateLead, Engine, GuardFailed
 from leadflow.engine.reports import SlaBoard, sla_board
@@ -314,15 +316,9 @@ class _Simulation:
         self.say(lead, "win", f"{lead.company} is handed to sales: won")
 
 
-def _span(delta: timedelta) -> str:
-    days, rest = divmod(int(delta.total_seconds()), 86_400)
-    hours, rest = divmod(rest, 3_600)
-    return f"{days}d {hours}h {rest // 60}m" if days else f"{hours}h {rest // 60}m"
-
-
 def _pipeline(definition: ProcessDefinition, stages: Counter[str]) -> Table:
     total = sum(stages.values())
-    table = Table(title="Pipeline by stage", title_justify="left")
+    table = Table(title="Pipeline by stage", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("stage")
     table.add_column("leads", justify="right")
     table.add_column("share", justify="right")
@@ -338,8 +334,8 @@ def _pipeline(definition: ProcessDefinition, stages: Counter[str]) -> Table:
         table.add_row(
             Text(label),
             str(count),
-            f"{count / total:.0%}" if total else "-",
-            f"{probability}%" if probability is not None else "-",
+            percent(count / total) if total else "-",
+            percent(probability / 100) if probability is not None else "-",
             f"{weighted:.1f}" if weighted is not None else "-",
         )
     table.add_section()
@@ -349,28 +345,18 @@ def _pipeline(definition: ProcessDefinition, stages: Counter[str]) -> Table:
 
 def _losses(reasons: Counter[str]) -> Table:
     total = sum(reasons.values())
-    table = Table(title="Losses by reason", title_justify="left")
+    table = Table(title="Losses by reason", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("reason")
     table.add_column("leads", justify="right")
     table.add_column("share", justify="right")
     for reason, count in reasons.most_common():
-        table.add_row(Text(reason), str(count), f"{count / total:.0%}")
+        table.add_row(Text(reason), str(count), percent(count / total))
     return table
-
-
-def _short(seconds: float) -> str:
-    """``45s``, ``4m 10s``, ``3h 5m``: a response time at the scale it is read."""
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60}s"
-    return _span(timedelta(seconds=whole))
 
 
 def _sla(board: SlaBoard) -> Table:
     """The SLA board: how each rep did on speed to call and the call cadence."""
-    table = Table(title="SLAs by owner", title_justify="left")
+    table = Table(title="SLAs by owner", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("owner", "SLA", "met", "breached", "pending", "median response", "reassigned"):
         table.add_column(name, justify="left" if name in ("owner", "SLA") else "right")
     for row in board.rows:
@@ -381,7 +367,7 @@ def _sla(board: SlaBoard) -> Table:
             str(row.met),
             str(row.breached),
             str(row.pending),
-            "-" if median is None else _short(median),
+            duration(median),
             str(row.reassigned),
         )
     return table
@@ -428,7 +414,7 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
     console.print(
         Text(
             f"Simulated {START:%a %d %b %Y %H:%M} -> {end:%a %d %b %Y %H:%M} UTC "
-            f"({_span(end - START)})"
+            f"({duration((end - START).total_seconds())})"
         )
     )
     console.print(

@@ -72,8 +72,9 @@ def doctor(
     ] = "5m",
     as_json: AsJson = False,
 ) -> None:
-    """Check that timers fire and the outbox delivers: figures, a verdict, and exit status 2 on
-    trouble (0 when healthy or only warnings)."""
+    """Check that timers fire and the outbox delivers: figures and a verdict.
+
+    Exit status 2 on trouble, 0 when healthy or only warnings, 1 when it could not check."""
     limits = Limits(
         timer_lag=_seconds("--max-timer-lag", max_timer_lag),
         delivery_lag=_seconds("--max-delivery-lag", max_delivery_lag),

@@ -15,13 +15,15 @@ touches a database unless ``--db`` asks for it. The diagram itself is built in
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from leadflow.cli._common import CliError, open_engine, write_or_print
-from leadflow.definitions import ProcessDefinition, load_definition
+from leadflow.definitions import ProcessDefinition, library_names, load_definition
+from leadflow.engine import Engine
 from leadflow.engine.graph import (
     GraphvizError,
     HeatMap,
@@ -30,6 +32,7 @@ from leadflow.engine.graph import (
     render_mermaid,
     stage_heat,
 )
+from leadflow.engine.reports import default_as_of
 
 __all__ = ["GraphFormat", "draw", "parse_format", "render_dot", "render_mermaid"]
 
@@ -45,13 +48,33 @@ class GraphFormat(StrEnum):
     png = "png"
 
 
+def _heat(engine: Engine, process: str, version: int | None, as_of: datetime | None) -> HeatMap:
+    """The live leads per stage as of ``as_of``, or now, or (saying so) the process's last
+    change when the data is more than a day old."""
+    if as_of is None:
+        as_of, stale = default_as_of(engine, process)
+        if stale:
+            typer.echo(
+                f"note: the last change to {process} in this database was at "
+                f"{as_of:%Y-%m-%d %H:%M} UTC, more than a day ago: time in stage is as of then "
+                "(--as-of sets another moment)",
+                err=True,
+            )
+    return stage_heat(engine, process, version, as_of)
+
+
 def _definition(
-    target: str, db: str | None, version: int | None
+    target: str, db: str | None, version: int | None, as_of: datetime | None = None
 ) -> tuple[ProcessDefinition, HeatMap | None]:
     path = Path(target)
     is_process = not path.is_file() and _PROCESS_ID.match(target) is not None
+    if is_process and db is None and target not in library_names():
+        raise CliError(
+            f"no file '{target}' and no shipped process of that name; to draw the deployed "
+            f"process '{target}', add --db URL"
+        )
     if is_process and db is None:
-        raise CliError(f"no file '{target}'; to draw the deployed process '{target}', add --db URL")
+        return load_definition(target), None  # a shipped process, by name
     if version is not None and db is None:
         raise CliError("--definition-version chooses leads in a database: it needs --db URL")
     if not is_process:
@@ -66,11 +89,11 @@ def _definition(
                     f"process '{definition.process}' of {target} is not deployed in that "
                     f"database (deployed: {known}); no live leads to show"
                 )
-            return definition, stage_heat(engine, definition.process, version)
+            return definition, _heat(engine, definition.process, version, as_of)
     assert db is not None
     with open_engine(db) as engine:
         definition = engine.definition(target, version)
-        return definition, stage_heat(engine, target, version)
+        return definition, _heat(engine, target, version, as_of)
 
 
 def parse_format(text: str) -> GraphFormat:
@@ -90,8 +113,10 @@ def draw(
     output: Path | None,
     db: str | None = None,
     version: int | None = None,
+    as_of: datetime | None = None,
 ) -> None:
-    """Load ``target``, build its diagram (with heat from ``db``) and write it in ``fmt``.
+    """Load ``target``, build its diagram (with heat from ``db`` as of ``as_of``) and write it
+    in ``fmt``.
 
     ``fmt`` is a :class:`GraphFormat` or its text; everything that goes wrong is a
     :class:`CliError` or a :class:`LeadflowError` with a message for the user.
@@ -99,7 +124,9 @@ def draw(
     fmt = parse_format(fmt)
     if fmt is GraphFormat.png and output is None:
         raise CliError("--format png writes binary data: give --output FILE.png")
-    definition, heat = _definition(target, db, version)
+    if as_of is not None and db is None:
+        raise CliError("--as-of is the moment of the live leads in a database: it needs --db URL")
+    definition, heat = _definition(target, db, version, as_of)
     if fmt is GraphFormat.mermaid:
         write_or_print(render_mermaid(definition, heat), output)
         return

@@ -106,7 +106,12 @@ def _plural(n: int, word: str) -> str:
 
 @handled
 def lint(
-    files: Annotated[list[Path], typer.Argument(help="Definition files (YAML or JSON).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Definition files (YAML or JSON) or shipped process names (inbound-lead)."
+        ),
+    ],
     fmt: Annotated[
         LintFormat,
         typer.Option("--format", "-f", help="text, json, or github (annotations for CI)."),
@@ -189,8 +194,12 @@ def _print_outcome(
 
 @handled
 def diff(
-    old: Annotated[Path, typer.Argument(help="The definition as it is (deployed).")],
-    new: Annotated[Path, typer.Argument(help="The definition as it will be.")],
+    old: Annotated[
+        Path, typer.Argument(help="The definition as it is (deployed): a file or a shipped name.")
+    ],
+    new: Annotated[
+        Path, typer.Argument(help="The definition as it will be: a file or a shipped name.")
+    ],
     db: Annotated[
         str | None,
         typer.Option(

@@ -49,6 +49,7 @@ _WORDS = {
     "fails_criteria": "move, but now fail a criterion of their stage",
     "unmapped": "blocked: stage gone, no --map",
     "data_invalid": "blocked: data breaks the new fields",
+    "skips_criteria": "blocked: --map skips criteria it does not meet",
 }
 
 

@@ -54,7 +54,7 @@ Config = Annotated[
         envvar="LEADFLOW_CONFIG",
         show_envvar=True,
         metavar="FILE",
-        help="Deployment configuration (TOML): the adapters and the [dispatch] options.",
+        help="Deployment configuration (TOML): the adapters and the \\[dispatch] options.",
     ),
 ]
 AdapterName = Annotated[
@@ -122,15 +122,27 @@ def _status_table(status: OutboxStatus) -> Table:
 @handled
 def status(db: Db, config: Config = None, as_json: AsJson = False) -> None:
     """Deliveries per adapter: pending, due, leased, dead, delivered; events not fanned out."""
-    configured = list(_config(config).adapters) if config is not None else None
+    deployment = _config(config)  # None: $LEADFLOW_CONFIG, or LEADFLOW_ADAPTER_* only
+    configured = list(deployment.adapters) if config is not None else None
     with open_engine(db) as engine:
         result = Outbox(engine).status(configured=configured)
     if as_json:
         print_json(_status_json(result))
-        return
-    out = console()
-    out.print(_status_table(result))
-    out.print(f"events waiting to be fanned out: {result.undispatched}")
+    else:
+        out = console()
+        out.print(_status_table(result))
+        out.print(f"events waiting to be fanned out: {result.undispatched}")
+    waiting = result.undispatched + result.pending
+    if not deployment.adapters and waiting:
+        typer.echo(_NO_ADAPTER.format(waiting=waiting), err=True)
+
+
+_NO_ADAPTER = (
+    "warning: no adapter is configured, so nothing will deliver these {waiting} events: give "
+    "--config FILE (or set LEADFLOW_CONFIG) naming a TOML file with an [adapters.<name>] table "
+    "(type, url, secret: docs/adapters.md), then run leadflow worker --config FILE or leadflow "
+    "outbox run --config FILE"
+)
 
 
 def _info_json(info: DeliveryInfo) -> dict[str, Any]:

@@ -66,6 +66,21 @@ report_app = typer.Typer(
 )
 
 
+def _as_of(engine: Engine, process: str, given: datetime | None) -> datetime:
+    """``--as-of``, or now, or (saying so on stderr) the process's last change when the data
+    is more than a day old."""
+    if given is not None:
+        return given
+    when, stale = rp.default_as_of(engine, process)
+    if stale:
+        typer.echo(
+            f"note: the last change to {process} in this database was at {when:%Y-%m-%d %H:%M} "
+            "UTC, more than a day ago: reporting as of then (--as-of sets another moment)",
+            err=True,
+        )
+    return when
+
+
 def _since(text: str | None) -> datetime | None:
     return parse_time(text, "--since")
 
@@ -82,8 +97,8 @@ def pipeline(
     value_field: ValueField = None,
 ) -> None:
     """Open leads by stage: count, value, probability-weighted value, days in stage."""
-    when = parse_time(as_of, "--as-of")
     with open_engine(db) as engine:
+        when = _as_of(engine, process, parse_time(as_of, "--as-of"))
         report = rp.pipeline(engine, process, version, when, value_field=value_field)
     emit([report], fmt, html)
 
@@ -110,6 +125,7 @@ def funnel(
     stages = [s.strip() for s in path.split(",")] if path is not None else None
     period = None if cohort is Cohort.all else cohort.value
     with open_engine(db) as engine:
+        when = _as_of(engine, process, when)
         report = rp.funnel(engine, process, version, when, cohort=period, path=stages)
     emit([report], fmt, html)
 
@@ -126,8 +142,8 @@ def time_in_stage(
     since: Since = None,
 ) -> None:
     """Median and 90th percentile of days in each stage (visits in progress count so far)."""
-    when = parse_time(as_of, "--as-of")
     with open_engine(db) as engine:
+        when = _as_of(engine, process, parse_time(as_of, "--as-of"))
         report = rp.time_in_stage(engine, process, version, when, since=_since(since))
     emit([report], fmt, html)
 
@@ -161,6 +177,7 @@ def stuck(
     except ValueError as exc:
         raise CliError(f"--older-than: {exc}") from None
     with open_engine(db) as engine:
+        when = _as_of(engine, process, when)
         report = rp.stuck(
             engine, process, version, when, older_than=threshold, value_field=value_field
         )
@@ -194,8 +211,8 @@ def loss_reasons(
     value_field: ValueField = None,
 ) -> None:
     """Lost leads by reason, most frequent first."""
-    when = parse_time(as_of, "--as-of")
     with open_engine(db) as engine:
+        when = _as_of(engine, process, parse_time(as_of, "--as-of"))
         report = rp.loss_reasons(
             engine,
             process,
@@ -221,8 +238,8 @@ def owners(
     value_field: ValueField = None,
 ) -> None:
     """Per owner: leads, open, won, lost, win rate, won and open value, activities."""
-    when = parse_time(as_of, "--as-of")
     with open_engine(db) as engine:
+        when = _as_of(engine, process, parse_time(as_of, "--as-of"))
         report = rp.owners(
             engine, process, version, when, since=_since(since), value_field=value_field
         )
@@ -307,6 +324,7 @@ def forecast(
     when = parse_time(as_of, "--as-of")
     split = parse_time(split_at, "--split-at")
     with open_engine(db) as engine:
+        when = _as_of(engine, process, when)
         out = _forecasts(
             engine,
             process,
@@ -342,6 +360,7 @@ def overview(
     when = parse_time(as_of, "--as-of")
     split = parse_time(split_at, "--split-at")
     with open_engine(db) as engine:
+        when = _as_of(engine, process, when)
         out: list[rp.Report] = [
             rp.pipeline(engine, process, version, when, value_field=value_field),
             rp.funnel(

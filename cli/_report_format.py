@@ -20,10 +20,11 @@ from rich.text import Text
 
 from leadflow.cli._common import CliError, console, print_json, write_or_print
 from leadflow.cli._report_options import Format
+from leadflow.cli._units import duration, fitted_table, percent, print_fitted
 from leadflow.engine.reports import BacktestReport, ForecastReport, Report, to_html
 from leadflow.engine.reports import format_number as fmt
 
-__all__ = ["csv_text", "emit", "rich_table", "tabular"]
+__all__ = ["csv_text", "emit", "rich_table", "table_cells", "tabular"]
 
 Tabular = tuple[list[str], list[list[Any]]]
 
@@ -84,30 +85,57 @@ def csv_text(reports: Sequence[Report]) -> str:
     return buffer.getvalue()
 
 
-def _text(value: Any) -> Text:
+_PERCENT = frozenset({"conversion", "of_entered", "share", "win_rate", "met_rate"})
+"""Columns of fractions (0.28), printed as percents (28%)."""
+_PERCENT_POINTS = frozenset({"probability"})
+"""Columns of percent points (40), printed as percents too (40%)."""
+
+
+def _in_days(column: str) -> bool:
+    return column.endswith("_days") or column.startswith("days_") or "_days_" in column
+
+
+def _header(column: str) -> str:
+    """``avg_days_in_stage`` -> ``avg in stage``: durations say their unit in their cells."""
+    if _in_days(column):
+        column = column.replace("_days", "").replace("days_", "")
+    return column.replace("_", " ")
+
+
+def _text(column: str, value: Any) -> Text:
     if value is None:
         return Text("-")
     if isinstance(value, datetime):
         return Text(value.strftime("%Y-%m-%d"))
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Text(str(value))
+    if column in _PERCENT:
+        return Text(percent(value))
+    if column in _PERCENT_POINTS:
+        return Text(percent(value / 100))
+    if _in_days(column):
+        return Text(duration(value * 86_400))
     return Text(fmt(value, 2))
 
 
-def rich_table(reports: Sequence[Report]) -> Table:
-    """The report as a rich table; numbers right-aligned, times as dates."""
+def table_cells(reports: Sequence[Report]) -> tuple[list[tuple[str, bool]], list[list[Text]]]:
+    """The report's columns (header, right-aligned) and cells as a terminal shows them:
+    durations as ``2d 5h``, shares and probabilities as ``28%``, times as dates."""
     columns, rows = tabular(reports, compact=True)
-    table = Table(box=box.SIMPLE_HEAD)
-    cells = [[_text(v) for v in row] for row in rows]
-    for k, name in enumerate(columns):
-        numeric = bool(rows) and all(isinstance(r[k], int | float) or r[k] is None for r in rows)
-        width = max([len(row[k].plain) for row in cells] + [4])
-        table.add_column(
-            name.replace("_", " "), justify="right" if numeric else "left", min_width=width
+    cells = [[_text(columns[k], v) for k, v in enumerate(row)] for row in rows]
+    heads = [
+        (
+            _header(name),
+            bool(rows) and all(isinstance(r[k], int | float) or r[k] is None for r in rows),
         )
-    for row in cells:
-        table.add_row(*row)
-    return table
+        for k, name in enumerate(columns)
+    ]
+    return heads, cells
+
+
+def rich_table(reports: Sequence[Report], width: int = 200) -> Table:
+    """The report as a rich table that fits ``width`` (see :func:`table_cells`)."""
+    return fitted_table(*table_cells(reports), width)[0]
 
 
 def _key(report: Report) -> str:
@@ -139,7 +167,7 @@ def _errors_table(report: BacktestReport) -> Table:
     for name in ("method", "measure", "MAE", "MAPE"):
         table.add_column(name, justify="left" if name in ("method", "measure") else "right")
     for e in report.errors:
-        mape = "-" if e.mape is None else f"{e.mape:.1%}"
+        mape = percent(e.mape)
         table.add_row(e.method, e.measure, f"{e.mae:,.2f}", mape)
     return table
 
@@ -163,7 +191,7 @@ def emit(reports: Sequence[Report], fmt: Format, html: Path | None) -> None:
         out = console()
         for group in groups:
             out.print(Text(_title(group[0]), style="bold"))
-            out.print(rich_table(group))
+            print_fitted(out, *table_cells(group))
             if isinstance(group[0], BacktestReport):
                 out.print(Text("Backtest error per period", style="bold"))
                 out.print(_errors_table(group[0]))

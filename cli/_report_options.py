@@ -77,7 +77,7 @@ VersionOpt = Annotated[
 AsOf = Annotated[
     str | None,
     typer.Option(
-        "--as-of", metavar="DATE", help="Describe this moment (YYYY-MM-DD[THH:MM], UTC; now)."
+        "--as-of", metavar="DATE", help="Describe this moment (YYYY-MM-DD\\[THH:MM], UTC; now)."
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")]

@@ -28,10 +28,17 @@ Config = Annotated[
         metavar="FILE",
         envvar="LEADFLOW_CONFIG",
         show_envvar=True,
-        help="Deployment configuration (TOML); its [inbound.<name>] sources are served at "
+        help="Deployment configuration (TOML); its \\[inbound.<name>] sources are served at "
         "/hooks/<name>.",
     ),
 ]
+
+
+_NO_INBOUND = (
+    "{level}: no inbound sources are configured, so POST /hooks/<source> answers 404 for every "
+    "CRM: to take CRM webhooks in, add an [inbound.<name>] table (kind = hubspot, pipedrive or "
+    "standard; docs/adapters.md) to a TOML file and pass --config FILE (or set LEADFLOW_CONFIG)"
+)
 
 
 def start_service(
@@ -41,18 +48,27 @@ def start_service(
     port: int,
     workers: int,
     log_format: LogFormat = LogFormat.text,
+    *,
+    inbound: bool = False,
 ) -> None:
-    """Check what the service needs, then run it until SIGINT/SIGTERM."""
+    """Check what the service needs, say what is missing, then run it until SIGINT/SIGTERM.
+
+    ``inbound``: the caller serves for the webhooks (``serve-inbound``), so serving none of
+    them is a warning rather than a note.
+    """
     try:
         import fastapi  # noqa: F401 - only checked for here: the service imports it
         import uvicorn
-        from uvicorn.config import LOGGING_CONFIG
     except ImportError:
         raise CliError("serving needs uvicorn and fastapi: pip install 'leadflow[serve]'") from None
+    sources: object = None
     if config is not None:
         from leadflow.adapters import load_config
 
-        load_config(config)  # a bad file is one error line here, not a traceback per worker
+        # a bad file is one error line here, not a traceback per worker
+        sources = load_config(config).inbound
+    if not sources:
+        typer.echo(_NO_INBOUND.format(level="warning" if inbound else "note"), err=True)
     with open_engine(db, may_create=True):
         pass  # the database answers and its schema is current
     # uvicorn's workers (and its factory) read the database and configuration from the
@@ -64,15 +80,18 @@ def start_service(
     else:
         os.environ.pop("LEADFLOW_CONFIG", None)
     try:
-        uvicorn.run(
-            APP,
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            log_config=JSON_LOGGING if log_format is LogFormat.json else LOGGING_CONFIG,
-        )
+        if log_format is LogFormat.json:
+            uvicorn.run(
+                APP,
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+                log_config=JSON_LOGGING,
+            )
+        else:
+            uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
     finally:
         for name, value in saved.items():
             if value is None:
@@ -94,6 +113,8 @@ def serve(
         LogFormat, typer.Option("--log-format", help="text, or json: one JSON object per line.")
     ] = LogFormat.text,
 ) -> None:
-    """Serve the HTTP API (/api/v1, /docs), the inbound CRM webhooks (/hooks/<source>),
-    /healthz and /readyz with uvicorn. Needs `pip install 'leadflow[serve]'`."""
+    """Serve the HTTP API, the inbound CRM webhooks, /healthz and /readyz with uvicorn.
+
+    The API is under /api/v1 (interactive reference at /docs), the webhooks at
+    /hooks/<source>. Needs `pip install 'leadflow\\[serve]'`."""
     start_service(db, config, host, port, workers, LogFormat(log_format))

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leadflow.cli._common import console, fail, handled
+from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine.simulate import (
     MetricDelta,
     SimulationResult,
@@ -96,11 +97,13 @@ def _refusals(result: SimulationResult, label: str) -> Table:
     return table
 
 
-def _run(definition: Path, spec: Any, seed: int, leads: int | None, show: bool) -> SimulationResult:
+def _run(
+    name: str, definition: ProcessDefinition, spec: Any, seed: int, leads: int | None, show: bool
+) -> SimulationResult:
     if not show:
         return simulate(definition, spec, seed=seed, leads=leads)
     columns = (
-        TextColumn(f"simulating {definition.name}"),
+        TextColumn(f"simulating {name}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -116,13 +119,22 @@ def _run(definition: Path, spec: Any, seed: int, leads: int | None, show: bool) 
 
 @handled
 def simulate_command(
-    definition: Annotated[Path, typer.Argument(help="The process definition (YAML or JSON).")],
+    definition: Annotated[
+        Path,
+        typer.Argument(
+            help="The process definition: a YAML/JSON file or a shipped process by name."
+        ),
+    ],
     spec: Annotated[
         Path, typer.Option("--spec", help="The simulation spec: a replay or a generator.")
     ],
     compare_with: Annotated[
         Path | None,
-        typer.Option("--compare", metavar="OTHER", help="Run this definition too; print deltas."),
+        typer.Option(
+            "--compare",
+            metavar="OTHER",
+            help="Run this definition (file or shipped name) too; print deltas.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")] = 1,
     leads: Annotated[
@@ -138,9 +150,11 @@ def simulate_command(
         fail(f"--format must be table or json, not {fmt!r}")
     try:
         source = load_spec(spec)
+        # every input is read and checked before any work starts (--compare's file too)
+        definitions = [(p.name, load_definition(p)) for p in (definition, compare_with) if p]
         show = fmt == "table" and not no_progress
-        first = _run(definition, source, seed, leads, show)
-        second = _run(compare_with, source, seed, leads, show) if compare_with else None
+        first, *others = [_run(n, d, source, seed, leads, show) for n, d in definitions]
+        second = others[0] if others else None
     except SpecError as exc:
         if len(exc.problems) == 1:
             fail(str(exc.problems[0]))

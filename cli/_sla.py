@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,9 +12,11 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from leadflow.cli._common import CliError, Db, console, handled, open_engine, print_json
 from leadflow.cli._report import Format, FormatOpt, ProcessOpt, parse_time
+from leadflow.cli._units import duration, fitted_table, percent, print_fitted
 from leadflow.engine.reports import SlaBoard, sla_board
 
 __all__ = ["away_app", "sla"]
@@ -42,33 +44,34 @@ _COLUMNS = (
 )
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return str(timedelta(seconds=round(seconds)))
+_DROP_FIRST = tuple(_COLUMNS.index(c) for c in ("stopped", "pending", "handled", "p90_response"))
+"""At a narrow terminal these go first; the owner, policy, met, met rate and median stay."""
 
 
-def _table(board: SlaBoard) -> Table:
-    table = Table(box=box.SIMPLE_HEAD)
-    for name in _COLUMNS:
-        label = board.by if name == "owner" else name.replace("_", " ")
-        table.add_column(label, justify="left" if name in ("owner", "policy") else "right")
-    for r in board.rows:
-        rate = "-" if r.met_rate is None else f"{r.met_rate:.0%}"
-        table.add_row(
-            r.owner or "(nobody)",
-            r.policy,
-            str(r.handled),
-            str(r.met),
-            str(r.breached),
-            str(r.stopped),
-            str(r.pending),
-            rate,
-            _duration(r.median_response),
-            _duration(r.p90_response),
-            str(r.reassigned),
-        )
-    return table
+def _rows(board: SlaBoard) -> list[list[Text]]:
+    return [
+        [
+            Text(r.owner or "(nobody)"),
+            Text(r.policy),
+            *(Text(str(n)) for n in (r.handled, r.met, r.breached, r.stopped, r.pending)),
+            Text(percent(r.met_rate)),
+            Text(duration(r.median_response)),
+            Text(duration(r.p90_response)),
+            Text(str(r.reassigned)),
+        ]
+        for r in board.rows
+    ]
+
+
+def _columns(board: SlaBoard) -> list[tuple[str, bool]]:
+    return [
+        (board.by if name == "owner" else name.replace("_", " "), name not in ("owner", "policy"))
+        for name in _COLUMNS
+    ]
+
+
+def _table(board: SlaBoard, width: int = 200) -> Table:
+    return fitted_table(_columns(board), _rows(board), width)[0]
 
 
 def _csv(board: SlaBoard) -> str:
@@ -111,7 +114,7 @@ def sla(
     else:
         out = console()
         out.print(f"[bold]SLA board: {process}, by {board.by}[/bold]")
-        out.print(_table(board))
+        print_fitted(out, _columns(board), _rows(board), _DROP_FIRST)
 
 
 away_app = typer.Typer(
@@ -158,8 +161,9 @@ def away_import(
     ] = "UTC",
     days: Annotated[int, typer.Option("--days", min=1, max=3650, help="How far ahead.")] = 365,
 ) -> None:
-    """Read MEMBER's days off (all-day busy events, out-of-office) from a calendar; run it
-    again any time: only new periods are added."""
+    """Read MEMBER's days off (all-day busy events, out-of-office) from a calendar.
+
+    Run it again any time: only new periods are added."""
     text = _read_ics(ics)
     with open_engine(db) as engine:
         done = engine.import_away(member, text, timezone=tz, days=days)

@@ -182,7 +182,7 @@ def worker(
             min=1,
             max=65535,
             metavar="PORT",
-            help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs [metrics]).",
+            help="Prometheus metrics at http://HOST:PORT/metrics (needs leadflow\\[metrics]).",
         ),
     ] = None,
     metrics_host: Annotated[
@@ -195,8 +195,9 @@ def worker(
         LogFormat, typer.Option("--log-format", help="text, or json: one JSON object per line.")
     ] = LogFormat.text,
 ) -> None:
-    """Fire due SLA timers, run the definitions' schedules and (with --config) deliver the
-    outbox, until SIGTERM or Ctrl-C (the current batch is committed first)."""
+    """Fire due SLA timers, run schedules and (with --config) deliver the outbox.
+
+    Runs until SIGTERM or Ctrl-C (the current batch is committed first)."""
     try:
         kept = parse_duration(keep_answers).total_seconds()
         if not 60 <= kept <= 90 * 86_400:

@@ -4,14 +4,15 @@ This package is pure: it reads text and never imports :mod:`leadflow.engine`.
 """
 
 from ._access_model import ACCESS_VERBS, BUILTIN_ROLES, AccessSpec, RoleRule, SharingRule
+from ._base import INT32_MAX
 from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
 from ._errors import DefinitionError, LeadflowError, Problem
 from ._journeys import JourneyRule, Journeys, check_journeys, load_journeys
-from ._library import library_names, library_path, load_library
+from ._library import library_names, library_path
 from ._lint import SEVERITIES, LintFinding, LintResult, lint, lint_source
 from ._lint_model import LintSettings, Suppression
-from ._loader import load_definition
+from ._loader import load_definition, load_library
 from ._model import (
     ActivityCriterion,
     ActivityRequirement,
@@ -50,6 +51,7 @@ from ._spans import Span, parse_span
 __all__ = [
     "ACCESS_VERBS",
     "BUILTIN_ROLES",
+    "INT32_MAX",
     "SEVERITIES",
     "AccessSpec",
     "ActivityCriterion",

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from ._durations import Duration
 
 __all__ = [
+    "INT32_MAX",
     "NAME_PATTERN",
     "PROCESS_PATTERN",
     "ActivityRequirement",
@@ -25,7 +26,11 @@ PROCESS_PATTERN = r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
 WholeNumber = Annotated[int, Strict()]
-"""An integer that is written as one (``yes`` or ``1.0`` are refused)."""
+"""An integer that is written as one (``yes`` or ``1.0`` are refused); each use bounds it, at
+most by :data:`INT32_MAX`."""
+INT32_MAX = 2_147_483_647
+"""The largest whole number of the language: what a PostgreSQL ``integer`` column holds (versions
+and counts are stored in such columns)."""
 Bound = Annotated[float, Field(allow_inf_nan=False)]
 """A finite number."""
 
@@ -50,7 +55,7 @@ class ActivityRequirement(_Model):
 
     type: Name
     """The activity type (``call``, ``email``, ``meeting`` or any type the team records)."""
-    min: WholeNumber = Field(default=1, ge=1)
+    min: WholeNumber = Field(default=1, ge=1, le=INT32_MAX)
     """At least this many."""
     within: Duration | None = None
     """Count only activities recorded within this long before the event (``14d``)."""

@@ -23,7 +23,8 @@ from pydantic import Field, ValidationError
 
 from ._base import PROCESS_PATTERN, _Model
 from ._errors import DefinitionError, Problem
-from ._loader import _clean_path, _is_one_line, _value_problem
+from ._loader import _clean_path, _value_problem
+from ._source import _is_one_line
 from .expressions import CEL_VARIABLES, _tokens, check_expression
 from .suggest import allowed, did_you_mean
 from .yaml_source import Document, SourceError, parse_document

@@ -1,4 +1,4 @@
-"""The processes shipped with leadflow (``definitions/library/*.yaml``)."""
+"""The processes shipped with leadflow (``definitions/library/*.yaml``), found by name."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from importlib import resources
 from pathlib import Path
 
 from ._errors import DefinitionError, Problem
-from ._loader import load_definition
-from ._model import ProcessDefinition
 from .suggest import did_you_mean
 
-__all__ = ["library_names", "library_path", "load_library"]
+__all__ = ["library_names", "library_path", "shipped_path"]
 
 
 def _root() -> Path:
@@ -22,10 +20,18 @@ def library_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in _root().glob("*.yaml")))
 
 
+def shipped_path(name: str) -> Path | None:
+    """The file of the shipped process ``name`` (a bare name, no folder or suffix), or None."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    path = _root() / f"{name}.yaml"
+    return path if path.is_file() else None
+
+
 def library_path(name: str) -> Path:
     """The file of a shipped process; ``DefinitionError`` if there is none by that name."""
-    path = _root() / f"{name}.yaml"
-    if not path.is_file():
+    path = shipped_path(name)
+    if path is None:
         names = library_names()
         raise DefinitionError(
             [
@@ -38,8 +44,3 @@ def library_path(name: str) -> Path:
             ]
         )
     return path
-
-
-def load_library(name: str) -> ProcessDefinition:
-    """Load a shipped process by name."""
-    return load_definition(library_path(name), file=f"library/{name}.yaml")

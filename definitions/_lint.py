@@ -16,15 +16,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path as FsPath
 from typing import Any
 
 from . import _lint_rules_access, _lint_rules_cel, _lint_rules_flow, _lint_rules_sla
-from ._errors import DefinitionError, Problem
+from ._errors import DefinitionError
 from ._lint_model import LintSettings
 from ._lint_rules_base import Issue, Path, Rule, Severity, rule
 from ._loader import validate_data_document
 from ._model import ProcessDefinition
+from ._source import read_source
 from .suggest import did_you_mean
 from .yaml_source import Document, SourceError, parse_document
 
@@ -211,32 +211,14 @@ class LintResult:
     file: str
 
 
-def _read(source: str | os.PathLike[str], file: str | None) -> tuple[str | bytes, str]:
-    is_file = isinstance(source, os.PathLike) or (
-        "\n" not in source and len(source) < 4096 and os.path.isfile(source)
-    )
-    if not is_file:
-        assert isinstance(source, str)
-        if source.strip() and "\n" not in source and ":" not in source:
-            raise DefinitionError([Problem("no such file", "unreadable-file", file or source)])
-        return source, file or "<string>"
-    name = file or os.fspath(source)
-    try:
-        return FsPath(source).read_bytes(), name
-    except OSError as exc:
-        raise DefinitionError(
-            [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
-        ) from exc
-
-
 def lint_source(source: str | os.PathLike[str], *, file: str | None = None) -> LintResult:
     """Load a definition (a path or YAML/JSON text, as ``load_definition`` takes) and lint it.
 
     Raises :class:`DefinitionError` when it does not load.
     """
-    text, name = _read(source, file)
+    text, name = read_source(source, file)
     try:
-        doc = parse_document(text, name)
+        doc = parse_document(text, name, collect=True)
     except SourceError as exc:
         raise DefinitionError(exc.problems) from None
     definition = validate_data_document(doc)

@@ -20,7 +20,9 @@ __all__ = [
     "RULES",
     "cel_type_mismatch",
     "condition_never_holds",
+    "constant_mismatch",
     "criterion_never_holds",
+    "mismatch_message",
     "never_holds",
     "unknown_enum_value",
 ]
@@ -137,35 +139,64 @@ def _all_comparisons(tree: Node) -> Iterator[_Comparison]:
 def cel_type_mismatch(d: ProcessDefinition) -> Iterator[Issue]:
     """``lead.score == "60"`` on an integer field is always false (CEL does not convert types),
     and ``lead.score > "60"`` fails to evaluate, so the condition counts as unmet. Dates and
-    datetimes are timestamps in CEL: compare them with ``timestamp('...')``, not with text."""
+    datetimes are timestamps in CEL: compare them with ``timestamp('...')``, not with text.
+    (When such a comparison makes a criterion constant, the definition does not load at all.)"""
     for site in cel_sites(d):
         tree = parse(site.expression)
         if tree is None:
             continue
         for c in _all_comparisons(tree):
             spec = d.fields.get(c.name)
-            if spec is None or not _mismatch(c, spec):
-                continue
-            if c.op == "item":
-                assert spec.items is not None
-                what = f"lead.{c.name} holds {spec.items.value} items, but is searched for"
-                hint = _EXPECTED[spec.items]
-            else:
-                article = "an" if spec.type.value[0] in "aeiou" else "a"
-                what = f"lead.{c.name} is {article} {spec.type.value} field, but is compared with"
-                hint = _EXPECTED[spec.type]
-            if c.op in ("==", "in", "item"):
-                effect = "so this is always false"
-            elif c.op == "!=":
-                effect = "so this is always true"
-            else:
-                effect = "so evaluating it fails and the condition counts as unmet"
-            yield Issue(
-                site.path,
-                f"{site.owner}: {what} {_shown(c.literal)}; CEL does not convert between types, "
-                f"{effect} (compare with {hint})",
-                offset=c.offset,
-            )
+            if spec is not None and _mismatch(c, spec):
+                yield Issue(site.path, mismatch_message(site.owner, c, spec), offset=c.offset)
+
+
+def mismatch_message(owner: str, c: _Comparison, spec: FieldSpec) -> str:
+    """What a field-vs-literal comparison of mismatched types does, and what to compare with."""
+    if c.op == "item":
+        assert spec.items is not None
+        what = f"lead.{c.name} holds {spec.items.value} items, but is searched for"
+        hint = _EXPECTED[spec.items]
+    else:
+        article = "an" if spec.type.value[0] in "aeiou" else "a"
+        what = f"lead.{c.name} is {article} {spec.type.value} field, but is compared with"
+        hint = _EXPECTED[spec.type]
+    if c.op in ("==", "in", "item"):
+        effect = "so this is always false"
+    elif c.op == "!=":
+        effect = "so this is always true"
+    else:
+        effect = "so evaluating it fails and the condition counts as unmet"
+    return (
+        f"{owner}: {what} {_shown(c.literal)}; CEL does not convert between types, "
+        f"{effect} (compare with {hint})"
+    )
+
+
+def constant_mismatch(
+    node: Node, fields: Mapping[str, FieldSpec]
+) -> tuple[bool, _Comparison, FieldSpec] | None:
+    """Whether a type mismatch makes ``node`` constant: (its constant truth, the comparison
+    to blame, its field), or None. An evaluation error counts as false (unmet), as the engine
+    counts it; ``&&`` is false with any false part, ``||`` true with any true part."""
+    if node.kind in ("cmp", "in"):
+        for c in _comparisons(node) + _item_checks(node):
+            spec = fields.get(c.name)
+            if spec is not None and _mismatch(c, spec):
+                return c.op == "!=", c, spec
+        return None
+    if node.kind == "not":
+        inner = constant_mismatch(node.children[0], fields)
+        return (not inner[0], inner[1], inner[2]) if inner is not None else None
+    if node.kind in ("and", "or"):
+        decisive = node.kind == "or"  # the value that decides: true for ||, false for &&
+        parts = [constant_mismatch(child, fields) for child in node.children]
+        for part in parts:
+            if part is not None and part[0] is decisive:
+                return part
+        if all(part is not None for part in parts):
+            return parts[0]
+    return None
 
 
 @rule(

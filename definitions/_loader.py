@@ -8,7 +8,6 @@ run the structural checks of :mod:`._checks`.
 from __future__ import annotations
 
 import os
-from pathlib import Path as FsPath
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ._access_model import AccessSpec, RoleRule, SharingRule
 from ._checks import Finding
 from ._errors import DefinitionError, Problem
+from ._library import library_path
 from ._lint_model import LintSettings, Suppression
 from ._model import (
     CRITERION_KINDS,
@@ -30,6 +30,7 @@ from ._model import (
     Stage,
     Transition,
 )
+from ._salvage import salvage
 from ._sla_checks import run_all_checks
 from ._sla_model import (
     CalendarSpec,
@@ -49,10 +50,11 @@ from ._sla_model import (
     TaskPlan,
     Team,
 )
+from ._source import read_source
 from .suggest import allowed, did_you_mean
 from .yaml_source import Document, SourceError, parse_document
 
-__all__ = ["load_definition", "validate_data_document"]
+__all__ = ["load_definition", "load_library", "validate_data_document"]
 
 Path = tuple[str | int, ...]
 _CRITERION_MODELS: dict[str, type[BaseModel]] = {
@@ -63,45 +65,29 @@ _CRITERION_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _is_one_line(source: str) -> bool:
-    return "\n" not in source and len(source) < 4096
-
-
 def load_definition(
     source: str | os.PathLike[str], *, file: str | None = None
 ) -> ProcessDefinition:
-    """Load a definition from a path, or from YAML/JSON text.
+    """Load a definition from a path, from YAML/JSON text, or a shipped process by name.
 
     ``source`` is read as a file when it is a ``Path`` or a one-line string naming an existing
-    file; a one-line string without a ``:`` (no YAML mapping can be that) is a missing file;
-    anything else is the definition text itself. ``file`` overrides the name shown in
-    problems. Raises :class:`DefinitionError` carrying every problem found.
+    file; else a one-line name of a shipped process (``inbound-lead``) loads that process; a
+    one-line string without a ``:`` (no YAML mapping can be that) is a missing file; anything
+    else is the definition text itself. ``file`` overrides the name shown in problems.
+    Raises :class:`DefinitionError` carrying every problem found.
     """
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and _is_one_line(source) and os.path.isfile(source)
-    ):
-        path = FsPath(source)
-        name = file or str(source)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise DefinitionError(
-                [Problem(f"cannot read the file: {exc.strerror}", "unreadable-file", name)]
-            ) from exc
-        return _load(raw, name)
-    if (
-        _is_one_line(source)
-        and source.strip()
-        and ":" not in source
-        and not source.lstrip().startswith("{")
-    ):
-        raise DefinitionError([Problem("no such file", "unreadable-file", file or source)])
-    return _load(source, file or "<string>")
+    text, name = read_source(source, file)
+    return _load(text, name)
+
+
+def load_library(name: str) -> ProcessDefinition:
+    """Load a shipped process by name (``DefinitionError`` naming the shipped ones if none)."""
+    return load_definition(library_path(name), file=f"library/{name}.yaml")
 
 
 def _load(text: str | bytes, file: str) -> ProcessDefinition:
     try:
-        doc = parse_document(text, file)
+        doc = parse_document(text, file, collect=True)
     except SourceError as exc:
         raise DefinitionError(exc.problems) from None
     return validate_data_document(doc)
@@ -120,14 +106,29 @@ def validate_data_document(doc: Document) -> ProcessDefinition:
                 )
             ]
         )
+    problems = list(doc.problems)  # duplicate keys: every one, with the rest
     try:
         definition = ProcessDefinition.model_validate(doc.data)
     except ValidationError as exc:
-        raise DefinitionError(_translate(exc, doc)) from None
-    findings = run_all_checks(definition)
-    if findings:
-        raise DefinitionError([_locate(f, doc) for f in findings])
+        problems += _translate(exc, doc)
+        salvaged = salvage(doc.data, exc, _clean_path)
+        if salvaged is not None:  # the structural checks run on what could be read
+            model, repaired = salvaged
+            problems += [
+                _locate(f, doc)
+                for f in run_all_checks(model)
+                if not any(f.path[: len(r)] == r for r in repaired)
+            ]
+        raise DefinitionError(_in_order(problems)) from None
+    problems += [_locate(f, doc) for f in run_all_checks(definition)]
+    if problems:
+        raise DefinitionError(_in_order(problems))
     return definition
+
+
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    """Problems by position in the file (stable: same place, order found)."""
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
 def _locate(finding: Finding, doc: Document) -> Problem:
@@ -417,14 +418,32 @@ def _problem(
         message = f"{where}: unknown key '{name}'{hint}{listing}"
         return doc.problem(path, message, "unknown-key", key=True)
     if kind == "criterion_kind":
-        message = (
-            f"{where}: a criterion needs exactly one of "
-            f"{', '.join(CRITERION_KINDS)} (plus id and message)"
-        )
-        return doc.problem(path, message, "criterion-kind")
+        return _criterion_kind_problem(path, doc, where)
     if kind == "string_pattern_mismatch":
         return _name_problem(err, path, key, doc, where, name)
     return _value_problem(kind, err, path, doc, where, name)
+
+
+_CRITERION_COMMON = ("id", "message", "when")
+
+
+def _criterion_kind_problem(path: Path, doc: Document, where: str) -> Problem:
+    """A criterion of no known kind: the unknown word with a did-you-mean, or the kinds given
+    together; always what a criterion needs."""
+    needs = f"a criterion needs exactly one of {', '.join(CRITERION_KINDS)} (plus id and message)"
+    node = _get(doc.data, path)
+    keys = [str(k) for k in node] if isinstance(node, dict) else []
+    kinds = [k for k in keys if k in CRITERION_KINDS]
+    unknown = [k for k in keys if k not in CRITERION_KINDS and k not in _CRITERION_COMMON]
+    if len(kinds) > 1:
+        both = " and ".join(f"'{k}'" for k in kinds)
+        return doc.problem(path, f"{where}: has {both}; {needs}", "criterion-kind")
+    if unknown and not kinds:
+        word = unknown[0]
+        hint = did_you_mean(word, (*CRITERION_KINDS, *_CRITERION_COMMON))
+        message = f"{where}: unknown key '{word}'{hint}; {needs}"
+        return doc.problem((*path, word), message, "criterion-kind", key=True)
+    return doc.problem(path, f"{where}: {needs}", "criterion-kind")
 
 
 def _name_problem(err: Any, path: Path, key: bool, doc: Document, where: str, name: str) -> Problem:

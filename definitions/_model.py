@@ -23,6 +23,7 @@ from pydantic import (
 
 from ._access_model import AccessSpec
 from ._base import (
+    INT32_MAX,
     PROCESS_PATTERN,
     ActivityRequirement,
     Bound,
@@ -308,7 +309,7 @@ class ProcessDefinition(_Model):
 
     process: str = Field(pattern=PROCESS_PATTERN, max_length=64)
     """The process id, stable across versions (``inbound-lead``)."""
-    version: WholeNumber = Field(ge=1)
+    version: WholeNumber = Field(ge=1, le=INT32_MAX)
     """A positive integer; a deployed version never changes, so edits get a new number."""
     title: str | None = None
     """A label for people."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ._access_checks import ACCESS_CHECKS
+from ._cel_checks import check_constant_criteria
 from ._checks import CHECKS, Finding, Path
 from ._model import ProcessDefinition
 from .expressions import check_expression
@@ -220,7 +221,7 @@ def check_subscriptions(d: ProcessDefinition) -> Iterator[Finding]:
 SLA_CHECKS = (check_sla_policies, check_calendars, check_teams_and_routing, check_subscriptions)
 """The checks of this module, run after the structural ones."""
 
-ALL_CHECKS = CHECKS + SLA_CHECKS + ACCESS_CHECKS
+ALL_CHECKS = CHECKS + SLA_CHECKS + ACCESS_CHECKS + (check_constant_criteria,)
 """Every check a load runs (the access checks are in :mod:`._access_checks`)."""
 
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ._base import ActivityRequirement, Name, WholeNumber, _Model, as_tuple
+from ._base import INT32_MAX, ActivityRequirement, Name, WholeNumber, _Model, as_tuple
 from ._durations import Duration
 from ._hours import parse_hours
 from ._spans import Offset, Span_, Target
@@ -300,7 +300,7 @@ class Member(_Model):
     """The owner id leads get (the rep's id in your systems)."""
     weight: WholeNumber = Field(default=1, ge=1, le=1000)
     """Share of leads under ``weighted_round_robin`` (2 gets twice as many as 1)."""
-    capacity: WholeNumber | None = Field(default=None, ge=0)
+    capacity: WholeNumber | None = Field(default=None, ge=0, le=INT32_MAX)
     """Most open leads at once; the team's ``capacity`` when absent."""
     calendar: Name | None = None
     """Working hours; the team's calendar when absent (always available when neither)."""
@@ -343,7 +343,7 @@ class Team(_Model):
     ``queue:<team>``) and stays there until someone takes it."""
     strategy: Literal["round_robin", "weighted_round_robin", "least_loaded"] = "round_robin"
     """How a member is picked among those available."""
-    capacity: WholeNumber | None = Field(default=None, ge=0)
+    capacity: WholeNumber | None = Field(default=None, ge=0, le=INT32_MAX)
     """Default most open leads per member."""
     calendar: Name | None = None
     """Working hours of the members: outside them a member is not available."""

@@ -50,6 +50,9 @@ class Document:
     """Path -> the scalar node (its style and marks map offsets inside it to the source)."""
     lines: list[str] = field(default_factory=list)
     """The source text's lines, for block scalars."""
+    problems: list[Problem] = field(default_factory=list)
+    """Problems that did not stop the parse (duplicate keys: the first value is kept), for the
+    loader to report with the others (see ``parse_document(..., collect=True)``)."""
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The position of ``path``, or of its nearest ancestor the document has."""
@@ -173,12 +176,13 @@ class _Builder:
             key = key_node.value
             if key in explicit:
                 first = self.doc.keys[(*path, key)]
-                raise self.fail(
+                self.doc.problems += self.fail(
                     key_node,
                     f"duplicate key '{key}' (first defined at line {first[0]}); "
                     "each key may appear once in a mapping",
                     "duplicate-key",
-                )
+                ).problems
+                continue  # the first value stays; every further duplicate is reported
             explicit.add(key)
             child = (*path, key)
             self.doc.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -215,8 +219,12 @@ def _line_column(before: str) -> tuple[int, int]:
     return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
 
 
-def parse_document(text: str | bytes, file: str = "<string>") -> Document:
-    """Parse one YAML or JSON document; raise :class:`SourceError` with located problems."""
+def parse_document(text: str | bytes, file: str = "<string>", *, collect: bool = False) -> Document:
+    """Parse one YAML or JSON document; raise :class:`SourceError` with located problems.
+
+    Every duplicate key is reported. With ``collect``, duplicates do not raise: they are left in
+    ``Document.problems`` (the first value kept) for the caller to report with its own.
+    """
     _check_size(text, file)
     if isinstance(text, bytes):
         text = _decode(text, file)
@@ -234,6 +242,8 @@ def parse_document(text: str | bytes, file: str = "<string>") -> Document:
         ) from exc
     except RecursionError as exc:
         raise _too_deep(file) from exc
+    if doc.problems and not collect:
+        raise SourceError(doc.problems)
     return doc
 
 

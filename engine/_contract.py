@@ -33,6 +33,20 @@ def _kind(value: Any) -> str:
     )
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""Whole numbers a field holds: what SQLite, PostgreSQL's JSON and CEL's ``int`` all hold."""
+
+
+def _out_of_range(value: int) -> str | None:
+    if INT64_MIN <= value <= INT64_MAX:
+        return None
+    shown = str(value) if value.bit_length() < 128 else f"a number of {value.bit_length()} bits"
+    return (
+        f"{shown} is out of range: whole numbers are between {INT64_MIN} and {INT64_MAX} "
+        "(use a string field for longer digit strings)"
+    )
+
+
 def _check_scalar(kind: FieldType, value: Any) -> tuple[Any, str | None]:
     """(normalised value, None) or (None, what is wrong)."""
     if kind is FieldType.STRING:
@@ -52,13 +66,13 @@ def _check_scalar(kind: FieldType, value: Any) -> tuple[Any, str | None]:
             if not value.is_integer():
                 return None, f"expected a whole number, got {value!r}"
             value = int(value)
-        return value, None
+        return value, _out_of_range(value)
     if kind is FieldType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, f"expected a number, got {_kind(value)}"
         if isinstance(value, float) and not math.isfinite(value):
             return None, f"expected a finite number, got {value!r}"
-        return value, None
+        return value, _out_of_range(value) if isinstance(value, int) else None
     if kind is FieldType.DATE:
         if isinstance(value, datetime):
             return None, "expected a date (YYYY-MM-DD), got a date and time"

@@ -20,6 +20,7 @@ import leadflow.engine._deploy as _deploy
 import leadflow.engine._journeys as _journeys
 import leadflow.engine._reads as _reads
 from leadflow.definitions import Journeys, ProcessDefinition
+from leadflow.engine._arguments import check_count, check_items, check_text_argument
 from leadflow.engine._canary import Canary, choose_version
 from leadflow.engine._clock import Clock, SystemClock
 from leadflow.engine._deploy import _canonical as _canonical  # (tests build old databases)
@@ -33,6 +34,7 @@ from leadflow.engine._errors import (
 from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._health import Health, Limits, health
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
+from leadflow.engine._limits import DEFAULT_MAX_VALUE_BYTES
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._schedules import ScheduleInfo, ScheduleRun, ScheduleRunner
@@ -57,6 +59,8 @@ class Engine:
     ``postgresql+psycopg://...``) or an existing ``sqlalchemy.Engine``. SQLite databases get
     their tables on first use; other databases need ``leadflow db upgrade`` first (pass
     ``create=True`` to create them here). ``clock`` is the only source of "now".
+    ``max_value_bytes`` bounds each text, list or JSON value of lead and activity data (64 KiB
+    by default); a larger value is refused with :class:`InvalidData`, changing nothing.
     """
 
     def __init__(
@@ -66,10 +70,14 @@ class Engine:
         clock: Clock | None = None,
         create: bool | None = None,
         event_source: str = "/leadflow",
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
     ) -> None:
         if isinstance(db, os.PathLike):
             db = f"sqlite:///{os.fspath(db)}"
-        self.runtime = Runtime(Store(db, create=create), clock or SystemClock(), event_source)
+        limit = check_count("max_value_bytes", max_value_bytes, 1)
+        self.runtime = Runtime(
+            Store(db, create=create), clock or SystemClock(), event_source, limit
+        )
         """The state this engine shares with its sweep, batches, schedules and migrations."""
         self._sweep = Sweep(self.runtime)
         self._schedule_runner = ScheduleRunner(self.runtime, self._board)
@@ -116,7 +124,8 @@ class Engine:
     # -- definitions ---------------------------------------------------------------------------
 
     def deploy(self, definition: ProcessDefinition | str | os.PathLike[str]) -> ProcessDefinition:
-        """Deploy a definition version (a model, a path or YAML text); idempotent per content.
+        """Deploy a definition version (a model, a path, YAML text or a shipped process by name,
+        ``"inbound-lead"``); idempotent per content.
 
         Raises :class:`DeployConflict` when the process+version exists with other content.
         """
@@ -151,6 +160,7 @@ class Engine:
         """
         when = self.runtime.now(at)
         who = who_of(actor)
+        check_text_argument("process", process)
         try:
             with self.store.transaction(f"start {process}/{lead_id}") as tx:
                 if idempotency and (first := replayed(tx, idempotency)) is not None:
@@ -210,6 +220,9 @@ class Engine:
         if not isinstance(given, str):
             issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
             raise InvalidData(process, str(lead_id), [issue])
+        check_text_argument("process", process)
+        if guards.if_version is not None:
+            check_count("if_version", guards.if_version, 1)
         try:
             with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
                 key = guards.idempotency
@@ -261,6 +274,7 @@ class Engine:
         """
         when = self.runtime.now(at)
         who = who_of(actor)
+        check_text_argument("trigger", trigger)
 
         def plan(tx: Tx, row: InstanceRow) -> Change:
             compiled = self.runtime.compiled(process, row.definition_version)
@@ -516,7 +530,7 @@ class Engine:
         its due time; a crash leaves unfired marks due, and nothing fires twice. Returns how
         many timers were processed.
         """
-        return self._sweep.run_due(self.runtime.now(now), limit)
+        return self._sweep.run_due(self.runtime.now(now, "now"), check_count("limit", limit, 1))
 
     def next_due(self) -> datetime | None:
         """When the earliest SLA mark falls due (None when no clock is running)."""
@@ -529,12 +543,12 @@ class Engine:
         Every occurrence runs once across all workers; occurrences missed while nothing ran are
         coalesced into the latest one. Returns how many schedules ran.
         """
-        return len(self._schedule_runner.run(self.runtime.now(now)))
+        return len(self._schedule_runner.run(self.runtime.now(now, "now")))
 
     def run_schedules_report(self, now: datetime | None = None) -> list[ScheduleRun]:
         """:meth:`run_schedules`, saying what ran: each occurrence, and for a release who got
         which lead (``leadflow schedules run --at``)."""
-        return self._schedule_runner.run(self.runtime.now(now))
+        return self._schedule_runner.run(self.runtime.now(now, "now"))
 
     def schedules(self, count: int = 3) -> list[ScheduleInfo]:
         """Every deployed schedule: its action, last run and next ``count`` occurrences."""
@@ -573,6 +587,8 @@ class Engine:
         """Leads of ``process`` as (cursor, instance), in start order, after cursor ``after``:
         filtered by ``stage``, ``owners`` (with unowned ones when ``unassigned``), ``closed``."""
         self.runtime.compiled(process)  # UnknownProcess names what is deployed
+        check_count("after", after)
+        check_count("limit", limit, 1)
         rows = lead_rows(
             self.store,
             process,
@@ -609,7 +625,7 @@ class Engine:
         has its access rules checked on the item, as :meth:`start` does (a refusal is that
         item's :class:`AccessDenied`).
         """
-        return _batches.start_many(self.runtime, process, items, at)
+        return _batches.start_many(self.runtime, process, check_items("items", items), at)
 
     def fire_many(
         self, process: str, items: Iterable[Any], at: datetime | None = None
@@ -623,4 +639,4 @@ class Engine:
         :class:`Actor` as ``actor`` has its access rules checked on the lead as the batch's
         transaction reads it (a refusal is that item's :class:`AccessDenied`).
         """
-        return _batches.fire_many(self.runtime, self.fire, process, items, at)
+        return _batches.fire_many(self.runtime, self.fire, process, check_items("items", items), at)

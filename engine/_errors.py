@@ -5,6 +5,7 @@ The tree::
     LeadflowError (leadflow.definitions)
     ├── DefinitionError (ValueError)          a definition failed to load
     ├── DeployConflict (ValueError)           same process+version deployed with other content
+    ├── InvalidArgument (TypeError, ValueError) a call's argument has the wrong type or range
     ├── UnknownProcess (LookupError)          no deployed definition of that process (or version)
     ├── LeadNotFound (LookupError)            no instance of that lead in that process
     ├── DuplicateLead (ValueError)            start of a lead that already has an instance
@@ -41,6 +42,7 @@ __all__ = [
     "DuplicateLead",
     "FieldIssue",
     "GuardFailed",
+    "InvalidArgument",
     "InvalidData",
     "InvalidTransition",
     "LeadNotFound",
@@ -111,6 +113,27 @@ class DeployConflict(LeadflowError, ValueError):
             f"process '{process}' version {version} is already deployed with different content; "
             "deployed versions never change: give the new content a new version number"
         )
+
+
+class InvalidArgument(LeadflowError, TypeError, ValueError):
+    """An argument of a public call has the wrong type or is out of range (``at="2026-01-01"``).
+
+    A ``TypeError`` (and a ``ValueError``, for values out of range) naming the ``argument``,
+    what it ``expected`` and what it ``got`` (the type's name, or the value when it is small).
+    """
+
+    code = "invalid-argument"
+
+    def __init__(self, argument: str, expected: str, got: object) -> None:
+        self.argument = argument
+        self.expected = expected
+        shown = repr(got) if isinstance(got, (int, float, str)) and len(repr(got)) <= 40 else None
+        self.got = shown or type(got).__name__
+        got_text = f"{type(got).__name__} {shown}" if shown else type(got).__name__
+        super().__init__(f"argument '{argument}': expected {expected}, got {got_text}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class UnknownProcess(LeadflowError, LookupError):

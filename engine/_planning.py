@@ -15,6 +15,7 @@ from leadflow.engine._criteria import Activity, EvalContext
 from leadflow.engine._errors import FieldIssue, GuardFailed, InvalidData, InvalidTransition
 from leadflow.engine._events import encode_event, event_id
 from leadflow.engine._json import dumps, to_json_value
+from leadflow.engine._limits import DEFAULT_MAX_VALUE_BYTES, oversized
 from leadflow.engine.store import Change, InstanceRow
 
 __all__ = ["MAX_AUTOMATIC", "MAX_TEXT", "NAME", "Planner", "check_text"]
@@ -55,8 +56,22 @@ def _event_data(row: InstanceRow, actor: str | None) -> dict[str, Any]:
 class Planner:
     """Turns events into changes; ``event_source`` is the CloudEvents ``source`` prefix."""
 
-    def __init__(self, event_source: str) -> None:
+    def __init__(self, event_source: str, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
         self.event_source = event_source
+        self.max_value_bytes = max_value_bytes
+        """The largest text, list or JSON value one field may hold (see :mod:`._limits`)."""
+
+    def _merge(
+        self, compiled: CompiledProcess, row: InstanceRow | None, lead_id: str, data: Any
+    ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """The contract's merge of ``data`` into the lead's data, with each new value's size
+        checked; :class:`InvalidData` listing every issue."""
+        merged, diff, issues = compiled.contract.merge(row.data if row else {}, data)
+        new = merged.items() if row is None else ((n, d[1]) for n, d in diff.items())
+        issues += oversized(new, self.max_value_bytes)
+        if issues:
+            raise InvalidData(compiled.process, lead_id, issues)
+        return merged, diff
 
     def change(
         self,
@@ -194,9 +209,7 @@ class Planner:
             )
             raise InvalidData(compiled.process, str(lead_id), [issue])
         check_text(compiled.process, lead_id, owner=owner, actor=actor)
-        merged, _, issues = compiled.contract.merge({}, data)
-        if issues:
-            raise InvalidData(compiled.process, lead_id, issues)
+        merged, _ = self._merge(compiled, None, lead_id, data)
         row = InstanceRow(
             0,
             compiled.process,
@@ -260,9 +273,7 @@ class Planner:
             raise InvalidTransition(
                 row.process, row.lead_id, trigger, row.stage, compiled.allowed.get(row.stage, ())
             )
-        merged, diff, issues = compiled.contract.merge(row.data, data)
-        if issues:
-            raise InvalidData(row.process, row.lead_id, issues)
+        merged, diff = self._merge(compiled, row, row.lead_id, data)
         ctx = self.context(compiled, row, merged, data or {}, at, activities)
         decision = compiled.decide(trigger, ctx)
         if decision.transition is None:
@@ -341,9 +352,7 @@ class Planner:
         at: datetime,
     ) -> Change | None:
         """New lead data (``None`` unsets a field); None when nothing would change."""
-        merged, diff, issues = compiled.contract.merge(row.data, data)
-        if issues:
-            raise InvalidData(row.process, row.lead_id, issues)
+        merged, diff = self._merge(compiled, row, row.lead_id, data)
         if not diff:
             return None
         after = row.copy()
@@ -359,9 +368,8 @@ class Planner:
             details={"changes": diff},
         )
 
-    @staticmethod
     def activity(
-        process: str, lead_id: str, activity_type: object, data: Mapping[str, Any] | None
+        self, process: str, lead_id: str, activity_type: object, data: Mapping[str, Any] | None
     ) -> tuple[str, dict[str, Any], str | None]:
         """(type, data as stored, data JSON) of an activity; :class:`InvalidData` if malformed."""
         if not isinstance(activity_type, str) or not NAME.fullmatch(activity_type):
@@ -375,7 +383,10 @@ class Planner:
             stored = to_json_value(dict(data or {}))
         except (TypeError, ValueError) as exc:
             raise InvalidData(process, lead_id, [FieldIssue("data", str(exc))]) from exc
-        return activity_type, stored, dumps(stored) if stored else None
+        payload = dumps(stored) if stored else None
+        if payload and (issues := oversized([("data", payload)], self.max_value_bytes)):
+            raise InvalidData(process, lead_id, issues)  # the JSON text, measured as text
+        return activity_type, stored, payload
 
     def record(
         self,

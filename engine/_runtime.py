@@ -16,9 +16,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadflow.definitions import ProcessDefinition
+from leadflow.engine._arguments import check_text_argument, check_time, check_version
 from leadflow.engine._clock import Clock, as_utc
 from leadflow.engine._compiler import CompiledProcess
-from leadflow.engine._errors import ConcurrentUpdate, LeadNotFound, UnknownProcess
+from leadflow.engine._errors import (
+    ConcurrentUpdate,
+    FieldIssue,
+    InvalidData,
+    LeadNotFound,
+    UnknownProcess,
+)
+from leadflow.engine._limits import DEFAULT_MAX_VALUE_BYTES
 from leadflow.engine._planning import Planner
 from leadflow.engine._types import Instance
 from leadflow.engine.routing import RouteDecision, Router, RoutingStore
@@ -31,18 +39,25 @@ __all__ = ["Runtime"]
 class Runtime:
     """One database, one clock, the compiled definitions and routers, the change planner."""
 
-    def __init__(self, store: Store, clock: Clock, event_source: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        event_source: str,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.event_source = event_source
-        self.planner = Planner(event_source)
+        self.planner = Planner(event_source, max_value_bytes)
         self._compiled: dict[tuple[str, int], CompiledProcess] = {}
         self._routers: dict[tuple[str, int], Router] = {}
         self._lock = threading.Lock()
 
-    def now(self, at: datetime | None = None) -> datetime:
-        """``at`` as aware UTC, or the clock's now."""
-        return as_utc(at) if at is not None else as_utc(self.clock.now())
+    def now(self, at: datetime | None = None, name: str = "at") -> datetime:
+        """``at`` as aware UTC, or the clock's now; :class:`InvalidArgument` naming ``name``
+        when ``at`` is not a datetime."""
+        return as_utc(check_time(name, at) or self.clock.now())
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -69,6 +84,8 @@ class Runtime:
     def compiled(self, process: str, version: int | None = None) -> CompiledProcess:
         """A deployed version compiled (the latest when ``version`` is None);
         :class:`UnknownProcess` naming what is deployed when there is none."""
+        check_text_argument("process", process)
+        check_version("version", version)
         if version is not None:
             cached = self._compiled.get((process, version))
             if cached is not None:
@@ -133,6 +150,11 @@ class Runtime:
 
     def load(self, tx: Tx, process: str, lead_id: str) -> InstanceRow:
         """The lead's row; :class:`UnknownProcess` before :class:`LeadNotFound`."""
+        check_text_argument("process", process)
+        given: object = lead_id
+        if not isinstance(given, str):
+            issue = FieldIssue("lead_id", f"must be text, not {type(given).__name__}")
+            raise InvalidData(process, str(lead_id), [issue])
         row = tx.load(process, lead_id)
         if row is None:
             self.compiled(process, None)  # UnknownProcess beats LeadNotFound

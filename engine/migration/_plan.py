@@ -12,6 +12,10 @@ Outcomes, in the order they are decided:
                     and ``mapping`` names none for it: blocked, the lead stays where it is;
 ``data_invalid``    the lead's data breaks the new field contract (a required field missing,
                     an enum value gone, a field removed): blocked;
+``skips_criteria``  ``mapping`` moves it forward (along the new version's transitions) past
+                    criteria it does not meet: an exit criterion of a stage it skips or a guard
+                    of a transition on the way (``new=qualified`` for a lead never called):
+                    blocked, so a mapping cannot do what firing the triggers could not;
 ``fails_criteria``  it moves, but a criterion of its new stage (an exit criterion, or a guard of
                     a transition out of it) is unmet under the new version and was not already
                     unmet under the old one (absent there, or met): the new rules newly hold it;
@@ -51,10 +55,17 @@ __all__ = [
 SlaPolicyName = Literal["keep", "restart", "recompute"]
 SLA_POLICIES: tuple[str, ...] = ("keep", "restart", "recompute")
 """What happens to a running SLA clock whose policy exists in both versions."""
-OUTCOMES: tuple[str, ...] = ("clean", "mapped", "fails_criteria", "unmapped", "data_invalid")
+OUTCOMES: tuple[str, ...] = (
+    "clean",
+    "mapped",
+    "fails_criteria",
+    "unmapped",
+    "data_invalid",
+    "skips_criteria",
+)
 MOVED: tuple[str, ...] = ("clean", "mapped", "fails_criteria")
 """Outcomes of leads that move to the new version."""
-BLOCKED: tuple[str, ...] = ("unmapped", "data_invalid")
+BLOCKED: tuple[str, ...] = ("unmapped", "data_invalid", "skips_criteria")
 """Outcomes of leads that stay on their version."""
 _ACTIVE = ("running", "paused")
 _VERB = {"keep": "kept", "restart": "restarted", "recompute": "recomputed"}
@@ -100,7 +111,8 @@ class LeadOutcome:
     to_stage: str | None
     """The stage in the new version (None when ``unmapped``)."""
     criteria: tuple[CriterionResult, ...] = ()
-    """For ``fails_criteria``: the criteria the new version newly holds the lead on."""
+    """For ``fails_criteria``: the criteria the new version newly holds the lead on; for
+    ``skips_criteria``: the unmet criteria of the stages and transitions the mapping skips."""
     issues: tuple[FieldIssue, ...] = ()
     """For ``data_invalid``: what breaks the new field contract."""
 
@@ -171,12 +183,49 @@ def assess(
         return LeadOutcome(
             row.lead_id, "data_invalid", old.version, row.stage, to, issues=tuple(issues)
         )
+    skipped = _skipped(new, row, to, at, acts) if mapped else ()
+    if skipped:
+        return LeadOutcome(row.lead_id, "skips_criteria", old.version, row.stage, to, skipped)
     before = _unmet(old, _context(old, row, row.stage, at, acts))
     after = _unmet(new, _context(new, row, to, at, acts))
     newly = tuple(r for key, r in after.items() if key not in before)
     if newly:
         return LeadOutcome(row.lead_id, "fails_criteria", old.version, row.stage, to, newly)
     return LeadOutcome(row.lead_id, "mapped" if mapped else "clean", old.version, row.stage, to)
+
+
+def _path(compiled: CompiledProcess, start: str, goal: str) -> list[tuple[str, str, str]]:
+    """The fewest forward steps ``(stage, trigger, next stage)`` from ``start`` to ``goal`` in
+    the new version (backward and reopening transitions aside); empty when there is none."""
+    transitions = [t for t in compiled.definition.transitions if not t.backward and not t.reopen]
+    seen: dict[str, list[tuple[str, str, str]]] = {start: []}
+    queue = [start]
+    for stage in queue:
+        for t in transitions:
+            if (stage in t.source or "*" in t.source) and t.to not in seen:
+                seen[t.to] = [*seen[stage], (stage, t.name, t.to)]
+                queue.append(t.to)
+    return seen.get(goal, [])
+
+
+def _skipped(
+    new: CompiledProcess, row: InstanceRow, to: str, at: datetime, acts: list[Activity]
+) -> tuple[CriterionResult, ...]:
+    """Unmet criteria on the way from the lead's stage to ``to`` in the new version: for each
+    step, the stage's exit criteria and the transition's guard, as firing it would check them."""
+    if row.stage not in new.stages or new.stages[row.stage].closed is not None:
+        return ()  # a stage the new version dropped: there is no way to walk from it
+    unmet: dict[tuple[str, str], CriterionResult] = {}
+    for stage, trigger, after in _path(new, row.stage, to):
+        options = [
+            [r for r in results if r.kind != "requires" and not r.met]
+            for transition, results in new.evaluate_options(_context(new, row, stage, at, acts))
+            if transition.name == trigger and transition.to == after
+        ]
+        if options and all(options):  # no way for this step that meets its criteria
+            for r in options[0]:
+                unmet.setdefault((r.source, r.id), r)
+    return tuple(unmet.values())
 
 
 # -- SLA clocks --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ too. The work happens in this package's private modules; docs/reports.md explain
 
 from __future__ import annotations
 
+from leadflow.engine.reports._as_of import STALE_AFTER, default_as_of, latest_change
 from leadflow.engine.reports._common import ReportError
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._html import to_html
@@ -51,6 +52,7 @@ from leadflow.engine.reports._types import (
 from leadflow.engine.sla.board import SlaBoard, SlaRow, sla_board
 
 __all__ = [
+    "STALE_AFTER",
     "BacktestError",
     "BacktestReport",
     "BacktestRow",
@@ -73,9 +75,11 @@ __all__ = [
     "TimeInStageReport",
     "TimeInStageRow",
     "backtest",
+    "default_as_of",
     "forecast",
     "format_number",
     "funnel",
+    "latest_change",
     "loss_reasons",
     "owners",
     "pipeline",

@@ -284,7 +284,7 @@ def test_factory_option_errors_name_the_table(tmp_path: Path) -> None:
     path = write(tmp_path, '[adapters.x]\ntype = "webhook"\nurl = "ftp://x"\nsecret = "env:S"\n')
     with pytest.raises(AdapterConfigError) as info:
         load_config(path, env={"S": SECRET}).build_adapters()
-    assert f"{path}: [adapters.x]: key 'url' must be an http:// or https:// URL" in str(info.value)
+    assert f"{path}: [adapters.x]: key 'url' is not a usable URL" in str(info.value)
 
 
 def test_build_of_an_unconfigured_name_is_refused() -> None:

@@ -506,7 +506,10 @@ def test_threads_share_one_client_and_its_connections(hs: FakeHubSpot, adapter: 
         ({"token": "env:T", "tokn": 1}, "unknown option 'tokn'"),
         ({"token": "env:T", "object": "leads"}, "adapters.hubspot.object is 'leads'; allowed"),
         ({"token": "env:T", "read_timeout": 0}, "adapters.hubspot.read_timeout must be"),
-        ({"token": "env:T", "base_url": "ftp://x"}, "adapters.hubspot.base_url must be"),
+        (
+            {"token": "env:T", "base_url": "ftp://x"},
+            "adapters.hubspot.base_url is not a usable URL",
+        ),
         ({"token": "env:T", "owners": ["a"]}, "adapters.hubspot.owners must be a table"),
         ({"token": "env:T", "daily_reset_timezone": "Mars/Base"}, "IANA time zone"),
         ({"token": "env:MISSING"}, "secret env:MISSING is not set"),

@@ -419,7 +419,7 @@ def test_concurrent_expiry_refreshes_once(sf: FakeSalesforce, adapter: Adapter) 
         ),
         (
             {"client_id": "x", "client_secret": "env:SF_SECRET", "token_url": "login"},
-            "adapters.salesforce.token_url must be",
+            "adapters.salesforce.token_url is not a usable URL",
         ),
     ],
 )

@@ -318,7 +318,12 @@ def test_no_secret_in_results_logs_or_repr(
     [
         ({"secret": "env:WH_SECRET"}, "missing key 'url'"),
         ({"url": "http://x"}, "missing key 'secret'"),
-        ({"url": "mailto:a@b", "secret": "env:WH_SECRET"}, "key 'url' must be an http"),
+        ({"url": "mailto:a@b", "secret": "env:WH_SECRET"}, "key 'url' is not a usable URL"),
+        ({"url": "http://[::1", "secret": "env:WH_SECRET"}, "'url' is not a usable URL (Invalid"),
+        ({"url": "http://h:99999/", "secret": "env:WH_SECRET"}, "(Port out of range 0-65535)"),
+        ({"url": "http://h:port/", "secret": "env:WH_SECRET"}, "(Port could not be cast"),
+        ({"url": "https://a b.com", "secret": "env:WH_SECRET"}, "(it contains whitespace)"),
+        ({"url": "http://u:p@/x", "secret": "env:WH_SECRET"}, "(it has no host)"),
         ({"url": "http://x", "secret": "env:WH_SECRET", "timeout": 0}, "between 0 and 300"),
         ({"url": "http://x", "secret": "env:WH_SECRET", "timeout": "5"}, "key 'timeout' must be"),
         ({"url": "http://x", "secret": "env:WH_SECRET", "timout": 5}, "did you mean 'timeout'"),

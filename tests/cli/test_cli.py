@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -401,3 +402,33 @@ def test_dot_output_renders_with_graphviz(
     assert rendered.returncode == 0, rendered.stderr
     assert "<svg" in rendered.stdout
     assert rendered.stderr == ""
+
+
+def test_deploy_of_a_version_beyond_storage_is_a_located_error(
+    runner: CliRunner, tmp_path: Path, url: str
+) -> None:
+    """``version: 99999999999`` fails to load with its line, not as an internal error."""
+    big = tmp_path / "big.yaml"
+    big.write_text(
+        REFERENCE.read_text(encoding="utf-8").replace("version: 1", "version: 99999999999", 1),
+        encoding="utf-8",
+    )
+    assert run(runner, "validate", str(big)).exit_code == 1
+    line = one_error_line(run(runner, "deploy", str(big), "--db", url))
+    assert line == (
+        f"error: {big}:2:10: definition: 'version': must be at most 2147483647, got 99999999999"
+    )
+
+
+def test_version_imports_no_engine() -> None:
+    """``leadflow --version`` answers without importing the commands, the engine or SQLAlchemy
+    (it took 1.35 s, 0.94 s of them imports)."""
+    code = (
+        "import sys; sys.argv = ['leadflow', '--version']; from leadflow.cli import main; main(); "
+        "print(sorted(m for m in ('leadflow.engine', 'sqlalchemy', 'leadflow.cli._app', 'typer') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, loaded = done.stdout.splitlines()
+    assert first.startswith("leadflow ")
+    assert loaded == "[]"

@@ -159,3 +159,37 @@ def test_run_needs_an_adapter(db: str, tmp_path: Path) -> None:
     code, _, err = invoke("run", "--db", db, "--config", str(config), "--until-idle")
     assert code == 1
     assert "no adapters configured" in err
+
+
+def test_a_malformed_webhook_url_is_a_configuration_error(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``url = "http://[::1"`` is an error naming the file, table and key (exit 1), not an
+    internal error (exit 3)."""
+    monkeypatch.setenv("WH_SECRET", "whsec_" + "a2V5" * 11 + "a2V5")
+    config = tmp_path / "leadflow.toml"
+    config.write_text(
+        '[adapters.crm]\ntype = "webhook"\nurl = "http://[::1"\nsecret = "env:WH_SECRET"\n'
+    )
+    code, _, err = invoke("run", "--db", db, "--config", str(config), "--until-idle")
+    assert code == 1, err
+    assert err.strip() == (
+        f"error: {config}: [adapters.crm]: key 'url' is not a usable URL (Invalid IPv6 URL); "
+        "allowed: an http:// or https:// URL with a host, e.g. https://example.com/hooks/leadflow"
+    )
+
+
+def test_status_without_an_adapter_says_nothing_will_deliver(db: str) -> None:
+    """Events waiting and no adapter configured: a warning on stderr says how to add one."""
+    code, out, err = invoke("status", "--db", db)
+    assert code == 0
+    assert "events waiting to be fanned out: 4" in out
+    assert err.startswith("warning: no adapter is configured, so nothing will deliver these 4 ")
+    assert "[adapters.<name>]" in err
+
+
+def test_status_with_an_adapter_warns_of_nothing(db: str, config: Path) -> None:
+    """With an adapter configured, status prints no warning."""
+    code, _, err = invoke("status", "--db", db, "--config", str(config))
+    assert code == 0
+    assert err == ""

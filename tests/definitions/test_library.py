@@ -10,6 +10,7 @@ import pytest
 
 from leadflow.definitions import (
     ActivityCriterion,
+    DefinitionError,
     FieldType,
     ProcessDefinition,
     load_definition,
@@ -150,3 +151,45 @@ def test_closed_lost_needs_a_reason(path: Path) -> None:
     for transition in into_lost:
         assert transition.requires, f"transition '{transition.name}' requires no reason"
         assert any(definition.fields[f].type is FieldType.ENUM for f in transition.requires)
+
+
+# -- shipped processes by name -------------------------------------------------------------------
+
+
+def test_load_definition_takes_a_shipped_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shipped process loads by name (string or Path) from a directory without it."""
+    monkeypatch.chdir(tmp_path)
+    assert load_definition("inbound-lead").process == "inbound-lead"
+    assert load_definition(Path("b2b-opportunity")).process == "b2b-opportunity"
+
+
+def test_a_local_file_wins_over_the_shipped_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file named like a shipped process in the working directory is the one loaded."""
+    monkeypatch.chdir(tmp_path)
+    text = REFERENCE.read_text(encoding="utf-8")
+    (tmp_path / "inbound-lead").write_text(text, encoding="utf-8")
+    assert load_definition("inbound-lead") == load_definition(text)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("inbound-lead.yaml", "no such file (the shipped process 'inbound-lead' is named "),
+        ("inbound-led", "no such file (did you mean the shipped process 'inbound-lead'?)"),
+        ("zzz", "no such file, nor a shipped process of that name (b2b-opportunity, "),
+    ],
+)
+def test_a_missing_name_points_at_the_shipped_processes(
+    source: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing file close to a shipped name says how that process is named."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DefinitionError) as info:
+        load_definition(source)
+    (problem,) = info.value.problems
+    assert problem.code == "unreadable-file"
+    assert problem.message.startswith(message)

@@ -795,3 +795,143 @@ def test_common_yaml_mistakes_get_a_plain_hint(text: str, hint: str) -> None:
     (problem,) = info.value.problems
     assert problem.code == "yaml-syntax"
     assert hint in problem.message
+
+
+# -- whole numbers within what storage holds ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        pytest.param(
+            "version: 1",
+            "version: 99999999999",
+            "definition: 'version'",
+            "must be at most 2147483647, got 99999999999",
+            id="version",
+        ),
+        pytest.param(
+            "activity: {type: call, min: 1}",
+            "activity: {type: call, min: 10000000000000000000000000000000000000000}",
+            "'min'",
+            "must be at most 2147483647",
+            id="activity-min",
+        ),
+    ],
+)
+def test_whole_numbers_beyond_storage_are_located_problems(
+    old: str, new: str, where: str, message: str
+) -> None:
+    """A version or count larger than a storage integer is a located problem, not a deploy crash."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    assert old in text
+    with pytest.raises(DefinitionError) as info:
+        load_definition(text.replace(old, new, 1), file="big.yaml")
+    (problem,) = info.value.problems
+    assert problem.file == "big.yaml"
+    assert problem.line > 1
+    assert where in problem.message
+    assert message in problem.message
+
+
+# -- every mistake at once -------------------------------------------------------------------------
+
+ONE_PASS = """\
+process: one-pass
+version: 1
+fields:
+  email: {type: string, required: true, mni: 3}
+  score: {type: integer, min: 0, max: 100}
+  score: {type: integer}
+  budget: {type: number}
+  budget: {type: number}
+stages:
+  new:
+    initial: true
+    exit_criteria:
+      - {id: x, field_is_set: email, message: m}
+      - {id: y, field_set: email, cel: "true", message: m}
+  contacted: {}
+  won: {closed: won}
+transitions:
+  - {name: contact, from: new, to: contacted}
+  - {name: win, from: contacted, to: wonn}
+"""
+
+
+def test_schema_and_structural_problems_come_in_one_pass() -> None:
+    """An unknown key no longer hides the file's other problems: every duplicate key, the
+    unknown criterion word and the unknown stage are reported together, in file order."""
+    with pytest.raises(DefinitionError) as info:
+        load_definition(ONE_PASS, file="one.yaml")
+    found = [(p.line, p.column, p.code) for p in info.value.problems]
+    assert found == [
+        (4, 41, "unknown-key"),
+        (6, 3, "duplicate-key"),
+        (8, 3, "duplicate-key"),
+        (13, 17, "criterion-kind"),
+        (14, 9, "criterion-kind"),
+        (19, 38, "unknown-stage"),
+    ]
+    messages = [p.message for p in info.value.problems]
+    assert "unknown key 'mni' (did you mean 'min'?)" in messages[0]
+    assert messages[3] == (
+        "stage 'new' exit criterion 'x': unknown key 'field_is_set' (did you mean 'field_set'?); "
+        "a criterion needs exactly one of field_set, activity, cel, checklist (plus id and message)"
+    )
+    assert messages[4].startswith("stage 'new' exit criterion 'y': has 'field_set' and 'cel'; ")
+    assert "unknown stage 'wonn' (did you mean 'won'?)" in messages[5]
+
+
+def test_every_duplicate_key_is_reported_by_the_parser() -> None:
+    """``parse_document`` raises with every duplicate key, not only the first."""
+    from leadflow.definitions.yaml_source import SourceError, parse_document
+
+    with pytest.raises(SourceError) as info:
+        parse_document("a: 1\na: 2\nb: 1\nb: 2\nb: 3\n", "dup.yaml")
+    assert [(p.line, p.code) for p in info.value.problems] == [
+        (2, "duplicate-key"),
+        (4, "duplicate-key"),
+        (5, "duplicate-key"),
+    ]
+
+
+# -- CEL type mismatches that make a criterion constant ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "always"),
+    [
+        ('lead.score >= "sixty"', "never"),
+        ('lead.score == "60"', "never"),
+        ('lead.score != "60"', "always"),
+        ('!(lead.score == "60")', "always"),
+        ('has(lead.budget) && lead.score >= "sixty"', "never"),
+        ('lead.score != "60" || lead.score > 5', "always"),
+    ],
+)
+def test_a_type_mismatch_that_makes_a_criterion_constant_is_a_load_error(
+    expression: str, always: str
+) -> None:
+    """``lead.score >= "sixty"`` used to validate, deploy and never be met: it does not load,
+    and the problem points at the literal."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    edited = text.replace("lead.score >= 60", expression.replace('"', '\\"'), 1)
+    with pytest.raises(DefinitionError) as info:
+        load_definition(edited, file="r.yaml")
+    (problem,) = info.value.problems
+    assert problem.code == "cel-type-constant"
+    assert problem.message.startswith("transition 'qualify' guard 'score_ok': lead.score is an ")
+    assert problem.message.endswith(f"; the criterion would {always} be met")
+    line = edited.splitlines()[problem.line - 1]
+    assert line[problem.column - 1 :].startswith('\\"')  # the literal, escaped in YAML
+
+
+@pytest.mark.parametrize(
+    "expression", ['lead.score == "60" || lead.score > 5', 'lead.score != "5" && lead.score > 5']
+)
+def test_a_mismatch_that_leaves_the_criterion_live_stays_lint(expression: str) -> None:
+    """A mismatch inside an ``||`` with a live part (or a true ``!=`` and-ed) loads; LF101
+    reports it."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    load_definition(text.replace("lead.score >= 60", expression.replace('"', '\\"'), 1))

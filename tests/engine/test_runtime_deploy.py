@@ -58,6 +58,16 @@ def test_engine_accepts_a_path_and_works_as_context_manager(tmp_path: Path) -> N
         assert again.get(P, "L1").data == {"email": "l1@example.com"}
 
 
+def test_engine_deploys_a_shipped_process_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``deploy("inbound-lead")`` deploys the shipped process, from a directory without it."""
+    monkeypatch.chdir(tmp_path)
+    with Engine(tmp_path / "lf.db", clock=ManualClock(T0)) as eng:
+        assert eng.deploy("inbound-lead").process == "inbound-lead"
+        assert "inbound-lead" in eng.processes()
+
+
 @pytest.mark.postgres
 def test_postgres_without_schema_needs_create(postgres_url: str) -> None:
     """An empty database is refused unless ``create=True``, and the refusal leaks no connection."""

@@ -105,6 +105,30 @@ def test_start_defaults_to_the_clock(engine: Engine, clock: ManualClock) -> None
         pytest.param(
             {"email": "a@x", "budget": "lots"}, "budget", "expected a number, got text", id="number"
         ),
+        pytest.param(
+            {"email": "a@x", "score": 10**40},
+            "score",
+            "a number of 133 bits is out of range: whole numbers are between "
+            "-9223372036854775808 and 9223372036854775807 (use a string field for longer digit "
+            "strings)",
+            id="integer-beyond-storage",
+        ),
+        pytest.param(
+            {"email": "a@x", "score": 2**63},
+            "score",
+            "9223372036854775808 is out of range: whole numbers are between "
+            "-9223372036854775808 and 9223372036854775807 (use a string field for longer digit "
+            "strings)",
+            id="integer-just-beyond-storage",
+        ),
+        pytest.param(
+            {"email": "a@x", "budget": -(2**70)},
+            "budget",
+            "-1180591620717411303424 is out of range: whole numbers are between "
+            "-9223372036854775808 and 9223372036854775807 (use a string field for longer digit "
+            "strings)",
+            id="number-given-as-a-huge-integer",
+        ),
         pytest.param({}, "email", "is required", id="required-missing"),
         pytest.param({"email": None}, "email", "is required", id="required-null"),
         pytest.param({"email": ""}, "email", "is required", id="required-empty"),

@@ -405,11 +405,12 @@ def test_bad_format_names_the_choices(runner: CliRunner) -> None:
     )
 
 
-def test_process_id_without_db_says_to_add_db(runner: CliRunner) -> None:
-    """A process id with no such file and no ``--db`` asks for ``--db``."""
-    line = one_error(run(runner, "graph", "inbound-lead"))
+def test_unknown_process_id_without_db_says_to_add_db(runner: CliRunner) -> None:
+    """A process id with no such file, no shipped process and no ``--db`` asks for ``--db``."""
+    line = one_error(run(runner, "graph", "my-process"))
     assert line == (
-        "error: no file 'inbound-lead'; to draw the deployed process 'inbound-lead', add --db URL"
+        "error: no file 'my-process' and no shipped process of that name; to draw the deployed "
+        "process 'my-process', add --db URL"
     )
 
 
@@ -587,10 +588,11 @@ def test_legend_ids_avoid_stage_names(hostile: Path) -> None:
 
 
 def test_cli_heat_overlay_from_a_database(runner: CliRunner, tmp_path: Path) -> None:
-    """``graph PROCESS --db`` draws the deployed version with live counts measured now.
+    """``graph PROCESS --db --as-of NOW`` draws the deployed version with live counts measured
+    then (without ``--as-of``, data whose last change is days old is measured as of that change).
 
-    The command runs on the system clock, so the leads are placed relative to the real time:
-    3 days 4 hours 30 minutes ago shows as ``median 3d 4h`` for a long while either side.
+    The leads are placed relative to the real time: 3 days 4 hours 30 minutes ago shows as
+    ``median 3d 4h`` for a long while either side.
     """
     url = f"sqlite:///{tmp_path}/lf.db"
     entered = datetime.now(UTC) - timedelta(days=3, hours=4, minutes=30)
@@ -598,10 +600,11 @@ def test_cli_heat_overlay_from_a_database(runner: CliRunner, tmp_path: Path) -> 
         engine.deploy(REFERENCE)
         for i in range(3):
             engine.start(PROCESS, f"lead-{i}", {"email": f"{i}@x.io"}, at=entered)
-    result = run(runner, "graph", PROCESS, "--db", url, "--format", "dot")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+    result = run(runner, "graph", PROCESS, "--db", url, "--format", "dot", "--as-of", now)
     assert result.exit_code == 0, result.output
     assert '"new" [label="new\\nplaybook: 1 step\\n3 live · median 3d 4h"' in result.stdout
-    result = run(runner, "graph", str(REFERENCE), "--db", url)
+    result = run(runner, "graph", str(REFERENCE), "--db", url, "--as-of", now)
     assert "    new : 3 live · median 3d 4h\n" in result.stdout
     assert "    class new heat5\n" in result.stdout
 
