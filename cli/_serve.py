@@ -8,6 +8,7 @@ database and the configuration, then has uvicorn build the app by its import pat
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -48,8 +49,12 @@ def start_service(db: str, config: Path | None, host: str, port: int, workers: i
         pass  # the database answers and its schema is current
     # uvicorn's workers (and its factory) read the database and configuration from the
     # environment; it is restored afterwards, so a caller's environment is left as it was
-    saved = {name: os.environ.get(name) for name in ("LEADFLOW_DB", "LEADFLOW_CONFIG")}
+    names = ("LEADFLOW_DB", "LEADFLOW_CONFIG", "LEADFLOW_SESSION_KEY")
+    saved = {name: os.environ.get(name) for name in names}
     os.environ["LEADFLOW_DB"] = db
+    if not os.environ.get("LEADFLOW_SESSION_KEY"):
+        # the web app's sessions must verify on every worker: one key for this run
+        os.environ["LEADFLOW_SESSION_KEY"] = secrets.token_urlsafe(32)
     if config is not None:
         os.environ["LEADFLOW_CONFIG"] = str(config.resolve())
     else:
@@ -74,6 +79,6 @@ def serve(
         int, typer.Option("--workers", min=1, max=64, help="Worker processes (stateless).")
     ] = 1,
 ) -> None:
-    """Serve the HTTP API (/api/v1, /docs), the inbound CRM webhooks (/hooks/<source>),
-    /healthz and /readyz with uvicorn. Needs `pip install 'leadflow[serve]'`."""
+    """Serve the web app (/app), the HTTP API (/api/v1, /docs), the inbound CRM webhooks
+    (/hooks/<source>), /healthz and /readyz with uvicorn. Needs `pip install 'leadflow[serve]'`."""
     start_service(db, config, host, port, workers)

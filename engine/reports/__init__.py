@@ -21,6 +21,7 @@ too. The work happens in this package's private modules; docs/reports.md explain
 
 from __future__ import annotations
 
+from leadflow.engine.reports._board import Board, BoardCard, BoardColumn, board
 from leadflow.engine.reports._common import ReportError
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._html import to_html
@@ -54,6 +55,9 @@ __all__ = [
     "BacktestError",
     "BacktestReport",
     "BacktestRow",
+    "Board",
+    "BoardCard",
+    "BoardColumn",
     "ForecastReport",
     "ForecastRow",
     "FunnelReport",
@@ -73,6 +77,7 @@ __all__ = [
     "TimeInStageReport",
     "TimeInStageRow",
     "backtest",
+    "board",
     "forecast",
     "format_number",
     "funnel",

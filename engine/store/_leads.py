@@ -1,16 +1,19 @@
-"""Reading many leads of a process: filtered, in id order, a page at a time."""
+"""Reading many leads of a process: filtered, in id order, a page at a time; their totals
+per stage; the newest change."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Collection
 
 import sqlalchemy as sa
 
 from leadflow.engine.store._rows import SELECT_COLS, InstanceRow
 from leadflow.engine.store._store import Store
-from leadflow.engine.store.tables import instances
+from leadflow.engine.store.tables import history, instances
 
-__all__ = ["lead_rows"]
+__all__ = ["last_change", "lead_rows", "open_totals"]
 
 
 def lead_rows(
@@ -42,3 +45,43 @@ def lead_rows(
         query = query.where(i.c.closed.is_not(None) if closed else i.c.closed.is_(None))
     rows = store.query(query.order_by(i.c.id).limit(limit), f"list leads of {process}")
     return [store.row(r) for r in rows]
+
+
+def open_totals(
+    store: Store,
+    process: str,
+    *,
+    owners: Collection[str] | None = None,
+    unassigned: bool = False,
+    value_field: str | None = None,
+) -> dict[str, tuple[int, float]]:
+    """(open leads, sum of ``value_field``) per stage of ``process``, filtered by owners as
+    :func:`lead_rows` is. Values that are not finite numbers count as 0; without a value field
+    the count is one grouped query."""
+    i = instances
+    where = [i.c.process == process, i.c.closed.is_(None)]
+    if owners is not None:
+        mine = i.c.owner.in_(sorted(owners))
+        where.append(sa.or_(mine, i.c.owner.is_(None)) if unassigned else mine)
+    what = f"count open leads of {process}"
+    if value_field is None:
+        query = sa.select(i.c.stage, sa.func.count()).where(*where).group_by(i.c.stage)
+        return {stage: (int(n), 0.0) for stage, n in store.query(query, what)}
+    totals: dict[str, tuple[int, float]] = {}
+    for stage, data in store.query(sa.select(i.c.stage, i.c.data).where(*where), what):
+        n, total = totals.get(stage, (0, 0.0))
+        totals[stage] = (n + 1, total + _number(json.loads(data).get(value_field)))
+    return totals
+
+
+def last_change(store: Store) -> int:
+    """The id of the newest history row of any lead (0 when there is none): it grows with every
+    change, so a page polls it to know whether anything changed (one indexed read)."""
+    rows = store.query(sa.select(sa.func.max(history.c.id)), "read the last change")
+    return int(rows[0][0] or 0)
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0

@@ -1,0 +1,155 @@
+"""The pipeline board: a column per open stage, a page of cards each, totals per column.
+
+Unlike the other reports it reads the current state (the instance rows), not history, so a
+board of many thousands of leads costs one grouped read for the totals and one page read per
+column. Each card carries its SLA badge, worked out from the row's clock states: ``breached``
+when a clock passed its target, ``warning`` when a warning mark of a running clock fell due,
+``ok`` while the clocks run in time, None when the lead has no active clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadflow.engine._engine import Engine
+from leadflow.engine._types import Instance
+from leadflow.engine.reports._common import process_info
+from leadflow.engine.store import InstanceRow, lead_rows, open_totals
+
+__all__ = ["Board", "BoardCard", "BoardColumn", "board"]
+
+_ACTIVE = ("running", "paused")
+
+
+@dataclass(frozen=True, slots=True)
+class BoardCard:
+    """One open lead on the board."""
+
+    cursor: int
+    """Its place in the column's order (pass it as ``after`` for the next page)."""
+    lead: Instance
+    sla: str | None
+    """``ok``, ``warning``, ``breached``, or None when no SLA clock is active."""
+    sla_due: datetime | None
+    """When the first running clock reaches its target (None when none runs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BoardColumn:
+    """One open stage: its totals over every lead the filter keeps, and one page of cards."""
+
+    stage: str
+    title: str
+    probability: int | None
+    leads: int
+    value: float
+    weighted_value: float
+    cards: tuple[BoardCard, ...]
+    next_cursor: int | None
+    """The ``after`` of the next page; None on the last page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """The board of one process."""
+
+    process: str
+    value_field: str | None
+    columns: tuple[BoardColumn, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, cards as lead ids."""
+        return {
+            "process": self.process,
+            "value_field": self.value_field,
+            "columns": [
+                {
+                    "stage": c.stage,
+                    "leads": c.leads,
+                    "value": c.value,
+                    "weighted_value": c.weighted_value,
+                    "cards": [k.lead.lead_id for k in c.cards],
+                    "next_cursor": c.next_cursor,
+                }
+                for c in self.columns
+            ],
+        }
+
+
+def board(
+    engine: Engine,
+    process: str,
+    *,
+    owners: Collection[str] | None = None,
+    unassigned: bool = False,
+    per_column: int = 50,
+    after: Mapping[str, int] | None = None,
+    at: datetime | None = None,
+) -> Board:
+    """The board of ``process``: leads owned by ``owners`` (and unowned ones with
+    ``unassigned``; every lead when ``owners`` is None), ``per_column`` cards per open stage
+    after that stage's cursor in ``after``."""
+    if per_column < 1:
+        raise ValueError(f"per_column must be at least 1, not {per_column}")
+    info = process_info(engine, process)
+    runtime = engine.runtime
+    now = runtime.now(at)
+    totals = open_totals(
+        engine.store, process, owners=owners, unassigned=unassigned, value_field=info.value_field
+    )
+    columns = []
+    for stage in info.open_stages:
+        rows = lead_rows(
+            engine.store,
+            process,
+            stage=stage,
+            owners=owners,
+            unassigned=unassigned,
+            closed=False,
+            after=(after or {}).get(stage, 0),
+            limit=per_column + 1,
+        )
+        more = len(rows) > per_column
+        rows = rows[:per_column]
+        cards = tuple(_card(engine, row, now) for row in rows)
+        count, value = totals.get(stage, (0, 0.0))
+        probability = info.stages[stage].probability
+        columns.append(
+            BoardColumn(
+                stage=stage,
+                title=info.stages[stage].title,
+                probability=probability,
+                leads=count,
+                value=value,
+                weighted_value=value * (probability or 0) / 100,
+                cards=cards,
+                next_cursor=rows[-1].id if more and rows else None,
+            )
+        )
+    return Board(process=process, value_field=info.value_field, columns=tuple(columns))
+
+
+def _card(engine: Engine, row: InstanceRow, now: datetime) -> BoardCard:
+    compiled = engine.runtime.compiled(row.process, row.definition_version)
+    badge: str | None = None
+    due: datetime | None = None
+    for policy in compiled.sla.policies:
+        clock = row.sla.get(policy.id)
+        if clock is None or clock.get("s") not in _ACTIVE:
+            continue
+        if clock.get("br") is not None:
+            badge = "breached"
+        elif any(m.level == "warning" for m in policy.marks[: clock.get("k", 0)]):
+            badge = badge if badge == "breached" else "warning"
+        else:
+            badge = badge or "ok"
+        if clock.get("s") == "running":
+            deadline = policy.deadline(clock, row.data)
+            if deadline is not None:
+                due = deadline if due is None else min(due, deadline)
+                if deadline <= now and badge == "ok":
+                    badge = "breached"  # the sweep has not marked it yet
+    return BoardCard(row.id, engine.runtime.instance(row), badge, due)

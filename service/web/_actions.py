@@ -1,0 +1,90 @@
+"""The form posts of the board and the lead page: fire a trigger, log an activity.
+
+Each is a real engine call as the signed-in person (the same access rules as the API). A move
+the engine refuses (unmet criteria, bad field values, a trigger the stage does not allow) is
+shown on the page it came from, with the messages, and changes nothing; a success redirects
+back to that page (post, redirect, get).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from leadflow.engine import Engine, GuardFailed, InvalidData, InvalidTransition
+from leadflow.service._deps import EngineDep
+from leadflow.service._problems import Problem
+from leadflow.service.web._auth import Form, User, WebUser
+from leadflow.service.web._board import board_page, board_url
+from leadflow.service.web._lead import lead_page, lead_url
+from leadflow.service.web._views import Refusal, coerce
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/app/p", include_in_schema=False)
+
+
+@router.post("/{process}/leads/{lead_id}/fire")
+def fire(
+    request: Request, process: str, lead_id: str, engine: EngineDep, user: User, form: Form
+) -> Response:
+    """Fire ``trigger`` (with ``field.<name>`` values) and go back to the ``back`` page."""
+    trigger = form.get("trigger", "")
+    if not trigger:
+        raise Problem(422, "invalid_request", "choose a trigger to fire")
+    definition = engine.definition(process, engine.get(process, lead_id).definition_version)
+    try:
+        engine.fire(process, lead_id, trigger, coerce(definition, form), actor=user.actor)
+    except GuardFailed as exc:
+        refusal = Refusal(lead_id, trigger, [c.message for c in exc.unmet])
+        return _back(request, engine, user, process, lead_id, form, refusal, 409)
+    except InvalidData as exc:
+        messages = [f"{i.field}: {i.message}" for i in exc.issues]
+        return _back(
+            request, engine, user, process, lead_id, form, Refusal(lead_id, trigger, messages), 422
+        )
+    except InvalidTransition as exc:
+        refusal = Refusal(lead_id, trigger, [str(exc)])
+        return _back(request, engine, user, process, lead_id, form, refusal, 409)
+    return _back(request, engine, user, process, lead_id, form)
+
+
+@router.post("/{process}/leads/{lead_id}/activities")
+def record(
+    request: Request, process: str, lead_id: str, engine: EngineDep, user: User, form: Form
+) -> Response:
+    """Log an activity of ``type`` (with an optional ``note``) on the lead."""
+    kind = form.get("type", "")
+    if not kind:
+        raise Problem(422, "invalid_request", "choose the kind of activity to log")
+    note = form.get("note", "").strip()
+    try:
+        engine.record(process, lead_id, kind, {"note": note} if note else {}, actor=user.actor)
+    except InvalidData as exc:
+        messages = [f"{i.field}: {i.message}" for i in exc.issues] or [str(exc)]
+        return _back(
+            request, engine, user, process, lead_id, form, Refusal(lead_id, kind, messages), 422
+        )
+    return _back(request, engine, user, process, lead_id, form)
+
+
+def _back(
+    request: Request,
+    engine: Engine,
+    user: WebUser,
+    process: str,
+    lead_id: str,
+    form: dict[str, str],
+    refusal: Refusal | None = None,
+    status: int = 303,
+) -> Response:
+    """After a success, a redirect to the page the form was on; after a refusal, that page
+    rendered with the refusal."""
+    owner, team = form.get("owner") or None, form.get("team") or None
+    on_board = form.get("back") == "board"
+    if refusal is None:
+        url = board_url(process, owner, team) if on_board else lead_url(process, lead_id)
+        return RedirectResponse(url, status_code=303)
+    if on_board:
+        return board_page(request, engine, user, process, owner, team, None, refusal, status)
+    return lead_page(request, engine, user, process, lead_id, refusal, status)

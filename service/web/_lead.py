@@ -1,0 +1,112 @@
+"""``/app/p/{process}/leads/{lead_id}``: what happened to a lead and what is next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from leadflow.definitions import ProcessDefinition
+from leadflow.engine import Engine
+from leadflow.engine.access import explain_access, hidden_fields, require
+from leadflow.service._deps import EngineDep
+from leadflow.service._schemas import history_out, next_steps_out
+from leadflow.service.web._auth import User, WebUser
+from leadflow.service.web._render import render
+from leadflow.service.web._views import Refusal, fire_options, live
+
+__all__ = ["lead_page", "lead_url", "router"]
+
+router = APIRouter(prefix="/app/p", include_in_schema=False)
+
+
+def lead_url(process: str, lead_id: str) -> str:
+    """The lead page's URL."""
+    return f"/app/p/{process}/leads/{lead_id}"
+
+
+@router.get("/{process}/leads/{lead_id}", response_class=HTMLResponse)
+def lead(
+    request: Request, process: str, lead_id: str, engine: EngineDep, user: User
+) -> HTMLResponse:
+    """The lead page."""
+    return lead_page(request, engine, user, process, lead_id)
+
+
+def lead_page(
+    request: Request,
+    engine: Engine,
+    user: WebUser,
+    process: str,
+    lead_id: str,
+    refusal: Refusal | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The lead page (with a refused move shown at its buttons)."""
+    actor = user.actor
+    instance = engine.get(process, lead_id)
+    definition = engine.definition(process, instance.definition_version)
+    require(actor, "read", instance, definition)
+    hidden = hidden_fields(actor.role, definition)
+    steps = next_steps_out(engine.next_steps(process, lead_id), hidden)
+    history = [history_out(e, hidden) for e in engine.history(process, lead_id)]
+    visited = {e.to_stage for e in history if e.to_stage}
+    options = fire_options(actor, definition, instance, with_inputs=True)
+    allowed = {o.trigger for o in options}
+    by_trigger = {t["trigger"]: t for t in steps.triggers}
+    next_stages = {by_trigger[t]["to"] for t in allowed if t in by_trigger}
+    exit_criteria: dict[str, dict[str, Any]] = {}
+    for t in steps.triggers:
+        for c in t["criteria"]:
+            if c["id"] not in exit_criteria and _is_exit(definition, instance.stage, c["id"]):
+                exit_criteria[c["id"]] = c
+    may_record = explain_access(actor, "record", instance, definition).allowed
+    compiled = engine.runtime.compiled(process, instance.definition_version)
+    context: dict[str, Any] = {
+        "title": f"{lead_id} · {definition.title or process}",
+        "user": user,
+        "process": process,
+        "lead": instance,
+        "stage_title": definition.stages[instance.stage].title or instance.stage,
+        "fields": [
+            (name, spec.title or name, instance.data[name])
+            for name, spec in definition.fields.items()
+            if name not in hidden and name in instance.data
+        ],
+        "path": [
+            {
+                "name": name,
+                "title": stage.title or name,
+                "state": "current"
+                if name == instance.stage
+                else "next"
+                if name in next_stages
+                else "done"
+                if name in visited
+                else "later",
+            }
+            for name, stage in definition.stages.items()
+        ],
+        "exit_criteria": list(exit_criteria.values()),
+        "options": options,
+        "guards": {
+            t["trigger"]: [c for c in t["criteria"] if c["id"] not in exit_criteria]
+            for t in steps.triggers
+        },
+        "ready": {t["trigger"]: t["ready"] for t in steps.triggers},
+        "playbook": steps.playbook,
+        "slas": engine.slas(process, lead_id),
+        "activity_types": compiled.activity_types if may_record else (),
+        "history": list(reversed(history)),
+        "now": engine.clock.now(),
+        "refusal": refusal,
+        "here": lead_url(process, lead_id),
+        "board": f"/app/p/{process}",
+        "live": live(request, lead_url(process, lead_id)),
+    }
+    return render(request, "lead.html", context, status)
+
+
+def _is_exit(definition: ProcessDefinition, stage: str, criterion: str) -> bool:
+    return any(c.id == criterion for c in definition.stages[stage].exit_criteria)

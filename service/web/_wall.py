@@ -1,0 +1,97 @@
+"""``/app/wall/{team}``: the SLA wall board of a team, for a screen on the wall.
+
+It is opened with a ``board`` token in the URL (``?token=...``) so that no person has to be
+signed in, or by anyone signed in. It shows figures per rep and SLA policy (met %, median and
+p90 response, breaches, open clocks), never a lead, and refreshes itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from leadflow.engine import Engine, reports
+from leadflow.engine.access import Actor, require, team_members
+from leadflow.service._deps import EngineDep, actor_of
+from leadflow.service._problems import Problem
+from leadflow.service._token_cache import TokenCache
+from leadflow.service.web._auth import web_user
+from leadflow.service.web._render import render
+
+__all__ = ["REFRESH", "router"]
+
+router = APIRouter(prefix="/app/wall", include_in_schema=False)
+
+REFRESH = 30
+"""Seconds between full reloads (changes reload it within about a second as well)."""
+
+
+@router.get("/{team}", response_class=HTMLResponse)
+async def wall(
+    request: Request, team: str, engine: EngineDep, token: str | None = None
+) -> HTMLResponse:
+    """The wall board of ``team`` across the processes that have it."""
+    if token is not None:
+        tokens: TokenCache = request.app.state.tokens
+        info = await run_in_threadpool(tokens.verify, token, engine.clock.now())
+        if info is None:
+            raise Problem(401, "unauthorized", "The token in this address is not valid.")
+        if info.role != "board":
+            raise Problem(
+                403,
+                "access_denied",
+                "Only a token of the board role may be put in an address; sign in instead.",
+            )
+        actor = actor_of(info)
+    else:
+        actor = (await web_user(request)).actor
+    rows = await run_in_threadpool(_rows, engine, actor, team)
+    context = {
+        "title": f"SLA wall · {team}",
+        "user": None,
+        "team": team,
+        "rows": rows,
+        "refresh": REFRESH,
+        "now": engine.clock.now(),
+        "live": {
+            "url": "/app/changes" + (f"?token={token}" if token else ""),
+            "change": request.app.state.changes.current(),
+            "reload": str(request.url.path) + (f"?token={token}" if token else ""),
+        },
+    }
+    return render(request, "wall.html", context)
+
+
+def _rows(engine: Engine, actor: Actor, team: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    found = False
+    for process in sorted(engine.processes()):
+        definition = engine.definition(process)
+        members = team_members(definition, team)
+        if not members:
+            continue
+        found = True
+        require(actor, "board", None, definition)
+        titles = {name: policy.title or name for name, policy in definition.slas.items()}
+        board = reports.sla_board(engine, process, by="owner")
+        for row in board.rows:
+            if row.owner not in members:
+                continue
+            rows.append(
+                {
+                    "rep": row.owner,
+                    "process": definition.title or process,
+                    "policy": titles.get(row.policy, row.policy),
+                    "met_rate": row.met_rate,
+                    "median": row.median_response,
+                    "p90": row.p90_response,
+                    "breached": row.breached,
+                    "open": row.pending,
+                }
+            )
+    if not found:
+        raise Problem(404, "not_found", f"No process has a team named {team!r}.")
+    return sorted(rows, key=lambda r: (r["process"], r["policy"], r["rep"] or ""))

@@ -1,0 +1,27 @@
+// leadflow web app: reload the page when a lead changed anywhere (another browser, the API,
+// the worker's SLA sweep). One small poll a second of a cheap endpoint; no reload while the
+// person is typing into a form.
+(function () {
+  "use strict";
+  var body = document.body;
+  var url = body.getAttribute("data-changes");
+  if (!url) { return; }
+  var seen = body.getAttribute("data-change");
+  var target = body.getAttribute("data-reload") || window.location.href;
+  function busy() {
+    var el = document.activeElement;
+    if (el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT")) {
+      return el.type !== "hidden" && el.type !== "submit";
+    }
+    return false;
+  }
+  function poll() {
+    fetch(url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (d && String(d.change) !== seen && !busy()) { window.location.replace(target); }
+      })
+      .catch(function () { /* the server is away: try again at the next tick */ });
+  }
+  window.setInterval(poll, 1000);
+})();
