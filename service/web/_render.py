@@ -105,5 +105,7 @@ def error_page(request: Request, status: int, detail: str) -> Response | None:
     if not request.url.path.startswith("/app"):
         return None
     title = _TITLES.get(status, "That did not work")
+    if status == 403 and request.method not in ("GET", "HEAD"):
+        title = "You may not do that"
     context = {"title": title, "detail": detail, "status": status, "user": None}
     return render(request, "error.html", context, status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import PROCESS, WebApp, csrf_of
+from web_support import PROCESS, WebApp, csrf_of
 
 from leadflow.service.web._session import COOKIE
 

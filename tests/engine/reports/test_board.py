@@ -1,0 +1,87 @@
+"""reports.board: the pipeline board's columns, totals, pages and SLA badges."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from leadflow.definitions import library_path
+from leadflow.engine import Engine, reports
+from leadflow.engine.store import last_change
+from leadflow.engine.testing import ManualClock
+
+DEALS = Path(__file__).parents[2] / "definitions" / "web" / "deals.yaml"
+NY = ZoneInfo("America/New_York")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 1, 5, 10, 0, tzinfo=NY))  # a Monday, 10:00 in New York
+
+
+@pytest.fixture
+def engine(clock: ManualClock) -> Engine:
+    e = Engine("sqlite://", clock=clock)
+    e.deploy(library_path("inbound-lead"))
+    e.deploy(DEALS)
+    return e
+
+
+def test_columns_count_and_sum_the_leads_the_filter_keeps(engine: Engine) -> None:
+    """Totals cover every open lead of a stage that the owner filter keeps, not only the
+    page; values that are not numbers count as 0; the weighted value uses the probability."""
+    engine.start("deals", "a", {"amount": 100}, "ana")
+    engine.start("deals", "b", {"amount": 250.5}, "ben")
+    engine.start("deals", "c", {}, None)
+    board = reports.board(engine, "deals", per_column=1)
+    new = board.columns[0]
+    assert (new.stage, new.leads, new.value, new.weighted_value) == ("new", 3, 350.5, 35.05)
+    assert [c.lead.lead_id for c in new.cards] == ["a"]
+    assert new.next_cursor is not None
+    rest = reports.board(engine, "deals", per_column=5, after={"new": new.next_cursor})
+    assert [c.lead.lead_id for c in rest.columns[0].cards] == ["b", "c"]
+    assert rest.columns[0].next_cursor is None
+    mine = reports.board(engine, "deals", owners={"ana"}, unassigned=True).columns[0]
+    assert (mine.leads, mine.value, [c.lead.lead_id for c in mine.cards]) == (2, 100, ["a", "c"])
+    assert [c.stage for c in board.columns] == ["new", "proposal"]
+
+
+def test_sla_badges_go_ok_warning_breached(engine: Engine, clock: ManualClock) -> None:
+    """A new inbound lead's speed-to-call clock shows ok, then warning once the 3-minute mark
+    fired, then breached once the 5-minute target passed; a lead without a clock has none."""
+    engine.start("inbound-lead", "l1", {"email": "a@example.com"}, "sdr_ana")
+    engine.start("deals", "d1", {}, "ana")
+
+    def badge() -> tuple[str | None, datetime | None]:
+        card = reports.board(engine, "inbound-lead").columns[0].cards[0]
+        return card.sla, card.sla_due
+
+    status, due = badge()
+    assert status == "ok"
+    assert due is not None
+    assert reports.board(engine, "deals").columns[0].cards[0].sla is None
+    clock.advance(timedelta(minutes=3, seconds=30))
+    engine.run_due()
+    assert badge()[0] == "warning"
+    clock.advance(timedelta(minutes=2))
+    assert badge()[0] == "breached"  # past the target before the sweep marked it
+    engine.run_due()
+    assert badge()[0] == "breached"
+
+
+def test_a_bad_page_size_is_refused(engine: Engine) -> None:
+    """per_column must be at least 1."""
+    with pytest.raises(ValueError, match="per_column"):
+        reports.board(engine, "deals", per_column=0)
+
+
+def test_last_change_grows_with_every_change(engine: Engine) -> None:
+    """The newest history id moves on every change of any lead."""
+    before = last_change(engine.store)
+    engine.start("deals", "x", {}, "ana")
+    after_start = last_change(engine.store)
+    engine.record("deals", "x", "call", {})
+    assert before < after_start < last_change(engine.store)
