@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadflow.engine import Engine
 from leadflow.engine.store import last_change
-from leadflow.service._deps import EngineDep, actor_of
+from leadflow.service._deps import EngineDep
 from leadflow.service._token_cache import TokenCache
 from leadflow.service.web._auth import SignInRequired, web_user
 
@@ -56,7 +56,6 @@ async def changes(request: Request, engine: EngineDep, token: str | None = None)
         info = await run_in_threadpool(tokens.verify, token, engine.clock.now())
         if info is None:
             raise SignInRequired
-        actor_of(info)
     else:
         await web_user(request)
     counter: ChangeCounter = request.app.state.changes

@@ -28,6 +28,7 @@ class WebApp:
 
     def __init__(self, engine: Engine, served: Served) -> None:
         self.engine = engine
+        self.app = served.app
         self.url = served.url
         store = TokenStore(engine.store)
         now = datetime.now(UTC)
