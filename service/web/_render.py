@@ -1,7 +1,9 @@
 """Pages from Jinja2 templates (autoescaped), with the headers every page of the app sends.
 
 Every page forbids content from other hosts (``Content-Security-Policy: default-src 'self'``),
-sends no referrer (a wall board's URL carries its token) and may not be framed.
+sends a referrer only to itself (a wall board's URL carries its token; "no-referrer" would
+make browsers send "Origin: null" on form posts, which the sign-in check refuses) and may not
+be framed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ HEADERS = {
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",

@@ -4,6 +4,13 @@
 (function () {
   "use strict";
   var body = document.body;
+  var every = parseInt(body.getAttribute("data-refresh") || "0", 10);
+  if (every > 0) {
+    // a wall board also reloads on a timer: clocks age and breach without a change
+    window.setTimeout(function () {
+      window.location.replace(body.getAttribute("data-reload") || window.location.href);
+    }, every * 1000);
+  }
   var url = body.getAttribute("data-changes");
   if (!url) { return; }
   var seen = body.getAttribute("data-change");

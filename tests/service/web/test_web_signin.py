@@ -16,7 +16,7 @@ def test_sign_in_form_has_a_labelled_token_field(web: WebApp) -> None:
     assert 'name="token"' in page.text
     assert '<label for="token">' in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_pages_without_a_session_redirect_to_the_sign_in_form(web: WebApp) -> None:

@@ -22,14 +22,14 @@ def test_a_board_token_in_the_url_opens_the_wall_without_lead_data(web: WebApp) 
     page = web.client().get("/app/wall/sdr", params={"token": web.tokens["board"]})
     assert page.status_code == 200
     assert 'class="wall"' in page.text
-    assert '<meta http-equiv="refresh"' in page.text
+    assert 'data-refresh="30"' in page.text
     assert '<th scope="row">sdr_ana</th>' in page.text
     assert '<th scope="row">sdr_ben</th>' in page.text
     assert "100%" in page.text  # sdr_ana met the speed-to-call SLA
     for lead in ("lead-alpha", "lead-beta", "@example.com"):
         assert lead not in page.text
     assert "set-cookie" not in page.headers
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_only_a_board_token_may_be_put_in_the_url(web: WebApp) -> None:
