@@ -58,6 +58,11 @@ def record(
     if not kind:
         raise Problem(422, "invalid_request", "choose the kind of activity to log")
     note = form.get("note", "").strip()
+    version = engine.get(process, lead_id).definition_version
+    known = engine.runtime.compiled(process, version).activity_types
+    if kind not in known:
+        refusal = Refusal(lead_id, kind, [f"log one of: {', '.join(known)}"])
+        return _back(request, engine, user, process, lead_id, form, refusal, 422)
     try:
         engine.record(process, lead_id, kind, {"note": note} if note else {}, actor=user.actor)
     except InvalidData as exc:

@@ -63,6 +63,8 @@ def board_page(
     """The board page (with a refused move shown on its card)."""
     definition = engine.definition(process)
     owners, unassigned = listed_owners(user.actor, definition, owner, team)
+    here = board_url(process, owner, team)
+    changes = live(request, here)
     data = reports.board(
         engine,
         process,
@@ -88,8 +90,8 @@ def board_page(
         "now": engine.clock.now(),
         "refusal": refusal,
         "more": {c.stage: _more(request, c.stage, c.next_cursor) for c in data.columns},
-        "here": board_url(process, owner, team),
-        "live": live(request, board_url(process, owner, team)),
+        "here": here,
+        "live": changes,
     }
     return render(request, "board.html", context, status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/app/p", include_in_schema=False)
 
 def lead_url(process: str, lead_id: str) -> str:
     """The lead page's URL."""
-    return f"/app/p/{process}/leads/{lead_id}"
+    return f"/app/p/{process}/leads/{quote(lead_id, safe='')}"
 
 
 @router.get("/{process}/leads/{lead_id}", response_class=HTMLResponse)
@@ -45,6 +46,7 @@ def lead_page(
 ) -> HTMLResponse:
     """The lead page (with a refused move shown at its buttons)."""
     actor = user.actor
+    changes = live(request, lead_url(process, lead_id))
     instance = engine.get(process, lead_id)
     definition = engine.definition(process, instance.definition_version)
     require(actor, "read", instance, definition)
@@ -103,7 +105,7 @@ def lead_page(
         "refusal": refusal,
         "here": lead_url(process, lead_id),
         "board": f"/app/p/{process}",
-        "live": live(request, lead_url(process, lead_id)),
+        "live": changes,
     }
     return render(request, "lead.html", context, status)
 

@@ -39,10 +39,11 @@ class ChangeCounter:
         self._value = 0
         self._until = float("-inf")
 
-    def current(self) -> int:
-        """The newest change id, as of at most ``ttl`` seconds ago."""
+    def current(self, *, fresh: bool = False) -> int:
+        """The newest change id, as of at most ``ttl`` seconds ago (read now when ``fresh``:
+        a page reads it before its data, so that a change made meanwhile reloads it)."""
         with self._lock:
-            if self._monotonic() >= self._until:
+            if fresh or self._monotonic() >= self._until:
                 self._value = last_change(self.engine.store)
                 self._until = self._monotonic() + self.ttl
             return self._value

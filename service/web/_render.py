@@ -12,6 +12,7 @@ import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -86,6 +87,7 @@ def _environment() -> Environment:
     )
     env.filters["amount"] = _amount
     env.filters["when"] = _when
+    env.filters["segment"] = lambda value: quote(str(value), safe="")
     env.globals["age"] = _age
     env.globals["duration"] = _duration
     return env

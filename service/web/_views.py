@@ -98,7 +98,8 @@ def coerce(definition: ProcessDefinition, form: dict[str, str]) -> dict[str, Any
     return data
 
 
-def live(request: Request, reload_url: str) -> dict[str, Any]:
-    """What a page needs to poll for changes and reload itself at ``reload_url``."""
+def live(request: Request, reload_url: str, url: str = "/app/changes") -> dict[str, Any]:
+    """What a page needs to poll ``url`` for changes and reload itself at ``reload_url``; call
+    it before reading the page's data."""
     counter = request.app.state.changes
-    return {"url": "/app/changes", "change": counter.current(), "reload": reload_url}
+    return {"url": url, "change": counter.current(fresh=True), "reload": reload_url}

@@ -8,6 +8,7 @@ p90 response, breaches, open clocks), never a lead, and refreshes itself.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -20,6 +21,7 @@ from leadflow.service._problems import Problem
 from leadflow.service._token_cache import TokenCache
 from leadflow.service.web._auth import web_user
 from leadflow.service.web._render import render
+from leadflow.service.web._views import live
 
 __all__ = ["REFRESH", "router"]
 
@@ -48,6 +50,10 @@ async def wall(
         actor = actor_of(info)
     else:
         actor = (await web_user(request)).actor
+    query = f"?token={quote(token, safe='')}" if token else ""
+    changes = await run_in_threadpool(
+        live, request, str(request.url.path) + query, "/app/changes" + query
+    )
     rows = await run_in_threadpool(_rows, engine, actor, team)
     context = {
         "title": f"SLA wall · {team}",
@@ -56,11 +62,7 @@ async def wall(
         "rows": rows,
         "refresh": REFRESH,
         "now": engine.clock.now(),
-        "live": {
-            "url": "/app/changes" + (f"?token={token}" if token else ""),
-            "change": request.app.state.changes.current(),
-            "reload": str(request.url.path) + (f"?token={token}" if token else ""),
-        },
+        "live": changes,
     }
     return render(request, "wall.html", context)
 

@@ -101,3 +101,29 @@ def test_a_viewer_sees_the_lead_but_no_buttons(web: WebApp) -> None:
     refused = viewer.post(f"{LEAD}/activities", data={"csrf": csrf_of(page), "type": "call"})
     assert refused.status_code == 403
     assert len(web.engine.history(PROCESS, "l1")) == 1
+
+
+def test_lead_ids_with_odd_characters_work(web: WebApp) -> None:
+    """A lead id with a space, '#' and '?' links, posts and redirects correctly."""
+    web.start("a b#c?d")
+    client = web.signed_in("rep")
+    board = client.get(f"/app/p/{PROCESS}").text
+    assert 'href="/app/p/inbound-lead/leads/a%20b%23c%3Fd"' in board
+    url = f"/app/p/{PROCESS}/leads/a%20b%23c%3Fd"
+    page = client.get(url)
+    assert page.status_code == 200
+    logged = client.post(f"{url}/activities", data={"csrf": csrf_of(page), "type": "call"})
+    assert logged.status_code == 303
+    assert logged.headers["location"] == url
+    assert web.engine.history(PROCESS, "a b#c?d")[-1].kind == "activity"
+
+
+def test_an_unknown_activity_type_is_refused(web: WebApp) -> None:
+    """Only the process's activity types can be logged from the page."""
+    web.start("l1")
+    client = web.signed_in("rep")
+    page = client.get(LEAD)
+    refused = client.post(f"{LEAD}/activities", data={"csrf": csrf_of(page), "type": "bogus"})
+    assert refused.status_code == 422
+    assert "log one of: call, voicemail, email, meeting" in refused.text
+    assert len(web.engine.history(PROCESS, "l1")) == 1
