@@ -21,7 +21,14 @@ too. The work happens in this package's private modules; docs/reports.md explain
 
 from __future__ import annotations
 
-from leadflow.engine.reports._board import Board, BoardCard, BoardColumn, board
+from leadflow.engine.reports._board import (
+    Board,
+    BoardCard,
+    BoardColumn,
+    OpenClock,
+    board,
+    open_clocks,
+)
 from leadflow.engine.reports._common import ReportError
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._html import to_html
@@ -64,6 +71,7 @@ __all__ = [
     "FunnelRow",
     "LossReasonRow",
     "LossReasonsReport",
+    "OpenClock",
     "OwnerRow",
     "OwnersReport",
     "PipelineReport",
@@ -82,6 +90,7 @@ __all__ = [
     "format_number",
     "funnel",
     "loss_reasons",
+    "open_clocks",
     "owners",
     "pipeline",
     "sla_board",

@@ -5,6 +5,7 @@ board of many thousands of leads costs one grouped read for the totals and one p
 column. Each card carries its SLA badge, worked out from the row's clock states: ``breached``
 when a clock passed its target, ``warning`` when a warning mark of a running clock fell due,
 ``ok`` while the clocks run in time, None when the lead has no active clock.
+:func:`open_clocks` lists the same clocks without their leads, soonest due first, for a wall.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from leadflow.engine._types import Instance
 from leadflow.engine.reports._common import process_info
 from leadflow.engine.store import InstanceRow, lead_rows, open_totals
 
-__all__ = ["Board", "BoardCard", "BoardColumn", "board"]
+__all__ = ["Board", "BoardCard", "BoardColumn", "OpenClock", "board", "open_clocks"]
 
 _ACTIVE = ("running", "paused")
 
@@ -133,23 +134,70 @@ def board(
 
 
 def _card(engine: Engine, row: InstanceRow, now: datetime) -> BoardCard:
+    clocks = _clocks(engine, row, now)
+    badge = max((c.status for c in clocks), key=_SEVERITY.index, default=None)
+    dues = [c.due_at for c in clocks if c.due_at is not None]
+    return BoardCard(row.id, engine.runtime.instance(row), badge, min(dues, default=None))
+
+
+_SEVERITY = ("ok", "warning", "breached")
+
+
+def _clocks(engine: Engine, row: InstanceRow, now: datetime) -> list[OpenClock]:
+    """The lead's active SLA clocks with their status as of ``now``."""
     compiled = engine.runtime.compiled(row.process, row.definition_version)
-    badge: str | None = None
-    due: datetime | None = None
+    out = []
     for policy in compiled.sla.policies:
         clock = row.sla.get(policy.id)
         if clock is None or clock.get("s") not in _ACTIVE:
             continue
-        if clock.get("br") is not None:
-            badge = "breached"
+        due = policy.deadline(clock, row.data) if clock.get("s") == "running" else None
+        if clock.get("br") is not None or (due is not None and due <= now):
+            status = "breached"  # (a passed deadline the sweep has not marked yet, too)
         elif any(m.level == "warning" for m in policy.marks[: clock.get("k", 0)]):
-            badge = badge if badge == "breached" else "warning"
+            status = "warning"
         else:
-            badge = badge or "ok"
-        if clock.get("s") == "running":
-            deadline = policy.deadline(clock, row.data)
-            if deadline is not None:
-                due = deadline if due is None else min(due, deadline)
-                if deadline <= now and badge == "ok":
-                    badge = "breached"  # the sweep has not marked it yet
-    return BoardCard(row.id, engine.runtime.instance(row), badge, due)
+            status = "ok"
+        title = policy.policy.title or policy.id
+        out.append(OpenClock(row.owner, policy.id, title, status, clock["s"], due))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class OpenClock:
+    """A running or paused SLA clock, without the lead it runs on (for a wall board)."""
+
+    owner: str | None
+    policy: str
+    title: str
+    status: str
+    """``ok``, ``warning`` or ``breached``."""
+    state: str
+    """``running`` or ``paused``."""
+    due_at: datetime | None
+    """When it reaches its target (None while paused)."""
+
+
+def open_clocks(
+    engine: Engine,
+    process: str,
+    *,
+    owners: Collection[str] | None = None,
+    at: datetime | None = None,
+) -> list[OpenClock]:
+    """The active SLA clocks of the open leads of ``process`` (owned by ``owners``; every
+    lead when None), the soonest due first and paused ones last. Names no lead."""
+    now = engine.runtime.now(at)
+    out: list[OpenClock] = []
+    after = 0
+    while True:
+        rows = lead_rows(
+            engine.store, process, owners=owners, closed=False, after=after, limit=1000
+        )
+        for row in rows:
+            if row.sla:
+                out.extend(_clocks(engine, row, now))
+        if len(rows) < 1000:
+            break
+        after = rows[-1].id
+    return sorted(out, key=lambda c: (c.due_at is None, c.due_at or now))

@@ -2,7 +2,8 @@
 
 It is opened with a ``board`` token in the URL (``?token=...``) so that no person has to be
 signed in, or by anyone signed in. It shows figures per rep and SLA policy (met %, median and
-p90 response, breaches, open clocks), never a lead, and refreshes itself.
+p90 response, breaches, open clocks) and the open clocks the soonest due first (rep, SLA, time
+left), never a lead, and refreshes itself.
 """
 
 from __future__ import annotations
@@ -54,12 +55,13 @@ async def wall(
     changes = await run_in_threadpool(
         live, request, str(request.url.path) + query, "/app/changes" + query
     )
-    rows = await run_in_threadpool(_rows, engine, actor, team)
+    rows, clocks = await run_in_threadpool(_rows, engine, actor, team)
     context = {
         "title": f"SLA wall · {team}",
         "user": None,
         "team": team,
         "rows": rows,
+        "clocks": clocks,
         "refresh": REFRESH,
         "now": engine.clock.now(),
         "live": changes,
@@ -67,8 +69,15 @@ async def wall(
     return render(request, "wall.html", context)
 
 
-def _rows(engine: Engine, actor: Actor, team: str) -> list[dict[str, Any]]:
+OPEN_SHOWN = 20
+"""Open clocks listed, the soonest due first."""
+
+
+def _rows(
+    engine: Engine, actor: Actor, team: str
+) -> tuple[list[dict[str, Any]], list[reports.OpenClock]]:
     rows: list[dict[str, Any]] = []
+    clocks: list[reports.OpenClock] = []
     found = False
     for process in sorted(engine.processes()):
         definition = engine.definition(process)
@@ -79,6 +88,7 @@ def _rows(engine: Engine, actor: Actor, team: str) -> list[dict[str, Any]]:
         require(actor, "board", None, definition)
         titles = {name: policy.title or name for name, policy in definition.slas.items()}
         board = reports.sla_board(engine, process, by="owner")
+        clocks += reports.open_clocks(engine, process, owners=members)
         for row in board.rows:
             if row.owner not in members:
                 continue
@@ -96,4 +106,7 @@ def _rows(engine: Engine, actor: Actor, team: str) -> list[dict[str, Any]]:
             )
     if not found:
         raise Problem(404, "not_found", f"No process has a team named {team!r}.")
-    return sorted(rows, key=lambda r: (r["process"], r["policy"], r["rep"] or ""))
+    rows.sort(key=lambda r: (r["process"], r["policy"], r["rep"] or ""))
+    now = engine.clock.now()
+    clocks.sort(key=lambda c: (c.due_at is None, c.due_at or now))
+    return rows, clocks[:OPEN_SHOWN]

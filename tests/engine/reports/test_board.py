@@ -85,3 +85,25 @@ def test_last_change_grows_with_every_change(engine: Engine) -> None:
     after_start = last_change(engine.store)
     engine.record("deals", "x", "call", {})
     assert before < after_start < last_change(engine.store)
+
+
+def test_open_clocks_name_no_lead_and_come_soonest_first(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """open_clocks lists each active clock of the owners' open leads, soonest due first, with
+    its owner and status and no lead id."""
+    engine.start("inbound-lead", "first", {"email": "a@example.com"}, "sdr_ana")
+    clock.advance(timedelta(minutes=1))
+    engine.start("inbound-lead", "second", {"email": "b@example.com"}, "sdr_ben")
+    engine.start("inbound-lead", "other", {"email": "c@example.com"}, "elsewhere")
+    clocks = reports.open_clocks(engine, "inbound-lead", owners={"sdr_ana", "sdr_ben"})
+    speed = [c for c in clocks if c.policy == "speed_to_call"]
+    assert [c.owner for c in speed] == ["sdr_ana", "sdr_ben"]
+    assert all(c.status == "ok" and c.state == "running" for c in speed)
+    assert speed[0].due_at is not None
+    dues = [c.due_at for c in clocks if c.due_at is not None]
+    assert dues == sorted(dues)
+    assert {c.owner for c in clocks} == {"sdr_ana", "sdr_ben"}
+    assert not hasattr(speed[0], "lead_id")
+    clock.advance(timedelta(minutes=5))
+    assert reports.open_clocks(engine, "inbound-lead", owners={"sdr_ana"})[0].status == "breached"

@@ -26,6 +26,7 @@ def test_a_board_token_in_the_url_opens_the_wall_without_lead_data(web: WebApp) 
     assert '<th scope="row">sdr_ana</th>' in page.text
     assert '<th scope="row">sdr_ben</th>' in page.text
     assert "100%" in page.text  # sdr_ana met the speed-to-call SLA
+    assert "Next to breach" in page.text  # sdr_ben's speed-to-call clock runs
     for lead in ("lead-alpha", "lead-beta", "@example.com"):
         assert lead not in page.text
     assert "set-cookie" not in page.headers
