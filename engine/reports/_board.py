@@ -2,9 +2,10 @@
 
 Unlike the other reports it reads the current state (the instance rows), not history, so a
 board of many thousands of leads costs one grouped read for the totals and one page read per
-column. Each card carries its SLA badge, worked out from the row's clock states: ``breached``
-when a clock passed its target, ``warning`` when a warning mark of a running clock fell due,
-``ok`` while the clocks run in time, None when the lead has no active clock.
+column (and one for the newest activity of its cards). Each card carries its SLA badge,
+worked out from the row's clock states: ``breached`` when a clock passed its target,
+``warning`` when a warning mark of a running clock fell due, ``ok`` while the clocks run in
+time, None when the lead has no active clock.
 :func:`open_clocks` lists the same clocks without their leads, soonest due first, for a wall.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from leadflow.engine._engine import Engine
 from leadflow.engine._types import Instance
 from leadflow.engine.reports._common import process_info
-from leadflow.engine.store import InstanceRow, lead_rows, open_totals
+from leadflow.engine.store import InstanceRow, last_activities, lead_rows, open_totals
 
 __all__ = ["Board", "BoardCard", "BoardColumn", "OpenClock", "board", "open_clocks"]
 
@@ -36,6 +37,8 @@ class BoardCard:
     """``ok``, ``warning``, ``breached``, or None when no SLA clock is active."""
     sla_due: datetime | None
     """When the first running clock reaches its target (None when none runs)."""
+    last_activity: tuple[str, datetime] | None = None
+    """The type and time of the lead's newest activity (None before the first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,8 @@ def board(
         )
         more = len(rows) > per_column
         rows = rows[:per_column]
-        cards = tuple(_card(engine, row, now) for row in rows)
+        latest = last_activities(engine.store, [row.id for row in rows])
+        cards = tuple(_card(engine, row, now, latest.get(row.id)) for row in rows)
         count, value = totals.get(stage, (0, 0.0))
         probability = info.stages[stage].probability
         columns.append(
@@ -133,11 +137,14 @@ def board(
     return Board(process=process, value_field=info.value_field, columns=tuple(columns))
 
 
-def _card(engine: Engine, row: InstanceRow, now: datetime) -> BoardCard:
+def _card(
+    engine: Engine, row: InstanceRow, now: datetime, latest: tuple[str, datetime] | None
+) -> BoardCard:
     clocks = _clocks(engine, row, now)
     badge = max((c.status for c in clocks), key=_SEVERITY.index, default=None)
     dues = [c.due_at for c in clocks if c.due_at is not None]
-    return BoardCard(row.id, engine.runtime.instance(row), badge, min(dues, default=None))
+    instance = engine.runtime.instance(row)
+    return BoardCard(row.id, instance, badge, min(dues, default=None), latest)
 
 
 _SEVERITY = ("ok", "warning", "breached")

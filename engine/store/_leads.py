@@ -1,19 +1,20 @@
 """Reading many leads of a process: filtered, in id order, a page at a time; their totals
-per stage; the newest change."""
+per stage; their newest activities; the newest change."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Collection
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from leadflow.engine.store._rows import SELECT_COLS, InstanceRow
 from leadflow.engine.store._store import Store
-from leadflow.engine.store.tables import history, instances
+from leadflow.engine.store.tables import activities, history, instances
 
-__all__ = ["last_change", "lead_rows", "open_totals"]
+__all__ = ["last_activities", "last_change", "lead_rows", "open_totals"]
 
 
 def lead_rows(
@@ -72,6 +73,28 @@ def open_totals(
         n, total = totals.get(stage, (0, 0.0))
         totals[stage] = (n + 1, total + _number(json.loads(data).get(value_field)))
     return totals
+
+
+def last_activities(store: Store, instance_ids: Collection[int]) -> dict[int, tuple[str, datetime]]:
+    """The newest activity (type, time) of each of the instances that has one: one query."""
+    if not instance_ids:
+        return {}
+    a = activities
+    newest = (
+        sa.select(
+            a.c.instance_id,
+            a.c.type,
+            a.c.at,
+            sa.func.row_number()
+            .over(partition_by=a.c.instance_id, order_by=(a.c.at.desc(), a.c.seq.desc()))
+            .label("n"),
+        )
+        .where(a.c.instance_id.in_(sorted(instance_ids)))
+        .subquery()
+    )
+    query = sa.select(newest.c.instance_id, newest.c.type, newest.c.at).where(newest.c.n == 1)
+    rows = store.query(query, "read the last activities")
+    return {int(r[0]): (str(r[1]), store.decode_time(r[2])) for r in rows}
 
 
 def last_change(store: Store) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,11 +24,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def engine(clock: ManualClock) -> Engine:
-    e = Engine("sqlite://", clock=clock)
-    e.deploy(library_path("inbound-lead"))
-    e.deploy(DEALS)
-    return e
+def engine(clock: ManualClock, db_url: str) -> Iterator[Engine]:
+    """An engine on SQLite and on PostgreSQL (the board's queries differ by dialect)."""
+    with Engine(db_url, clock=clock, create=True) as e:
+        e.deploy(library_path("inbound-lead"))
+        e.deploy(DEALS)
+        yield e
 
 
 def test_columns_count_and_sum_the_leads_the_filter_keeps(engine: Engine) -> None:
@@ -107,3 +109,15 @@ def test_open_clocks_name_no_lead_and_come_soonest_first(
     assert not hasattr(speed[0], "lead_id")
     clock.advance(timedelta(minutes=5))
     assert reports.open_clocks(engine, "inbound-lead", owners={"sdr_ana"})[0].status == "breached"
+
+
+def test_cards_carry_their_newest_activity(engine: Engine, clock: ManualClock) -> None:
+    """Each card names the type and time of its lead's newest activity (None before one)."""
+    engine.start("deals", "a", {}, "ana")
+    engine.start("deals", "b", {}, "ana")
+    engine.record("deals", "a", "call", {})
+    clock.advance(timedelta(hours=1))
+    engine.record("deals", "a", "email", {})
+    cards = {c.lead.lead_id: c for c in reports.board(engine, "deals").columns[0].cards}
+    assert cards["a"].last_activity == ("email", clock.now())
+    assert cards["b"].last_activity is None

@@ -26,6 +26,8 @@ def test_the_page_shows_path_criteria_slas_moves_and_history(web: WebApp) -> Non
     assert ">Log call</button>" in page.text
     assert '<label for="note">' in page.text
     assert "started in new" in page.text
+    board = web.signed_in("rep").get(f"/app/p/{PROCESS}").text
+    assert "none yet" in board
 
 
 def test_logging_a_call_then_moving_on_shows_who_what_and_why(web: WebApp) -> None:
