@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from web_support import PROCESS, WebApp, serve_web
 
 from leadflow.cli import app as cli_app
+from leadflow.engine import Engine
 from leadflow.service import app_from_env, create_app
 
 
@@ -62,3 +64,32 @@ def test_replicas_with_one_key_accept_each_others_sessions(
             with httpx.Client(base_url=served.url, cookies=cookie) as client:
                 assert client.get(f"/app/p/{PROCESS}").status_code == status
     same.state.engine.close()
+
+
+def test_demo_serve_prints_a_url_and_a_token_that_opens_the_board(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`leadflow demo --serve` runs the demo, prints the app's URL and an admin token on its
+    last line, and serves the demo's database: the token signs in and the board shows leads."""
+    served: dict[str, Any] = {}
+
+    def run(app: Any, **options: Any) -> None:
+        served.update(options, db=os.environ.get("LEADFLOW_DB"))
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    args = ["demo", "--leads", "6", "--serve", "--port", "8123", "--db", url]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2] == "Open http://127.0.0.1:8123/app/ and sign in with this token:"
+    token = lines[-1]
+    assert served["db"] == url
+    assert served["port"] == 8123
+    engine = Engine(url)
+    with Served(create_app(engine)) as app, httpx.Client(base_url=app.url) as client:
+        assert client.post("/app/sign-in", data={"token": token}).status_code == 303
+        board = client.get("/app/p/inbound-lead")
+        assert board.status_code == 200
+        assert re.search(r"<li class=\"card\" id=\"card-lead-\d+\"", board.text)
+    engine.close()
