@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from leadflow.definitions import ProcessDefinition
-from leadflow.engine import Engine
+from leadflow.engine import Engine, Instance
 from leadflow.engine.access import explain_access, hidden_fields, require
 from leadflow.service._deps import EngineDep
 from leadflow.service._schemas import history_out, next_steps_out
@@ -64,6 +66,7 @@ def lead_page(
             if c["id"] not in exit_criteria and _is_exit(definition, instance.stage, c["id"]):
                 exit_criteria[c["id"]] = c
     may_record = explain_access(actor, "record", instance, definition).allowed
+    slas = engine.slas(process, lead_id)
     compiled = engine.runtime.compiled(process, instance.definition_version)
     context: dict[str, Any] = {
         "title": f"{lead_id} · {definition.title or process}",
@@ -98,7 +101,7 @@ def lead_page(
         },
         "ready": {t["trigger"]: t["ready"] for t in steps.triggers},
         "playbook": steps.playbook,
-        "slas": engine.slas(process, lead_id),
+        "slas": [(s, _local(s.due_at, _zone(definition, s.policy, instance))) for s in slas],
         "activity_types": compiled.activity_types if may_record else (),
         "history": list(reversed(history)),
         "now": engine.clock.now(),
@@ -112,3 +115,23 @@ def lead_page(
 
 def _is_exit(definition: ProcessDefinition, stage: str, criterion: str) -> bool:
     return any(c.id == criterion for c in definition.stages[stage].exit_criteria)
+
+
+def _zone(definition: ProcessDefinition, policy: str, lead: Instance) -> ZoneInfo | None:
+    """The time zone the SLA counts in for this lead (its own, when the calendar reads one
+    from a field), or None for a policy without a calendar."""
+    spec = definition.slas.get(policy)
+    calendar = definition.calendars.get(spec.calendar or "") if spec is not None else None
+    if calendar is None:
+        return None
+    name = lead.data.get(calendar.timezone_field or "") or calendar.timezone
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(calendar.timezone)
+
+
+def _local(when: datetime | None, zone: ZoneInfo | None) -> str | None:
+    if when is None or zone is None:
+        return None
+    return f"{when.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"

@@ -4,6 +4,7 @@ activity form and the history timeline."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 from web_support import DEALS, PROCESS, WebApp, csrf_of
 
@@ -129,3 +130,14 @@ def test_an_unknown_activity_type_is_refused(web: WebApp) -> None:
     assert refused.status_code == 422
     assert "log one of: call, voicemail, email, meeting" in refused.text
     assert len(web.engine.history(PROCESS, "l1")) == 1
+
+
+def test_sla_due_times_are_shown_in_the_leads_time_zone(web: WebApp) -> None:
+    """A running business-hours clock shows its due time in the lead's own time zone (the
+    calendar's timezone field) beside UTC."""
+    web.start("l1", timezone="Europe/Berlin")
+    page = web.signed_in("rep").get(LEAD).text
+    speed = next(s for s in web.engine.slas(PROCESS, "l1") if s.policy == "speed_to_call")
+    assert speed.due_at is not None
+    local = speed.due_at.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"{local:%Y-%m-%d %H:%M} Europe/Berlin" in page
