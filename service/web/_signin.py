@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from leadflow.engine import Engine
+from leadflow.engine.access import Actor, lead_scope
 from leadflow.service._deps import EngineDep
 from leadflow.service._token_cache import TokenCache
 from leadflow.service.web._auth import Form, SignInRequired, WebUser, same_origin, web_user
@@ -43,18 +44,26 @@ async def home(request: Request, engine: EngineDep, next: str | None = None) -> 
         return _form(request, next, None, 200)
     if next is not None and safe_next(next) != "/app/":
         return RedirectResponse(safe_next(next), status_code=303)
-    processes = await run_in_threadpool(_processes, engine)
+    processes = await run_in_threadpool(_processes, engine, user.actor)
     return render(
         request, "home.html", {"title": "Processes", "user": user, "processes": processes}
     )
 
 
-def _processes(engine: Engine) -> list[dict[str, Any]]:
+def _processes(engine: Engine, actor: Actor) -> list[dict[str, Any]]:
+    """Each process with a link to its board when the person reads leads, and its teams'
+    walls."""
     out = []
     for name in sorted(engine.processes()):
         definition = engine.definition(name)
+        scope = lead_scope(actor, definition)
         out.append(
-            {"name": name, "title": definition.title or name, "teams": list(definition.teams)}
+            {
+                "name": name,
+                "title": definition.title or name,
+                "board": scope.all or bool(scope.owners) or scope.unassigned,
+                "teams": list(definition.teams),
+            }
         )
     return out
 

@@ -1,6 +1,8 @@
-// leadflow web app: reload the page when a lead changed anywhere (another browser, the API,
-// the worker's SLA sweep). One small poll a second of a cheap endpoint; no reload while the
-// person is typing into a form.
+// leadflow web app, two small behaviours:
+// 1. Reload the page when a lead changed anywhere (another browser, the API, the worker's SLA
+//    sweep): one small poll a second of a cheap endpoint; no reload while the person is typing.
+// 2. Drag a card onto another column to fire the trigger that leads there (the card's own
+//    button does the same from the keyboard).
 (function () {
   "use strict";
   var body = document.body;
@@ -31,4 +33,32 @@
       .catch(function () { /* the server is away: try again at the next tick */ });
   }
   window.setInterval(poll, 1000);
+})();
+
+// Dragging a card onto a column submits the card's form whose transition goes to that stage.
+(function () {
+  "use strict";
+  var dragged = null;
+  function formFor(card, stage) {
+    return card ? card.querySelector('form.fire[data-to="' + stage + '"]') : null;
+  }
+  document.addEventListener("dragstart", function (e) {
+    var card = e.target.closest && e.target.closest("li.card[draggable]");
+    if (!card) { return; }
+    dragged = card;
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", card.id);
+  });
+  document.addEventListener("dragend", function () { dragged = null; });
+  document.addEventListener("dragover", function (e) {
+    var column = e.target.closest && e.target.closest("section.column[data-stage]");
+    if (column && formFor(dragged, column.getAttribute("data-stage"))) { e.preventDefault(); }
+  });
+  document.addEventListener("drop", function (e) {
+    var column = e.target.closest && e.target.closest("section.column[data-stage]");
+    var form = column && formFor(dragged, column.getAttribute("data-stage"));
+    if (!form) { return; }
+    e.preventDefault();
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  });
 })();

@@ -176,3 +176,20 @@ def test_the_board_is_keyboard_reachable(browser: Any, web: WebApp) -> None:
     assert "f-owner" in reached
     assert "Reached the lead" in reached
     page.context.close()
+
+
+def test_dragging_a_card_fires_the_trigger_to_that_column(browser: Any, web: WebApp) -> None:
+    """Dropping a card on another column fires the real trigger to it: refused with the
+    criterion shown while unmet, moved once met."""
+    web.start("l1")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["rep"])
+    page.goto(BOARD)
+    page.drag_and_drop("#card-l1", '[data-stage="contacted"]')
+    expect(page.get_by_role("alert")).to_contain_text("Log at least one call")
+    web.engine.record(PROCESS, "l1", "call", {})
+    page.goto(BOARD)
+    page.drag_and_drop("#card-l1", '[data-stage="contacted"]')
+    expect(page.locator('[data-stage="contacted"] #card-l1')).to_be_visible()
+    assert web.engine.get(PROCESS, "l1").stage == "contacted"
+    page.context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from web_support import PROCESS, WebApp, csrf_of
@@ -147,3 +148,31 @@ def test_the_api_still_answers_problem_details(web: WebApp) -> None:
     answer = web.client().get(f"/api/v1/processes/{PROCESS}/leads")
     assert answer.status_code == 401
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_the_start_page_links_what_the_role_may_open(web: WebApp) -> None:
+    """Signed in, /app/ lists the processes: a board link for roles that read leads, the
+    teams' walls for everyone."""
+    rep = web.signed_in("rep").get("/app/").text
+    assert f'href="/app/p/{PROCESS}"' in rep
+    assert 'href="/app/wall/sdr"' in rep
+    board = web.signed_in("board").get("/app/").text
+    assert f'href="/app/p/{PROCESS}"' not in board
+    assert 'href="/app/wall/sdr"' in board
+
+
+def test_assets_are_served_and_no_page_loads_another_host(web: WebApp) -> None:
+    """The stylesheet and script come from the package; pages reference nothing off-site."""
+    client = web.signed_in("admin")
+    css = client.get("/app/static/app.css")
+    js = client.get("/app/static/app.js")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
+    assert js.status_code == 200
+    assert "javascript" in js.headers["content-type"]
+    web.start("l1")
+    for path in ("/app/", f"/app/p/{PROCESS}", f"/app/p/{PROCESS}/leads/l1"):
+        page = client.get(path).text
+        assert not re.search(r'(src|href|action)="(https?:)?//', page), path
+    wall = web.client().get("/app/wall/sdr", params={"token": web.tokens["board"]}).text
+    assert not re.search(r'(src|href|action)="(https?:)?//', wall)
