@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from leadflow.engine.access import Actor
+from leadflow.engine.access import Actor, explain_access
 from leadflow.service._deps import actor_of
 from leadflow.service._problems import Problem
 from leadflow.service._token_cache import TokenCache
@@ -38,6 +38,8 @@ class WebUser:
     token_name: str
     session: Session
     csrf: str
+    operates: bool = False
+    """Whether the role operates the outbox (the ops page)."""
 
 
 class SignInRequired(Exception):
@@ -55,7 +57,9 @@ async def web_user(request: Request) -> WebUser:
     info = await run_in_threadpool(tokens.live, session.token_name, session.token_id)
     if info is None:
         raise SignInRequired
-    return WebUser(actor_of(info), info.name, session, signer.csrf(session))
+    actor = actor_of(info)
+    operates = explain_access(actor, "outbox").allowed
+    return WebUser(actor, info.name, session, signer.csrf(session), operates)
 
 
 User = Annotated[WebUser, Depends(web_user)]

@@ -193,3 +193,14 @@ def test_dragging_a_card_fires_the_trigger_to_that_column(browser: Any, web: Web
     expect(page.locator('[data-stage="contacted"] #card-l1')).to_be_visible()
     assert web.engine.get(PROCESS, "l1").stage == "contacted"
     page.context.close()
+
+
+def test_the_ops_page_is_accessible_and_linked_for_ops(browser: Any, web: WebApp) -> None:
+    """An ops person finds the Operations link in the header; the page has no serious axe
+    violation."""
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["ops"])
+    page.get_by_role("link", name="Operations").click()
+    expect(page.get_by_role("heading", name="Operations")).to_be_visible()
+    assert _serious(page) == []
+    page.context.close()
