@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from leadflow.engine import Engine
-from leadflow.service.web import _actions, _board, _lead, _live, _ops, _signin, _wall
+from leadflow.service.web import _actions, _board, _bulk, _lead, _live, _ops, _signin, _wall
 from leadflow.service.web._auth import SignInRequired, on_sign_in_required
 from leadflow.service.web._render import error_page
 from leadflow.service.web._session import SessionSigner
@@ -30,7 +30,7 @@ def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) 
     app.state.sessions = SessionSigner(session_key or secrets.token_bytes(32))
     app.state.changes = _live.ChangeCounter(engine)
     app.add_exception_handler(SignInRequired, on_sign_in_required)
-    for module in (_signin, _board, _lead, _actions, _wall, _live, _ops):
+    for module in (_signin, _board, _lead, _actions, _bulk, _wall, _live, _ops):
         app.include_router(module.router)
     static = StaticFiles(directory=Path(__file__).parent / "static")
     app.mount("/app/static", static, name="app-static")

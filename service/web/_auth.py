@@ -20,6 +20,7 @@ from leadflow.service.web._session import COOKIE, Session, SessionSigner
 
 __all__ = [
     "Form",
+    "PostedForm",
     "SignInRequired",
     "User",
     "WebUser",
@@ -74,7 +75,21 @@ def same_origin(request: Request) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
-async def checked_form(request: Request, user: User) -> dict[str, str]:
+class PostedForm(dict[str, str]):
+    """A posted form's text fields (the first value of each), and every value of each."""
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        super().__init__(reversed(items))
+        self.lists: dict[str, list[str]] = {}
+        for key, value in items:
+            self.lists.setdefault(key, []).append(value)
+
+    def all(self, key: str) -> list[str]:
+        """Every value posted under ``key`` (checkboxes)."""
+        return self.lists.get(key, [])
+
+
+async def checked_form(request: Request, user: User) -> PostedForm:
     """The posted form's text fields, once its CSRF token and origin are checked (403)."""
     form = await request.form()
     given = form.get("csrf")
@@ -88,10 +103,10 @@ async def checked_form(request: Request, user: User) -> dict[str, str]:
             "This form is out of date or was sent from another site. Reload the page and try "
             "again.",
         )
-    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    return PostedForm([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
 
 
-Form = Annotated[dict[str, str], Depends(checked_form)]
+Form = Annotated[PostedForm, Depends(checked_form)]
 
 
 async def on_sign_in_required(request: Request, exc: Exception) -> Response:

@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse
 
 from leadflow.definitions import ProcessDefinition
 from leadflow.engine import Engine, reports
-from leadflow.engine.access import Actor, hidden_fields
+from leadflow.engine.access import Actor, explain_access, hidden_fields
 from leadflow.service._deps import EngineDep
 from leadflow.service._leads import listed_owners
 from leadflow.service.web._auth import User, WebUser
 from leadflow.service.web._render import render
-from leadflow.service.web._views import Refusal, fire_options, live
+from leadflow.service.web._views import BulkOutcome, FireOption, Refusal, fire_options, live
 
 __all__ = ["PER_COLUMN", "board_page", "board_url", "router"]
 
@@ -59,8 +59,10 @@ def board_page(
     after: dict[str, int] | None = None,
     refusal: Refusal | None = None,
     status: int = 200,
+    *,
+    bulk: BulkOutcome | None = None,
 ) -> HTMLResponse:
-    """The board page (with a refused move shown on its card)."""
+    """The board page (with a refused move shown on its card, or a bulk action's outcome)."""
     definition = engine.definition(process)
     owners, unassigned = listed_owners(user.actor, definition, owner, team)
     here = board_url(process, owner, team)
@@ -74,6 +76,7 @@ def board_page(
         after=after,
     )
     hidden = hidden_fields(user.actor.role, definition)
+    options, may_assign = _card_options(engine, user.actor, definition, data)
     show_value = data.value_field is not None and data.value_field not in hidden
     context: dict[str, Any] = {
         "title": definition.title or process,
@@ -82,13 +85,16 @@ def board_page(
         "board": data,
         "show_value": show_value,
         "value_field": data.value_field,
-        "options": _card_options(engine, user.actor, definition, data),
+        "options": options,
         "owner": owner or "",
         "team": team or "",
         "owner_choices": _owner_choices(definition),
         "team_choices": list(definition.teams),
         "now": engine.clock.now(),
         "refusal": refusal,
+        "bulk": bulk,
+        "may_assign": may_assign,
+        "bulk_triggers": _bulk_triggers(definition, options),
         "more": {c.stage: _more(request, c.stage, c.next_cursor) for c in data.columns},
         "here": here,
         "live": changes,
@@ -98,18 +104,31 @@ def board_page(
 
 def _card_options(
     engine: Engine, actor: Actor, latest: ProcessDefinition, data: reports.Board
-) -> dict[str, list[Any]]:
+) -> tuple[dict[str, list[FireOption]], bool]:
+    """Each card's triggers the person may fire, and whether they may assign any card."""
     definitions = {latest.version: latest}
     out = {}
+    may_assign = False
     for column in data.columns:
         for card in column.cards:
             version = card.lead.definition_version
             if version not in definitions:
                 definitions[version] = engine.definition(data.process, version)
-            out[card.lead.lead_id] = fire_options(
-                actor, definitions[version], card.lead, with_inputs=False
+            definition = definitions[version]
+            out[card.lead.lead_id] = fire_options(actor, definition, card.lead, with_inputs=False)
+            may_assign = (
+                may_assign or explain_access(actor, "assign", card.lead, definition).allowed
             )
-    return out
+    return out, may_assign
+
+
+def _bulk_triggers(
+    definition: ProcessDefinition, options: dict[str, list[FireOption]]
+) -> list[tuple[str, str]]:
+    """(trigger, title) of every trigger the person may fire on at least one card shown."""
+    names = {o.trigger for card in options.values() for o in card}
+    titles = {t.name: t.title or t.name for t in definition.transitions}
+    return [(name, titles.get(name, name)) for name in titles if name in names]
 
 
 def _owner_choices(definition: ProcessDefinition) -> list[str]:

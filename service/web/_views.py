@@ -1,5 +1,6 @@
 """What the board and the lead page share: the triggers a person may fire on a lead, the
-inputs a trigger needs, a refused move, and the live-update wiring of a page."""
+inputs a trigger needs, a refused move, a bulk action's outcome, and the live-update wiring of
+a page."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from leadflow.definitions import ProcessDefinition
 from leadflow.engine import Instance
 from leadflow.engine.access import Actor, explain_access
 
-__all__ = ["FieldInput", "FireOption", "Refusal", "coerce", "fire_options", "live"]
+__all__ = [
+    "BulkOutcome",
+    "FieldInput",
+    "FireOption",
+    "Refusal",
+    "coerce",
+    "fire_options",
+    "live",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,15 @@ class FireOption:
     title: str
     to: str
     inputs: tuple[FieldInput, ...] = ()
+
+
+@dataclass(slots=True)
+class BulkOutcome:
+    """What a bulk action did: the leads it changed and those refused, with why."""
+
+    action: str
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,7 +167,7 @@ def test_the_board_is_keyboard_reachable(browser: Any, web: WebApp) -> None:
     _sign_in(page, web.tokens["rep"])
     page.goto(BOARD)
     reached = []
-    for _ in range(12):
+    for _ in range(20):
         page.keyboard.press("Tab")
         reached.append(
             page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
