@@ -94,6 +94,7 @@ def board_page(
         "refusal": refusal,
         "bulk": bulk,
         "may_assign": may_assign,
+        "may_report": explain_access(user.actor, "reports", None, definition).allowed,
         "bulk_triggers": _bulk_triggers(definition, options),
         "more": {c.stage: _more(request, c.stage, c.next_cursor) for c in data.columns},
         "here": here,

@@ -204,3 +204,16 @@ def test_the_ops_page_is_accessible_and_linked_for_ops(browser: Any, web: WebApp
     expect(page.get_by_role("heading", name="Operations")).to_be_visible()
     assert _serious(page) == []
     page.context.close()
+
+
+def test_the_map_page_is_accessible(browser: Any, web: WebApp, shots: Path) -> None:
+    """The map page (diagram and tables) has no serious axe violation."""
+    web.start("l1")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["manager"])
+    page.goto(BOARD)
+    page.get_by_role("link", name="Process map and reports").click()
+    expect(page.get_by_role("heading", name="Time in stage")).to_be_visible()
+    assert _serious(page) == []
+    page.screenshot(path=shots / "map.png", full_page=True)
+    page.context.close()
