@@ -92,17 +92,23 @@ def board(
     per_column: int = 50,
     after: Mapping[str, int] | None = None,
     at: datetime | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> Board:
     """The board of ``process``: leads owned by ``owners`` (and unowned ones with
-    ``unassigned``; every lead when ``owners`` is None), ``per_column`` cards per open stage
-    after that stage's cursor in ``after``."""
+    ``unassigned``; every lead when ``owners`` is None) whose text ``fields`` hold the values
+    given, ``per_column`` cards per open stage after that stage's cursor in ``after``."""
     if per_column < 1:
         raise ValueError(f"per_column must be at least 1, not {per_column}")
     info = process_info(engine, process)
     runtime = engine.runtime
     now = runtime.now(at)
     totals = open_totals(
-        engine.store, process, owners=owners, unassigned=unassigned, value_field=info.value_field
+        engine.store,
+        process,
+        owners=owners,
+        unassigned=unassigned,
+        value_field=info.value_field,
+        fields=fields,
     )
     columns = []
     for stage in info.open_stages:
@@ -115,6 +121,7 @@ def board(
             closed=False,
             after=(after or {}).get(stage, 0),
             limit=per_column + 1,
+            fields=fields,
         )
         more = len(rows) > per_column
         rows = rows[:per_column]

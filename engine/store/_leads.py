@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from leadflow.engine.store._rows import SELECT_COLS, InstanceRow
 from leadflow.engine.store._store import Store
@@ -27,15 +28,17 @@ def lead_rows(
     closed: bool | None = None,
     after: int = 0,
     limit: int = 50,
+    fields: Mapping[str, str] | None = None,
 ) -> list[InstanceRow]:
     """Up to ``limit`` instances of ``process`` with an id above ``after``, by id.
 
     ``owners`` keeps leads owned by one of them (plus unowned ones with ``unassigned``);
-    ``closed`` True keeps closed leads, False open ones, None both.
+    ``closed`` True keeps closed leads, False open ones, None both; ``fields`` keeps leads
+    whose text fields hold exactly those values (``{"segment": "smb"}``).
     """
     i = instances
     query = sa.select(*(i.c[c.strip()] for c in SELECT_COLS.split(","))).where(
-        i.c.process == process, i.c.id > after
+        i.c.process == process, i.c.id > after, *_field_filters(store, fields)
     )
     if stage is not None:
         query = query.where(i.c.stage == stage)
@@ -55,12 +58,13 @@ def open_totals(
     owners: Collection[str] | None = None,
     unassigned: bool = False,
     value_field: str | None = None,
+    fields: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[int, float]]:
-    """(open leads, sum of ``value_field``) per stage of ``process``, filtered by owners as
-    :func:`lead_rows` is. Values that are not finite numbers count as 0; without a value field
-    the count is one grouped query."""
+    """(open leads, sum of ``value_field``) per stage of ``process``, filtered by owners and
+    fields as :func:`lead_rows` is. Values that are not finite numbers count as 0; without a
+    value field the count is one grouped query."""
     i = instances
-    where = [i.c.process == process, i.c.closed.is_(None)]
+    where = [i.c.process == process, i.c.closed.is_(None), *_field_filters(store, fields)]
     if owners is not None:
         mine = i.c.owner.in_(sorted(owners))
         where.append(sa.or_(mine, i.c.owner.is_(None)) if unassigned else mine)
@@ -102,6 +106,19 @@ def last_change(store: Store) -> int:
     change, so a page polls it to know whether anything changed (one indexed read)."""
     rows = store.query(sa.select(sa.func.max(history.c.id)), "read the last change")
     return int(rows[0][0] or 0)
+
+
+def _field_filters(store: Store, fields: Mapping[str, str] | None) -> list[sa.ColumnElement[bool]]:
+    """``data.<name> = value`` for each field, in the dialect's JSON (the data column is text:
+    PostgreSQL casts it to jsonb, SQLite's JSON functions read text as it is)."""
+    out: list[sa.ColumnElement[bool]] = []
+    for name, value in (fields or {}).items():
+        if store.dialect == "postgresql":
+            text = sa.cast(instances.c.data, postgresql.JSONB)[name].astext
+        else:
+            text = sa.type_coerce(instances.c.data, sa.JSON)[name].as_string()
+        out.append(text == value)
+    return out
 
 
 def _number(value: object) -> float:

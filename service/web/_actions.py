@@ -8,6 +8,8 @@ back to that page (post, redirect, get).
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -15,11 +17,11 @@ from leadflow.engine import Engine, GuardFailed, InvalidData, InvalidTransition
 from leadflow.service._deps import EngineDep
 from leadflow.service._problems import Problem
 from leadflow.service.web._auth import Form, User, WebUser
-from leadflow.service.web._board import board_page, board_url
+from leadflow.service.web._board import BoardView, board_page
 from leadflow.service.web._lead import lead_page, lead_url
 from leadflow.service.web._views import Refusal, coerce
 
-__all__ = ["router"]
+__all__ = ["board_view", "router"]
 
 router = APIRouter(prefix="/app/p", include_in_schema=False)
 
@@ -83,13 +85,18 @@ def _back(
     refusal: Refusal | None = None,
     status: int = 303,
 ) -> Response:
-    """After a success, a redirect to the page the form was on; after a refusal, that page
-    rendered with the refusal."""
-    owner, team = form.get("owner") or None, form.get("team") or None
+    """After a success, a redirect to the page the form was on (the board with its filters,
+    ``view``, or the lead page); after a refusal, that page rendered with the refusal."""
     on_board = form.get("back") == "board"
+    view = board_view(engine, process, form)
     if refusal is None:
-        url = board_url(process, owner, team) if on_board else lead_url(process, lead_id)
+        url = view.url(process) if on_board else lead_url(process, lead_id)
         return RedirectResponse(url, status_code=303)
     if on_board:
-        return board_page(request, engine, user, process, owner, team, None, refusal, status)
+        return board_page(request, engine, user, process, view, None, refusal, status)
     return lead_page(request, engine, user, process, lead_id, refusal, status)
+
+
+def board_view(engine: Engine, process: str, form: dict[str, str]) -> BoardView:
+    """The board filters a form came from (its ``view``, a query string)."""
+    return BoardView.of(engine.definition(process), dict(parse_qsl(form.get("view", ""))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,11 +15,12 @@ from leadflow.engine import Engine, reports
 from leadflow.engine.access import Actor, explain_access, hidden_fields
 from leadflow.service._deps import EngineDep
 from leadflow.service._leads import listed_owners
+from leadflow.service._problems import Problem
 from leadflow.service.web._auth import User, WebUser
 from leadflow.service.web._render import render
 from leadflow.service.web._views import BulkOutcome, FireOption, Refusal, fire_options, live
 
-__all__ = ["PER_COLUMN", "board_page", "board_url", "router"]
+__all__ = ["PER_COLUMN", "BoardView", "board_page", "filterable", "router"]
 
 router = APIRouter(prefix="/app/p", include_in_schema=False)
 
@@ -25,28 +28,51 @@ PER_COLUMN = 50
 """Cards per column and page; "More" pages a column on."""
 
 
-def board_url(process: str, owner: str | None = None, team: str | None = None) -> str:
-    """The board's URL with its filters (a link that can be shared)."""
-    query = urlencode({k: v for k, v in (("owner", owner), ("team", team)) if v})
-    return f"/app/p/{process}" + (f"?{query}" if query else "")
+@dataclass(frozen=True, slots=True)
+class BoardView:
+    """The board's filters: an owner, a team, values of enum fields (``segment=smb``)."""
+
+    owner: str | None = None
+    team: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, definition: ProcessDefinition, query: Mapping[str, str]) -> BoardView:
+        """The filters a query string names (other parameters are ignored)."""
+        fields = tuple(
+            (name, query[name])
+            for name in filterable(definition)
+            if query.get(name) and name not in ("owner", "team")
+        )
+        return cls(query.get("owner") or None, query.get("team") or None, fields)
+
+    @property
+    def query(self) -> str:
+        """The filters as a query string (without ``?``)."""
+        pairs = [("owner", self.owner), ("team", self.team), *self.fields]
+        return urlencode([(k, v) for k, v in pairs if v])
+
+    def url(self, process: str) -> str:
+        """The board's URL with these filters: a link that can be shared."""
+        return f"/app/p/{process}" + (f"?{self.query}" if self.query else "")
+
+
+def filterable(definition: ProcessDefinition) -> list[str]:
+    """The fields the board filters by: the enum fields."""
+    return [name for name, spec in definition.fields.items() if spec.values]
 
 
 @router.get("/{process}", response_class=HTMLResponse)
-def board(
-    request: Request,
-    process: str,
-    engine: EngineDep,
-    user: User,
-    owner: str | None = None,
-    team: str | None = None,
-) -> HTMLResponse:
-    """The board, filtered by ``owner`` and ``team``; ``after_<stage>`` pages a column."""
+def board(request: Request, process: str, engine: EngineDep, user: User) -> HTMLResponse:
+    """The board, filtered by ``owner``, ``team`` and enum fields (``segment=smb``);
+    ``after_<stage>`` pages a column."""
     after = {
         key.removeprefix("after_"): int(value)
         for key, value in request.query_params.items()
         if key.startswith("after_") and value.isdigit()
     }
-    return board_page(request, engine, user, process, owner or None, team or None, after)
+    view = BoardView.of(engine.definition(process), request.query_params)
+    return board_page(request, engine, user, process, view, after)
 
 
 def board_page(
@@ -54,8 +80,7 @@ def board_page(
     engine: Engine,
     user: WebUser,
     process: str,
-    owner: str | None,
-    team: str | None,
+    view: BoardView,
     after: dict[str, int] | None = None,
     refusal: Refusal | None = None,
     status: int = 200,
@@ -64,8 +89,11 @@ def board_page(
 ) -> HTMLResponse:
     """The board page (with a refused move shown on its card, or a bulk action's outcome)."""
     definition = engine.definition(process)
-    owners, unassigned = listed_owners(user.actor, definition, owner, team)
-    here = board_url(process, owner, team)
+    hidden = hidden_fields(user.actor.role, definition)
+    if any(name in hidden for name, _ in view.fields):
+        raise Problem(403, "access_denied", "The board cannot be filtered by a hidden field.")
+    owners, unassigned = listed_owners(user.actor, definition, view.owner, view.team)
+    here = view.url(process)
     changes = live(request, here)
     data = reports.board(
         engine,
@@ -74,8 +102,8 @@ def board_page(
         unassigned=unassigned,
         per_column=PER_COLUMN,
         after=after,
+        fields=dict(view.fields),
     )
-    hidden = hidden_fields(user.actor.role, definition)
     options, may_assign = _card_options(engine, user.actor, definition, data)
     show_value = data.value_field is not None and data.value_field not in hidden
     context: dict[str, Any] = {
@@ -86,8 +114,15 @@ def board_page(
         "show_value": show_value,
         "value_field": data.value_field,
         "options": options,
-        "owner": owner or "",
-        "team": team or "",
+        "owner": view.owner or "",
+        "team": view.team or "",
+        "view": view,
+        "field_filters": [
+            (name, definition.fields[name].title or name, definition.fields[name].values)
+            for name in filterable(definition)
+            if name not in hidden
+        ],
+        "chosen": dict(view.fields),
         "owner_choices": _owner_choices(definition),
         "team_choices": list(definition.teams),
         "now": engine.clock.now(),

@@ -14,6 +14,7 @@ from leadflow.definitions import LeadflowError
 from leadflow.engine import GuardFailed
 from leadflow.service._deps import EngineDep
 from leadflow.service._problems import Problem
+from leadflow.service.web._actions import board_view
 from leadflow.service.web._auth import Form, User
 from leadflow.service.web._board import board_page
 from leadflow.service.web._views import BulkOutcome
@@ -55,5 +56,5 @@ def bulk(request: Request, process: str, engine: EngineDep, user: User, form: Fo
             outcome.failed.append((lead_id, str(exc)))
         else:
             outcome.succeeded.append(lead_id)
-    filters = form.get("owner") or None, form.get("team") or None
-    return board_page(request, engine, user, process, *filters, bulk=outcome)
+    view = board_view(engine, process, form)
+    return board_page(request, engine, user, process, view, bulk=outcome)

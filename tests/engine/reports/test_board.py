@@ -121,3 +121,19 @@ def test_cards_carry_their_newest_activity(engine: Engine, clock: ManualClock) -
     cards = {c.lead.lead_id: c for c in reports.board(engine, "deals").columns[0].cards}
     assert cards["a"].last_activity == ("email", clock.now())
     assert cards["b"].last_activity is None
+
+
+def test_a_field_filter_narrows_cards_and_totals(engine: Engine) -> None:
+    """``fields`` keeps the leads whose field holds the value, in the cards and the totals."""
+    engine.start("inbound-lead", "s1", {"email": "a@x.io", "segment": "smb"}, "sdr_ana")
+    engine.start("inbound-lead", "s2", {"email": "b@x.io", "segment": "smb"}, "sdr_ben")
+    engine.start("inbound-lead", "e1", {"email": "c@x.io", "segment": "enterprise"}, "sdr_ana")
+    engine.start("inbound-lead", "n1", {"email": "d@x.io"}, "sdr_ana")
+    smb = reports.board(engine, "inbound-lead", fields={"segment": "smb"}).columns[0]
+    assert (smb.leads, [c.lead.lead_id for c in smb.cards]) == (2, ["s1", "s2"])
+    mine = reports.board(
+        engine, "inbound-lead", owners={"sdr_ana"}, fields={"segment": "enterprise"}
+    ).columns[0]
+    assert [c.lead.lead_id for c in mine.cards] == ["e1"]
+    with_value = reports.board(engine, "deals", fields={"email": "nobody"}).columns[0]
+    assert (with_value.leads, with_value.value, with_value.cards) == (0, 0.0, ())

@@ -115,8 +115,7 @@ def test_a_refused_move_shows_the_unmet_criteria_on_the_card(web: WebApp) -> Non
         "csrf": csrf_of(page),
         "trigger": "propose",
         "back": "board",
-        "owner": "ana",
-        "team": "",
+        "view": "owner=ana",
     }
     refused = client.post(f"{BOARD}/leads/d1/fire", data=form)
     assert refused.status_code == 409
@@ -165,3 +164,35 @@ def test_a_move_the_role_may_not_make_is_a_403_page(web: WebApp) -> None:
     form["csrf"] = csrf_of(ana.get(BOARD))
     assert ana.post(f"{BOARD}/leads/d1/fire", data=form).status_code == 403
     assert web.engine.get(DEALS, "d1").stage == "new"
+
+
+def test_enum_fields_filter_the_board_and_the_view_survives_a_move(web: WebApp) -> None:
+    """?segment= narrows cards and totals; a move made on a filtered board comes back to the
+    same filtered board."""
+    web.deal("s1", "ana", segment="smb", budget=1)
+    web.deal("s2", "ana", segment="smb")
+    web.deal("e1", "ana", segment="enterprise")
+    client = web.signed_in("ana")
+    page = client.get(BOARD, params={"segment": "smb"})
+    assert sorted(_cards(page.text)) == ["s1", "s2"]
+    assert "2 leads" in _column(page.text, "new")
+    assert '<label for="f-segment">Segment</label>' in page.text
+    assert 'name="view" value="segment=smb"' in page.text
+    moved = client.post(
+        f"{BOARD}/leads/s1/fire",
+        data={"csrf": csrf_of(page), "trigger": "propose", "back": "board", "view": "segment=smb"},
+    )
+    assert moved.status_code == 303
+    assert moved.headers["location"] == f"{BOARD}?segment=smb"
+
+
+def test_a_hidden_field_cannot_filter_the_board(web: WebApp) -> None:
+    """A rep may not filter by a field hidden from reps (it would tell its values); it is not
+    offered either. An admin may."""
+    web.deal("n1", "ana", region="north")
+    web.deal("s1", "ana", region="south")
+    rep = web.signed_in("ana")
+    assert rep.get(BOARD, params={"region": "north"}).status_code == 403
+    assert 'id="f-region"' not in rep.get(BOARD).text
+    admin = web.signed_in("admin").get(BOARD, params={"region": "north"})
+    assert _cards(admin.text) == ["n1"]
