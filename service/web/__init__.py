@@ -39,6 +39,7 @@ def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) 
     when None: sessions then last as long as this process, and other replicas refuse them)."""
     app.state.sessions = SessionSigner(session_key or secrets.token_bytes(32))
     app.state.changes = _live.ChangeCounter(engine)
+    app.state.walls = _wall.WallCache()
     app.add_exception_handler(SignInRequired, on_sign_in_required)
     for module in (_signin, _board, _lead, _actions, _bulk, _map, _wall, _live, _ops):
         app.include_router(module.router)

@@ -8,7 +8,10 @@ left), never a lead, and refreshes itself.
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -21,10 +24,10 @@ from leadflow.service._deps import EngineDep, actor_of
 from leadflow.service._problems import Problem
 from leadflow.service._token_cache import TokenCache
 from leadflow.service.web._auth import web_user
+from leadflow.service.web._live import ChangeCounter
 from leadflow.service.web._render import render
-from leadflow.service.web._views import live
 
-__all__ = ["REFRESH", "router"]
+__all__ = ["OPEN_SHOWN", "REFRESH", "WallCache", "router"]
 
 router = APIRouter(prefix="/app/wall", include_in_schema=False)
 
@@ -52,10 +55,18 @@ async def wall(
     else:
         actor = (await web_user(request)).actor
     query = f"?token={quote(token, safe='')}" if token else ""
-    changes = await run_in_threadpool(
-        live, request, str(request.url.path) + query, "/app/changes" + query
+    processes = await run_in_threadpool(_processes, engine, actor, team)
+    counter: ChangeCounter = request.app.state.changes
+    change = await run_in_threadpool(counter.current, fresh=True)
+    cache: WallCache = request.app.state.walls
+    change, (rows, clocks) = await run_in_threadpool(
+        cache.get, team, change, lambda: _rows(engine, processes, team)
     )
-    rows, clocks = await run_in_threadpool(_rows, engine, actor, team)
+    changes = {
+        "url": "/app/changes" + query,
+        "change": change,
+        "reload": str(request.url.path) + query,
+    }
     context = {
         "title": f"SLA wall · {team}",
         "user": None,
@@ -73,19 +84,28 @@ OPEN_SHOWN = 20
 """Open clocks listed, the soonest due first."""
 
 
+def _processes(engine: Engine, actor: Actor, team: str) -> list[str]:
+    """The processes that have ``team``, each checked for the actor's ``board`` access (404
+    when there is none)."""
+    found = []
+    for process in sorted(engine.processes()):
+        definition = engine.definition(process)
+        if team_members(definition, team):
+            require(actor, "board", None, definition)
+            found.append(process)
+    if not found:
+        raise Problem(404, "not_found", f"No process has a team named {team!r}.")
+    return found
+
+
 def _rows(
-    engine: Engine, actor: Actor, team: str
+    engine: Engine, processes: list[str], team: str
 ) -> tuple[list[dict[str, Any]], list[reports.OpenClock]]:
     rows: list[dict[str, Any]] = []
     clocks: list[reports.OpenClock] = []
-    found = False
-    for process in sorted(engine.processes()):
+    for process in processes:
         definition = engine.definition(process)
         members = team_members(definition, team)
-        if not members:
-            continue
-        found = True
-        require(actor, "board", None, definition)
         titles = {name: policy.title or name for name, policy in definition.slas.items()}
         board = reports.sla_board(engine, process, by="owner")
         clocks += reports.open_clocks(engine, process, owners=members)
@@ -104,9 +124,53 @@ def _rows(
                     "open": row.pending,
                 }
             )
-    if not found:
-        raise Problem(404, "not_found", f"No process has a team named {team!r}.")
     rows.sort(key=lambda r: (r["process"], r["policy"], r["rep"] or ""))
     now = engine.clock.now()
     clocks.sort(key=lambda c: (c.due_at is None, c.due_at or now))
     return rows, clocks[:OPEN_SHOWN]
+
+
+_T = TypeVar("_T")
+
+
+class WallCache:
+    """The figures of each team's wall, shared by every screen showing it.
+
+    They are worked out again when a change happened and the last figures are at least
+    ``min_age`` seconds old, or when they are ``max_age`` old (clocks age without a change):
+    however many walls hang, a busy process costs one computation per team per ``min_age``.
+    A page shows the change id its figures were computed at, so it reloads again until it
+    shows the newest.
+    """
+
+    def __init__(
+        self,
+        min_age: float = 2.0,
+        max_age: float = REFRESH,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.min_age = min_age
+        self.max_age = max_age
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._hits: dict[str, tuple[int, float, Any]] = {}
+
+    def get(self, key: str, change: int, compute: Callable[[], _T]) -> tuple[int, _T]:
+        """(the change id the value is of, the value) for ``key`` as of ``change``."""
+        now = self._monotonic()
+        with self._lock:
+            hit = self._hits.get(key)
+        if hit is not None:
+            seen, at, value = hit
+            age = now - at
+            if age < self.max_age and (seen == change or age < self.min_age):
+                return seen, value
+        value = compute()
+        with self._lock:
+            if len(self._hits) >= _MAX_WALLS:
+                self._hits.clear()
+            self._hits[key] = (change, now, value)
+        return change, value
+
+
+_MAX_WALLS = 1000

@@ -7,6 +7,7 @@ import re
 from web_support import PROCESS, WebApp
 
 from leadflow.service.web._live import ChangeCounter
+from leadflow.service.web._wall import WallCache
 
 
 def _calls(web: WebApp) -> None:
@@ -87,3 +88,26 @@ def test_the_change_counter_reads_the_database_at_most_once_per_ttl(web: WebApp)
     assert counter.current() == seen  # within the TTL: the remembered value
     now[0] = 0.6
     assert counter.current() > seen
+
+
+def test_the_wall_cache_computes_once_per_change_and_interval() -> None:
+    """Screens share one computation: a new change recomputes only once the figures are
+    min_age old, and figures older than max_age are recomputed without a change; the change
+    id returned is the one the figures are of."""
+    now = [0.0]
+    calls: list[int] = []
+    cache = WallCache(min_age=2, max_age=30, monotonic=lambda: now[0])
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get("sdr", 5, compute) == (5, 1)
+    assert cache.get("sdr", 5, compute) == (5, 1)
+    now[0] = 1.0
+    assert cache.get("sdr", 6, compute) == (5, 1)  # too soon: the page will ask again
+    now[0] = 2.5
+    assert cache.get("sdr", 6, compute) == (6, 2)
+    assert cache.get("other", 6, compute) == (6, 3)
+    now[0] = 40.0
+    assert cache.get("sdr", 6, compute) == (6, 4)
