@@ -40,6 +40,15 @@ class BoardCard:
     last_activity: tuple[str, datetime] | None = None
     """The type and time of the lead's newest activity (None before the first)."""
 
+    @property
+    def idle_since(self) -> datetime:
+        """Since when nothing moved the lead on: its stage entry or its newest activity,
+        whichever is later (a board shows a lead idle for long as rotting)."""
+        entered = self.lead.stage_entered_at
+        if self.last_activity is None:
+            return entered
+        return max(entered, self.last_activity[1])
+
 
 @dataclass(frozen=True, slots=True)
 class BoardColumn:

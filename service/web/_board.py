@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,12 +21,15 @@ from leadflow.service.web._auth import User, WebUser
 from leadflow.service.web._render import render
 from leadflow.service.web._views import BulkOutcome, FireOption, Refusal, fire_options, live
 
-__all__ = ["PER_COLUMN", "BoardView", "board_page", "filterable", "router"]
+__all__ = ["PER_COLUMN", "ROT_AFTER", "BoardView", "board_page", "filterable", "router"]
 
 router = APIRouter(prefix="/app/p", include_in_schema=False)
 
 PER_COLUMN = 50
 """Cards per column and page; "More" pages a column on."""
+
+ROT_AFTER = timedelta(days=14)
+"""A card with no stage change and no activity for this long shows a "rotting" badge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,7 @@ def board_page(
         "owner_choices": _owner_choices(definition),
         "team_choices": list(definition.teams),
         "now": engine.clock.now(),
+        "rot_after": ROT_AFTER,
         "refusal": refusal,
         "bulk": bulk,
         "may_assign": may_assign,

@@ -137,3 +137,17 @@ def test_a_field_filter_narrows_cards_and_totals(engine: Engine) -> None:
     assert [c.lead.lead_id for c in mine.cards] == ["e1"]
     with_value = reports.board(engine, "deals", fields={"email": "nobody"}).columns[0]
     assert (with_value.leads, with_value.value, with_value.cards) == (0, 0.0, ())
+
+
+def test_idle_since_is_the_later_of_stage_entry_and_newest_activity(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """A card is idle since it entered its stage, or since its newest activity if later."""
+    engine.start("deals", "quiet", {}, "ana")
+    entered = clock.now()
+    engine.start("deals", "busy", {}, "ana")
+    clock.advance(timedelta(days=3))
+    engine.record("deals", "busy", "call", {})
+    cards = {c.lead.lead_id: c for c in reports.board(engine, "deals").columns[0].cards}
+    assert cards["quiet"].idle_since == entered
+    assert cards["busy"].idle_since == clock.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from web_support import DEALS, WebApp, csrf_of
 
@@ -196,3 +197,18 @@ def test_a_hidden_field_cannot_filter_the_board(web: WebApp) -> None:
     assert 'id="f-region"' not in rep.get(BOARD).text
     admin = web.signed_in("admin").get(BOARD, params={"region": "north"})
     assert _cards(admin.text) == ["n1"]
+
+
+def test_a_lead_idle_for_two_weeks_is_rotting(web: WebApp) -> None:
+    """A card with no stage change and no activity for more than 14 days has a rotting badge;
+    an activity takes it away."""
+    old = datetime.now(UTC) - timedelta(days=20)
+    web.engine.start_many(DEALS, [{"lead_id": "old", "owner": "ana", "at": old}])
+    web.deal("fresh", "ana")
+    client = web.signed_in("admin")
+    page = client.get(BOARD).text
+    old_card = page[page.index('id="card-old"') : page.index('id="card-fresh"')]
+    assert "Rotting: idle 20d" in old_card
+    assert page.count("Rotting:") == 1
+    web.engine.record(DEALS, "old", "call", {})
+    assert "Rotting:" not in client.get(BOARD).text
