@@ -217,3 +217,24 @@ def test_the_map_page_is_accessible(browser: Any, web: WebApp, shots: Path) -> N
     assert _serious(page) == []
     page.screenshot(path=shots / "map.png", full_page=True)
     page.context.close()
+
+
+def test_an_open_lead_page_and_wall_follow_a_change_made_through_the_engine(
+    browser: Any, web: WebApp
+) -> None:
+    """A change made outside the browser (here the engine, as the API or the worker would)
+    shows on an open lead page within 2 seconds, and on an open wall board within 4 (a wall's
+    figures are worked out at most every 2 seconds)."""
+    web.start("l1")
+    lead = _page(browser, web)
+    _sign_in(lead, web.tokens["rep"])
+    lead.goto(f"{BOARD}/leads/l1")
+    wall = _page(browser, web, 1920, 1080)
+    wall.goto(f"/app/wall/sdr?token={web.tokens['board']}")
+    expect(wall.get_by_role("rowheader", name="sdr_ana").first).to_be_visible()
+    assert "100%" not in wall.content()
+    web.engine.record(PROCESS, "l1", "call", {"note": "from the API"}, actor=None)
+    expect(lead.get_by_text("logged call: “from the API”")).to_be_visible(timeout=2000)
+    expect(wall.get_by_text("100%").first).to_be_visible(timeout=4000)
+    lead.context.close()
+    wall.context.close()
