@@ -1,4 +1,4 @@
-"""The form posts of the board and the lead page: fire a trigger, log an activity.
+"""The form posts of the board and the lead page: fire a trigger, log an activity, assign.
 
 Each is a real engine call as the signed-in person (the same access rules as the API). A move
 the engine refuses (unmet criteria, bad field values, a trigger the stage does not allow) is
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from leadflow.engine import Engine, GuardFailed, InvalidData, InvalidTransition
+from leadflow.engine.access import AccessDenied
 from leadflow.service._deps import EngineDep
 from leadflow.service._problems import Problem
 from leadflow.service.web._auth import Form, User, WebUser
@@ -72,6 +73,20 @@ def record(
         return _back(
             request, engine, user, process, lead_id, form, Refusal(lead_id, kind, messages), 422
         )
+    return _back(request, engine, user, process, lead_id, form)
+
+
+@router.post("/{process}/leads/{lead_id}/assign")
+def assign(
+    request: Request, process: str, lead_id: str, engine: EngineDep, user: User, form: Form
+) -> Response:
+    """Give the lead to ``owner_to`` (empty: unassign); a refusal shows on the lead page."""
+    owner = form.get("owner_to") or None
+    try:
+        engine.assign(process, lead_id, owner, actor=user.actor)
+    except AccessDenied as exc:
+        refusal = Refusal(lead_id, f"assign to {owner or 'nobody'}", [str(exc)])
+        return _back(request, engine, user, process, lead_id, form, refusal, 403)
     return _back(request, engine, user, process, lead_id, form)
 
 

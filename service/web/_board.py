@@ -19,7 +19,14 @@ from leadflow.service._leads import listed_owners
 from leadflow.service._problems import Problem
 from leadflow.service.web._auth import User, WebUser
 from leadflow.service.web._render import render
-from leadflow.service.web._views import BulkOutcome, FireOption, Refusal, fire_options, live
+from leadflow.service.web._views import (
+    BulkOutcome,
+    FireOption,
+    Refusal,
+    fire_options,
+    live,
+    owner_choices,
+)
 
 __all__ = ["PER_COLUMN", "ROT_AFTER", "BoardView", "board_page", "filterable", "router"]
 
@@ -127,7 +134,7 @@ def board_page(
             if name not in hidden
         ],
         "chosen": dict(view.fields),
-        "owner_choices": _owner_choices(definition),
+        "owner_choices": owner_choices(definition),
         "team_choices": list(definition.teams),
         "now": engine.clock.now(),
         "rot_after": ROT_AFTER,
@@ -170,15 +177,6 @@ def _bulk_triggers(
     names = {o.trigger for card in options.values() for o in card}
     titles = {t.name: t.title or t.name for t in definition.transitions}
     return [(name, titles.get(name, name)) for name in titles if name in names]
-
-
-def _owner_choices(definition: ProcessDefinition) -> list[str]:
-    ids = set()
-    for team in definition.teams.values():
-        ids |= {m.id for m in team.members}
-        if team.lead:
-            ids.add(team.lead)
-    return sorted(ids)
 
 
 def _more(request: Request, stage: str, cursor: int | None) -> str | None:

@@ -17,7 +17,7 @@ from leadflow.service._deps import EngineDep
 from leadflow.service._schemas import history_out, next_steps_out
 from leadflow.service.web._auth import User, WebUser
 from leadflow.service.web._render import render
-from leadflow.service.web._views import Refusal, fire_options, live
+from leadflow.service.web._views import Refusal, fire_options, live, owner_choices
 
 __all__ = ["lead_page", "lead_url", "router"]
 
@@ -66,6 +66,7 @@ def lead_page(
             if c["id"] not in exit_criteria and _is_exit(definition, instance.stage, c["id"]):
                 exit_criteria[c["id"]] = c
     may_record = explain_access(actor, "record", instance, definition).allowed
+    may_assign = explain_access(actor, "assign", instance, definition).allowed
     slas = engine.slas(process, lead_id)
     compiled = engine.runtime.compiled(process, instance.definition_version)
     context: dict[str, Any] = {
@@ -103,6 +104,8 @@ def lead_page(
         "playbook": steps.playbook,
         "slas": [(s, _local(s.due_at, _zone(definition, s.policy, instance))) for s in slas],
         "activity_types": compiled.activity_types if may_record else (),
+        "assignable": owner_choices(definition) if may_assign else [],
+        "may_assign": may_assign,
         "history": list(reversed(history)),
         "now": engine.clock.now(),
         "refusal": refusal,

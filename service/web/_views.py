@@ -21,6 +21,7 @@ __all__ = [
     "coerce",
     "fire_options",
     "live",
+    "owner_choices",
 ]
 
 
@@ -90,6 +91,16 @@ def _input(definition: ProcessDefinition, name: str) -> FieldInput:
     if spec is not None and spec.type in ("integer", "number"):
         return FieldInput(name, title, "number")
     return FieldInput(name, title, "text")
+
+
+def owner_choices(definition: ProcessDefinition) -> list[str]:
+    """The owners a person may pick: the members and leads of the process's teams."""
+    ids = set()
+    for team in definition.teams.values():
+        ids |= {m.id for m in team.members}
+        if team.lead:
+            ids.add(team.lead)
+    return sorted(ids)
 
 
 def coerce(definition: ProcessDefinition, form: dict[str, str]) -> dict[str, Any]:

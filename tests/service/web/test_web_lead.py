@@ -141,3 +141,22 @@ def test_sla_due_times_are_shown_in_the_leads_time_zone(web: WebApp) -> None:
     assert speed.due_at is not None
     local = speed.due_at.astimezone(ZoneInfo("Europe/Berlin"))
     assert f"{local:%Y-%m-%d %H:%M} Europe/Berlin" in page
+
+
+def test_assigning_from_the_lead_page_obeys_the_access_rules(web: WebApp) -> None:
+    """A rep claims an unassigned lead from its page; giving it to another rep is refused on
+    the page (403) and changes nothing."""
+    web.start("free", owner=None)
+    web.engine.assign(PROCESS, "free", None)
+    url = f"/app/p/{PROCESS}/leads/free"
+    client = web.signed_in("rep")
+    page = client.get(url)
+    assert '<label for="owner-to">Owner</label>' in page.text
+    refused = client.post(f"{url}/assign", data={"csrf": csrf_of(page), "owner_to": "sdr_ben"})
+    assert refused.status_code == 403
+    assert 'role="alert"' in refused.text
+    assert "only to themselves" in refused.text
+    assert web.engine.get(PROCESS, "free").owner is None
+    claimed = client.post(f"{url}/assign", data={"csrf": csrf_of(page), "owner_to": "sdr_ana"})
+    assert claimed.status_code == 303
+    assert web.engine.get(PROCESS, "free").owner == "sdr_ana"
