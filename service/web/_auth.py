@@ -67,12 +67,15 @@ User = Annotated[WebUser, Depends(web_user)]
 
 
 def same_origin(request: Request) -> bool:
-    """False when the request says it comes from a page of another origin."""
+    """False when the request says it comes from a page of another origin: its ``Origin``
+    names neither the ``Host`` it was sent to nor the ``X-Forwarded-Host`` of a proxy that
+    rewrote it."""
     origin = request.headers.get("origin")
     if origin is None:
         return True  # not sent by every browser on same-origin posts; SameSite covers those
-    host = request.headers.get("host", "")
-    return origin in (f"http://{host}", f"https://{host}")
+    hosts = {request.headers.get("host", "")}
+    hosts |= {h.strip() for h in request.headers.get("x-forwarded-host", "").split(",")}
+    return any(origin in (f"http://{h}", f"https://{h}") for h in hosts if h)
 
 
 class PostedForm(dict[str, str]):

@@ -178,3 +178,16 @@ def test_assets_are_served_and_no_page_loads_another_host(web: WebApp) -> None:
         assert not re.search(r'(src|href|action)="(https?:)?//', page), path
     wall = web.client().get("/app/wall/sdr", params={"token": web.tokens["board"]}).text
     assert not re.search(r'(src|href|action)="(https?:)?//', wall)
+
+
+def test_a_proxy_that_rewrites_the_host_keeps_forms_working(web: WebApp) -> None:
+    """Behind a proxy that sends its own Host, the browser's Origin matches the forwarded host;
+    an origin matching neither is still refused."""
+    client = web.signed_in("rep")
+    token = csrf_of(client.get("/app/"))
+    proxied = {"Origin": "https://crm.example.com", "X-Forwarded-Host": "crm.example.com"}
+    assert client.post("/app/sign-out", data={"csrf": token}, headers=proxied).status_code == 303
+    client = web.signed_in("rep")
+    token = csrf_of(client.get("/app/"))
+    other = {"Origin": "https://evil.example", "X-Forwarded-Host": "crm.example.com"}
+    assert client.post("/app/sign-out", data={"csrf": token}, headers=other).status_code == 403
