@@ -161,6 +161,12 @@ class DeploymentConfig:
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """The environment that ``env:`` references resolve against."""
 
+    @property
+    def views(self) -> dict[str, str]:
+        """Adapter name -> the role whose view of the leads it is sent (``view = "<role>"``):
+        the values of fields that role may not read are left out of its events."""
+        return {name: str(o["view"]) for name, o in self.adapters.items() if "view" in o}
+
     def resolve_secret(self, reference: str) -> str:
         """Resolve a secret reference against this configuration's environment."""
         return resolve_secret(reference, self.env)
@@ -195,6 +201,7 @@ class DeploymentConfig:
             )
         options = dict(self.adapters[name])
         type_name = options.pop("type")
+        options.pop("view", None)  # the dispatcher's business (see ``views``)
         try:
             adapter = factory_for(type_name)(name, options, self.resolve_secret)
         except AdapterConfigError as exc:
@@ -255,6 +262,12 @@ def load_config(
             raise AdapterConfigError(
                 f'{source}: [adapters.{name}] needs type = "<adapter type>" '
                 "(webhook, jsonl, hubspot, salesforce, pipedrive, or a registered type)"
+            )
+        view = opts.get("view")
+        if view is not None and (not isinstance(view, str) or not _NAME.fullmatch(view)):
+            raise AdapterConfigError(
+                f"{source}: [adapters.{name}] view = {view!r}: name a role (admin, ops, "
+                "manager, rep, viewer, board, or one a definition declares under access: roles)"
             )
     _check_secrets(document.get("dispatch", {}), "dispatch", source)
     _check_secrets(document.get("inbound", {}), "inbound", source)

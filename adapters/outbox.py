@@ -47,6 +47,7 @@ from leadflow.adapters._outbox_admin import (
     UnknownDelivery,
 )
 from leadflow.adapters._outbox_options import DispatchOptions, backoff_seconds
+from leadflow.adapters._views import RoleViews
 from leadflow.adapters.base import Adapter, Delivery, Event, Outcome, Result, Subscription
 from leadflow.engine import Clock, Engine, LeadflowError
 from leadflow.engine.store import DEAD, DELIVERED, PENDING, ClaimedRow, OutboxStore
@@ -109,9 +110,13 @@ class Dispatcher:
         *,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        views: Mapping[str, str] | None = None,
     ) -> None:
         self.engine = engine
         self.adapters = dict(adapters)
+        self.views = RoleViews(engine, views or {})
+        """Adapters sent a role's view of the leads (``view = "<role>"`` in the config)."""
+        self.views.check()
         self.options = options or DispatchOptions()
         self.clock: Clock = clock or engine.clock
         self.rng = rng or random.Random()
@@ -224,6 +229,7 @@ class Dispatcher:
         except (LeadflowError, KeyError, TypeError, ValueError):
             subs = {}
         subscription = subs.get(adapter) or Subscription(adapter=adapter)
+        event = self.views.apply(adapter, event)
         return _Claimed(ident, adapter, attempts, Delivery(event, subscription, attempts + 1))
 
     def _deliver(self, claimed: Sequence[_Claimed]) -> list[Result]:

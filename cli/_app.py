@@ -46,6 +46,7 @@ from leadflow.cli._common import (
     print_json,
     write_or_print,
 )
+from leadflow.cli._doctor import doctor
 from leadflow.cli._journeys import journeys_app
 from leadflow.cli._lint import diff, lint
 from leadflow.cli._migrate import canary_app, migrate
@@ -59,6 +60,7 @@ from leadflow.cli._render import (
     print_next,
 )
 from leadflow.cli._report import report_app
+from leadflow.cli._schedules import schedules_app
 from leadflow.cli._serve import Config as ServeConfig
 from leadflow.cli._serve import serve, start_service
 from leadflow.cli._simulate import simulate_command
@@ -89,6 +91,7 @@ report_app.command("sla")(sla)
 app.add_typer(away_app, name="away")
 app.add_typer(outbox_app, name="outbox")
 app.command()(worker)
+app.command()(doctor)
 app.command()(serve)
 app.command()(lint)
 app.command()(diff)
@@ -97,6 +100,7 @@ app.command()(migrate)
 app.add_typer(canary_app, name="canary")
 app.add_typer(token_app, name="token")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(schedules_app, name="schedules")
 
 
 def _summary(definition: ProcessDefinition) -> str:

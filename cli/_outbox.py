@@ -302,7 +302,7 @@ def run(
     with (
         open_engine(db) as engine,
         _adapters(deployment, adapter) as adapters,
-        Dispatcher(engine, adapters, options) as dispatcher,
+        Dispatcher(engine, adapters, options, views=deployment.views) as dispatcher,
         _stop_on_signals() as stop,
     ):
         dispatcher.run(until_idle=until_idle, stop=stop)

@@ -83,6 +83,19 @@ def _both(a: SimulationResult, b: SimulationResult) -> Table:
     return table
 
 
+def _refusals(result: SimulationResult, label: str) -> Table:
+    """Why changes were refused: by change and error code, with one example each."""
+    total = sum(r.count for r in result.refusals)
+    table = Table(title=f"{label}{total:,} refused changes, by reason", title_justify="left")
+    table.add_column("change")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    table.add_column("example", overflow="fold")
+    for row in result.refusals:
+        table.add_row(row.change, row.code, f"{row.count:,}", row.example)
+    return table
+
+
 def _run(definition: Path, spec: Any, seed: int, leads: int | None, show: bool) -> SimulationResult:
     if not show:
         return simulate(definition, spec, seed=seed, leads=leads)
@@ -143,3 +156,7 @@ def simulate_command(
         typer.echo(json.dumps(out, indent=2, default=str))
         return
     console().print(_one(first) if second is None else _both(first, second))
+    shown = [("", first)] if second is None else [("A: ", first), ("B: ", second)]
+    for label, result in shown:
+        if result.refusals:
+            console().print(_refusals(result, label))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -20,8 +20,9 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.cli._common import CliError, Db, handled, open_engine
+from leadflow.definitions import parse_duration
 from leadflow.engine import Engine
-from leadflow.engine.worker import Pump, WorkerOptions, run_worker
+from leadflow.engine.worker import Pump, Worker, WorkerOptions, run_worker
 
 __all__ = ["worker"]
 
@@ -96,7 +97,10 @@ def _pumps(engine: Engine, config: Path | None) -> Iterator[list[Pump]]:
     except adapters.AdapterConfigError as exc:
         raise CliError(str(exc)) from None
     try:
-        dispatcher = dispatcher_cls(engine, built, options)
+        try:
+            dispatcher = dispatcher_cls(engine, built, options, views=deployment.views)
+        except adapters.AdapterConfigError as exc:
+            raise CliError(str(exc)) from None
         try:
             yield [dispatcher]
         finally:
@@ -104,6 +108,44 @@ def _pumps(engine: Engine, config: Path | None) -> Iterator[list[Pump]]:
     finally:
         for adapter in built.values():
             adapter.close()
+
+
+@contextmanager
+def _metrics(
+    engine: Engine, host: str, port: int | None
+) -> Iterator[Callable[[Worker], object] | None]:
+    """With a port: a function that serves the worker's metrics there (stopped afterwards)."""
+    if port is None:
+        yield None
+        return
+    try:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        from leadflow.engine.metrics import HealthCollector, WorkerCollector
+    except ImportError:
+        raise CliError(
+            "--metrics-port needs prometheus-client: pip install 'leadflow[metrics]'"
+        ) from None
+    servers: list[Any] = []
+
+    def export(worker: Worker) -> None:
+        registry = CollectorRegistry()
+        registry.register(HealthCollector(engine))
+        registry.register(WorkerCollector(worker))
+        try:
+            server, _ = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            raise CliError(
+                f"--metrics-port {port}: cannot listen on {host}: {exc.strerror}"
+            ) from None
+        servers.append(server)
+
+    try:
+        yield export
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 @handled
@@ -124,6 +166,27 @@ def worker(
             help="Idle re-check for timers written by other processes (0: every 30 s only).",
         ),
     ] = 0.5,
+    keep_answers: Annotated[
+        str,
+        typer.Option(
+            "--keep-answers",
+            metavar="DURATION",
+            help="How long an Idempotency-Key's first answer is kept (1m to 90d), e.g. 24h.",
+        ),
+    ] = "24h",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs [metrics]).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", metavar="HOST", help="Address of --metrics-port.")
+    ] = "127.0.0.1",
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="Log detail on stderr.")
     ] = LogLevel.info,
@@ -131,15 +194,19 @@ def worker(
     """Fire due SLA timers, run the definitions' schedules and (with --config) deliver the
     outbox, until SIGTERM or Ctrl-C (the current batch is committed first)."""
     try:
-        options = WorkerOptions(batch=batch, poll=poll or None)
+        kept = parse_duration(keep_answers).total_seconds()
+        if not 60 <= kept <= 90 * 86_400:
+            raise ValueError(f"--keep-answers must be 1m to 90d, not {keep_answers}")
+        options = WorkerOptions(batch=batch, poll=poll or None, keep_answers=kept)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     with (
         _logging(LogLevel(log_level)),
         open_engine(db) as engine,
         _pumps(engine, config) as pumps,
+        _metrics(engine, metrics_host, metrics_port) as export,
     ):
-        stats = run_worker(engine, options, pumps=pumps)
+        stats = run_worker(engine, options, pumps=pumps, made=export)
     typer.echo(
         f"worker stopped: {stats.timers} timers, {stats.schedules} schedules, "
         f"{stats.deliveries} deliveries",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ._auto_loops import loop_witness
 from ._model import (
     CelCriterion,
     ChecklistCriterion,
@@ -303,6 +304,66 @@ def check_expressions(d: ProcessDefinition) -> Iterator[Finding]:
                 )
 
 
+def check_automatic_transitions(d: ProcessDefinition) -> Iterator[Finding]:
+    """``auto.when`` compiles and reads declared fields; automatic transitions form no loop (a
+    lead could move around it forever, since moving changes no data)."""
+    autos = [(i, t) for i, t in enumerate(d.transitions) if t.auto is not None]
+    for i, t in autos:
+        assert t.auto is not None
+        _, issues = check_expression(t.auto.when, d.fields, allow_unknown_fields=d.extra == "allow")
+        for issue in issues:
+            yield Finding(
+                ("transitions", i, "auto", "when"),
+                f"transition '{t.name}' auto: {issue.message}",
+                issue.code,
+                offset=issue.offset,
+            )
+    edges: dict[str, list[tuple[int, str]]] = {}
+    for i, t in autos:
+        for source in d.source_stages(t):
+            edges.setdefault(source, []).append((i, t.to))
+    reported: set[frozenset[int]] = set()
+    for start in edges:
+        for loop in _loops_from(start, edges):
+            key = frozenset(i for i, _ in loop)
+            if key in reported:
+                continue
+            reported.add(key)
+            stages = [start, *(to for _, to in loop)]
+            steps = [(stages[k], _when(d, i)) for k, (i, _) in enumerate(loop)]
+            witness = loop_witness(d, steps)
+            if witness is None:
+                continue
+            shown = ", ".join(f"{k} = {v!r}" for k, v in witness.items()) or "any data"
+            yield Finding(
+                ("transitions", min(key), "auto"),
+                f"automatic transitions form a loop ({' -> '.join(stages)}): with {shown} "
+                "every condition on it holds, so a lead would move around it forever; make "
+                "the conditions exclude each other, or make one transition manual",
+                "auto-loop",
+            )
+
+
+def _when(d: ProcessDefinition, index: int) -> str:
+    auto = d.transitions[index].auto
+    assert auto is not None
+    return auto.when
+
+
+def _loops_from(
+    start: str, edges: dict[str, list[tuple[int, str]]]
+) -> Iterator[list[tuple[int, str]]]:
+    """Paths of automatic transitions from ``start`` back to it (each stage once)."""
+    todo: list[tuple[str, list[tuple[int, str]]]] = [(start, [])]
+    while todo:
+        stage, path = todo.pop()
+        for i, to in edges.get(stage, ()):
+            if to == start:
+                yield [*path, (i, to)]
+            elif to not in {s for _, s in path} and len(path) < len(edges):
+                todo.append((to, [*path, (i, to)]))
+
+
 CHECKS: tuple[Callable[[ProcessDefinition], Iterator[Finding]], ...] = (
     check_one_initial_stage,
     check_open_and_closed_stages,
@@ -315,6 +376,7 @@ CHECKS: tuple[Callable[[ProcessDefinition], Iterator[Finding]], ...] = (
     check_cleared_fields_optional,
     check_checklists,
     check_expressions,
+    check_automatic_transitions,
 )
 """Every structural check, in the order their findings are most useful to read."""
 

@@ -258,6 +258,25 @@ def _with_stages(
         yield DefinitionChange(c.kind, c.subject, c.message, _open(old, names))
 
 
+def _access_changes(old: ProcessDefinition, new: ProcessDefinition) -> Iterator[DefinitionChange]:
+    """The ``access:`` rules: roles one by one, the team field, the sharing rules."""
+    a, b = old.access, new.access
+    yield from _mapping_changes("access-role", "access role", a.roles, b.roles)
+    if a.team_field != b.team_field:
+        yield DefinitionChange(
+            "access-team-field-changed",
+            "access team_field",
+            f"access team_field: {_shown(a.team_field)} -> {_shown(b.team_field)}",
+        )
+    if a.sharing != b.sharing:
+        rules = [f"{r.role} {'/'.join(r.verbs)} when {r.when}" for r in b.sharing]
+        yield DefinitionChange(
+            "access-sharing-changed",
+            "access sharing",
+            f"access sharing rules changed (now: {'; '.join(rules) or 'none'})",
+        )
+
+
 def diff_definitions(old: ProcessDefinition, new: ProcessDefinition) -> list[DefinitionChange]:
     """Every difference from ``old`` to ``new``: stages, transitions, fields, SLAs, teams, ..."""
     out: list[DefinitionChange] = []
@@ -280,6 +299,7 @@ def diff_definitions(old: ProcessDefinition, new: ProcessDefinition) -> list[Def
     out += _mapping_changes("team", "team", old.teams, new.teams)
     out += _mapping_changes("schedule", "schedule", old.schedules, new.schedules)
     out += _mapping_changes("subscription", "subscription", old.subscriptions, new.subscriptions)
+    out += _access_changes(old, new)
     if old.routing != new.routing:
         rules = [f"{r.team}" + (f" when {r.when}" if r.when else "") for r in new.routing]
         out.append(

@@ -125,6 +125,9 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for sid, sla in d.slas.items():
         if sla.pause_when is not None:
             yield CelSite(("slas", sid, "pause_when"), f"SLA '{sid}' pause_when", sla.pause_when)
+        if sla.applies_when is not None:
+            where = f"SLA '{sid}' applies_when"
+            yield CelSite(("slas", sid, "applies_when"), where, sla.applies_when)
         if sla.fulfilled_by is not None and sla.fulfilled_by.cel is not None:
             yield CelSite(
                 ("slas", sid, "fulfilled_by", "cel"),
@@ -134,5 +137,12 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for i, r in enumerate(d.routing):
         if r.when is not None:
             yield CelSite(("routing", i, "when"), f"routing rule {i + 1}", r.when)
+    for i, rr in enumerate(d.reroute):
+        if rr.when is not None:
+            yield CelSite(("reroute", i, "when"), f"reroute rule {i + 1}", rr.when)
+    for i, t in enumerate(d.transitions):
+        if t.auto is not None:
+            where = f"transition '{t.name}' auto"
+            yield CelSite(("transitions", i, "auto", "when"), where, t.auto.when)
     for i, share in enumerate(d.access.sharing):
         yield CelSite(("access", "sharing", i, "when"), f"sharing rule {i + 1}", share.when)

@@ -125,9 +125,10 @@ def won_unreachable(d: ProcessDefinition) -> Iterator[Issue]:
 
 @rule("LF204", "falling-probability", "warning", "Win probability falls along the main path")
 def falling_probability(d: ProcessDefinition) -> Iterator[Issue]:
-    """Stages are listed main path first; a stage further along it (closed-lost stages aside)
-    with a lower probability than an earlier one makes the weighted pipeline shrink as deals
-    advance: usually a typo or stages in the wrong order."""
+    """Stages are listed main path first, ending at the first closed-won stage; a stage further
+    along it (closed-lost stages aside) with a lower probability than an earlier one makes the
+    weighted pipeline shrink as deals advance: usually a typo or stages in the wrong order.
+    Side stages (nurture, on hold) listed after the won stage are not on the main path."""
     best: tuple[str, int] | None = None
     for name, stage in d.stages.items():
         if stage.closed == "lost" or stage.probability is None:
@@ -137,10 +138,12 @@ def falling_probability(d: ProcessDefinition) -> Iterator[Issue]:
                 ("stages", name, "probability"),
                 f"stage '{name}' has probability {stage.probability}%, below the {best[1]}% of "
                 f"'{best[0]}' before it; probabilities should rise along the main path "
-                "(fix the number, or list side stages after the main path's end)",
+                "(fix the number, or list side stages after the won stage)",
             )
         elif best is None or stage.probability > best[1]:
             best = (name, stage.probability)
+        if stage.closed == "won":
+            return  # the main path ends here: what follows are side stages
 
 
 @rule(

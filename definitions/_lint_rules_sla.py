@@ -4,15 +4,18 @@ and SLA actions that cannot do what they say."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from ._lint_rules_base import Issue, cel_sites, criterion_sites, rule
 from ._model import FieldSetCriterion, ProcessDefinition, Transition
 from ._sla_model import SlaPolicy
+from ._spans import Span
 from .expressions import field_references
 from .suggest import allowed
 
 __all__ = [
     "RULES",
+    "business_days_as_hours",
     "sla_fire_missing_data",
     "sla_fire_not_allowed",
     "sla_mark_after_close",
@@ -120,6 +123,34 @@ def sla_mark_after_close(d: ProcessDefinition) -> Iterator[Issue]:
 
 
 @rule(
+    "LF304",
+    "business-days-as-hours",
+    "warning",
+    "An SLA amount in whole days of open hours, probably meant as business days",
+)
+def business_days_as_hours(d: ProcessDefinition) -> Iterator[Issue]:
+    """``1d business`` is 24 open hours, about three working days with 8-hour days; people who
+    write it almost always mean the next working day, which is ``1 business day``."""
+    for sid, sla in d.slas.items():
+        spans: list[tuple[tuple[str | int, ...], Span]] = [(("slas", sid, "target"), sla.target)]
+        spans += [(("slas", sid, "ladder", k, "at"), s.at) for k, s in enumerate(sla.ladder)]
+        if sla.tasks is not None:
+            spans += [(("slas", sid, "tasks", "at", k), o) for k, o in enumerate(sla.tasks.at)]
+        for path, span in spans:
+            amount = span.amount
+            if not span.business or amount is None or not amount or amount % timedelta(days=1):
+                continue
+            days = amount // timedelta(days=1)
+            plural = "" if days == 1 else "s"
+            yield Issue(
+                path,
+                f"SLA '{sid}': '{span}' is {days * 24} open hours, not {days} working "
+                f"day{plural}; write '{days} business day{plural}' for the working day{plural} "
+                f"after, or '{days * 24}h business' if you mean the hours",
+            )
+
+
+@rule(
     "LF401", "subscription-missing-stages", "warning", "A subscription maps some stages but not all"
 )
 def subscription_missing_stages(d: ProcessDefinition) -> Iterator[Issue]:
@@ -219,6 +250,7 @@ RULES = (
     sla_fire_not_allowed,
     sla_fire_missing_data,
     sla_mark_after_close,
+    business_days_as_hours,
     subscription_missing_stages,
     unused_field,
     unused_team,

@@ -39,6 +39,7 @@ from ._sla_model import (
     LadderStep,
     Member,
     ReassignAction,
+    RerouteRule,
     RoutingRule,
     Schedule,
     ShareCap,
@@ -211,6 +212,7 @@ _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "schedules": Schedule,
     "subscriptions": SubscriptionSpec,
     "routing": RoutingRule,
+    "reroute": RerouteRule,
 }
 _NESTED_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
     ("slas", "ladder"): LadderStep,

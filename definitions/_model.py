@@ -33,7 +33,15 @@ from ._base import (
 )
 from ._frozen import FrozenDict
 from ._lint_model import LintSettings
-from ._sla_model import CalendarSpec, RoutingRule, Schedule, SlaPolicy, SubscriptionSpec, Team
+from ._sla_model import (
+    CalendarSpec,
+    RerouteRule,
+    RoutingRule,
+    Schedule,
+    SlaPolicy,
+    SubscriptionSpec,
+    Team,
+)
 
 __all__ = [
     "ActivityCriterion",
@@ -229,6 +237,15 @@ class Stage(_Model):
         return self
 
 
+class AutoRule(_Model):
+    """When a transition fires by itself (``auto: {when: "lead.score < 50"}``)."""
+
+    when: str = Field(min_length=1)
+    """A CEL condition: after each start, fire, update, activity and assignment of a lead in one
+    of the transition's stages, the transition fires by itself when this holds and its criteria
+    are met (through the same guarded path as a fire, with actor ``rule:<name>`` in history)."""
+
+
 class Transition(_Model):
     """A trigger that moves a lead from one or more stages to another."""
 
@@ -256,6 +273,8 @@ class Transition(_Model):
     """A label for people (button text)."""
     description: str | None = None
     """When to use this transition."""
+    auto: AutoRule | None = None
+    """Fire by itself when a condition holds (it can still be fired by hand)."""
 
     @field_validator("source")
     @classmethod
@@ -269,6 +288,13 @@ class Transition(_Model):
         both = sorted(set(self.requires) & set(self.clears))
         if both:
             raise ValueError(f"{', '.join(both)}: a field cannot be both required and cleared")
+        if self.auto is not None and self.requires:
+            raise ValueError(
+                "an automatic transition fires with no data, so it cannot 'require' fields; "
+                "drop requires, or auto (and fire it by hand)"
+            )
+        if self.auto is not None and self.reopen:
+            raise ValueError("an automatic transition cannot reopen closed leads")
         return self
 
     @property
@@ -304,6 +330,8 @@ class ProcessDefinition(_Model):
     """Teams leads are routed to, by name."""
     routing: tuple[RoutingRule, ...] = ()
     """Rules that pick a team for a new lead (and on reassignment); the first match wins."""
+    reroute: tuple[RerouteRule, ...] = ()
+    """When a lead is routed again: a change of named fields (the first matching rule wins)."""
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
     """Cron-like jobs the worker runs: batch releases and SLA digests."""
     subscriptions: dict[Name, SubscriptionSpec] = Field(default_factory=dict)

@@ -102,6 +102,8 @@ def check_sla_policies(d: ProcessDefinition) -> Iterator[Finding]:
         yield from _calendar(d, (*base, "calendar"), owner, sla.calendar)
         if sla.pause_when is not None:
             yield from _cel(d, (*base, "pause_when"), owner, sla.pause_when, activities=False)
+        if sla.applies_when is not None:
+            yield from _cel(d, (*base, "applies_when"), owner, sla.applies_when, activities=False)
         if sla.fulfilled_by is not None:
             f = sla.fulfilled_by
             if f.field_set is not None:
@@ -164,6 +166,28 @@ def check_teams_and_routing(d: ProcessDefinition) -> Iterator[Finding]:
         yield from _team(d, ("routing", i, "team"), owner, rule.team)
         if rule.when is not None:
             yield from _cel(d, ("routing", i, "when"), owner, rule.when)
+    for i, again in enumerate(d.reroute):
+        where: Path = ("reroute", i)
+        owner = f"reroute rule {i + 1}"
+        if not d.routing:
+            yield Finding(
+                where,
+                f"{owner}: a lead is rerouted by the routing rules, but there are none; add "
+                "routing: [{team: ...}]",
+                "reroute-without-routing",
+            )
+        for k, name in enumerate(again.on):
+            yield from _field(d, (*where, "on", k), owner, name)
+        for k, stage in enumerate(again.stages):
+            if stage != "*" and stage not in d.open_stages:
+                hint = did_you_mean(stage, d.stages) or f" (open stages: {allowed(d.open_stages)})"
+                yield Finding(
+                    (*where, "stages", k),
+                    f"{owner}: '{stage}' is not an open stage{hint}",
+                    "unknown-stage",
+                )
+        if again.when is not None:
+            yield from _cel(d, (*where, "when"), owner, again.when)
     for name, schedule in d.schedules.items():
         if schedule.release is not None:
             yield from _team(

@@ -9,7 +9,7 @@ escalations after it), each running actions: notify, set a field, reassign, fire
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,7 @@ __all__ = [
     "LadderStep",
     "Member",
     "ReassignAction",
+    "RerouteRule",
     "RoutingRule",
     "Schedule",
     "ShareCap",
@@ -216,6 +217,11 @@ class SlaPolicy(_Model):
     """Stages where the clock is paused, not stopped (``waiting_on_customer``)."""
     pause_when: str | None = None
     """A CEL condition: the clock is paused while it holds."""
+    applies_when: str | None = None
+    """A CEL condition (lead fields, ``owner``, ``team``, ``stage``, ``now``): the SLA applies to
+    a lead only while it holds. A lead it does not apply to gets no clock (it is absent from the
+    SLA board, neither met nor breached); a running clock whose lead stops matching is
+    withdrawn, and starts afresh if the lead matches again while in the SLA's stages."""
     anchor: Literal["stage_entered", "lead_created", "last_activity", "assigned"] = "stage_entered"
     """Where the clock starts: entering the stages, the lead's creation, the last activity
     (restarts on each one) or the last owner change (restarts on reassignment)."""
@@ -248,8 +254,17 @@ class SlaPolicy(_Model):
                     f"{what}: the target counts {kind} time, so every amount must too "
                     f"(write it {'with' if business else 'without'} 'business')"
                 )
-        assert self.target.amount is not None
-        marks = [s.at.resolve(self.target.amount) for s in self.ladder]
+        amounts = [self.target, *(s.at for s in self.ladder)]
+        amounts += list(self.tasks.at) if self.tasks else []
+        in_days = [str(x) for x in amounts if x.days is not None]
+        in_hours = [str(x) for x in amounts if x.days is None and x.business and x.amount]
+        if in_days and in_hours:
+            raise ValueError(
+                f"{in_days[0]} and {in_hours[0]}: an SLA counts in business days or in open "
+                "hours, not both; write every amount one way (or as a share such as 50%)"
+            )
+        target = self.target.resolve(timedelta(0))
+        marks = [s.at.resolve(target) for s in self.ladder]
         if marks != sorted(marks):
             raise ValueError("the ladder's marks must be in clock order (earliest first)")
         if len(set(marks)) != len(marks):
@@ -306,8 +321,10 @@ class Team(_Model):
     members: tuple[
         Annotated[Member, BeforeValidator(_member_shorthand, json_schema_input_type=str | Member)],
         ...,
-    ] = Field(min_length=1)
-    """The members, as ids or ``{id, weight, capacity, calendar}``."""
+    ] = ()
+    """The members, as ids or ``{id, weight, capacity, calendar}``. A team with none is a
+    queue: every lead routed to it goes to its queue owner (``queue``, default
+    ``queue:<team>``) and stays there until someone takes it."""
     strategy: Literal["round_robin", "weighted_round_robin", "least_loaded"] = "round_robin"
     """How a member is picked among those available."""
     capacity: WholeNumber | None = Field(default=None, ge=0)
@@ -343,6 +360,21 @@ class RoutingRule(_Model):
     """A CEL condition over the lead; always matches when absent."""
     team: Name
     """The team to route to."""
+
+
+class RerouteRule(_Model):
+    """Route a lead again when named fields change (a rescore), by the routing rules."""
+
+    on: Annotated[
+        tuple[Name, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = Field(min_length=1)
+    """The fields whose change reroutes the lead (``[score]``)."""
+    when: str | None = None
+    """A CEL condition over the lead after the change; always when absent."""
+    stages: Annotated[
+        tuple[str, ...], BeforeValidator(as_tuple, json_schema_input_type=str | list[str])
+    ] = ("*",)
+    """The stages a lead is rerouted in (``"*"``, the default: every open stage)."""
 
 
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")

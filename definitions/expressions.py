@@ -30,6 +30,7 @@ CEL_VARIABLES: dict[str, str] = {
     "activities": "a map from activity type to the number of activities recorded",
     "stage": "the name of the lead's current stage",
     "owner": "the owner's id, or null when unassigned",
+    "team": "the owner's team (the first of the definition's teams that lists them), or null",
     "now": "the time of the event, a timestamp",
 }
 """The variables every leadflow CEL expression may use, with what they hold."""

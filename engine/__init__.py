@@ -19,8 +19,10 @@ from leadflow.engine._errors import (
     UnknownProcess,
 )
 from leadflow.engine._events import EVENT_TYPES
+from leadflow.engine._health import AdapterBacklog, Health, Limits
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._journeys import NoJourney
+from leadflow.engine._schedules import ScheduleInfo, ScheduleRun
 from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
@@ -41,6 +43,7 @@ from leadflow.engine.sla import (
 
 __all__ = [
     "EVENT_TYPES",
+    "AdapterBacklog",
     "AwayPeriod",
     "BatchResult",
     "BusinessCalendar",
@@ -56,6 +59,7 @@ __all__ = [
     "Engine",
     "FieldIssue",
     "GuardFailed",
+    "Health",
     "HistoryEntry",
     "Idempotency",
     "IdempotencyConflict",
@@ -66,10 +70,13 @@ __all__ = [
     "ItemFailure",
     "LeadNotFound",
     "LeadflowError",
+    "Limits",
     "NextSteps",
     "NoJourney",
     "PlaybookStatus",
     "RouteDecision",
+    "ScheduleInfo",
+    "ScheduleRun",
     "SchemaMismatch",
     "StorageError",
     "SystemClock",

@@ -14,16 +14,20 @@ from typing import Any
 
 from leadflow.engine._canary import version_chooser
 from leadflow.engine._compiler import CompiledProcess
+from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import (
     DuplicateLead,
     FieldIssue,
+    GuardFailed,
     InvalidData,
     LeadflowError,
     LeadNotFound,
     TransactionConflict,
 )
+from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._types import BatchResult, Instance, ItemFailure
+from leadflow.engine.access import Actor, require
 from leadflow.engine.store import Change, Tx
 
 __all__ = ["fire_many", "start_many"]
@@ -140,9 +144,12 @@ def _plan_starts(
             when = runtime.now(item.get("at") or at)
             if lead_id in seen:
                 raise DuplicateLead(compiled.process, str(lead_id))
-            change = runtime.planner.start(
-                compiled, lead_id, item.get("data"), item.get("owner"), item.get("actor"), when
-            )
+            data, owner, actor = item.get("data"), item.get("owner"), item.get("actor")
+            if isinstance(actor, Actor):
+                require(
+                    actor, "start", None, compiled.definition, fields=data or {}, new_owner=owner
+                )
+            change = runtime.planner.start(compiled, lead_id, data, owner, who_of(actor), when)
             seen.add(change.row.lead_id)
             planned.append((index, change))
             items[index] = item
@@ -178,7 +185,7 @@ def _write_starts(
                 for index, change in ordered
             ]
         tx.apply([c for _, c in ordered])
-        return keep
+        return [(index, runtime.follow_rules(tx, change)) for index, change in keep]
 
 
 def _start_one_by_one(
@@ -211,7 +218,10 @@ def _routed(
 ) -> Change:
     """Write one planned start, routing it first when it has no owner."""
     compiled = runtime.compiled(compiled.process, change.row.definition_version)  # canary
-    return runtime.start_routed(tx, compiled, change, item.get("data"), item.get("actor"))
+    actor = who_of(item.get("actor"))
+    return runtime.follow_rules(
+        tx, runtime.start_routed(tx, compiled, change, item.get("data"), actor)
+    )
 
 
 FireOne = Callable[[str, str, str, Any, Any, Any], Instance]
@@ -260,6 +270,12 @@ def _fire_batch(
             acts = tx.activities_many(need) if need else {}
             read_version: dict[str, int] = {}
             latest: dict[str, Change] = {}
+            followed: list[Change] = []  # automatic transitions, written after their cause
+            finals: dict[int, Change] = {}
+
+            def acts_of(change: Change) -> list[Activity]:
+                return acts.get(change.row.id, []) if change.row.id is not None else []
+
             for index, item in batch:
                 lead_id = str(item.get("lead_id"))
                 try:
@@ -267,32 +283,51 @@ def _fire_batch(
                     if row is None:
                         runtime.compiled(process, None)
                         raise LeadNotFound(process, lead_id)
-                    change = runtime.planner.fire(
-                        runtime.compiled(process, row.definition_version),
-                        row,
+                    compiled = runtime.compiled(process, row.definition_version)
+                    trigger, data, actor = (
                         str(item.get("trigger")),
                         item.get("data"),
                         item.get("actor"),
+                    )
+                    if isinstance(actor, Actor):  # checked on the row as this transaction reads it
+                        guards = Guards(actor, "fire", trigger=trigger, fields=data)
+                        guards.check(runtime.instance(row), compiled.definition)
+                    change = runtime.planner.fire(
+                        compiled,
+                        row,
+                        trigger,
+                        data,
+                        who_of(actor),
                         runtime.now(item.get("at") or at),
                         acts.get(row.id, []),
                     )
+                except GuardFailed as exc:  # what the criteria saw, as the actor may see it
+                    seen = redacted(exc, item.get("actor"), compiled.definition)
+                    failures.append(ItemFailure(index, lead_id, seen))
+                    continue
                 except LeadflowError as exc:
                     failures.append(ItemFailure(index, lead_id, exc))
                     continue
                 read_version.setdefault(lead_id, row.version)
-                latest[lead_id] = change
+                rerouted = runtime.reroute(tx, compiled, change) if compiled.reroutes else None
+                chain = [rerouted] if rerouted is not None else []
+                tip = chain[-1] if chain else change
+                chain += runtime.planner.automatic(compiled, tip.row, change.at, acts_of(change))
+                latest[lead_id] = chain[-1] if chain else change
                 planned.append((index, change))
+                followed.extend(chain)
+                finals[index] = latest[lead_id]
             # one update order for every writer: overlapping batches cannot deadlock
-            finals = sorted(latest.values(), key=_row_id)
-            for change in finals:  # one UPDATE per lead, checked against what was read
+            last = sorted(latest.values(), key=_row_id)
+            for change in last:  # one UPDATE per lead, checked against what was read
                 change.expected_version = read_version[change.row.lead_id]
-            if not tx.write_instances(finals):
+            if not tx.write_instances(last):
                 raise _Conflict
-            tx.write_log([change for _, change in planned])
+            tx.write_log(_in_order(planned, followed))
     except (_Conflict, TransactionConflict):
         _fire_one_by_one(fire_one, process, batch, at, result)
         return
-    result.succeeded.extend(runtime.instance(change.row) for _, change in planned)
+    result.succeeded.extend(runtime.instance(finals[index].row) for index, _ in planned)
     result.failed.extend(failures)
 
 
@@ -318,6 +353,11 @@ def _fire_one_by_one(
             )
         except LeadflowError as exc:
             result.failed.append(ItemFailure(index, lead_id, exc))
+
+
+def _in_order(planned: list[tuple[int, Change]], followed: list[Change]) -> list[Change]:
+    """Every change of a lead in version order: the fired ones and the automatic ones."""
+    return sorted([c for _, c in planned] + followed, key=lambda c: (c.row.id, c.row.version))
 
 
 class _Conflict(Exception):

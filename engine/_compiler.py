@@ -15,7 +15,12 @@ from transitions import EventData, Machine
 from leadflow.definitions import ProcessDefinition, Transition
 from leadflow.definitions.expressions import field_references
 from leadflow.engine._contract import DataContract, is_set
-from leadflow.engine._criteria import CompiledCriterion, EvalContext, compile_criterion
+from leadflow.engine._criteria import (
+    CelProgram,
+    CompiledCriterion,
+    EvalContext,
+    compile_criterion,
+)
 from leadflow.engine._errors import CriterionResult
 from leadflow.engine.sla import SlaSet
 
@@ -105,6 +110,11 @@ class CompiledProcess:
         self.process = definition.process
         self.version = definition.version
         self.contract = DataContract(definition)
+        self.team_of: dict[str, str] = {}
+        """Owner id -> the first team that lists them as a member (the ``team`` variable)."""
+        for name, team in definition.teams.items():
+            for member in team.members:
+                self.team_of.setdefault(member.id, name)
         self.initial = definition.initial_stage
         self.stages = definition.stages
         self.allowed: dict[str, tuple[str, ...]] = {
@@ -150,7 +160,28 @@ class CompiledProcess:
             for key, cands in self._candidates.items()
         }
 
-        self.reads_activities = any(self._needs_activities.values())
+        self.reroutes = tuple(
+            (
+                frozenset(r.on),
+                None if "*" in r.stages else frozenset(r.stages),
+                CelProgram(r.when, self.activity_types) if r.when else None,
+            )
+            for r in definition.reroute
+        )
+        """(fields, stages or None for every open stage, condition) of each ``reroute`` rule."""
+        self.autos: dict[str, tuple[tuple[str, CelProgram], ...]] = {}
+        """Stage -> its automatic transitions: (trigger, compiled ``auto.when``), in order."""
+        for t in definition.transitions:
+            if t.auto is not None:
+                program = CelProgram(t.auto.when, self.activity_types)
+                for source in definition.source_stages(t):
+                    self.autos[source] = (*self.autos.get(source, ()), (t.name, program))
+        auto_reads = any(
+            "activities" in program.variables
+            for rules in self.autos.values()
+            for _, program in rules
+        )
+        self.reads_activities = auto_reads or any(self._needs_activities.values())
         self.sla = SlaSet(definition, self.activity_types)
 
     def needs_activities(self, stage: str, trigger: str) -> bool:

@@ -60,6 +60,8 @@ class EvalContext:
     owner: str | None
     activities: list[Activity]
     contract: DataContract
+    team_of: Mapping[str, str] = field(default_factory=dict)
+    """Owner id -> their team (the ``team`` CEL variable)."""
     _counts: dict[str, int] | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, int]:
@@ -108,6 +110,8 @@ class CelProgram:
                 out[name] = ctx.stage
             elif name == "owner":
                 out[name] = ctx.owner
+            elif name == "team":
+                out[name] = ctx.team_of.get(ctx.owner or "")
             else:
                 out[name] = ctx.now
         return out

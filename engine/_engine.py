@@ -27,13 +27,15 @@ from leadflow.engine._errors import (
     ConcurrentUpdate,
     DuplicateLead,
     FieldIssue,
+    GuardFailed,
     InvalidData,
 )
-from leadflow.engine._guards import Guards, who_of
+from leadflow.engine._guards import Guards, redacted, who_of
+from leadflow.engine._health import Health, Limits, health
 from leadflow.engine._idempotency import Idempotency, answered, remember, replayed
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
-from leadflow.engine._schedules import ScheduleRunner
+from leadflow.engine._schedules import ScheduleInfo, ScheduleRun, ScheduleRunner
 from leadflow.engine._types import BatchResult, HistoryEntry, Instance, NextSteps
 from leadflow.engine.access import Actor, require
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
@@ -157,6 +159,7 @@ class Engine:
                     require(actor, "start", None, definition, fields=data or {}, new_owner=owner)
                 change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
                 change = self.runtime.start_routed(tx, compiled, change, data, who)
+                change = self.runtime.follow_rules(tx, change)
                 instance = self.runtime.instance(change.row)
                 if idempotency:
                     remember(tx, idempotency, instance)
@@ -212,13 +215,19 @@ class Engine:
                 row = self.runtime.load(tx, process, lead_id)
                 if guards.if_version is not None and row.version != guards.if_version:
                     raise ConcurrentUpdate(process, lead_id, guards.if_version)
+                definition = None
                 if isinstance(guards.actor, Actor):
-                    guards.check(
-                        self.runtime.instance(row), self.definition(process, row.definition_version)
-                    )
-                change = plan(tx, row)
+                    definition = self.definition(process, row.definition_version)
+                    guards.check(self.runtime.instance(row), definition)
+                try:
+                    change = plan(tx, row)
+                except GuardFailed as exc:
+                    if definition is None:
+                        raise
+                    raise redacted(exc, guards.actor, definition) from None
                 if change is not None:
                     self.runtime.write(tx, change)
+                    change = self.runtime.follow_rules(tx, change)
                 instance = self.runtime.instance(change.row if change else row)
                 if key:
                     remember(tx, key, instance)
@@ -395,7 +404,23 @@ class Engine:
         Every occurrence runs once across all workers; occurrences missed while nothing ran are
         coalesced into the latest one. Returns how many schedules ran.
         """
+        return len(self._schedule_runner.run(self.runtime.now(now)))
+
+    def run_schedules_report(self, now: datetime | None = None) -> list[ScheduleRun]:
+        """:meth:`run_schedules`, saying what ran: each occurrence, and for a release who got
+        which lead (``leadflow schedules run --at``)."""
         return self._schedule_runner.run(self.runtime.now(now))
+
+    def schedules(self, count: int = 3) -> list[ScheduleInfo]:
+        """Every deployed schedule: its action, last run and next ``count`` occurrences."""
+        if not 1 <= count <= 100:
+            raise ValueError(f"count must be 1 to 100, not {count!r}")
+        return self._schedule_runner.info(self.runtime.now(None), count)
+
+    def health(self, limits: Limits | None = None, at: datetime | None = None) -> Health:
+        """Timer lag, outbox lag per adapter, dead letters, expired claims and live workers,
+        with a verdict (``leadflow doctor``, ``/metrics``)."""
+        return health(self.store, self.runtime.now(at), limits)
 
     def next_schedule(self) -> datetime | None:
         """When the next schedule occurrence falls due (None when no definition has one)."""
@@ -455,7 +480,9 @@ class Engine:
         """Start many leads, one transaction per 1,000; failures are reported per item.
 
         Each item is a lead id, a ``(lead_id, data, owner)`` tuple or a mapping with keys
-        ``lead_id``, ``data``, ``owner``, ``actor``, ``at``.
+        ``lead_id``, ``data``, ``owner``, ``actor``, ``at``. An :class:`Actor` as ``actor``
+        has its access rules checked on the item, as :meth:`start` does (a refusal is that
+        item's :class:`AccessDenied`).
         """
         return _batches.start_many(self.runtime, process, items, at)
 
@@ -467,6 +494,8 @@ class Engine:
         Each item is a ``(lead_id, trigger, data, actor)`` tuple or a mapping with keys
         ``lead_id``, ``trigger``, ``data``, ``actor``, ``at``. Items on the same lead apply in
         order. If another writer changes one of the leads meanwhile, that batch is redone item by
-        item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`).
+        item, so only the items that really conflict fail (with :class:`ConcurrentUpdate`). An
+        :class:`Actor` as ``actor`` has its access rules checked on the lead as the batch's
+        transaction reads it (a refusal is that item's :class:`AccessDenied`).
         """
         return _batches.fire_many(self.runtime, self.fire, process, items, at)

@@ -7,16 +7,41 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadflow.definitions import ProcessDefinition
+from leadflow.engine._errors import CriterionResult, GuardFailed
 from leadflow.engine._idempotency import Idempotency
 from leadflow.engine._types import Instance
-from leadflow.engine.access import Actor, require
+from leadflow.engine.access import Actor, hidden_fields, require, seen_without_hidden
 
-__all__ = ["Guards", "who_of"]
+__all__ = ["Guards", "redacted", "who_of"]
 
 
 def who_of(actor: str | Actor | None) -> str | None:
     """The name history records for ``actor``."""
     return actor.id if isinstance(actor, Actor) else actor
+
+
+def redacted(
+    error: GuardFailed, actor: str | Actor | None, definition: ProcessDefinition
+) -> GuardFailed:
+    """``error`` as ``actor`` may see it: for an :class:`Actor`, the values its role may not
+    read are left out of what the criteria saw."""
+    if not isinstance(actor, Actor):
+        return error
+    hidden = hidden_fields(actor.role, definition)
+    if not hidden:
+        return error
+
+    def seen(results: tuple[CriterionResult, ...]) -> list[CriterionResult]:
+        return [r._replace(seen=seen_without_hidden(r.seen, hidden)) for r in results]
+
+    return GuardFailed(
+        error.process,
+        error.lead_id,
+        error.trigger,
+        error.stage,
+        seen(error.unmet),
+        seen(error.results),
+    )
 
 
 @dataclass(frozen=True, slots=True)

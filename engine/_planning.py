@@ -17,11 +17,14 @@ from leadflow.engine._events import encode_event, event_id
 from leadflow.engine._json import dumps, to_json_value
 from leadflow.engine.store import Change, InstanceRow
 
-__all__ = ["MAX_TEXT", "NAME", "Planner", "check_text"]
+__all__ = ["MAX_AUTOMATIC", "MAX_TEXT", "NAME", "Planner", "check_text"]
 
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 """Activity types are names, like the definition language's."""
 MAX_TEXT = 255
+
+MAX_AUTOMATIC = 10
+"""Automatic transitions one change may set off, in a chain (loops are refused at load)."""
 """Lead, owner and actor ids are text of at most this many characters (the column size)."""
 
 
@@ -239,6 +242,7 @@ class Planner:
             owner=row.owner,
             activities=activities,
             contract=compiled.contract,
+            team_of=compiled.team_of,
         )
 
     def fire(
@@ -298,6 +302,35 @@ class Planner:
             trigger=trigger,
             details=details,
         )
+
+    def automatic(
+        self,
+        compiled: CompiledProcess,
+        row: InstanceRow,
+        at: datetime,
+        activities: list[Activity],
+    ) -> list[Change]:
+        """The automatic transitions a lead takes after a change left it as ``row``: in its
+        stage, the first ``auto`` rule whose condition holds and whose criteria are met fires
+        (actor ``rule:<trigger>``), then the same from the stage it lands in, at most
+        :data:`MAX_AUTOMATIC` times and never back into a stage the chain left. An unmet rule
+        does nothing."""
+        out: list[Change] = []
+        visited = {row.stage}
+        while len(out) < MAX_AUTOMATIC and not row.closed:
+            change = None
+            for trigger, program in compiled.autos.get(row.stage, ()):
+                ctx = self.context(compiled, row, row.data, {}, at, activities)
+                if not program.run(ctx)[0] or compiled.decide(trigger, ctx).transition is None:
+                    continue
+                change = self.fire(compiled, row, trigger, None, f"rule:{trigger}", at, activities)
+                break
+            if change is None or change.row.stage in visited:
+                break  # nothing to do, or a loop the load-time check could not see
+            visited.add(change.row.stage)
+            out.append(change)
+            row = change.row
+        return out
 
     def update(
         self,
@@ -373,12 +406,17 @@ class Planner:
         owner: str | None,
         actor: str | None,
         at: datetime,
+        reason: str | None = None,
     ) -> Change | None:
-        """The lead given to ``owner``; None when it already is theirs."""
+        """The lead given to ``owner``; None when it already is theirs. ``reason`` (why a rule
+        gave it) goes into the history."""
         if row.owner == owner:
             return None
         after = row.copy()
         after.owner = owner
+        details: dict[str, Any] = {"owner": owner, "previous_owner": row.owner}
+        if reason:
+            details["reason"] = reason
         return self.change(
             compiled,
             row,
@@ -387,5 +425,5 @@ class Planner:
             event_type="leadflow.lead.assigned",
             at=at,
             actor=actor,
-            details={"owner": owner, "previous_owner": row.owner},
+            details=details,
         )

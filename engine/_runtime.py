@@ -145,6 +145,47 @@ class Runtime:
             assert change.expected_version is not None
             raise ConcurrentUpdate(change.row.process, change.row.lead_id, change.expected_version)
 
+    def follow_rules(self, tx: Tx, change: Change) -> Change:
+        """Write the automatic transitions the written ``change`` sets off (see
+        :meth:`Planner.automatic`); the last change written (``change`` when none)."""
+        row = change.row
+        compiled = self.compiled(row.process, row.definition_version)
+        if compiled.reroutes and (rerouted := self.reroute(tx, compiled, change)) is not None:
+            self.write(tx, rerouted)
+            change = rerouted
+            row = change.row
+        if not compiled.autos:
+            return change
+        acts = tx.activities(row.id) if compiled.reads_activities and row.id is not None else []
+        for auto in self.planner.automatic(compiled, row, change.at, acts):
+            self.write(tx, auto)
+            change = auto
+        return change
+
+    def reroute(self, tx: Tx, compiled: CompiledProcess, change: Change) -> Change | None:
+        """The assignment a ``reroute`` rule makes after ``change`` (None: none applies, or the
+        routing rules keep the lead with its owner's team)."""
+        changed = set(change.details.get("changes") or ())
+        if change.kind == "started" or not changed or change.row.closed:
+            return None
+        row = change.row
+        ctx = self.planner.context(compiled, row, row.data, {}, change.at, [])
+        for fields, stages, program in compiled.reroutes:
+            if not changed & fields or (stages is not None and row.stage not in stages):
+                continue
+            if program is not None and not program.run(ctx)[0]:
+                continue
+            decision = self.route(tx, compiled, row, change.at, record=False)
+            mine = compiled.team_of.get(row.owner or "")
+            if decision.team is None or decision.owner is None or decision.team == mine:
+                return None
+            decision = self.route(tx, compiled, row, change.at)
+            why = f"rerouted: {', '.join(sorted(changed & fields))} changed; {decision.reason}"
+            return self.planner.assign(
+                compiled, row, decision.owner, "rule:reroute", change.at, reason=why
+            )
+        return None
+
     # -- routing -------------------------------------------------------------------------------
 
     def start_routed(

@@ -10,6 +10,7 @@ workers look at it. The first time a schedule is seen, its row starts at the dep
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from leadflow.engine._runtime import Runtime
 from leadflow.engine.routing import RoutingStore
 from leadflow.engine.store import Tx
 
-__all__ = ["DIGEST", "ScheduleRunner", "occurrence"]
+__all__ = ["DIGEST", "ScheduleInfo", "ScheduleRun", "ScheduleRunner", "occurrence"]
 
 DIGEST = "leadflow.sla.digest"
 """The event type of SLA digests (``subject``: the schedule's name; no lead)."""
@@ -55,6 +56,60 @@ def next_occurrence(schedule: Schedule, after: datetime) -> datetime | None:
     if nxt is not None and nxt <= after:
         nxt = trigger.get_next_fire_time(nxt, nxt.replace(microsecond=0) + _SECOND)
     return nxt.astimezone(UTC) if nxt is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """One schedule of a deployed process: what it does, when it last ran, when it runs next."""
+
+    process: str
+    name: str
+    cron: str
+    timezone: str
+    action: str
+    """``release <team>`` or ``digest sla``."""
+    last_due: datetime
+    """The last occurrence that ran (the deployment time before the first run)."""
+    next_due: tuple[datetime, ...]
+    """The next occurrences after ``last_due`` (UTC)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "process": self.process,
+            "name": self.name,
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "action": self.action,
+            "last_due": self.last_due.isoformat(),
+            "next_due": [t.isoformat() for t in self.next_due],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRun:
+    """One schedule occurrence that ran: for a release, who got which lead."""
+
+    process: str
+    name: str
+    due: datetime
+    action: str
+    released: tuple[tuple[str, str], ...] = ()
+    """(lead id, new owner) of each lead a release assigned."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "process": self.process,
+            "name": self.name,
+            "due": self.due.isoformat(),
+            "action": self.action,
+            "released": [{"lead_id": lead, "owner": owner} for lead, owner in self.released],
+        }
+
+
+def _action(schedule: Schedule) -> str:
+    return f"release {schedule.release}" if schedule.release is not None else "digest sla"
 
 
 SlaBoardFn = Callable[[str, datetime, datetime], dict[str, Any]]
@@ -95,26 +150,54 @@ class ScheduleRunner:
                 best = nxt
         return best
 
-    def run(self, now: datetime) -> int:
-        """Run every schedule occurrence due at ``now``; how many ran."""
-        ran = 0
+    def info(self, now: datetime, count: int = 3) -> list[ScheduleInfo]:
+        """Every schedule with its last run and its next ``count`` occurrences after it."""
+        schedules = self._schedules()
+        with self.runtime.store.transaction("read schedule runs") as tx:
+            runs = self._last_runs(tx)
+        out = []
+        for process, name, schedule, deployed in schedules:
+            last = runs.get((process, name), deployed)
+            upcoming: list[datetime] = []
+            after = last
+            while len(upcoming) < count and (nxt := next_occurrence(schedule, after)) is not None:
+                upcoming.append(nxt)
+                after = nxt
+            out.append(
+                ScheduleInfo(
+                    process,
+                    name,
+                    schedule.cron,
+                    schedule.timezone,
+                    _action(schedule),
+                    last,
+                    tuple(upcoming),
+                )
+            )
+        return out
+
+    def run(self, now: datetime) -> list[ScheduleRun]:
+        """Run every schedule occurrence due at ``now``; what ran."""
+        ran: list[ScheduleRun] = []
         for process, name, schedule, deployed in self._schedules():
             with self.runtime.store.transaction(f"run schedule {process}/{name}") as tx:
                 last = self._lock(tx, process, name, deployed)
                 due = occurrence(schedule, last, now)
                 if due is None:
                     continue
-                self._execute(tx, process, name, schedule, last, due)
+                released = self._execute(tx, process, name, schedule, last, due)
                 self._save(tx, process, name, due)
-                ran += 1
+            ran.append(ScheduleRun(process, name, due, _action(schedule), tuple(released)))
         return ran
 
     # -- actions -------------------------------------------------------------------------------
 
     def _execute(
         self, tx: Tx, process: str, name: str, schedule: Schedule, last: datetime, due: datetime
-    ) -> None:
+    ) -> list[tuple[str, str]]:
+        """Run one occurrence; (lead, owner) of each lead a release assigned."""
         runtime = self.runtime
+        released: list[tuple[str, str]] = []
         if schedule.release is not None:
             compiled = runtime.compiled(process, None)
             router = runtime.router(compiled)
@@ -128,8 +211,10 @@ class ScheduleRunner:
                 change = runtime.planner.assign(lead_compiled, row, owner, actor, due)
                 if change is not None:
                     runtime.write(tx, change)
+                    released.append((lead_id, owner))
         else:
             self._digest(tx, process, name, last, due)
+        return released
 
     def _digest(self, tx: Tx, process: str, name: str, since: datetime, due: datetime) -> None:
         """One ``leadflow.sla.digest`` event with the SLA board of ``[since, due)``: a process

@@ -18,8 +18,17 @@ from fastapi import FastAPI
 from leadflow.adapters import DeploymentConfig
 from leadflow.engine import Engine
 from leadflow.engine.store import TokenStore
-from leadflow.service import _health, _journeys, _leads, _outbox_api, _processes, _reports
+from leadflow.service import (
+    _health,
+    _journeys,
+    _leads,
+    _metrics,
+    _outbox_api,
+    _processes,
+    _reports,
+)
 from leadflow.service._hooks import hooks_router
+from leadflow.service._metrics import Metrics, MetricsMiddleware
 from leadflow.service._problems import install_problem_handlers, problem
 from leadflow.service._token_cache import DEFAULT_TTL, TokenCache
 from leadflow.service.web import error_page, install_web
@@ -67,12 +76,14 @@ def create_app(
     app.state.engine = engine
     app.state.tokens = TokenCache(TokenStore(engine.store), token_ttl)
     install_problem_handlers(app, error_page)
-    for module in (_health, _processes, _leads, _journeys, _reports, _outbox_api):
+    app.state.metrics = Metrics(engine)
+    for module in (_health, _processes, _leads, _journeys, _reports, _outbox_api, _metrics):
         app.include_router(module.router)
     install_web(app, engine, session_key)
     if config is not None:
         app.include_router(hooks_router(engine, config))
     app.add_middleware(BodyLimit, limit=MAX_BODY)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
 

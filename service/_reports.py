@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from leadflow.definitions import parse_duration
 from leadflow.engine import Engine, reports
-from leadflow.engine.access import require
+from leadflow.engine.access import hidden_fields, require
 from leadflow.service._deps import Caller, EngineDep
 from leadflow.service._problems import Problem
 
@@ -54,9 +54,20 @@ def report(
 ) -> dict[str, Any]:
     """One report of ``process`` as of ``as_of`` (default: now), as ``leadflow report`` prints
     it with ``--format json``. ``stuck`` lists leads, so it needs a role that reads leads;
-    ``sla`` is the SLA board, which every role may read."""
+    ``sla`` is the SLA board, which every role may read. Fields the caller's role may not read
+    are never used: a report leaves out the values of a hidden value field (and the reasons of
+    a hidden loss field), and naming a hidden ``value_field`` is 403."""
     verb = {"stuck": "lead_reports", "sla": "board"}.get(name, "reports")
-    require(actor, verb, None, engine.definition(process))
+    definition = engine.definition(process)
+    require(actor, verb, None, definition)
+    hidden = hidden_fields(actor.role, definition)
+    if value_field is not None and value_field in hidden:
+        raise Problem(
+            403,
+            "access_denied",
+            f"value_field: the {actor.role} role may not read '{value_field}'",
+            rule=f"access:roles.{actor.role}.hidden",
+        )
     run = _RUNNERS[_CLI_NAMES.get(name, name)]
     options: dict[str, Any] = {
         "version": version,
@@ -70,6 +81,7 @@ def report(
         "period": period,
         "method": method,
         "by": by,
+        "hidden": hidden,
     }
     try:
         result = run(engine, process, options)
@@ -98,20 +110,20 @@ _CLI_NAMES = {"time-in-stage": "stages", "loss-reasons": "losses"}
 _Runner = Callable[[Engine, str, dict[str, Any]], Any]
 _RUNNERS: dict[str, _Runner] = {
     "pipeline": lambda e, p, o: reports.pipeline(
-        e, p, **_pick(o, "version", "as_of", "value_field")
+        e, p, **_pick(o, "version", "as_of", "value_field", "hidden")
     ),
     "funnel": lambda e, p, o: reports.funnel(
         e, p, cohort=o["cohort"], **_pick(o, "version", "as_of")
     ),
     "stages": lambda e, p, o: reports.time_in_stage(e, p, **_pick(o, "version", "as_of", "since")),
     "stuck": lambda e, p, o: reports.stuck(
-        e, p, **_pick(o, "version", "as_of", "older_than", "value_field")
+        e, p, **_pick(o, "version", "as_of", "older_than", "value_field", "hidden")
     ),
     "losses": lambda e, p, o: reports.loss_reasons(
-        e, p, **_pick(o, "version", "as_of", "since", "value_field")
+        e, p, **_pick(o, "version", "as_of", "since", "value_field", "hidden")
     ),
     "owners": lambda e, p, o: reports.owners(
-        e, p, **_pick(o, "version", "as_of", "since", "value_field")
+        e, p, **_pick(o, "version", "as_of", "since", "value_field", "hidden")
     ),
     "sla": lambda e, p, o: reports.sla_board(e, p, by=o["by"], **_pick(o, "since", "until")),
     "forecast": lambda e, p, o: reports.forecast(
@@ -120,6 +132,6 @@ _RUNNERS: dict[str, _Runner] = {
         periods=o["periods"],
         period=o["period"],
         method=o["method"],
-        **_pick(o, "version", "as_of", "value_field"),
+        **_pick(o, "version", "as_of", "value_field", "hidden"),
     ),
 }

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.engine import HistoryEntry, Instance, NextSteps
+from leadflow.engine.access import seen_without_hidden, without_hidden
 
 __all__ = [
     "ActivityIn",
@@ -206,14 +207,7 @@ def lead_out(instance: Instance, hidden: frozenset[str] = frozenset()) -> LeadOu
 
 def history_out(entry: HistoryEntry, hidden: frozenset[str] = frozenset()) -> HistoryOut:
     """The API view of a history entry, without the values of the fields in ``hidden``."""
-    details = entry.details
-    if hidden:
-        details = {
-            key: {k: v for k, v in value.items() if k not in hidden}
-            if key in ("changes", "data") and isinstance(value, dict)
-            else value
-            for key, value in details.items()
-        }
+    details = without_hidden(entry.details, hidden) if hidden else entry.details
     return HistoryOut(
         seq=entry.seq,
         at=entry.at,
@@ -245,17 +239,15 @@ def next_steps_out(steps: NextSteps, hidden: frozenset[str] = frozenset()) -> Ne
                 "ready": o.ready,
                 "requires": list(o.requires),
                 "criteria": [
-                    {"id": c.id, "met": c.met, "message": c.message, "seen": _seen(c.seen, hidden)}
+                    {
+                        "id": c.id,
+                        "met": c.met,
+                        "message": c.message,
+                        "seen": seen_without_hidden(c.seen, hidden),
+                    }
                     for c in o.criteria
                 ],
             }
             for o in steps.options
         ],
     )
-
-
-def _seen(seen: Any, hidden: frozenset[str]) -> Any:
-    """What a criterion saw, without hidden fields' values."""
-    if isinstance(seen, dict) and hidden:
-        return {k: v for k, v in seen.items() if k not in hidden}
-    return seen

@@ -4,6 +4,7 @@ See :mod:`leadflow.engine.access._rules` for the table of roles. The HTTP servic
 request with :func:`require`; Python hosts can do the same with an :class:`Actor`.
 """
 
+from leadflow.engine.access._redaction import is_hidden, seen_without_hidden, without_hidden
 from leadflow.engine.access._rules import (
     LEAD_VERBS,
     ROLES,
@@ -29,7 +30,10 @@ __all__ = [
     "LeadScope",
     "explain_access",
     "hidden_fields",
+    "is_hidden",
     "lead_scope",
     "require",
+    "seen_without_hidden",
     "team_members",
+    "without_hidden",
 ]

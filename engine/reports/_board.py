@@ -102,13 +102,16 @@ def board(
     after: Mapping[str, int] | None = None,
     at: datetime | None = None,
     fields: Mapping[str, str] | None = None,
+    hidden: Collection[str] = (),
 ) -> Board:
     """The board of ``process``: leads owned by ``owners`` (and unowned ones with
     ``unassigned``; every lead when ``owners`` is None) whose text ``fields`` hold the values
-    given, ``per_column`` cards per open stage after that stage's cursor in ``after``."""
+    given, ``per_column`` cards per open stage after that stage's cursor in ``after``. A value
+    field in ``hidden`` (the fields the caller may not read) is not summed: the board then has
+    no value field, as the other reports do."""
     if per_column < 1:
         raise ValueError(f"per_column must be at least 1, not {per_column}")
-    info = process_info(engine, process)
+    info = process_info(engine, process, hidden=hidden)
     runtime = engine.runtime
     now = runtime.now(at)
     totals = open_totals(

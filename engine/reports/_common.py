@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -154,8 +154,11 @@ def _field(
     defaults: Sequence[str],
     types: set[FieldType],
     kind: str,
+    hidden: Collection[str],
 ) -> str | None:
-    declared = [n for n, f in definition.fields.items() if f.type in types]
+    declared = [n for n, f in definition.fields.items() if f.type in types and n not in hidden]
+    if given is not None and given in hidden:
+        raise ReportError(parameter, f"'{given}' is a field you may not read")
     if given is None:
         return next((n for n in defaults if n in declared), None)
     if given not in declared:
@@ -177,8 +180,12 @@ def process_info(
     loss_field: str | None = None,
     close_date_field: str | None = None,
     path: Sequence[str] | None = None,
+    hidden: Collection[str] = (),
 ) -> ProcessInfo:
-    """Stages, fields and main path of ``process`` (raises ``UnknownProcess``, ReportError)."""
+    """Stages, fields and main path of ``process`` (raises ``UnknownProcess``, ReportError).
+
+    Fields in ``hidden`` (those the caller's role may not read) are never used: a default
+    skips them, and naming one is a ReportError."""
     if version is not None and (not isinstance(version, int) or version < 1):
         raise ReportError("version", f"must be a positive whole number, not {version!r}")
     definition = engine.definition(process, version)
@@ -199,7 +206,11 @@ def process_info(
             raise ReportError("path", f"{what} (stages: {', '.join(stages)})")
         main = tuple(path)
     loss: str | None = loss_field if loss_field is not None else "lost_reason"
-    if loss not in definition.fields:
+    if loss in hidden:
+        if loss_field is not None:
+            raise ReportError("loss_field", f"'{loss_field}' is a field you may not read")
+        loss = None
+    if loss is not None and loss not in definition.fields:
         if loss_field is not None:
             fields = ", ".join(definition.fields) or "none"
             raise ReportError(
@@ -212,11 +223,17 @@ def process_info(
         stages=stages,
         main_path=main,
         value_field=_field(
-            definition, "value_field", value_field, VALUE_FIELDS, _NUMERIC, "number"
+            definition, "value_field", value_field, VALUE_FIELDS, _NUMERIC, "number", hidden
         ),
         loss_field=loss,
         close_date_field=_field(
-            definition, "close_date_field", close_date_field, CLOSE_DATE_FIELDS, _DATES, "date"
+            definition,
+            "close_date_field",
+            close_date_field,
+            CLOSE_DATE_FIELDS,
+            _DATES,
+            "date",
+            hidden,
         ),
     )
 

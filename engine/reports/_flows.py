@@ -7,6 +7,7 @@ week for yearly periods); see :mod:`._report_hazard`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from leadflow.engine._engine import Engine
@@ -89,6 +90,7 @@ def forecast(
     arrivals: bool = False,
     value_field: str | None = None,
     close_date_field: str | None = None,
+    hidden: Collection[str] = (),
 ) -> ForecastReport:
     """Expected wins and won value in each of ``periods`` periods after ``as_of``.
 
@@ -105,7 +107,12 @@ def forecast(
     if method == "naive" and arrivals:
         raise ReportError("arrivals", "the naive forecast covers open leads only")
     info = process_info(
-        engine, process, version, value_field=value_field, close_date_field=close_date_field
+        engine,
+        process,
+        version,
+        value_field=value_field,
+        close_date_field=close_date_field,
+        hidden=hidden,
     )
     when = as_of_or_now(engine, as_of)
     spans, ts, data = _gather(engine, process, version, info, when, when, period, periods)
@@ -183,6 +190,7 @@ def backtest(
     period: str = "month",
     value_field: str | None = None,
     close_date_field: str | None = None,
+    hidden: Collection[str] = (),
 ) -> BacktestReport:
     """Fit both forecasts on history up to ``split_at``; compare with what followed.
 
@@ -196,7 +204,12 @@ def backtest(
     when = as_of_or_now(engine, as_of)
     periods = _test_periods(periods, split, when, period)
     info = process_info(
-        engine, process, version, value_field=value_field, close_date_field=close_date_field
+        engine,
+        process,
+        version,
+        value_field=value_field,
+        close_date_field=close_date_field,
+        hidden=hidden,
     )
     spans, ts, data = _gather(engine, process, version, info, split, when, period, periods)
     markov = markov_forecast(data, ts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime
 
 from leadflow.engine._engine import Engine
@@ -22,9 +23,12 @@ def loss_reasons(
     since: datetime | None = None,
     loss_field: str | None = None,
     value_field: str | None = None,
+    hidden: Collection[str] = (),
 ) -> LossReasonsReport:
     """Leads lost by ``as_of`` (and, with ``since``, lost at or after it), by reason."""
-    info = process_info(engine, process, version, loss_field=loss_field, value_field=value_field)
+    info = process_info(
+        engine, process, version, loss_field=loss_field, value_field=value_field, hidden=hidden
+    )
     when = as_of_or_now(engine, as_of)
     since = utc(since, "since") if since is not None else None
     t = when.timestamp()
@@ -57,12 +61,13 @@ def owners(
     *,
     since: datetime | None = None,
     value_field: str | None = None,
+    hidden: Collection[str] = (),
 ) -> OwnersReport:
     """Per owner at ``as_of``: leads, open, won, lost, win rate, values, activities recorded.
 
     With ``since``, only leads started and activities recorded at or after it count.
     """
-    info = process_info(engine, process, version, value_field=value_field)
+    info = process_info(engine, process, version, value_field=value_field, hidden=hidden)
     when = as_of_or_now(engine, as_of)
     since = utc(since, "since") if since is not None else None
     t = when.timestamp()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from leadflow.engine._engine import Engine
@@ -29,9 +29,10 @@ def pipeline(
     as_of: datetime | None = None,
     *,
     value_field: str | None = None,
+    hidden: Collection[str] = (),
 ) -> PipelineReport:
     """Open leads by stage at ``as_of``: count, value, probability, weighted value, age."""
-    info = process_info(engine, process, version, value_field=value_field)
+    info = process_info(engine, process, version, value_field=value_field, hidden=hidden)
     when = as_of_or_now(engine, as_of)
     t = when.timestamp()
     vf = info.value_field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from leadflow.engine._engine import Engine
@@ -113,6 +114,7 @@ def stuck(
     *,
     older_than: timedelta | None = None,
     value_field: str | None = None,
+    hidden: Collection[str] = (),
 ) -> StuckReport:
     """Open leads in their stage for longer than ``older_than``, longest first.
 
@@ -122,7 +124,7 @@ def stuck(
         not isinstance(older_than, timedelta) or older_than <= timedelta(0)
     ):
         raise ReportError("older_than", f"must be a positive timedelta, not {older_than!r}")
-    info = process_info(engine, process, version, value_field=value_field)
+    info = process_info(engine, process, version, value_field=value_field, hidden=hidden)
     when = as_of_or_now(engine, as_of)
     t = when.timestamp()
     candidates: list[tuple[str, str, str | None, float, float | None]] = []

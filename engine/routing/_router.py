@@ -305,6 +305,9 @@ class Router:
                 True,
                 f"{plan.name} leads wait for the scheduled release '{plan.held_by}': queued",
             )
+        elif not plan.rotation:
+            reason = f"{plan.name} is a queue (no members): queued"
+            decision = RouteDecision(plan.name, plan.queue, True, reason)
         else:
             size = len(plan.rotation)
             pos = cur.advance_pointer(self.process, plan.name, size)
@@ -381,9 +384,9 @@ class Router:
         """
         at = as_utc(at)
         plan = self._get(team)
-        waiting = cur.waiting(process, plan.queue, limit)
+        waiting = cur.waiting(process, plan.queue, limit) if plan.rotation else []
         if not waiting:
-            return []
+            return []  # nothing waits, or a queue-only team: nobody to hand leads to
         size = len(plan.rotation)
         pos = cur.lock_team(process, team) % size
         loads, unavailable = self._state(cur, plan, at, None, hours=False)

@@ -17,6 +17,7 @@ so two definitions run on one seed meet the same leads behaving the same way. do
 explains the spec files and how events are played.
 """
 
+from leadflow.engine.simulate._refusals import Refusal
 from leadflow.engine.simulate._result import (
     MetricDelta,
     SimulationResult,
@@ -37,6 +38,7 @@ from leadflow.engine.simulate._spec import (
 __all__ = [
     "GeneratorSpec",
     "MetricDelta",
+    "Refusal",
     "ReplaySpec",
     "SimulationResult",
     "SlaOutcome",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import LeadflowError, LeadNotFound, StorageError
 from leadflow.engine.routing import RoutingStore
-from leadflow.engine.store import Change, InstanceRow
+from leadflow.engine.store import Change, InstanceRow, Tx
 
 if TYPE_CHECKING:
     from leadflow.engine._engine import Engine
@@ -76,8 +76,9 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
                         RoutingStore.of(tx).record(
                             process, routed.team, change.row.id, routed.owner, op.at
                         )
-                    rows[op.lead_id] = change.row
                     acts[change.row.id] = []
+                    change = engine.runtime.follow_rules(tx, change)  # rules, as start does
+                    rows[op.lead_id] = change.row
                     out.append(change.row)
                     continue
                 row = latest[op.lead_id].row if op.lead_id in latest else rows.get(op.lead_id)
@@ -95,9 +96,10 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
                     Activity(plan.activity[0], op.at, plan.row.version)
                 )
             read.setdefault(op.lead_id, row.version)
-            latest[op.lead_id] = plan
-            log.append(plan)
-            out.append(plan.row)
+            chain = _follow(engine, tx, compiled, plan, acts.get(row.id, []))
+            latest[op.lead_id] = chain[-1]
+            log.extend(chain)
+            out.append(chain[-1].row)
         finals = sorted(latest.values(), key=_row_id)
         for change in finals:
             change.expected_version = read[change.row.lead_id]
@@ -118,6 +120,19 @@ def _plan(
         activity = planner.activity(row.process, row.lead_id, op.name, op.data)
         return planner.record(compiled, row, activity, op.actor, op.at)
     return planner.update(compiled, row, op.data or {}, op.actor, op.at)
+
+
+def _follow(
+    engine: Engine, tx: Tx, compiled: Any, change: Change, acts: list[Activity]
+) -> list[Change]:
+    """``change`` and what it sets off: a reroute, automatic transitions (as the engine does)."""
+    runtime = engine.runtime
+    chain = [change]
+    if compiled.reroutes and (rerouted := runtime.reroute(tx, compiled, change)) is not None:
+        chain.append(rerouted)
+    if compiled.autos:
+        chain += runtime.planner.automatic(compiled, chain[-1].row, change.at, acts)
+    return chain
 
 
 def _row_id(change: Change) -> int:

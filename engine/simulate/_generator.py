@@ -12,16 +12,16 @@ mark is worked by its new owner after a response time drawn for them; a lead a m
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadflow.definitions import ProcessDefinition
+from leadflow.definitions import FieldType, ProcessDefinition
 from leadflow.engine.simulate._batch import Op, Outcome
 from leadflow.engine.simulate._draw import Stream, choose, exponential
 from leadflow.engine.simulate._loop import Event, Loop, Moved
+from leadflow.engine.simulate._refusals import Refusals
 from leadflow.engine.simulate._spec import GeneratorSpec, LogNormal, Rep, StageBehaviour
 from leadflow.engine.simulate._spec import Outcome as OutcomeSpec
 from leadflow.engine.sla import BusinessCalendar, build_calendar
@@ -50,6 +50,26 @@ class _Step:
     fallback: bool = False
 
 
+def typed(definition: ProcessDefinition, name: str, value: Any) -> Any:
+    """``value`` converted to the type of field ``name`` when it is text that spells one
+    (``"90"`` for an integer field, ``"true"`` for a boolean); anything else as it is, for the
+    field contract to judge."""
+    spec = definition.fields.get(name)
+    if spec is None or not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        if spec.type is FieldType.INTEGER:
+            return int(text)
+        if spec.type is FieldType.NUMBER:
+            return float(text)
+    except ValueError:
+        return value
+    if spec.type is FieldType.BOOLEAN and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return value
+
+
 class GeneratorAgent:
     """Plans arrivals and the reps' work; counts what guards refused."""
 
@@ -61,7 +81,7 @@ class GeneratorAgent:
         self.seed = seed
         self.total = leads
         self.leads: dict[str, _Lead] = {}
-        self.blocked: Counter[str] = Counter()
+        self.refusals = Refusals()
         calendars = {n: build_calendar(c) for n, c in definition.calendars.items()}
         self.calendars: dict[str, BusinessCalendar] = calendars
         self.hours: dict[str, BusinessCalendar] = {}
@@ -71,6 +91,8 @@ class GeneratorAgent:
                 if name is not None and spec.working_hours:
                     self.hours[member.id] = calendars[name]
         self._deal = itertools.cycle(spec.owners) if spec.owners else None
+        self.queues = {team.queue_owner(name) for name, team in definition.teams.items()}
+        """Owners that are queues: their leads wait, nobody calls them."""
         self.last_arrival: datetime = spec.start
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -93,13 +115,18 @@ class GeneratorAgent:
             at = calendar.add(at, delay) if calendar is not None else at + delay
             lead_id = f"sim-{n:07d}"
             lead = Stream(self.seed, n)
-            data = {k: self._value(v, lead, n, lead_id) for k, v in self.spec.data.items()}
+            data = {k: self._value(k, v, lead, n, lead_id) for k, v in self.spec.data.items()}
             owner = next(self._deal) if self._deal is not None else None
             op = Op("start", lead_id, at, data=data, owner=owner, actor=ACTOR)
             loop.push(Event(at, lead_id, [op], tag=lead))
         self.last_arrival = at
 
-    def _value(self, spec: Any, stream: Stream, n: int, lead_id: str) -> Any:
+    def _value(self, name: str, spec: Any, stream: Stream, n: int, lead_id: str) -> Any:
+        """A generated value of field ``name``, typed by the field (``choice: {"90": 1}`` keys
+        are text in YAML; an integer field gets 90)."""
+        return typed(self.definition, name, self._raw_value(spec, stream, n, lead_id))
+
+    def _raw_value(self, spec: Any, stream: Stream, n: int, lead_id: str) -> Any:
         if isinstance(spec, str):
             return spec.format(n=n, lead_id=lead_id)
         if isinstance(spec, Mapping) and "choice" in spec:
@@ -122,9 +149,11 @@ class GeneratorAgent:
         return rep.response.sample(lead.stream.random())
 
     def _plan(self, lead_id: str, lead: _Lead, at: datetime, delay: timedelta, loop: Loop) -> None:
-        """Plan the next attempt in the lead's stage, ``delay`` of working time after ``at``."""
+        """Plan the next attempt in the lead's stage, ``delay`` of working time after ``at``.
+        Nobody works a lead waiting in a team's queue: it is planned when a release (or an
+        SLA mark) gives it to someone."""
         behaviour = self.spec.stages.get(lead.stage)
-        if behaviour is None or lead.closed:
+        if behaviour is None or lead.closed or lead.owner in self.queues:
             return
         when = self._after(lead.owner, at, delay)
         ops: list[Op] = []
@@ -143,7 +172,7 @@ class GeneratorAgent:
         return behaviour.give_up if last else None
 
     def _fire(self, lead_id: str, lead: _Lead, at: datetime, outcome: OutcomeSpec) -> Op:
-        data = {k: self._value(v, lead.stream, 0, lead_id) for k, v in outcome.data.items()}
+        data = {k: self._value(k, v, lead.stream, 0, lead_id) for k, v in outcome.data.items()}
         return Op("fire", lead_id, at, outcome.trigger, data, actor=lead.owner)
 
     def _first(self, lead_id: str, lead: _Lead, at: datetime, loop: Loop) -> None:
@@ -164,7 +193,7 @@ class GeneratorAgent:
         if isinstance(event.tag, Stream):  # an arrival
             row = outcomes[0]
             if isinstance(row, Exception):
-                self.blocked["start"] += 1
+                self.refusals.add("start", event.lead_id, row)
                 return
             lead = _Lead(event.tag, row.stage, row.owner)
             self.leads[event.lead_id] = lead
@@ -180,7 +209,8 @@ class GeneratorAgent:
                 self._plan(event.lead_id, lead, event.at, self._retry(lead, behaviour), loop)
             return
         if isinstance(last, Exception) or last is None:
-            self.blocked[step.outcome.trigger] += 1
+            change = f"fire {step.outcome.trigger}"
+            self.refusals.add(change, event.lead_id, last or "nothing was applied")
             fallback = step.outcome.if_blocked
             if fallback is not None and not step.fallback:
                 op = self._fire(event.lead_id, lead, event.at, fallback)

@@ -66,7 +66,8 @@ class Agent(Protocol):
         """The event's ops were applied with these outcomes (one per op)."""
 
     def moved(self, lead: Moved, loop: Loop) -> None:
-        """An SLA mark changed the lead (stage, owner); react no earlier than ``lead.at``."""
+        """An SLA mark or a batch release changed the lead (stage, owner); react no earlier
+        than ``lead.at``."""
 
 
 @dataclass(slots=True)
@@ -78,6 +79,8 @@ class LoopStats:
     ops: int = 0
     failed: int = 0
     marks: int = 0
+    schedules: int = 0
+    """Schedule occurrences run (batch releases, digests)."""
     started: int = 0
     last: datetime | None = None
 
@@ -97,6 +100,7 @@ class Loop:
     _seq: int = 0
     _sla_seen: int = 0
     _floor: datetime | None = None
+    _ran_until: datetime | None = None
 
     def push(self, event: Event) -> None:
         """Plan ``event`` (moved to the end of the current sweep window if earlier)."""
@@ -114,6 +118,16 @@ class Loop:
             if top is not None and top.timestamp() > end_ts:
                 self._heap.clear()
                 top = None
+            release = self.engine.next_schedule()
+            if (
+                release is not None
+                and (self._ran_until is None or release > self._ran_until)
+                and release <= self.end
+                and (top is None or release <= top)
+                and (due is None or release <= due)
+            ):
+                self._schedules(release)
+                continue
             if due is not None and due <= self.end and (top is None or due <= top):
                 until = min(due + self.window, self.end, top or self.end)
                 self._sweep(until)
@@ -159,14 +173,27 @@ class Loop:
         if self.progress is not None:
             self.progress(stats.started, self.agent.total)
 
+    def _schedules(self, at: datetime) -> None:
+        """Run the definition's schedules due at ``at`` (batch releases, digests) as a worker
+        would; the agent hears of the leads a release assigned."""
+        self.stats.schedules += self.engine.run_schedules(at)
+        self._ran_until = at  # never the same occurrence twice, whatever ran
+        self._tell_agent(at)
+
     def _sweep(self, until: datetime) -> None:
         fired = self.engine.run_due(until)
         self.stats.sweeps += 1
         self.stats.marks += fired
-        self.stats.last = max(self.stats.last or until, until)
-        if not fired:
-            return
-        self._floor = until
+        if fired:
+            self._tell_agent(until)
+        else:
+            self.stats.last = max(self.stats.last or until, until)
+
+    def _tell_agent(self, at: datetime) -> None:
+        """Hand the leads SLA marks or releases changed to the agent; what it plans in reply
+        happens no earlier than ``at``."""
+        self.stats.last = max(self.stats.last or at, at)
+        self._floor = at
         try:
             for lead in self._moved():
                 self.agent.moved(lead, self)
@@ -174,14 +201,15 @@ class Loop:
             self._floor = None
 
     def _moved(self) -> list[Moved]:
-        """Leads that SLA marks changed since the last look (their current state)."""
+        """Leads that SLA marks or schedules changed since the last look (current state)."""
         store = self.engine.store
         p = store.param
         with store.transaction("simulate: read what SLA marks did") as tx:
             tx.cur.execute(
                 "SELECT i.lead_id, i.stage, i.owner, i.closed, i.updated_at, h.id "
                 "FROM lf_history h JOIN lf_instances i ON i.id = h.instance_id "
-                f"WHERE h.id > {p} AND h.actor LIKE 'sla:%' ORDER BY h.id",
+                f"WHERE h.id > {p} AND (h.actor LIKE 'sla:%' OR h.actor LIKE 'schedule:%') "
+                "ORDER BY h.id",
                 (self._sla_seen,),
             )
             rows = tx.cur.fetchall()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from leadflow.definitions import Problem, ProcessDefinition
 from leadflow.engine.simulate._batch import Op, Outcome
 from leadflow.engine.simulate._loop import Event, Loop, Moved
+from leadflow.engine.simulate._refusals import Refusals
 from leadflow.engine.simulate._spec import ReplaySpec, SpecError, spec_problem
 
 __all__ = ["ReplayAgent", "read_rows"]
@@ -84,8 +85,7 @@ class ReplayAgent:
         self.spec = spec
         self.definition = definition
         self.total = 0
-        self.refused: Counter[str] = Counter()
-        self.examples: list[str] = []
+        self.refusals = Refusals()
         self.end: datetime | None = spec.end
         self.start: datetime | None = None
         try:
@@ -208,7 +208,11 @@ class ReplayAgent:
     ) -> list[tuple[datetime | None, list[Op]]]:
         path = self.paths[here].get(there)
         if path is None:
-            self.refused[f"no path {here} -> {there}"] += 1
+            self.refusals.add(
+                f"no path {here} -> {there}",
+                lead_id,
+                f"the definition has no transitions from '{here}' to '{there}'",
+            )
             return []
         data = self._fields(self.spec.stage_fields.get(there, {}), row, line)
         ops = [Op("fire", lead_id, when or datetime.min, t, None, actor=actor) for t in path]
@@ -304,9 +308,7 @@ class ReplayAgent:
     def applied(self, event: Event, outcomes: Sequence[Outcome], loop: Loop) -> None:
         for op, outcome in zip(event.ops, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                self.refused[f"{op.kind} {op.name or ''}".strip()] += 1
-                if len(self.examples) < 5:
-                    self.examples.append(f"{op.lead_id}: {' '.join(str(outcome).split())}")
+                self.refusals.add(f"{op.kind} {op.name or ''}".strip(), op.lead_id, outcome)
 
     def moved(self, moved: Moved, loop: Loop) -> None:
         """The history is what happened: an SLA's effect is kept, the next rows play as written."""

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from leadflow.engine import reports
 from leadflow.engine.reports import sla_board
+from leadflow.engine.simulate._refusals import Refusal
 from leadflow.engine.store.tables import instances
 
 if TYPE_CHECKING:
@@ -88,10 +89,14 @@ class SimulationResult:
     time_in_stage: tuple[StageTime, ...]
     refused: dict[str, int] = field(default_factory=dict)
     """Changes the definition refused, by kind and trigger (a guard, a stage with no path)."""
+    refusals: tuple[Refusal, ...] = ()
+    """The same refusals by reason (error code), each with an example message."""
     changes: int = 0
     """Changes the source asked for."""
     marks: int = 0
     """SLA marks fired."""
+    schedule_runs: int = 0
+    """Schedule occurrences run: batch releases and digests, as a worker would."""
 
     @property
     def leads_per_second(self) -> float:

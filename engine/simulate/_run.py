@@ -126,7 +126,7 @@ def simulate(
         end = loop.end
         clock.at = end
         figures = collect(engine, definition.process, end)
-    refused = dict(agent.blocked if isinstance(agent, GeneratorAgent) else agent.refused)
+    refusals = agent.refusals
     return SimulationResult(
         process=definition.process,
         version=definition.version,
@@ -136,9 +136,11 @@ def simulate(
         started_at=start,
         ended_at=end,
         wall_seconds=time.perf_counter() - wall,
-        refused={k: v for k, v in sorted(refused.items()) if v},
+        refused=refusals.by_change(),
+        refusals=refusals.rows(),
         changes=stats.ops,
         marks=stats.marks,
+        schedule_runs=stats.schedules,
         **figures,
     )
 

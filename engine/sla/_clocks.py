@@ -93,8 +93,14 @@ class CompiledSla:
         self.pause_when = (
             CelProgram(policy.pause_when, activity_types) if policy.pause_when else None
         )
-        assert policy.target.amount is not None
-        self.target = policy.target.amount
+        self.applies_when = (
+            CelProgram(policy.applies_when, activity_types) if policy.applies_when else None
+        )
+        calendar_spec = definition.calendars.get(policy.calendar or "")
+        day = WorkingHours.parse(calendar_spec.hours).usual_day if calendar_spec else timedelta(1)
+        self.day = day
+        """The open time of one business day in this SLA's calendar."""
+        self.target = policy.target.resolve(timedelta(0), day)
         self.calendar: BusinessCalendar | None = (
             calendars[policy.calendar] if policy.business and policy.calendar else None
         )
@@ -102,8 +108,8 @@ class CompiledSla:
         self.tz_field = spec.timezone_field if spec is not None and self.calendar else None
         marks = [
             Mark(
-                step.at.resolve(self.target),
-                step.level or _level(step.at.resolve(self.target), self.target),
+                step.at.resolve(self.target, day),
+                step.level or _level(step.at.resolve(self.target, day), self.target),
                 i,
             )
             for i, step in enumerate(policy.ladder)
@@ -112,7 +118,7 @@ class CompiledSla:
             marks.append(Mark(self.target, "breach", -1))
         if policy.tasks is not None:
             marks += [
-                Mark(offset.resolve(self.target), "task", i)
+                Mark(offset.resolve(self.target, day), "task", i)
                 for i, offset in enumerate(policy.tasks.at)
             ]
         self.marks = tuple(sorted(marks, key=lambda m: (m.amount, m.level != "task")))
@@ -156,6 +162,10 @@ class CompiledSla:
         if stage in self.pause_stages:
             return "pause"
         return None
+
+    def applies(self, ctx: EvalContext) -> bool:
+        """Whether the SLA applies to the lead now (``applies_when``; always without one)."""
+        return self.applies_when is None or self.applies_when.run(ctx)[0]
 
     def fulfilled(self, clock: Mapping[str, Any], ctx: EvalContext) -> bool:
         """Whether the fulfilment condition holds now."""
@@ -261,6 +271,12 @@ class SlaSet:
             clock = state.get(p.id)
             mode = p.mode(ctx.stage, ctx)
             active = clock is not None and clock["s"] in _ACTIVE
+            if mode is not None and not p.applies(ctx):
+                if active:  # it stopped applying: no outcome for anyone
+                    del state[p.id]
+                    timers[p.id] = None
+                    events.append({"policy": p.id, "event": "withdrawn"})
+                continue
             if not active:
                 if clock is not None and not clock.get("out"):
                     # ended (met) while the lead is still in the SLA's stages: it restarts only
@@ -364,11 +380,16 @@ class SlaSet:
         *,
         met: bool | None = None,
     ) -> None:
-        """Stop a clock: met (fulfilled, or left the stages when leaving meets it) or stopped."""
+        """Stop a clock: met (fulfilled, or left the stages when leaving meets it and it ran) or
+        stopped."""
         at = ctx.now
-        met = p.leaving_meets if met is None else met
         deadline = p.deadline(clock, ctx.lead)
         elapsed = p.elapsed(clock, ctx.lead, at)
+        if met is None:
+            # leaving the stages meets a clock that ran; one paused all along never ran: it is
+            # stopped, not met (the board must not count it as a kept promise)
+            never_ran = clock["s"] == "paused" and not elapsed
+            met = p.leaving_meets and not never_ran
         if clock["br"] is None and deadline is not None and deadline <= at:
             clock["br"] = _iso(deadline)  # breached while nobody swept: it happened at the deadline
         clock["el"] = elapsed.total_seconds()

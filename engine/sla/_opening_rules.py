@@ -224,6 +224,17 @@ class WorkingHours:
             _ZERO,
         )
 
+    @property
+    def usual_day(self) -> timedelta:
+        """A business day's open time (``1 business day``): the most common daily total among
+        the open weekdays, the longest on a tie (8 hours for ``mon-fri 09:00-17:00``)."""
+        totals = [
+            sum((timedelta(microseconds=b - a) for a, b in _spans(r)), _ZERO)
+            for r in self.ranges.values()
+        ]
+        totals = [t for t in totals if t] or [timedelta(hours=24)]
+        return max(totals, key=lambda t: (totals.count(t), t))
+
 
 class _Rules:
     """What is open on each local date; shared by a calendar's timezone variants."""

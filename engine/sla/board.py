@@ -2,11 +2,13 @@
 response times, and reassignments, recomputed from the history.
 
 Every SLA metric event is in the history (``details.sla`` of each change: started, paused,
-resumed, restarted, warned, breached, escalated, fulfilled, stopped), so the board can be rebuilt
-at any time and for any window. A clock counts for the owner who held the lead when its outcome
-was decided: the owner at the breach for a breached clock, at the fulfilment for a met one, the
-current owner for a pending one. Response time is the clock time (business time for business-hours
-SLAs) from the clock's start to its fulfilment.
+resumed, restarted, warned, breached, escalated, fulfilled, stopped, withdrawn), so the board
+can be rebuilt at any time and for any window. A clock counts for the owner who held the lead
+when its outcome was decided: the owner at the breach for a breached clock, at the fulfilment
+for a met one, the current owner for a pending one. A clock withdrawn because its SLA stopped
+applying to the lead (``applies_when``) counts for nobody, unless it had breached. Response time
+is the clock time (business time for business-hours SLAs) from the clock's start to its
+fulfilment.
 """
 
 from __future__ import annotations
@@ -57,12 +59,18 @@ class SlaRow:
     pending: int = 0
     """Still running or paused."""
     median_response: float | None = None
-    """Median seconds of clock time to fulfilment."""
+    """Median seconds of clock time to fulfilment (business time for business-hours SLAs)."""
     p90_response: float | None = None
+    """90th percentile of the same."""
+    median_response_calendar: float | None = None
+    """Median seconds of calendar (wall) time from the clock's start to fulfilment, beside the
+    clock time: a 10-minute business response may be a weekend of waiting for the lead."""
+    p90_response_calendar: float | None = None
     """90th percentile of the same."""
     reassigned: int = 0
     """Leads SLAs took away from this owner (all policies; the same on each of its rows)."""
     _times: list[float] = field(default_factory=list, repr=False)
+    _walls: list[float] = field(default_factory=list, repr=False)
 
     @property
     def met_rate(self) -> float | None:
@@ -73,6 +81,7 @@ class SlaRow:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("_times")
+        out.pop("_walls")
         out["met_rate"] = self.met_rate
         return out
 
@@ -113,6 +122,9 @@ class _Clock:
     owner: str | None = None
     response: float | None = None
     decided_at: datetime | None = None
+    started_at: datetime | None = None
+    wall: float | None = None
+    """Calendar seconds from the start to the fulfilment."""
 
 
 def _events(
@@ -165,11 +177,18 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
             if event in ("started", "restarted"):
                 if policy in open_clocks:
                     yield open_clocks.pop(policy)
-                open_clocks[policy] = _Clock(policy, owner=owner)
+                begun = entry.get("started_at")
+                start = datetime.fromisoformat(begun) if isinstance(begun, str) else at
+                open_clocks[policy] = _Clock(policy, owner=owner, started_at=start)
                 continue
             reassign = entry.get("reassign")
             if reassign and reassign.get("owner") not in (None, owner):
                 yield _Move(owner, at)
+            if event == "withdrawn":  # the SLA stopped applying: no outcome, unless it breached
+                gone = open_clocks.pop(policy, None)
+                if gone is not None and gone.outcome == "breached":
+                    yield gone
+                continue
             clock = open_clocks.get(policy)
             if clock is None:
                 continue
@@ -183,6 +202,8 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                     clock.owner, clock.decided_at = owner, at
                 if event == "fulfilled" and not entry.get("breached"):
                     clock.response = float(entry.get("elapsed", 0.0))
+                    if clock.started_at is not None:
+                        clock.wall = max(0.0, (at - clock.started_at).total_seconds())
                 yield open_clocks.pop(policy)
         if "owner" in details and kind in ("assigned", "sla"):
             owner = details["owner"]
@@ -236,10 +257,15 @@ def sla_board(
         setattr(row, item.outcome, getattr(row, item.outcome) + 1)
         if item.response is not None:
             row._times.append(item.response)
+        if item.wall is not None:
+            row._walls.append(item.wall)
     for row in rows.values():
         times = sorted(row._times)
         row.median_response = statistics.median(times) if times else None
         row.p90_response = _percentile(times, 0.9)
+        walls = sorted(row._walls)
+        row.median_response_calendar = statistics.median(walls) if walls else None
+        row.p90_response_calendar = _percentile(walls, 0.9)
         row.reassigned = moved.get(row.owner, 0)
     ordered = sorted(rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy))
     return SlaBoard(process, by, since, until, ordered)

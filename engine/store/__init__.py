@@ -17,7 +17,15 @@ from leadflow.engine.store._leads import last_activities, last_change, lead_rows
 from leadflow.engine.store._outbox import DEAD, DELIVERED, PENDING, decode_time
 from leadflow.engine.store._outbox_admin import DELIVERY_STATUSES, BacklogRow, DeliveryRow
 from leadflow.engine.store._outbox_store import ClaimedRow, OutboxStore
-from leadflow.engine.store._store import Change, DueTimer, InstanceRow, Store, Tx, dumps
+from leadflow.engine.store._store import (
+    WAKEUP_CHANNEL,
+    Change,
+    DueTimer,
+    InstanceRow,
+    Store,
+    Tx,
+    dumps,
+)
 from leadflow.engine.store._tokens import ROLES, InvalidToken, TokenInfo, TokenStore, UnknownToken
 from leadflow.engine.store._upgrade import UPGRADES, current, head, upgrade
 
@@ -28,6 +36,7 @@ __all__ = [
     "PENDING",
     "ROLES",
     "UPGRADES",
+    "WAKEUP_CHANNEL",
     "BacklogRow",
     "Change",
     "ClaimedRow",

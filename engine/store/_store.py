@@ -28,7 +28,7 @@ from leadflow.engine.store._rows import SELECT_COLS, Change, DueTimer, InstanceR
 from leadflow.engine.store._statements import hot_path_statements
 from leadflow.engine.store.tables import SCHEMA_REVISION, metadata
 
-__all__ = ["Change", "DueTimer", "InstanceRow", "Store", "dumps"]
+__all__ = ["WAKEUP_CHANNEL", "Change", "DueTimer", "InstanceRow", "Store", "dumps"]
 
 _CHUNK = 500
 
@@ -451,6 +451,14 @@ class Tx:
             inserts = [(i, pol, t[0], enc(t[1])) for (i, pol), t in timers.items() if t is not None]
             if inserts:
                 self.cur.executemany(sql["timer_insert"], inserts)
+        if events and self.store.dialect == "postgresql":
+            # idle workers LISTEN on it: new outbox rows and timers wake them at commit (one
+            # notification per transaction, however many changes it holds)
+            self.cur.execute(f"NOTIFY {WAKEUP_CHANNEL}")
+
+
+WAKEUP_CHANNEL = "leadflow_work"
+"""The PostgreSQL notification channel a commit with new work notifies (see ``worker``)."""
 
 
 def _make_engine(url: str) -> sa.Engine:

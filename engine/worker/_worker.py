@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -18,8 +18,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from leadflow.definitions import LeadflowError
 from leadflow.engine._engine import Engine
+from leadflow.engine.store import purge_answers
 from leadflow.engine.worker._registry import Registry, WorkerInfo, WorkerRefused
 from leadflow.engine.worker._round import Pump, Round
+from leadflow.engine.worker._wakeups import Wakeups
 
 __all__ = [
     "Pump",
@@ -36,6 +38,7 @@ log = logging.getLogger("leadflow.worker")
 ROUND_JOB = "leadflow-worker-round"
 HEARTBEAT_JOB = "leadflow-worker-heartbeat"
 SUMMARY_JOB = "leadflow-worker-summary"
+HOUSEKEEPING_JOB = "leadflow-worker-housekeeping"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +61,28 @@ class WorkerOptions:
     """Seconds between the info-level summary lines."""
     retry: float = 5.0
     """Seconds to wait after a round failed (the database was unreachable, say)."""
+    housekeeping: float = 3600.0
+    """Seconds between housekeeping runs (the first runs when the worker starts)."""
+    listen: bool = True
+    """On PostgreSQL, wake at once when a commit writes new work (LISTEN/NOTIFY); the poll
+    stays as the fallback."""
+    keep_answers: float = 86_400.0
+    """Seconds an ``Idempotency-Key``'s first answer is kept (60 s to 90 days); housekeeping
+    deletes older ones, and a retry later than that does the write again."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch <= 10_000:
             raise ValueError(f"WorkerOptions.batch must be 1 to 10000 timers, not {self.batch}")
+        if not 60 <= self.keep_answers <= 90 * 86_400:
+            raise ValueError(
+                "WorkerOptions.keep_answers must be 60 to 7776000 seconds (90 days), "
+                f"not {self.keep_answers!r}"
+            )
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "batch" or (f.name == "poll" and value is None):
+            if f.name in ("batch", "keep_answers", "listen") or (
+                f.name == "poll" and value is None
+            ):
                 continue
             if not 0.01 <= value <= 86_400:
                 raise ValueError(
@@ -91,6 +109,8 @@ class WorkerStats:
     """Rounds run."""
     errors: int = 0
     """Rounds that failed (and were retried)."""
+    answers_purged: int = 0
+    """Idempotency answers older than ``WorkerOptions.keep_answers`` that housekeeping deleted."""
     taken_over: list[WorkerInfo] = field(default_factory=list)
     """Gone workers whose registration this one removed on start."""
 
@@ -127,6 +147,9 @@ class Worker:
             stopping=self._stopping,
         )
         self._round_lock = threading.Lock()
+        self._woken = threading.Event()
+        self.wakeups = Wakeups(engine.store, self._wake, self._stopping)
+        """The LISTEN thread (PostgreSQL; ``WorkerOptions.listen``)."""
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._last = WorkerStats()
@@ -177,6 +200,7 @@ class Worker:
                 (ROUND_JOB, self._run_round, opts.recheck),
                 (HEARTBEAT_JOB, self._heartbeat, opts.heartbeat),
                 (SUMMARY_JOB, self._summary, opts.summary_every),
+                (HOUSEKEEPING_JOB, self.housekeep, opts.housekeeping),
             ]
             for job_id, func, every in jobs:
                 scheduler.add_job(
@@ -185,17 +209,23 @@ class Worker:
                     id=job_id,
                     replace_existing=True,
                     max_instances=2 if job_id == ROUND_JOB else 1,
-                    next_run_time=wall if job_id == ROUND_JOB else wall + timedelta(seconds=every),
+                    next_run_time=(
+                        wall
+                        if job_id in (ROUND_JOB, HOUSEKEEPING_JOB)
+                        else wall + timedelta(seconds=every)
+                    ),
                 )
             self._scheduler = scheduler
             scheduler.start()
+            listening = opts.listen and self.wakeups.start()
         log.info(
-            "worker %s started (host %s, pid %d): batch %d, poll %s, database %s",
+            "worker %s started (host %s, pid %d): batch %d, poll %s%s, database %s",
             self.id,
             self._registry.host,
             self._registry.pid,
             opts.batch,
             "off" if opts.poll is None else f"{opts.poll:g} s",
+            ", woken by notifications" if listening else "",
             self.engine.store.sa.url.render_as_string(hide_password=True),
         )
 
@@ -222,6 +252,7 @@ class Worker:
             # flag and return at once.
             with self._round_lock:
                 scheduler.shutdown(wait=False)
+        self.wakeups.join()
         try:
             self._registry.unregister()
         except LeadflowError as exc:
@@ -262,7 +293,15 @@ class Worker:
         with self._round_lock:
             if self._stopping.is_set():
                 return
-            self._reschedule(self._one_round())
+            self._woken.clear()
+            delay = self._one_round()
+            # work notified while the round ran may be newer than what it read: look again
+            self._reschedule(0.0 if self._woken.is_set() else delay)
+
+    def _wake(self) -> None:
+        """A notification: new work was committed; run a round now."""
+        self._woken.set()
+        self._reschedule(0.0)
 
     def _one_round(self) -> float:
         """Run one round; the delay until the next."""
@@ -310,6 +349,23 @@ class Worker:
             )
             self.request_stop()
 
+    def housekeep(self) -> int:
+        """Delete idempotency answers older than ``keep_answers`` (engine time); how many went.
+
+        The worker runs it every ``housekeeping`` seconds; a failure is logged and retried then.
+        Several workers on one database may run it at once: the deletes do not conflict.
+        """
+        before = self.engine.clock.now() - timedelta(seconds=self.options.keep_answers)
+        try:
+            gone = purge_answers(self.engine.store, before)
+        except LeadflowError as exc:
+            log.warning("worker housekeeping failed: %s", exc)
+            return 0
+        self.stats.answers_purged += gone
+        if gone:
+            log.info("housekeeping: deleted %d idempotency answers older than %s", gone, before)
+        return gone
+
     def _summary(self) -> None:
         s, last = self.stats, self._last
         log.info(
@@ -351,16 +407,20 @@ def run_worker(
     options: WorkerOptions | None = None,
     *,
     pumps: Sequence[Pump] = (),
+    made: Callable[[Worker], object] | None = None,
 ) -> WorkerStats:
     """Run a worker on ``db`` (an :class:`Engine` or a database URL) until SIGTERM or SIGINT.
 
     Signals are handled when called from the main thread; elsewhere call
     :meth:`Worker.request_stop`. An engine made here from a URL is closed at the end. Raises
-    :class:`WorkerRefused` when SQLite already has a live worker.
+    :class:`WorkerRefused` when SQLite already has a live worker. ``made`` is called with the
+    worker before it starts (to export its metrics, say).
     """
     engine = Engine(db) if isinstance(db, str) else db
     try:
         worker = Worker(engine, options, pumps=pumps)
+        if made is not None:
+            made(worker)
         with _stop_on_signals(worker):
             return worker.run()
     finally:

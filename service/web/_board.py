@@ -114,9 +114,10 @@ def board_page(
         per_column=PER_COLUMN,
         after=after,
         fields=dict(view.fields),
+        hidden=hidden,
     )
     options, may_assign = _card_options(engine, user.actor, definition, data)
-    show_value = data.value_field is not None and data.value_field not in hidden
+    show_value = data.value_field is not None
     context: dict[str, Any] = {
         "title": definition.title or process,
         "user": user,

@@ -137,3 +137,24 @@ def test_fields_slas_teams_subscriptions_routing() -> None:
     assert sla.stages == ("new",)
     field = next(c for c in diff_definitions(old, new) if c.kind == "field-changed")
     assert field.stages == old.open_stages
+
+
+def test_access_rules_are_compared() -> None:
+    """Roles of ``access:`` are matched by name (added, removed, changed field by field), and
+    the team field and sharing rules changing are each one sentence."""
+    text = (DEFINITIONS / "access" / "partner-leads.yaml").read_text(encoding="utf-8")
+    old = load_definition(text, file="old.yaml")
+    new = load_definition(
+        text.replace("hidden: [budget]", "hidden: [budget, amount]")
+        .replace("team_field: owning_team", "team_field: segment")
+        .replace("verbs: [read]}", "verbs: [read, record]}")
+        .replace("  sharing:", "    auditor: {like: viewer}\n  sharing:"),
+        file="new.yaml",
+    )
+    assert messages(diff_definitions(old, new)) == [
+        """access role 'partner': hidden ["budget"] -> ["budget", "amount"]""",
+        "access role 'auditor' added",
+        "access team_field: 'owning_team' -> 'segment'",
+        'access sharing rules changed (now: rep read/record when lead.segment == "smb")',
+    ]
+    assert messages(diff_definitions(new, old))[1] == "access role 'auditor' removed"

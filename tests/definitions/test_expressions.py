@@ -120,7 +120,7 @@ def test_unknown_variable_is_reported_with_its_offset() -> None:
     assert issues == [
         CelIssue(
             "unknown variable 'threshold' in CEL expression "
-            "(available: lead, activities, stage, owner, now)",
+            "(available: lead, activities, stage, owner, team, now)",
             "cel-unknown-variable",
             14,
         )
@@ -227,7 +227,7 @@ def test_valid_expression_returns_a_program_that_evaluates(
 
 def test_cel_variables_are_the_documented_five() -> None:
     """Expressions may use exactly lead, activities, stage, owner and now."""
-    assert list(CEL_VARIABLES) == ["lead", "activities", "stage", "owner", "now"]
+    assert list(CEL_VARIABLES) == ["lead", "activities", "stage", "owner", "team", "now"]
     assert all(CEL_VARIABLES.values())
 
 

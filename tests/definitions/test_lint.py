@@ -276,6 +276,38 @@ def test_probability_rules_ignore_lost_stages() -> None:
     )
 
 
+SIDE_STAGE = """
+process: rhythm
+version: 1
+fields:
+  lost_reason: {type: enum, values: [no_fit]}
+stages:
+  new: {initial: true, probability: 10}
+  qualified: {probability: 40}
+  won: {closed: won, probability: 100}
+  lost: {closed: lost, probability: 0}
+  nurture: {probability: 5}
+transitions:
+  - {name: qualify, from: new, to: qualified}
+  - {name: win, from: qualified, to: won}
+  - {name: lose, from: "*", to: lost, requires: [lost_reason]}
+  - {name: park, from: [new, qualified], to: nurture}
+  - {name: wake, from: nurture, to: new, backward: true}
+"""
+
+
+def test_a_side_stage_listed_after_the_won_stage_is_not_on_the_main_path() -> None:
+    """The layout LF204's advice describes (a low-probability side stage after the won stage)
+    passes; listed before the won stage, it is a fall along the main path."""
+    assert "LF204" not in codes(lint_source(SIDE_STAGE).findings)
+    moved = SIDE_STAGE.replace("  nurture: {probability: 5}\n", "").replace(
+        "  won: {closed: won", "  nurture: {probability: 5}\n  won: {closed: won"
+    )
+    findings = [f for f in lint_source(moved).findings if f.code == "LF204"]
+    assert len(findings) == 1
+    assert "list side stages after the won stage" in findings[0].message
+
+
 # -- SLA rules ---------------------------------------------------------------------------------
 
 

@@ -598,7 +598,7 @@ def test_cel_unknown_variable() -> None:
         14,
         44,
         "unknown variable 'threshold'",
-        "lead, activities, stage, owner, now",
+        "lead, activities, stage, owner, team, now",
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from live_server import Served
 
 from leadflow.definitions import library_path, load_definition
-from leadflow.engine import Engine
+from leadflow.engine import Engine, GuardFailed
 from leadflow.engine.access import AccessDenied, Actor, explain_access, hidden_fields
 from leadflow.engine.store import TokenStore
 from leadflow.service import create_app
@@ -123,3 +123,96 @@ def test_hidden_fields_are_absent_from_every_answer(engine: Engine) -> None:
             assert "budget" not in answer.text
             assert "score" not in answer.text
         assert http.get(f"{base}/mine", headers=auth).json()["data"] == {"email": "m@x.io"}
+
+
+def test_batches_check_each_items_access_in_the_batch(engine: Engine) -> None:
+    """``fire_many``/``start_many`` given an Actor refuse, per item, what the rules refuse (a
+    trigger the rep may not fire, a lead they may not act on); the other items go through."""
+    engine.record(PROCESS, "mine", "call")
+    fired = engine.fire_many(
+        PROCESS,
+        [
+            {"lead_id": "mine", "trigger": "contact", "actor": REP},
+            {"lead_id": "mine", "trigger": "qualify", "actor": REP},
+            {"lead_id": "theirs", "trigger": "contact", "actor": REP},
+        ],
+    )
+    assert [i.stage for i in fired.succeeded] == ["contacted"]
+    assert [(f.index, type(f.error), f.error.rule) for f in fired.failed] == [  # type: ignore[attr-defined]
+        (1, AccessDenied, "access:roles.rep.fire"),
+        (2, AccessDenied, "role:rep:own"),
+    ]
+    assert engine.get(PROCESS, "theirs").stage == "new"
+    assert engine.history(PROCESS, "mine")[-1].actor == "sdr_ana"
+    started = engine.start_many(
+        PROCESS,
+        [
+            {"lead_id": "n1", "data": {"email": "a@x.io"}, "actor": Actor("root", "admin")},
+            {"lead_id": "n2", "data": {"email": "b@x.io"}, "owner": "sdr_ana", "actor": REP},
+        ],
+    )
+    assert [i.lead_id for i in started.succeeded] == ["n1"]
+    assert [(f.index, type(f.error)) for f in started.failed] == [(1, AccessDenied)]
+    assert "may not change email" in str(started.failed[0].error)
+    with pytest.raises(Exception, match="n2"):
+        engine.get(PROCESS, "n2")
+
+
+def test_batch_fire_over_http_refuses_triggers_the_rule_does_not_list(engine: Engine) -> None:
+    """Over HTTP, a rep's ``:batch-fire`` item with a trigger outside the rep's ``fire`` list
+    fails with ``access_denied`` naming the rule, beside the items that pass."""
+    token, _ = TokenStore(engine.store).create(
+        "r", "rep", owner="sdr_ana", team="emea", at=datetime.now(UTC)
+    )
+    engine.record(PROCESS, "mine", "call")
+    items = [
+        {"lead_id": "mine", "trigger": "contact"},
+        {"lead_id": "mine", "trigger": "qualify"},
+    ]
+    with Served(create_app(engine)) as served, httpx.Client(base_url=served.url) as http:
+        answer = http.post(
+            f"/api/v1/processes/{PROCESS}/leads:batch-fire",
+            json={"items": items},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [lead["stage"] for lead in body["succeeded"]] == ["contacted"]
+    assert [(f["index"], f["status"], f["code"], f["rule"]) for f in body["failed"]] == [
+        (1, 403, "access_denied", "access:roles.rep.fire")
+    ]
+
+
+def test_what_criteria_saw_of_hidden_fields_is_left_out(engine: Engine) -> None:
+    """A refused fire tells a partner which criteria are unmet but not the hidden values they
+    saw (``budget``, ``lead.score`` in CEL); its history and next steps over HTTP leave them
+    out too. An admin sees them."""
+    partner = Actor("sdr_ana", "partner")
+    engine.record(PROCESS, "mine", "call")
+    engine.fire(PROCESS, "mine", "contact")
+    engine.update(PROCESS, "mine", {"budget": 5, "decision_maker": "dm", "score": 40})
+    with pytest.raises(GuardFailed) as refused:
+        engine.fire(PROCESS, "mine", "qualify", actor=partner)
+    assert [(r.id, r.seen) for r in refused.value.unmet] == [("score_ok", {})]
+    with pytest.raises(GuardFailed) as shown:
+        engine.fire(PROCESS, "mine", "qualify", actor=Actor("boss", "admin"))
+    assert [r.seen for r in shown.value.unmet] == [{"lead.score": 40}]
+    batch = engine.fire_many(PROCESS, [{"lead_id": "mine", "trigger": "qualify", "actor": partner}])
+    assert [r.seen for r in batch.failed[0].error.unmet] == [{}]  # type: ignore[attr-defined]
+    engine.update(PROCESS, "mine", {"score": 61})
+    engine.fire(PROCESS, "mine", "qualify")
+    token, _ = TokenStore(engine.store).create(
+        "p", "partner", owner="sdr_ana", at=datetime.now(UTC), custom_roles=["partner"]
+    )
+    with Served(create_app(engine)) as served, httpx.Client(base_url=served.url) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        base = f"/api/v1/processes/{PROCESS}/leads/mine"
+        history = http.get(f"{base}/history", headers=auth)
+        steps = http.get(f"{base}/next-steps", headers=auth)
+    assert history.status_code == 200, history.text
+    criteria = history.json()[-1]["details"]["criteria"]
+    assert [c["seen"] for c in criteria] == [{}, {}, {"decision_maker": "dm"}]
+    assert steps.status_code == 200, steps.text
+    for text in (history.text, steps.text):
+        assert '"budget"' not in text
+        assert "lead.score" not in text

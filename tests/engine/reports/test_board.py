@@ -151,3 +151,12 @@ def test_idle_since_is_the_later_of_stage_entry_and_newest_activity(
     cards = {c.lead.lead_id: c for c in reports.board(engine, "deals").columns[0].cards}
     assert cards["quiet"].idle_since == entered
     assert cards["busy"].idle_since == clock.now()
+
+
+def test_a_hidden_value_field_is_not_summed(engine: Engine) -> None:
+    """With the value field hidden from the caller, the board has no value field and no sums."""
+    engine.start("deals", "a", {"amount": 100}, "ana")
+    board = reports.board(engine, "deals", hidden={"amount"})
+    assert board.value_field is None
+    assert board.columns[0].value == 0.0
+    assert board.columns[0].leads == 1

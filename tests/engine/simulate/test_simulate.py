@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,61 @@ def test_cli_table_json_compare_and_errors(tmp_path: Path) -> None:
     wrong = runner.invoke(app(), [*args, "--format", "xml"])
     assert wrong.exit_code == 1
     assert "error: --format must be table or json" in wrong.output
+
+
+def test_generated_text_is_typed_by_the_field_it_fills() -> None:
+    """``choice:`` keys are text in YAML; an integer field gets whole numbers, so no start is
+    refused for a type (it was every start before)."""
+    spec = generator(40).model_copy(
+        update={"data": {"email": "l{n}@x.io", "score": {"choice": {"90": 1, "45": 1}}}}
+    )
+    result = simulate(INBOUND, spec, seed=4)
+    assert result.leads == 40
+    assert "start" not in result.refused
+
+
+def test_refusals_come_with_their_reasons_and_an_example(tmp_path: Path) -> None:
+    """Starts the field contract refuses are counted by error code with the first message, and
+    the CLI prints them under the figures."""
+    spec = generator(30).model_copy(
+        update={"data": {"email": "l{n}@x.io", "score": {"choice": {"ninety": 1, "50": 1}}}}
+    )
+    result = simulate(INBOUND, spec, seed=4)
+    (row,) = [r for r in result.refusals if r.change == "start"]
+    assert row.code == "invalid-data"
+    assert row.count == result.refused["start"] > 0
+    assert "score" in row.example
+    assert row.example.startswith("sim-")
+    assert result.as_dict()["refusals"][0]["code"]  # JSON carries them too
+    text = (EXAMPLES / "inbound-generator.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("{uniform: [40, 99]}", '{choice: {ninety: 1, "50": 1}}'))
+    args = ["simulate", str(INBOUND), "--spec", str(bad), "--leads", "30", "--no-progress"]
+    shown = CliRunner().invoke(app(), args, terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "refused changes, by reason" in shown.output
+    assert "invalid-data" in shown.output
+
+
+def test_batch_releases_run_in_simulated_time(tmp_path: Path) -> None:
+    """Leads routed to a team held for a weekly release wait in its queue until Sunday 18:00
+    New York time in the simulation too; then the release deals them out."""
+    release = Path(__file__).parents[2] / "definitions" / "sla" / "release.yaml"
+    spec = parse_spec(
+        "generator:\n"
+        "  leads: 12\n"
+        "  start: 2026-01-05T15:00:00Z\n"
+        "  arrivals: {per_hour: 1, profile: flat}\n"
+        "  horizon: 8d\n"
+        '  data: {email: "l{n}@x.io"}\n'
+    )
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    result = simulate(release, spec, seed=2, db=url)
+    assert result.leads == 12
+    assert result.schedule_runs >= 1
+    with Engine(url) as engine:
+        owners = Counter(engine.get("sla-release", f"sim-{n:07d}").owner for n in range(1, 13))
+        released = [h for h in engine.history("sla-release", "sim-0000001") if h.kind == "assigned"]
+    assert set(owners) == {"xena", "yuri"}  # nobody left waiting in queue:ae
+    assert released[0].actor == "schedule:weekly_release"
+    assert released[0].at == datetime(2026, 1, 11, 23, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from leadflow.definitions import library_path
+from leadflow.definitions import DefinitionError, library_path, load_definition
 from leadflow.engine import Engine
 from leadflow.engine.reports import sla_board
 from leadflow.engine.testing import ManualClock
@@ -593,3 +593,144 @@ def test_the_sweep_does_not_wait_for_a_lead_being_changed(postgres_url: str) -> 
         assert marks(e, "A") == []
         assert e.run_due(now) == 1
         assert [m["event"] for m in marks(e, "A")] == ["warned"]
+
+
+# -- applicability -----------------------------------------------------------------------------
+
+
+def _applies(clocks: str, condition: str) -> str:
+    """The clocks fixture with ``applies_when`` on its ``respond`` SLA (and a score field)."""
+    text = clocks.replace(
+        "    pause_in: [waiting]\n",
+        f"    pause_in: [waiting]\n    applies_when: '{condition}'\n",
+        1,
+    )
+    return text.replace("fields:\n", "fields:\n  score: {type: integer}\n", 1).replace(
+        "version: 1", "version: 2", 1
+    )
+
+
+def test_an_sla_applies_only_to_the_leads_its_condition_selects(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Leads ``applies_when`` does not select get no clock and are absent from the board (not
+    met); a lead that stops matching has its running clock withdrawn; matching again starts a
+    new clock. ``team`` is the owner's team."""
+    engine.deploy(load_definition(_applies(CLOCKS.read_text(), "lead.score >= 80"), file="c.yaml"))
+    engine.start(P, "hot", {"score": 90}, owner="ann")
+    engine.start(P, "cold", {"score": 20}, owner="ann")
+    engine.start(P, "cooling", {"score": 85}, owner="bob")
+    assert [e for _, _, e in events(engine, "cold") if e] == []
+    clock.advance(timedelta(minutes=10))
+    engine.update(P, "cooling", {"score": 50})
+    assert [(p, e) for _, p, e in events(engine, "cooling") if p == "respond"] == [
+        ("respond", "started"),
+        ("respond", "withdrawn"),
+    ]
+    assert {(lead, policy) for lead, policy, _ in timers(engine)} >= {("hot", "respond")}
+    assert ("cooling", "respond") not in {(lead, policy) for lead, policy, _ in timers(engine)}
+    clock.advance(timedelta(hours=3))  # hot breaches; cold and cooling have no clock
+    board = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}
+    ann = board[("ann", "respond")]
+    assert (ann.met, ann.breached, ann.pending) == (0, 1, 0)
+    assert ("bob", "respond") not in board or board[("bob", "respond")].pending == 0
+    engine.update(P, "cooling", {"score": 95})
+    assert [e for _, p, e in events(engine, "cooling") if p == "respond"][-1] == "started"
+    team_only = _applies(CLOCKS.read_text(), 'team == "reps"').replace("version: 2", "version: 3")
+    engine.deploy(load_definition(team_only, file="t.yaml"))
+    engine.start(P, "mine", owner="ann")
+    engine.start(P, "outsider", owner="zed")  # not a member of any team
+    assert [p for _, p, e in events(engine, "mine") if e == "started"].count("respond") == 1
+    assert "respond" not in [p for _, p, _ in events(engine, "outsider")]
+
+
+def test_applies_when_is_checked_like_every_condition() -> None:
+    """An unknown field in ``applies_when`` is a located load error; activities are refused."""
+    text = _applies(CLOCKS.read_text(), "lead.scroe >= 80")
+    with pytest.raises(DefinitionError, match=r"c.yaml:\d+:\d+: .*scroe.*did you mean 'score'"):
+        load_definition(text, file="c.yaml")
+    with pytest.raises(DefinitionError, match="SLA conditions read lead, stage, owner"):
+        load_definition(_applies(CLOCKS.read_text(), "activities.call > 0"), file="c.yaml")
+
+
+# -- business days -----------------------------------------------------------------------------
+
+NEXT_DAY = """
+process: next-day
+version: 1
+calendars:
+  ny: {timezone: America/New_York, hours: {mon-thu: "09:00-17:00", fri: "09:00-13:00"}}
+slas:
+  follow_up:
+    stages: [new]
+    target: 1 business day
+    calendar: ny
+    ladder:
+      - {at: 50%, notify: owner}
+stages:
+  new: {initial: true}
+  won: {closed: won}
+transitions:
+  - {name: win, from: new, to: won}
+"""
+
+
+def test_one_business_day_is_due_the_next_working_day_at_the_same_time(db_url: str) -> None:
+    """``1 business day`` counts one usual working day (8 open hours here; Friday is short):
+    Monday 10:00 is due Tuesday 10:00, Thursday 15:00 is due Monday 11:00 (2 h Thursday,
+    4 h Friday, 2 h Monday); the half-way mark is half of that."""
+    clock = ManualClock(ny(2026, 1, 5, 10, 0))
+    with Engine(db_url, clock=clock, create=True) as e:
+        e.deploy(load_definition(NEXT_DAY, file="next-day.yaml"))
+        e.start("next-day", "mon")
+        clock.set(ny(2026, 1, 8, 15, 0))
+        e.start("next-day", "thu")
+        due = {s.policy: s for s in e.slas("next-day", "mon")}["follow_up"]
+        assert due.due_at == ny(2026, 1, 6, 10, 0)
+        later = {s.policy: s for s in e.slas("next-day", "thu")}["follow_up"]
+        assert later.due_at == ny(2026, 1, 12, 11, 0)
+    assert "1 business day" in str(load_definition(NEXT_DAY).slas["follow_up"].target)
+
+
+def test_business_days_and_open_hours_do_not_mix_in_one_sla() -> None:
+    """A ladder in open hours under a target in business days is a located load error."""
+    text = NEXT_DAY.replace("{at: 50%, notify: owner}", "{at: 4h business, notify: owner}")
+    with pytest.raises(DefinitionError, match="business days or in open hours, not both"):
+        load_definition(text, file="mixed.yaml")
+
+
+def test_a_clock_paused_from_the_start_is_stopped_not_met(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """A lead whose clock is paused from its start (pause_when) and leaves the stages did not
+    keep the SLA: its clock ends ``stopped``, and the board counts it so, not as met."""
+    text = CLOCKS.read_text().replace("version: 1", "version: 7", 1)
+    text = text.replace("    fulfilled_by: {activity: {type: call}}\n", "", 1)
+    engine.deploy(load_definition(text, file="clocks.yaml"))
+    engine.start(P, "held", {"on_hold": True}, owner="ann")
+    engine.start(P, "ran", owner="ann")
+    clock.advance(timedelta(minutes=20))
+    for lead in ("held", "ran"):
+        engine.fire(P, lead, "work")
+    ends = {
+        lead: [e for _, p, e in events(engine, lead) if p == "respond"][-1]
+        for lead in ("held", "ran")
+    }
+    assert ends == {"held": "stopped", "ran": "fulfilled"}
+    row = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}[("ann", "respond")]
+    assert (row.met, row.stopped) == (1, 1)
+
+
+def test_the_board_shows_business_and_calendar_response_side_by_side(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """A lead started Friday 16:50 and called Monday 09:10 (New York, hours 09-17) was answered
+    in 20 business minutes and 64 h 20 min of calendar time; the board says both."""
+    clock.set(ny(2026, 1, 9, 16, 50))
+    engine.start(P, "weekend", owner="ann")
+    clock.set(ny(2026, 1, 12, 9, 10))
+    engine.record(P, "weekend", "call")
+    row = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}[("ann", "respond")]
+    assert row.median_response == 20 * 60
+    assert row.median_response_calendar == (64 * 60 + 20) * 60
+    assert row.as_dict()["p90_response_calendar"] == (64 * 60 + 20) * 60

@@ -108,12 +108,38 @@ def test_heartbeat_moves_forward(worker: Worker) -> None:
         ({"poll": 0.0}, "poll must be 0.01 to 86400"),
         ({"recheck": -1}, "recheck must be"),
         ({"heartbeat": 20, "stale_after": 30}, "at least twice the heartbeat"),
+        ({"keep_answers": 59}, "keep_answers must be 60 to 7776000 seconds"),
+        ({"housekeeping": 0}, "housekeeping must be 0.01 to 86400"),
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, float], message: str) -> None:
     """Options out of range raise ValueError naming the option and the allowed range."""
     with pytest.raises(ValueError, match=message):
         WorkerOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_housekeeping_deletes_answers_older_than_keep_answers(sqlite_url: str) -> None:
+    """Idempotency answers older than keep_answers (engine time) go; younger ones stay. The
+    worker runs it when it starts, and each run adds to the stats."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    with Engine(sqlite_url, clock=clock) as lf:
+        now = clock.now()
+        with lf.store.transaction("answers") as tx:
+            tx.save_answer("s", "old", "h", 200, "{}", now - timedelta(hours=25))
+            tx.save_answer("s", "young", "h", 200, "{}", now - timedelta(hours=23))
+        w = Worker(lf, WorkerOptions(keep_answers=86_400, poll=0.1))
+        w.start()
+        try:
+            wait_for(lambda: w.stats.answers_purged == 1, 5, "the first housekeeping run")
+        finally:
+            w.stop()
+        with lf.store.transaction("read") as tx:
+            assert tx.answer("s", "old") is None
+            assert tx.answer("s", "young") is not None
+        clock.advance(timedelta(hours=2))
+        assert w.housekeep() == 1
+        assert w.stats.answers_purged == 2
+        assert w.housekeep() == 0
 
 
 # -- firing timers -----------------------------------------------------------------------------
@@ -336,6 +362,20 @@ def test_cli_reports_a_bad_config_without_traceback(sqlite_url: str, engine: Eng
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("10s", "--keep-answers must be 1m to 90d, not 10s"), ("soon", "'soon' is not a duration")],
+)
+def test_cli_refuses_a_bad_keep_answers(
+    sqlite_url: str, engine: Engine, value: str, message: str
+) -> None:
+    """`--keep-answers` out of range or not a duration: one error line naming it, exit 1."""
+    result = CliRunner().invoke(app, ["worker", "--db", sqlite_url, "--keep-answers", value])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {message}")
     assert "Traceback" not in result.output
 
 

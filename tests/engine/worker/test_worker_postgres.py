@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -83,3 +84,30 @@ def test_postgres_takes_any_number_of_workers(postgres_url: str) -> None:
         start_due_leads(lf, 300, -timedelta(minutes=1))
         wait_for(lambda: a.stats.timers + b.stats.timers == 300, 30, "both workers' rounds")
     assert sweep_counts(postgres_url)["leads_not_once"] == 0
+
+
+def test_a_commit_wakes_an_idle_worker(postgres_url: str) -> None:
+    """With polling off (a 30 s recheck), a worker still fires a mark due a second after the
+    lead starts: the start's commit notifies it, it reads the new timer and sleeps until it is
+    due. Without the notification (listen off) nothing fires within the same wait."""
+    with Engine(postgres_url, create=True) as lf:
+        lf.deploy(ESCALATE)
+        for listen, prefix in ((True, "heard"), (False, "deaf")):
+            worker = Worker(lf, WorkerOptions(poll=None, recheck=30.0, listen=listen))
+            with worker:
+                wait_for(lambda w=worker: w.stats.rounds >= 1, 10, "the first round")
+                start_due_leads(lf, 1, timedelta(seconds=1), prefix=prefix)
+                fired = _waits(lambda w=worker: w.stats.timers == 1, 8)
+            assert fired is listen, f"listen={listen}"
+            if listen:
+                assert worker.wakeups.heard >= 1
+
+
+def _waits(condition: Callable[[], bool], seconds: float) -> bool:
+    """Whether ``condition`` holds within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
