@@ -51,6 +51,7 @@ from leadflow.cli._journeys import journeys_app
 from leadflow.cli._lint import diff, lint
 from leadflow.cli._migrate import canary_app, migrate
 from leadflow.cli._outbox import outbox_app
+from leadflow.cli._queue import queue
 from leadflow.cli._render import (
     history_json,
     history_table,
@@ -88,6 +89,7 @@ db_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 report_app.command("sla")(sla)
+report_app.command("queue")(queue)
 app.add_typer(away_app, name="away")
 app.add_typer(outbox_app, name="outbox")
 app.command()(worker)

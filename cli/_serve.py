@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from leadflow.cli._common import CliError, Db, handled, open_engine
+from leadflow.cli._log_format import JSON_LOGGING, LogFormat
 
 __all__ = ["APP", "Config", "serve", "start_service"]
 
@@ -34,11 +35,19 @@ Config = Annotated[
 ]
 
 
-def start_service(db: str, config: Path | None, host: str, port: int, workers: int) -> None:
+def start_service(
+    db: str,
+    config: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+    log_format: LogFormat = LogFormat.text,
+) -> None:
     """Check what the service needs, then run it until SIGINT/SIGTERM."""
     try:
         import fastapi  # noqa: F401 - only checked for here: the service imports it
         import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
     except ImportError:
         raise CliError("serving needs uvicorn and fastapi: pip install 'leadflow[serve]'") from None
     if config is not None:
@@ -60,7 +69,15 @@ def start_service(db: str, config: Path | None, host: str, port: int, workers: i
     else:
         os.environ.pop("LEADFLOW_CONFIG", None)
     try:
-        uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run(
+            APP,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            log_config=JSON_LOGGING if log_format is LogFormat.json else LOGGING_CONFIG,
+        )
     finally:
         for name, value in saved.items():
             if value is None:
@@ -78,7 +95,10 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Worker processes (stateless).")
     ] = 1,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="text, or json: one JSON object per line.")
+    ] = LogFormat.text,
 ) -> None:
     """Serve the web app (/app), the HTTP API (/api/v1, /docs), the inbound CRM webhooks
     (/hooks/<source>), /healthz and /readyz with uvicorn. Needs `pip install 'leadflow[serve]'`."""
-    start_service(db, config, host, port, workers)
+    start_service(db, config, host, port, workers, LogFormat(log_format))

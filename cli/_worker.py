@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from leadflow.cli._common import CliError, Db, handled, open_engine
+from leadflow.cli._log_format import LogFormat, formatter
 from leadflow.definitions import parse_duration
 from leadflow.engine import Engine
 from leadflow.engine.worker import Pump, Worker, WorkerOptions, run_worker
@@ -49,10 +50,10 @@ Config = Annotated[
 
 
 @contextmanager
-def _logging(level: LogLevel) -> Iterator[None]:
+def _logging(level: LogLevel, kind: LogFormat = LogFormat.text) -> Iterator[None]:
     """Log ``leadflow.*`` at ``level`` to stderr for the command's duration."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(kind))
     loggers = {
         logging.getLogger("leadflow"): getattr(logging, level.value.upper()),
         # APScheduler logs every job run at info; its warnings and errors still show
@@ -190,6 +191,9 @@ def worker(
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", help="Log detail on stderr.")
     ] = LogLevel.info,
+    log_format: Annotated[
+        LogFormat, typer.Option("--log-format", help="text, or json: one JSON object per line.")
+    ] = LogFormat.text,
 ) -> None:
     """Fire due SLA timers, run the definitions' schedules and (with --config) deliver the
     outbox, until SIGTERM or Ctrl-C (the current batch is committed first)."""
@@ -201,7 +205,7 @@ def worker(
     except ValueError as exc:
         raise CliError(str(exc)) from None
     with (
-        _logging(LogLevel(log_level)),
+        _logging(LogLevel(log_level), LogFormat(log_format)),
         open_engine(db) as engine,
         _pumps(engine, config) as pumps,
         _metrics(engine, metrics_host, metrics_port) as export,

@@ -33,6 +33,7 @@ __all__ = [
     "Schedule",
     "ShareCap",
     "SlaPolicy",
+    "SnoozeRule",
     "SubscriptionSpec",
     "TaskPlan",
     "Team",
@@ -200,6 +201,16 @@ class TaskPlan(_Model):
     """Skip a task when that many activities were already recorded since the clock started."""
 
 
+class SnoozeRule(_Model):
+    """Who may snooze an SLA clock by hand, and by how much at most."""
+
+    max: Target
+    """The most a clock may be snoozed in all (``1d``, ``4h business``; the clock's own kind of
+    time)."""
+    roles: tuple[Name, ...] = ("manager", "admin", "ops")
+    """The roles that may snooze (a custom role by its name)."""
+
+
 class SlaPolicy(_Model):
     """A clock with a target, measured while the lead is in some stages."""
 
@@ -237,6 +248,8 @@ class SlaPolicy(_Model):
     """Warnings, the breach and escalations, in clock order."""
     tasks: TaskPlan | None = None
     """Planned follow-up tasks (the call cadence)."""
+    snooze: SnoozeRule | None = None
+    """Manual snoozes of a running clock (with a reason, recorded in history); none without."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
@@ -246,6 +259,8 @@ class SlaPolicy(_Model):
         spans = [(f"ladder mark '{s.at}'", s.at) for s in self.ladder]
         if self.tasks:
             spans += [(f"task offset '{o}'", o) for o in self.tasks.at]
+        if self.snooze:
+            spans.append((f"snooze max '{self.snooze.max}'", self.snooze.max))
         for what, span in spans:
             zero = span.amount is not None and not span.amount
             if span.percent is None and not zero and span.business != business:
@@ -256,6 +271,7 @@ class SlaPolicy(_Model):
                 )
         amounts = [self.target, *(s.at for s in self.ladder)]
         amounts += list(self.tasks.at) if self.tasks else []
+        amounts += [self.snooze.max] if self.snooze else []
         in_days = [str(x) for x in amounts if x.days is not None]
         in_hours = [str(x) for x in amounts if x.days is None and x.business and x.amount]
         if in_days and in_hours:

@@ -23,6 +23,7 @@ from leadflow.engine._health import AdapterBacklog, Health, Limits
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._journeys import NoJourney
 from leadflow.engine._schedules import ScheduleInfo, ScheduleRun
+from leadflow.engine._snooze import SnoozeRefused
 from leadflow.engine._types import (
     BatchResult,
     HistoryEntry,
@@ -40,6 +41,7 @@ from leadflow.engine.sla import (
     CalendarTime,
     WorkingHours,
 )
+from leadflow.engine.sla.queue import QueueItem
 
 __all__ = [
     "EVENT_TYPES",
@@ -74,10 +76,12 @@ __all__ = [
     "NextSteps",
     "NoJourney",
     "PlaybookStatus",
+    "QueueItem",
     "RouteDecision",
     "ScheduleInfo",
     "ScheduleRun",
     "SchemaMismatch",
+    "SnoozeRefused",
     "StorageError",
     "SystemClock",
     "TransactionConflict",

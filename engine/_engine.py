@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,10 +36,12 @@ from leadflow.engine._idempotency import Idempotency, answered, remember, replay
 from leadflow.engine._planning import check_text
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._schedules import ScheduleInfo, ScheduleRun, ScheduleRunner
+from leadflow.engine._snooze import plan_snooze, snooze_amount
 from leadflow.engine._types import BatchResult, HistoryEntry, Instance, NextSteps
-from leadflow.engine.access import Actor, require
+from leadflow.engine.access import Actor, require, team_members
 from leadflow.engine.routing import AwayPeriod, clear_away, list_away, set_away
 from leadflow.engine.sla.board import sla_board
+from leadflow.engine.sla.queue import QueueItem, sla_queue
 from leadflow.engine.sla.status import SlaStatus, sla_status
 from leadflow.engine.sla.sweep import Sweep
 from leadflow.engine.store import Change, InstanceRow, Store, Tx, lead_rows
@@ -343,6 +345,72 @@ class Engine:
 
         guards = Guards(actor, "assign", if_version, idempotency, new_owner=owner)
         return self._run("assign", process, lead_id, plan, guards)
+
+    def sla_queue(
+        self,
+        process: str,
+        *,
+        owners: Collection[str] | None = None,
+        team: str | None = None,
+        unassigned: bool | None = None,
+        policy: str | None = None,
+        limit: int = 100,
+        at: datetime | None = None,
+    ) -> list[QueueItem]:
+        """The live queue: the active SLA clocks of open leads, the next breach first (of
+        ``owners``, or of ``team``'s members; unowned leads too when ``unassigned``, which by
+        default is when neither is given)."""
+        definition = self.definition(process)
+        if policy is not None and policy not in definition.slas:
+            known = ", ".join(definition.slas) or "none"
+            raise ValueError(f"no SLA '{policy}' in {process} (SLAs: {known})")
+        if team is not None:
+            if team not in definition.teams:
+                known = ", ".join(definition.teams) or "none"
+                raise ValueError(f"no team '{team}' in {process} (teams: {known})")
+            members = team_members(definition, team)
+            owners = members if owners is None else set(owners) & members
+        return sla_queue(
+            self.runtime,
+            process,
+            owners=owners,
+            unassigned=owners is None if unassigned is None else unassigned,
+            policy=policy,
+            at=at,
+            limit=limit,
+        )
+
+    def snooze_sla(
+        self,
+        process: str,
+        lead_id: str,
+        policy: str,
+        by: timedelta | str,
+        reason: str,
+        actor: str | Actor | None = None,
+        at: datetime | None = None,
+        *,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> Instance:
+        """Take ``by`` (``2h``) off the lead's running ``policy`` clock: its marks and breach
+        move that much later. Needs ``snooze:`` on the SLA, a reason, a role it lists (for an
+        :class:`Actor`) and a total within its ``max``; :class:`SnoozeRefused` else, and
+        nothing changes. Recorded in history (``sla_snoozed``) with the reason."""
+        when = self.runtime.now(at)
+        try:
+            amount = snooze_amount(by)
+        except ValueError as exc:
+            raise InvalidData(process, lead_id, [FieldIssue("by", str(exc))]) from None
+
+        def plan(_: Tx, row: InstanceRow) -> Change:
+            compiled = self.runtime.compiled(process, row.definition_version)
+            return plan_snooze(
+                self.runtime.planner, compiled, row, policy, amount, reason, actor, when
+            )
+
+        guards = Guards(actor, "update", if_version, idempotency)  # the lead's scope rules
+        return self._run(f"snooze {policy} on", process, lead_id, plan, guards)
 
     # -- routing -------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ Event types (``type``), one per kind of change:
 ``leadflow.lead.sla_breached``       an SLA clock reached its target unfulfilled
 ``leadflow.lead.sla_escalated``      an SLA clock reached a mark after its target (reassign, ...)
 ``leadflow.lead.sla_fulfilled``      an SLA was met (``data``: policy, elapsed, breached)
+``leadflow.lead.sla_snoozed``       someone snoozed an SLA clock by hand (``data.sla[0]``: policy,
+                                     by, total, reason)
 ``leadflow.lead.task_due``           a planned attempt of a cadence is due (``data.sla[0].task``)
 ``leadflow.lead.migrated``           a lead moved to another definition version (``data``:
                                      from/to version and stage, outcome, sla_policy, clocks)
@@ -57,6 +59,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "leadflow.lead.sla_breached",
     "leadflow.lead.sla_escalated",
     "leadflow.lead.sla_fulfilled",
+    "leadflow.lead.sla_snoozed",
     "leadflow.lead.task_due",
     "leadflow.lead.migrated",
     "leadflow.sla.digest",

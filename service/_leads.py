@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from leadflow.definitions import LeadflowError, ProcessDefinition
+from leadflow.definitions import LeadflowError
 from leadflow.engine import BatchResult, Engine, Instance
-from leadflow.engine.access import Actor, hidden_fields, lead_scope, require, team_members
+from leadflow.engine.access import Actor, hidden_fields, require
 from leadflow.service._deps import Caller, EngineDep, Writes
 from leadflow.service._problems import Problem, fields_of, status_of
 from leadflow.service._schemas import (
@@ -24,14 +24,16 @@ from leadflow.service._schemas import (
     LeadPage,
     NextStepsOut,
     PatchIn,
+    SnoozeIn,
     StartIn,
     etag_of,
     history_out,
     lead_out,
     next_steps_out,
 )
+from leadflow.service._scope import visible_owners
 
-__all__ = ["listed_owners", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/processes/{process}/leads", tags=["leads"])
 
@@ -76,7 +78,7 @@ def list_leads(
 ) -> LeadPage:
     """Leads the caller may read, in start order, a page at a time (``next_cursor``)."""
     definition = engine.definition(process)
-    owners, unassigned = listed_owners(actor, definition, owner, team)
+    owners, unassigned = visible_owners(actor, definition, owner, team)
     closed = {"open": False, "closed": True, "all": None}[state]
     page = engine.leads(
         process,
@@ -92,29 +94,6 @@ def list_leads(
     next_cursor = _cursor(page[-1][0]) if more and page else None
     hidden = hidden_fields(actor.role, definition)
     return LeadPage(items=[lead_out(i, hidden) for _, i in page], next_cursor=next_cursor)
-
-
-def listed_owners(
-    actor: Actor, definition: ProcessDefinition, owner: str | None, team: str | None
-) -> tuple[set[str] | None, bool]:
-    """The owners whose leads ``actor`` lists (None: every owner) and whether unowned leads
-    are listed too, narrowed to ``owner`` and ``team`` when given. :class:`AccessDenied` for a
-    role that reads no lead data; 422 for an unknown team."""
-    scope = lead_scope(actor, definition)
-    if not scope.all and not scope.owners and not scope.unassigned:
-        require(actor, "read")  # raises: this role reads no lead data
-    owners = None if scope.all else set(scope.owners)
-    unassigned = scope.all or scope.unassigned
-    if owner is not None:
-        owners = {owner} if owners is None or owner in owners else set()
-        unassigned = False
-    if team is not None:
-        members = team_members(definition, team)
-        if not members:
-            raise Problem(422, "invalid_request", f"no team '{team}' in {definition.process}")
-        owners = set(members) if owners is None else owners & members
-        unassigned = False
-    return owners, unassigned
 
 
 @router.get("/{lead_id}", response_model=LeadOut)
@@ -207,6 +186,32 @@ def assign(
         process,
         lead_id,
         body.owner,
+        actor=writes.actor,
+        if_version=writes.if_version,
+        idempotency=writes.idempotency,
+    )
+    return _answer(response, instance, engine, writes.actor)
+
+
+@router.post("/{lead_id}/slas/{policy}/snooze", response_model=LeadOut)
+def snooze_sla(
+    process: str,
+    lead_id: str,
+    policy: str,
+    body: SnoozeIn,
+    engine: EngineDep,
+    writes: Writes,
+    response: Response,
+) -> LeadOut:
+    """Snooze the lead's running SLA clock ``policy`` by ``by``, with a reason: 409
+    ``snooze_refused`` (not allowed by the SLA, over its maximum, no running clock), 403 for a
+    role the SLA's rule does not list, 422 for a bad duration."""
+    instance = engine.snooze_sla(
+        process,
+        lead_id,
+        policy,
+        body.by,
+        body.reason,
         actor=writes.actor,
         if_version=writes.if_version,
         idempotency=writes.idempotency,

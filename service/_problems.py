@@ -27,6 +27,7 @@ from leadflow.engine import (
     GuardFailed,
     InvalidData,
     InvalidTransition,
+    SnoozeRefused,
     StorageError,
 )
 from leadflow.engine.access import AccessDenied
@@ -88,7 +89,9 @@ def status_of(exc: LeadflowError, *, if_match: bool = False) -> int:
         return 403
     if isinstance(exc, ConcurrentUpdate):
         return 412 if if_match else 409
-    if isinstance(exc, GuardFailed | InvalidTransition | DuplicateLead | DeployConflict):
+    if isinstance(
+        exc, GuardFailed | InvalidTransition | DuplicateLead | DeployConflict | SnoozeRefused
+    ):
         return 409
     if isinstance(exc, StorageError):
         return 503

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine.access import require
 from leadflow.service._deps import Caller, EngineDep
+from leadflow.service._problems import Problem
 from leadflow.service._schemas import DeployIn, ProcessOut
+from leadflow.service._scope import visible_owners
 
 __all__ = ["router"]
 
@@ -70,3 +72,26 @@ def _process(definition: ProcessDefinition, versions: list[int]) -> ProcessOut:
 
 def _trigger(name: str, source: Any, to: str, requires: Any) -> dict[str, Any]:
     return {"name": name, "from": list(source), "to": to, "requires": list(requires)}
+
+
+@router.get("/{process}/queue")
+def sla_queue(
+    process: str,
+    engine: EngineDep,
+    actor: Caller,
+    owner: str | None = None,
+    team: str | None = None,
+    policy: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    """The live queue: the active SLA clocks of the open leads the caller may read, the next
+    breach first (``seconds_left`` negative when overdue); filters by owner, team, SLA."""
+    definition = engine.definition(process)
+    owners, unassigned = visible_owners(actor, definition, owner, team)
+    try:
+        items = engine.sla_queue(
+            process, owners=owners, unassigned=unassigned, policy=policy, limit=limit
+        )
+    except ValueError as exc:
+        raise Problem(422, "invalid_request", str(exc)) from exc
+    return [item.as_dict() for item in items]

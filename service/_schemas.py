@@ -76,6 +76,15 @@ class AssignIn(_In):
     owner: str | None
 
 
+class SnoozeIn(_In):
+    """Snooze an SLA clock by hand (the SLA's ``snooze:`` rule decides who and how much)."""
+
+    by: str = Field(min_length=1, max_length=32)
+    """How long: ``30m``, ``2h`` (the clock's own kind of time)."""
+    reason: str = Field(min_length=1, max_length=500)
+    """Why; kept in the lead's history."""
+
+
 class DeployIn(_In):
     """Deploy a definition version."""
 

@@ -15,8 +15,8 @@ from leadflow.definitions import ProcessDefinition
 from leadflow.engine import Engine, reports
 from leadflow.engine.access import Actor, explain_access, hidden_fields
 from leadflow.service._deps import EngineDep
-from leadflow.service._leads import listed_owners
 from leadflow.service._problems import Problem
+from leadflow.service._scope import visible_owners
 from leadflow.service.web._auth import User, WebUser
 from leadflow.service.web._render import render
 from leadflow.service.web._views import (
@@ -103,7 +103,7 @@ def board_page(
     hidden = hidden_fields(user.actor.role, definition)
     if any(name in hidden for name, _ in view.fields):
         raise Problem(403, "access_denied", "The board cannot be filtered by a hidden field.")
-    owners, unassigned = listed_owners(user.actor, definition, view.owner, view.team)
+    owners, unassigned = visible_owners(user.actor, definition, view.owner, view.team)
     here = view.url(process)
     changes = live(request, here)
     data = reports.board(

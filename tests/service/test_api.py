@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from live_server import Served
 
-from leadflow.definitions import library_path
+from leadflow.definitions import library_path, load_definition
 from leadflow.engine import Engine
 from leadflow.engine.store import TokenStore
 from leadflow.engine.testing import ManualClock
@@ -466,3 +466,33 @@ def test_a_leads_sla_clocks(tmp_path: Path) -> None:
             assert late["breached"] is True
             assert [m["event"] for m in late["marks"]] == ["warned", "breached"]
             api.http.close()
+
+
+def test_snoozing_an_sla_clock_over_http(api: Api) -> None:
+    """A manager snoozes a lead's clock with a reason (200, in the history); a rep is refused
+    with the SLA's rule (403), going over the maximum is 409 ``snooze_refused``, a bad duration
+    422; refusals change nothing."""
+    text = library_path(PROCESS).read_text(encoding="utf-8")
+    text = re.sub(r"^version: \d+$", "version: 60", text, count=1, flags=re.M)
+    text = text.replace(
+        "    target: 5m business\n",
+        "    target: 5m business\n    snooze: {max: 10m business, roles: [manager]}\n",
+        1,
+    )
+    api.engine.deploy(load_definition(text, file="snooze.yaml"))
+    assert api.start("sz").status_code == 201
+    url = f"{LEADS}/sz/slas/speed_to_call/snooze"
+    ok = api.http.post(
+        url, json={"by": "5m", "reason": "asked for a call at 3"}, headers=api.as_("manager")
+    )
+    assert ok.status_code == 200, ok.text
+    entry = api.engine.history(PROCESS, "sz")[-1]
+    assert (entry.kind, entry.actor) == ("sla_snoozed", "sdr_manager")
+    seen = api.history("sz")
+    denied = api.http.post(url, json={"by": "1m", "reason": "x"}, headers=api.as_("rep"))
+    assert _problem(denied, 403, "access_denied")["rule"] == "slas.speed_to_call.snooze.roles"
+    over = api.http.post(url, json={"by": "6m", "reason": "x"}, headers=api.as_("manager"))
+    assert "maximum of 10m business" in str(_problem(over, 409, "snooze_refused")["detail"])
+    bad = api.http.post(url, json={"by": "soon", "reason": "x"}, headers=api.as_("manager"))
+    _problem(bad, 422, "invalid_data")
+    assert api.history("sz") == seen

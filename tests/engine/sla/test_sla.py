@@ -469,7 +469,8 @@ def test_every_sla_event_type_is_documented_and_emitted(engine: Engine, clock: M
     engine.record(P, "L2", "call")
     emitted = {t for t, _ in outbox_types(engine)}
     sla_types = {t for t in EVENT_TYPES if "sla" in t or t.endswith("task_due")}
-    assert sla_types - emitted == {"leadflow.sla.digest"}  # digests: their own tests
+    # digests and snoozes: their own tests
+    assert sla_types - emitted == {"leadflow.sla.digest", "leadflow.lead.sla_snoozed"}
     assert emitted <= set(EVENT_TYPES)
 
 
@@ -734,3 +735,55 @@ def test_the_board_shows_business_and_calendar_response_side_by_side(
     assert row.median_response == 20 * 60
     assert row.median_response_calendar == (64 * 60 + 20) * 60
     assert row.as_dict()["p90_response_calendar"] == (64 * 60 + 20) * 60
+
+
+# -- snoozing ----------------------------------------------------------------------------------
+
+
+def _snoozable(clocks: str) -> str:
+    text = clocks.replace("version: 1", "version: 8", 1)
+    return text.replace(
+        "    fulfilled_by: {activity: {type: call}}\n",
+        "    fulfilled_by: {activity: {type: call}}\n"
+        "    snooze: {max: 1h business, roles: [manager]}\n",
+        1,
+    )
+
+
+def test_a_manager_snoozes_a_clock_with_a_reason_and_its_deadline_moves(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """A 30-minute snooze moves the breach 30 business minutes later; the history says who,
+    by how much and why; the total is capped by ``max``."""
+    from leadflow.engine import SnoozeRefused
+    from leadflow.engine.access import AccessDenied, Actor
+
+    engine.deploy(load_definition(_snoozable(CLOCKS.read_text()), file="clocks.yaml"))
+    engine.start(P, "L", owner="ann")
+    before = {s.policy: s for s in engine.slas(P, "L")}["respond"].due_at
+    boss = Actor("lea", "manager", "reps")
+    engine.snooze_sla(P, "L", "respond", "30m", "customer asked to be called after lunch", boss)
+    after = {s.policy: s for s in engine.slas(P, "L")}["respond"].due_at
+    assert after - before == timedelta(minutes=30)
+    last = engine.history(P, "L")[-1]
+    assert (last.kind, last.actor) == ("sla_snoozed", "lea")
+    assert last.details["sla"][0] == {
+        "policy": "respond",
+        "event": "snoozed",
+        "by": 1800.0,
+        "total": 1800.0,
+        "reason": "customer asked to be called after lunch",
+    }
+    refusals = [
+        (("45m", "more", boss), "would pass the maximum of 1h business"),
+        (("10m", "  ", boss), "say why"),
+    ]
+    for (by, reason, who), said in refusals:
+        with pytest.raises(SnoozeRefused, match=said):
+            engine.snooze_sla(P, "L", "respond", by, reason, who)
+    with pytest.raises(AccessDenied, match="the rep role may not snooze") as denied:
+        engine.snooze_sla(P, "L", "respond", "10m", "busy", Actor("ann", "rep"))
+    assert denied.value.rule == "slas.respond.snooze.roles"
+    with pytest.raises(SnoozeRefused, match="does not allow snoozing"):
+        engine.snooze_sla(P, "L", "answer", "10m", "why not", boss)
+    assert engine.history(P, "L")[-1].seq == last.seq  # the refusals changed nothing
