@@ -246,11 +246,26 @@ def demo(
         str | None,
         typer.Option("--db", metavar="URL", help="Use this database (default: a temporary one)."),
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve", help="Then serve the web app on the demo's database (prints URL, token)."
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option("--host", help="With --serve: interface.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="With --serve: port.")
+    ] = 8080,
 ) -> None:
-    """Simulate a stream of inbound leads on simulated time and show the pipeline."""
-    from leadflow.cli._demo import run_demo
+    """Simulate a stream of inbound leads on simulated time and show the pipeline.
 
-    run_demo(console(), leads=leads, seed=seed, db=db)
+    With --serve, open it in the web app."""
+    from leadflow.cli._demo import run_demo, serve_demo
+
+    if serve:
+        serve_demo(console(), leads=leads, seed=seed, db=db, host=host, port=port)
+    else:
+        run_demo(console(), leads=leads, seed=seed, db=db)
 
 
 # -- scripting ---------------------------------------------------------------------------------

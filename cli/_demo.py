@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import heapq
 import random
+import secrets
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich import box
@@ -432,3 +433,23 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
     if board.rows:
         console.print()
         console.print(_sla(board))
+
+
+def serve_demo(
+    console: Console, *, leads: int, seed: int, db: str | None, host: str, port: int
+) -> None:
+    """Run the demo into a database that outlives it, then serve the web app on it: prints the
+    URL and an admin token to sign in with."""
+    from leadflow.cli._serve import start_service
+    from leadflow.engine.store import TokenStore
+
+    with tempfile.TemporaryDirectory(prefix="leadflow-demo-", ignore_cleanup_errors=True) as tmp:
+        url = db or f"sqlite:///{tmp}/demo.db"
+        run_demo(console, leads=leads, seed=seed, db=url)
+        with Engine(url) as engine:
+            name = f"demo-{secrets.token_hex(3)}"
+            token, _ = TokenStore(engine.store).create(name, "admin", at=datetime.now(UTC))
+        console.print()
+        console.print(Text(f"Open http://{host}:{port}/app/ and sign in with this token:"))
+        console.print(token, soft_wrap=True, highlight=False)
+        start_service(url, None, host, port, 1)

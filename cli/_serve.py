@@ -8,6 +8,7 @@ database and the configuration, then has uvicorn build the app by its import pat
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -73,8 +74,12 @@ def start_service(
         pass  # the database answers and its schema is current
     # uvicorn's workers (and its factory) read the database and configuration from the
     # environment; it is restored afterwards, so a caller's environment is left as it was
-    saved = {name: os.environ.get(name) for name in ("LEADFLOW_DB", "LEADFLOW_CONFIG")}
+    names = ("LEADFLOW_DB", "LEADFLOW_CONFIG", "LEADFLOW_SESSION_KEY")
+    saved = {name: os.environ.get(name) for name in names}
     os.environ["LEADFLOW_DB"] = db
+    if not os.environ.get("LEADFLOW_SESSION_KEY"):
+        # the web app's sessions must verify on every worker: one key for this run
+        os.environ["LEADFLOW_SESSION_KEY"] = secrets.token_urlsafe(32)
     if config is not None:
         os.environ["LEADFLOW_CONFIG"] = str(config.resolve())
     else:
@@ -113,8 +118,8 @@ def serve(
         LogFormat, typer.Option("--log-format", help="text, or json: one JSON object per line.")
     ] = LogFormat.text,
 ) -> None:
-    """Serve the HTTP API, the inbound CRM webhooks, /healthz and /readyz with uvicorn.
+    """Serve the web app, the HTTP API, the inbound CRM webhooks, /healthz and /readyz.
 
-    The API is under /api/v1 (interactive reference at /docs), the webhooks at
-    /hooks/<source>. Needs `pip install 'leadflow\\[serve]'`."""
+    The web app is under /app, the API under /api/v1 (interactive reference at /docs), the
+    webhooks at /hooks/<source>; uvicorn serves them. Needs `pip install 'leadflow\\[serve]'`."""
     start_service(db, config, host, port, workers, LogFormat(log_format))

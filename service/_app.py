@@ -1,8 +1,9 @@
 """The HTTP service: one FastAPI application over one engine.
 
-``create_app(engine)`` builds it: ``/api/v1`` (processes, leads, reports, outbox), ``/healthz``,
-``/readyz``, OpenAPI at ``/openapi.json`` and interactive docs at ``/docs``. Every error is an
-RFC 9457 problem details answer; bodies over 1 MiB are refused with 413 before they are read.
+``create_app(engine)`` builds it: ``/api/v1`` (processes, leads, reports, outbox), the web app
+under ``/app`` (:mod:`leadflow.service.web`), ``/healthz``, ``/readyz``, OpenAPI at
+``/openapi.json`` and interactive docs at ``/docs``. Every error is an RFC 9457 problem
+details answer (a page under ``/app``); bodies over 1 MiB are refused with 413 before they are read.
 The app keeps no lead state between requests: any number of replicas can serve one database.
 """
 
@@ -30,6 +31,7 @@ from leadflow.service._hooks import hooks_router
 from leadflow.service._metrics import Metrics, MetricsMiddleware
 from leadflow.service._problems import install_problem_handlers, problem
 from leadflow.service._token_cache import DEFAULT_TTL, TokenCache
+from leadflow.service.web import error_page, install_web
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -50,11 +52,14 @@ def create_app(
     owns_engine: bool = False,
     title: str = "leadflow",
     token_ttl: float = DEFAULT_TTL,
+    session_key: bytes | None = None,
 ) -> FastAPI:
     """The service's ASGI application for ``engine``. ``config``'s ``[inbound.<name>]``
     sources are served at ``/hooks/<name>``; with ``owns_engine`` the app closes the engine
     when it shuts down. A verified token is trusted for ``token_ttl`` seconds without a query
-    (a revoked token stops working within that time; 0 checks every request)."""
+    (a revoked token stops working within that time; 0 checks every request). The web app's
+    session cookies are signed with ``session_key`` (replicas must share it; without one, a
+    random key of this process)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,10 +75,11 @@ def create_app(
     )
     app.state.engine = engine
     app.state.tokens = TokenCache(TokenStore(engine.store), token_ttl)
-    install_problem_handlers(app)
+    install_problem_handlers(app, error_page)
     app.state.metrics = Metrics(engine)
     for module in (_health, _processes, _leads, _journeys, _reports, _outbox_api, _metrics):
         app.include_router(module.router)
+    install_web(app, engine, session_key)
     if config is not None:
         app.include_router(hooks_router(engine, config))
     app.add_middleware(BodyLimit, limit=MAX_BODY)

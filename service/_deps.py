@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadflow.engine import Engine, Idempotency
 from leadflow.engine.access import Actor
+from leadflow.engine.store import TokenInfo
 from leadflow.service._problems import Problem
 from leadflow.service._token_cache import TokenCache
 
@@ -19,6 +20,7 @@ __all__ = [
     "EngineDep",
     "WriteGuards",
     "Writes",
+    "actor_of",
     "current_actor",
     "engine_of",
     "write_guards",
@@ -55,6 +57,11 @@ async def current_actor(
     if info is None:
         raise _unauthorized("the token is unknown, malformed or revoked")
     request.state.token = info.name
+    return actor_of(info)
+
+
+def actor_of(info: TokenInfo) -> Actor:
+    """Who a token acts as: its owner id (or ``token:<name>``), its role and team."""
     return Actor(id=info.owner or f"token:{info.name}", role=info.role, team=info.team)
 
 

@@ -1,8 +1,9 @@
 """The app as ``leadflow serve`` (and ``uvicorn --factory``) builds it: from the environment.
 
 ``LEADFLOW_DB`` is the database URL; ``LEADFLOW_CONFIG``, when set, a deployment configuration
-whose ``[inbound.<name>]`` sources are served at ``/hooks/<name>``. Each uvicorn worker process
-builds its own app (and its own connection pool) this way::
+whose ``[inbound.<name>]`` sources are served at ``/hooks/<name>``; ``LEADFLOW_SESSION_KEY``
+signs the web app's session cookies (every worker and replica needs the same one). Each
+uvicorn worker process builds its own app (and its own connection pool) this way::
 
     LEADFLOW_DB=postgresql+psycopg://... uvicorn --factory leadflow.service:app_from_env
 """
@@ -28,4 +29,10 @@ def app_from_env() -> FastAPI:
         raise RuntimeError("set LEADFLOW_DB to the database URL (leadflow serve --db URL)")
     config = os.environ.get("LEADFLOW_CONFIG")
     settings = load_config(Path(config)) if config else None
-    return create_app(Engine(db), config=settings, owns_engine=True)
+    key = os.environ.get("LEADFLOW_SESSION_KEY")
+    return create_app(
+        Engine(db),
+        config=settings,
+        owns_engine=True,
+        session_key=key.encode() if key else None,
+    )

@@ -9,13 +9,14 @@ unexpected exception is a 500 whose body says only that (the trace goes to the l
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from leadflow.definitions import DefinitionError, LeadflowError
@@ -31,7 +32,14 @@ from leadflow.engine import (
 )
 from leadflow.engine.access import AccessDenied
 
-__all__ = ["PROBLEM", "Problem", "install_problem_handlers", "problem", "status_of"]
+__all__ = [
+    "PROBLEM",
+    "ErrorPage",
+    "Problem",
+    "install_problem_handlers",
+    "problem",
+    "status_of",
+]
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("leadflow.service")
@@ -128,34 +136,51 @@ def leadflow_problem(exc: LeadflowError, *, if_match: bool = False) -> JSONRespo
     return problem(status, code, str(exc), **fields_of(exc))
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Every error the app can raise, answered as problem details."""
+ErrorPage = Callable[[Request, int, str], Response | None]
+"""Renders an error as a page for requests that want one (the web app's), else None."""
 
-    async def on_leadflow(request: Request, exc: Exception) -> JSONResponse:
+
+def install_problem_handlers(app: FastAPI, page: ErrorPage | None = None) -> None:
+    """Every error the app can raise, answered as problem details, or by ``page`` when it
+    renders one for the request (the web pages under ``/app`` answer in HTML)."""
+
+    def answer(request: Request, response: JSONResponse) -> Response:
+        if page is None:
+            return response
+        status = response.status_code
+        detail = json.loads(bytes(response.body)).get("detail", "")
+        return page(request, status, str(detail)) or response
+
+    async def on_leadflow(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LeadflowError)
-        return leadflow_problem(exc, if_match="if-match" in request.headers)
+        return answer(request, leadflow_problem(exc, if_match="if-match" in request.headers))
 
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+    async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+        return answer(request, problem(exc.status, exc.code, exc.detail, exc.headers, **exc.extra))
 
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         issues = [
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
         named = ", ".join(i["field"] or "body" for i in issues)
-        return problem(422, "invalid_request", f"the request is invalid: {named}", issues=issues)
+        response = problem(
+            422, "invalid_request", f"the request is invalid: {named}", issues=issues
+        )
+        return answer(request, response)
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = _CODES.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        return answer(request, problem(exc.status_code, code, str(exc.detail), headers=exc.headers))
 
-    async def on_anything(request: Request, exc: Exception) -> JSONResponse:
+    async def on_anything(request: Request, exc: Exception) -> Response:
         log.exception("%s %s failed", request.method, request.url.path)
-        return problem(500, "internal", "the server failed; the error is in its log")
+        return answer(
+            request, problem(500, "internal", "the server failed; the error is in its log")
+        )
 
     app.add_exception_handler(LeadflowError, on_leadflow)
     app.add_exception_handler(Problem, on_problem)

@@ -36,6 +36,7 @@ class TokenCache:
         self.ttl = ttl
         self._monotonic = monotonic
         self._seen: dict[bytes, tuple[float, TokenInfo]] = {}
+        self._named: dict[str, tuple[float, TokenInfo]] = {}
         self._lock = threading.Lock()
 
     def cached(self, token: str) -> TokenInfo | None:
@@ -60,3 +61,21 @@ class TokenCache:
                     self._seen.clear()
                 self._seen[key] = (self._monotonic() + self.ttl, info)
         return info
+
+    def live(self, name: str, ident: int) -> TokenInfo | None:
+        """The info of the live token ``name`` whose id is ``ident`` (the token a web session
+        was signed in with), remembered for ``ttl``; None once it is revoked or replaced."""
+        with self._lock:
+            hit = self._named.get(name)
+        if hit is None or hit[0] <= self._monotonic():
+            info = self.tokens.get(name)
+            if info is None:
+                return None
+            hit = (self._monotonic() + self.ttl, info)
+            if self.ttl > 0:
+                with self._lock:
+                    if len(self._named) >= _MAX:
+                        self._named.clear()
+                    self._named[name] = hit
+        info = hit[1]
+        return info if info.id == ident and info.revoked_at is None else None

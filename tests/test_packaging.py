@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import tomllib
+from fnmatch import fnmatch
 from importlib import resources
 from pathlib import Path
 
@@ -50,6 +51,24 @@ def test_data_files_are_shipped() -> None:
     migrations = resources.files("leadflow.engine.store").joinpath("upgrades")
     assert migrations.joinpath("env.py").is_file()
     assert migrations.joinpath("versions", "0001_initial.py").is_file()
+
+
+def test_web_assets_are_package_data() -> None:
+    """Every template and static file of the web app matches a package-data pattern, so the
+    wheel ships it (a file that matches none works from a checkout and is missing installed)."""
+    root = Path(__file__).parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["leadflow.service.web"]
+    web = root / "service" / "web"
+    files = [
+        path.relative_to(web).as_posix()
+        for folder in ("templates", "static")
+        for path in (web / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    assert "templates/base.html" in files
+    assert "static/app.js" in files
+    assert [f for f in files if not any(fnmatch(f, p) for p in patterns)] == []
 
 
 def test_console_script_points_at_the_cli() -> None:

@@ -22,6 +22,14 @@ too. The work happens in this package's private modules; docs/reports.md explain
 from __future__ import annotations
 
 from leadflow.engine.reports._as_of import STALE_AFTER, default_as_of, latest_change
+from leadflow.engine.reports._board import (
+    Board,
+    BoardCard,
+    BoardColumn,
+    OpenClock,
+    board,
+    open_clocks,
+)
 from leadflow.engine.reports._common import ReportError
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._html import to_html
@@ -56,12 +64,16 @@ __all__ = [
     "BacktestError",
     "BacktestReport",
     "BacktestRow",
+    "Board",
+    "BoardCard",
+    "BoardColumn",
     "ForecastReport",
     "ForecastRow",
     "FunnelReport",
     "FunnelRow",
     "LossReasonRow",
     "LossReasonsReport",
+    "OpenClock",
     "OwnerRow",
     "OwnersReport",
     "PipelineReport",
@@ -75,12 +87,14 @@ __all__ = [
     "TimeInStageReport",
     "TimeInStageRow",
     "backtest",
+    "board",
     "default_as_of",
     "forecast",
     "format_number",
     "funnel",
     "latest_change",
     "loss_reasons",
+    "open_clocks",
     "owners",
     "pipeline",
     "sla_board",

@@ -13,7 +13,7 @@ that carried an Idempotency-Key (:class:`StoredAnswer`).
 """
 
 from leadflow.engine.store._idempotency import StoredAnswer, purge_answers
-from leadflow.engine.store._leads import lead_rows
+from leadflow.engine.store._leads import last_activities, last_change, lead_rows, open_totals
 from leadflow.engine.store._outbox import DEAD, DELIVERED, PENDING, decode_time
 from leadflow.engine.store._outbox_admin import DELIVERY_STATUSES, BacklogRow, DeliveryRow
 from leadflow.engine.store._outbox_store import ClaimedRow, OutboxStore
@@ -55,7 +55,10 @@ __all__ = [
     "decode_time",
     "dumps",
     "head",
+    "last_activities",
+    "last_change",
     "lead_rows",
+    "open_totals",
     "purge_answers",
     "upgrade",
 ]

@@ -262,6 +262,17 @@ class TokenStore:
             when,
         )
 
+    def get(self, name: str) -> TokenInfo | None:
+        """The info of the token ``name`` (revoked or not), or None when there is none; for a
+        session that names its token, to check that the token is still live."""
+        try:
+            with self.store.sa.connect() as conn:
+                return self._by_name(conn, name)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(
+                f"read token {name}: the database failed: {exc.__cause__ or exc}"
+            ) from exc
+
     def list(self) -> builtins.list[TokenInfo]:
         """Every token, revoked ones included, oldest first (no hashes, no secrets)."""
         rows = self.store.query(

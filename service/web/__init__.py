@@ -1,0 +1,47 @@
+"""The web app under ``/app``: sign-in, the pipeline board, the lead page, the process map and
+reports, the SLA wall board, the ops page.
+
+Server-rendered Jinja2 pages over the same engine calls, tokens, roles and access rules as the
+HTTP API; a little plain JavaScript (``static/app.js``) reloads a page when a lead changes.
+Every asset ships in this package; no page loads anything from another host.
+:func:`install_web` adds it to the service's app. See docs/web-app.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from leadflow.engine import Engine
+from leadflow.service.web import (
+    _actions,
+    _board,
+    _bulk,
+    _lead,
+    _live,
+    _map,
+    _ops,
+    _signin,
+    _wall,
+)
+from leadflow.service.web._auth import SignInRequired, on_sign_in_required
+from leadflow.service.web._render import error_page
+from leadflow.service.web._session import SessionSigner
+
+__all__ = ["error_page", "install_web"]
+
+
+def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) -> None:
+    """Serve the web app from ``app``. Sessions are signed with ``session_key`` (a random key
+    when None: sessions then last as long as this process, and other replicas refuse them)."""
+    app.state.sessions = SessionSigner(session_key or secrets.token_bytes(32))
+    app.state.changes = _live.ChangeCounter(engine)
+    app.state.walls = _wall.WallCache()
+    app.add_exception_handler(SignInRequired, on_sign_in_required)
+    for module in (_signin, _board, _lead, _actions, _bulk, _map, _wall, _live, _ops):
+        app.include_router(module.router)
+    static = StaticFiles(directory=Path(__file__).parent / "static")
+    app.mount("/app/static", static, name="app-static")

@@ -1,0 +1,67 @@
+"""``/app/p/{process}/map``: the process diagram with its live leads per stage, and the time in
+stage and funnel reports as tables.
+
+The diagram is the one ``leadflow graph`` draws (Graphviz SVG, inline: nothing is fetched);
+where Graphviz's ``dot`` is not installed the page says so and keeps the tables, which carry
+the same numbers. Every role that reads aggregate reports may see it (no lead is named).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from leadflow.engine import reports
+from leadflow.engine.access import require
+from leadflow.engine.graph import GraphvizError, format_age, graphviz, render_dot, stage_heat
+from leadflow.service._deps import EngineDep
+from leadflow.service.web._auth import User
+from leadflow.service.web._render import render
+from leadflow.service.web._views import live
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/app/p", include_in_schema=False)
+
+
+@router.get("/{process}/map", response_class=HTMLResponse)
+def process_map(request: Request, process: str, engine: EngineDep, user: User) -> HTMLResponse:
+    """The map page."""
+    definition = engine.definition(process)
+    require(user.actor, "reports", None, definition)
+    changes = live(request, f"/app/p/{process}/map")
+    heat = stage_heat(engine, process)
+    try:
+        svg = graphviz(render_dot(definition, heat), "svg").decode("utf-8")
+        # dot's own SVG (it escapes every label), without its XML prolog and doctype
+        diagram: Markup | None = Markup(svg[svg.index("<svg") :])
+        missing = None
+    except GraphvizError as exc:
+        diagram, missing = None, str(exc)
+    stages: list[dict[str, Any]] = []
+    for name in definition.open_stages:
+        live_stage = heat.stages.get(name)
+        stages.append(
+            {
+                "title": definition.stages[name].title or name,
+                "leads": live_stage.leads if live_stage else 0,
+                "median_age": format_age(live_stage.median_age) if live_stage else "",
+                "probability": definition.stages[name].probability,
+            }
+        )
+    context = {
+        "title": f"Map · {definition.title or process}",
+        "user": user,
+        "process": process,
+        "process_title": definition.title or process,
+        "diagram": diagram,
+        "missing": missing,
+        "stages": stages,
+        "time_in_stage": reports.time_in_stage(engine, process).rows,
+        "funnel": reports.funnel(engine, process, cohort=None).rows,
+        "live": changes,
+    }
+    return render(request, "map.html", context)

@@ -1,0 +1,64 @@
+// leadflow web app, two small behaviours:
+// 1. Reload the page when a lead changed anywhere (another browser, the API, the worker's SLA
+//    sweep): one small poll a second of a cheap endpoint; no reload while the person is typing.
+// 2. Drag a card onto another column to fire the trigger that leads there (the card's own
+//    button does the same from the keyboard).
+(function () {
+  "use strict";
+  var body = document.body;
+  var every = parseInt(body.getAttribute("data-refresh") || "0", 10);
+  if (every > 0) {
+    // a wall board also reloads on a timer: clocks age and breach without a change
+    window.setTimeout(function () {
+      window.location.replace(body.getAttribute("data-reload") || window.location.href);
+    }, every * 1000);
+  }
+  var url = body.getAttribute("data-changes");
+  if (!url) { return; }
+  var seen = body.getAttribute("data-change");
+  var target = body.getAttribute("data-reload") || window.location.href;
+  function busy() {
+    var el = document.activeElement;
+    if (el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT")) {
+      return el.type !== "hidden" && el.type !== "submit";
+    }
+    return false;
+  }
+  function poll() {
+    fetch(url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        if (d && String(d.change) !== seen && !busy()) { window.location.replace(target); }
+      })
+      .catch(function () { /* the server is away: try again at the next tick */ });
+  }
+  window.setInterval(poll, 1000);
+})();
+
+// Dragging a card onto a column submits the card's form whose transition goes to that stage.
+(function () {
+  "use strict";
+  var dragged = null;
+  function formFor(card, stage) {
+    return card ? card.querySelector('form.fire[data-to="' + stage + '"]') : null;
+  }
+  document.addEventListener("dragstart", function (e) {
+    var card = e.target.closest && e.target.closest("li.card[draggable]");
+    if (!card) { return; }
+    dragged = card;
+    e.dataTransfer.effectAllowed = "move";
+    e.dataTransfer.setData("text/plain", card.id);
+  });
+  document.addEventListener("dragend", function () { dragged = null; });
+  document.addEventListener("dragover", function (e) {
+    var column = e.target.closest && e.target.closest("section.column[data-stage]");
+    if (column && formFor(dragged, column.getAttribute("data-stage"))) { e.preventDefault(); }
+  });
+  document.addEventListener("drop", function (e) {
+    var column = e.target.closest && e.target.closest("section.column[data-stage]");
+    var form = column && formFor(dragged, column.getAttribute("data-stage"));
+    if (!form) { return; }
+    e.preventDefault();
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  });
+})();

@@ -1,0 +1,240 @@
+"""The web app in a real browser: Playwright driving the system Chromium against uvicorn on
+127.0.0.1. Controls are found by role and label, as a person (or a screen reader) finds them;
+each test saves screenshots (under pytest's tmp directory) and pages are checked with axe-core
+(shipped inside axe-playwright-python, so nothing is fetched from another host)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_support import PROCESS, WebApp
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("no system chromium (apt-get install chromium)", allow_module_level=True)
+
+expect = sync_api.expect
+BOARD = f"/app/p/{PROCESS}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module."""
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where this test's screenshots go."""
+    path = tmp_path / "screenshots"
+    path.mkdir()
+    return path
+
+
+def _page(browser: Any, web: WebApp, width: int = 1280, height: int = 800) -> Any:
+    context = browser.new_context(base_url=web.url, viewport={"width": width, "height": height})
+    return context.new_page()
+
+
+def _sign_in(page: Any, token: str) -> None:
+    page.goto("/app/")
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _serious(page: Any) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']}: {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_sign_in_move_refused_log_a_call_and_move(browser: Any, web: WebApp, shots: Path) -> None:
+    """A rep signs in, opens the board, fires the guarded move and sees the unmet criterion on
+    the card, logs a call in two clicks on the lead page, and then the move passes."""
+    web.start("l1")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["rep"])
+    expect(page.get_by_role("heading", name="Processes")).to_be_visible()
+    page.get_by_role("link", name="Inbound lead response").click()
+    expect(page.get_by_role("heading", name="New", exact=True)).to_be_visible()
+    page.screenshot(path=shots / "board.png", full_page=True)
+    page.get_by_role("button", name="Reached the lead: l1").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Log at least one call")
+    page.screenshot(path=shots / "refused.png", full_page=True)
+    assert web.engine.get(PROCESS, "l1").stage == "new"
+
+    page.get_by_role("link", name="l1").click()
+    page.get_by_text("Log activity").click()
+    page.get_by_label("Note (optional)").fill("no answer")
+    page.get_by_role("button", name="Log call").click()
+    expect(page.get_by_text("logged call: “no answer”")).to_be_visible()
+    page.get_by_role("button", name="Reached the lead").click()
+    expect(page.get_by_role("heading", name="l1 in Contacted")).to_be_visible()
+    page.screenshot(path=shots / "lead.png", full_page=True)
+    assert web.engine.get(PROCESS, "l1").stage == "contacted"
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Token")).to_be_visible()
+    page.context.close()
+
+
+def test_a_second_browser_sees_a_change_within_two_seconds(
+    browser: Any, web: WebApp, shots: Path
+) -> None:
+    """While one person's board is open, a lead another person starts appears on it within
+    2 seconds, without a reload by hand."""
+    web.start("l1")
+    watcher = _page(browser, web)
+    _sign_in(watcher, web.tokens["manager"])
+    watcher.goto(BOARD)
+    expect(watcher.locator("#card-l1")).to_be_visible()
+    actor = _page(browser, web)
+    _sign_in(actor, web.tokens["admin"])
+    actor.goto(f"{BOARD}/leads/l1")
+    actor.get_by_text("Log activity").click()
+    actor.get_by_role("button", name="Log call").click()
+    actor.get_by_role("button", name="Reached the lead").click()
+    expect(watcher.locator('[aria-labelledby="col-contacted"] #card-l1')).to_be_visible(
+        timeout=2000
+    )
+    watcher.screenshot(path=shots / "second-browser.png", full_page=True)
+    watcher.context.close()
+    actor.context.close()
+
+
+def test_wall_board_with_a_board_token_shows_no_lead_data(
+    browser: Any, web: WebApp, shots: Path
+) -> None:
+    """The wall opened with a board token in the URL shows the reps and no lead."""
+    web.start("lead-alpha")
+    web.engine.record(PROCESS, "lead-alpha", "call", {})
+    page = _page(browser, web, 1920, 1080)
+    response = page.goto(f"/app/wall/sdr?token={web.tokens['board']}")
+    assert response.status == 200
+    expect(page.get_by_role("rowheader", name="sdr_ana").first).to_be_visible()
+    assert "lead-alpha" not in page.content()
+    assert _serious(page) == []
+    page.screenshot(path=shots / "wall.png", full_page=True)
+    page.context.close()
+
+
+def test_a_role_is_refused_a_page_it_may_not_see(browser: Any, web: WebApp, shots: Path) -> None:
+    """A board-role person signed in is refused the pipeline board with a readable page."""
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["board"])
+    response = page.goto(BOARD)
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="You may not see this page")).to_be_visible()
+    page.screenshot(path=shots / "refused-page.png")
+    page.context.close()
+
+
+def test_pages_have_no_serious_accessibility_violations(
+    browser: Any, web: WebApp, shots: Path
+) -> None:
+    """axe-core finds no serious or critical violation on the sign-in form, the board and the
+    lead page, at desktop and at phone width."""
+    web.start("l1")
+    for width, height in ((1280, 800), (390, 844)):
+        page = _page(browser, web, width, height)
+        page.goto("/app/")
+        assert _serious(page) == [], "sign-in"
+        _sign_in(page, web.tokens["rep"])
+        for path in (BOARD, f"{BOARD}/leads/l1"):
+            page.goto(path)
+            assert _serious(page) == [], path
+            page.screenshot(path=shots / f"{width}-{path.rsplit('/', 1)[1]}.png", full_page=True)
+        page.context.close()
+
+
+def test_the_board_is_keyboard_reachable(browser: Any, web: WebApp) -> None:
+    """Tabbing from the top reaches the skip link, then the filters and a card's button."""
+    web.start("l1")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["rep"])
+    page.goto(BOARD)
+    reached = []
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        )
+    assert reached[0] == "Skip to content"
+    assert "f-owner" in reached
+    assert "Reached the lead" in reached
+    page.context.close()
+
+
+def test_dragging_a_card_fires_the_trigger_to_that_column(browser: Any, web: WebApp) -> None:
+    """Dropping a card on another column fires the real trigger to it: refused with the
+    criterion shown while unmet, moved once met."""
+    web.start("l1")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["rep"])
+    page.goto(BOARD)
+    page.drag_and_drop("#card-l1", '[data-stage="contacted"]')
+    expect(page.get_by_role("alert")).to_contain_text("Log at least one call")
+    web.engine.record(PROCESS, "l1", "call", {})
+    page.goto(BOARD)
+    page.drag_and_drop("#card-l1", '[data-stage="contacted"]')
+    expect(page.locator('[data-stage="contacted"] #card-l1')).to_be_visible()
+    assert web.engine.get(PROCESS, "l1").stage == "contacted"
+    page.context.close()
+
+
+def test_the_ops_page_is_accessible_and_linked_for_ops(browser: Any, web: WebApp) -> None:
+    """An ops person finds the Operations link in the header; the page has no serious axe
+    violation."""
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["ops"])
+    page.get_by_role("link", name="Operations").click()
+    expect(page.get_by_role("heading", name="Operations")).to_be_visible()
+    assert _serious(page) == []
+    page.context.close()
+
+
+def test_the_map_page_is_accessible(browser: Any, web: WebApp, shots: Path) -> None:
+    """The map page (diagram and tables) has no serious axe violation."""
+    web.start("l1")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["manager"])
+    page.goto(BOARD)
+    page.get_by_role("link", name="Process map and reports").click()
+    expect(page.get_by_role("heading", name="Time in stage")).to_be_visible()
+    assert _serious(page) == []
+    page.screenshot(path=shots / "map.png", full_page=True)
+    page.context.close()
+
+
+def test_an_open_lead_page_and_wall_follow_a_change_made_through_the_engine(
+    browser: Any, web: WebApp
+) -> None:
+    """A change made outside the browser (here the engine, as the API or the worker would)
+    shows on an open lead page within 2 seconds, and on an open wall board within 4 (a wall's
+    figures are worked out at most every 2 seconds)."""
+    web.start("l1")
+    lead = _page(browser, web)
+    _sign_in(lead, web.tokens["rep"])
+    lead.goto(f"{BOARD}/leads/l1")
+    wall = _page(browser, web, 1920, 1080)
+    wall.goto(f"/app/wall/sdr?token={web.tokens['board']}")
+    expect(wall.get_by_role("rowheader", name="sdr_ana").first).to_be_visible()
+    assert "100%" not in wall.content()
+    web.engine.record(PROCESS, "l1", "call", {"note": "from the API"}, actor=None)
+    expect(lead.get_by_text("logged call: “from the API”")).to_be_visible(timeout=2000)
+    expect(wall.get_by_text("100%").first).to_be_visible(timeout=4000)
+    lead.context.close()
+    wall.context.close()
