@@ -19,11 +19,10 @@ from typing import Any
 from leadflow.engine._engine import Engine
 from leadflow.engine._types import Instance
 from leadflow.engine.reports._common import process_info
+from leadflow.engine.sla.queue import QueueItem, clock_items, sla_queue
 from leadflow.engine.store import InstanceRow, last_activities, lead_rows, open_totals
 
 __all__ = ["Board", "BoardCard", "BoardColumn", "OpenClock", "board", "open_clocks"]
-
-_ACTIVE = ("running", "paused")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,21 +171,11 @@ _SEVERITY = ("ok", "warning", "breached")
 def _clocks(engine: Engine, row: InstanceRow, now: datetime) -> list[OpenClock]:
     """The lead's active SLA clocks with their status as of ``now``."""
     compiled = engine.runtime.compiled(row.process, row.definition_version)
-    out = []
-    for policy in compiled.sla.policies:
-        clock = row.sla.get(policy.id)
-        if clock is None or clock.get("s") not in _ACTIVE:
-            continue
-        due = policy.deadline(clock, row.data) if clock.get("s") == "running" else None
-        if clock.get("br") is not None or (due is not None and due <= now):
-            status = "breached"  # (a passed deadline the sweep has not marked yet, too)
-        elif any(m.level == "warning" for m in policy.marks[: clock.get("k", 0)]):
-            status = "warning"
-        else:
-            status = "ok"
-        title = policy.policy.title or policy.id
-        out.append(OpenClock(row.owner, policy.id, title, status, clock["s"], due))
-    return out
+    return [_anonymous(q) for q in clock_items(compiled, row, now)]
+
+
+def _anonymous(q: QueueItem) -> OpenClock:
+    return OpenClock(q.owner, q.policy, q.title or q.policy, q.status, q.state, q.due_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,18 +201,9 @@ def open_clocks(
     at: datetime | None = None,
 ) -> list[OpenClock]:
     """The active SLA clocks of the open leads of ``process`` (owned by ``owners``; every
-    lead when None), the soonest due first and paused ones last. Names no lead."""
-    now = engine.runtime.now(at)
-    out: list[OpenClock] = []
-    after = 0
-    while True:
-        rows = lead_rows(
-            engine.store, process, owners=owners, closed=False, after=after, limit=1000
-        )
-        for row in rows:
-            if row.sla:
-                out.extend(_clocks(engine, row, now))
-        if len(rows) < 1000:
-            break
-        after = rows[-1].id
-    return sorted(out, key=lambda c: (c.due_at is None, c.due_at or now))
+    lead when None), the soonest due first and paused ones last. Names no lead: the live
+    queue (:meth:`Engine.sla_queue`) without its lead ids."""
+    items = sla_queue(
+        engine.runtime, process, owners=owners, unassigned=owners is None, at=at, limit=None
+    )
+    return [_anonymous(q) for q in items]
