@@ -30,6 +30,7 @@ from leadflow.cli._units import duration, percent
 from leadflow.definitions import LeadflowError, ProcessDefinition, load_library
 from leadflow.engine import DuplicateLead, Engine, GuardFailed
 from leadflow.engine.reports import SlaBoard, sla_board
+from leadflow.engine.sla import BusinessCalendar, build_calendar
 from leadflow.engine.testing import ManualClock
 
 __all__ = ["DemoError", "run_demo"]
@@ -113,6 +114,19 @@ class _Simulation:
         self.narrated = 0
         self.told: Counter[str] = Counter()
         self.leads: list[_Lead] = []
+        self.working: dict[str, BusinessCalendar] = {}
+        """Each rep's working hours (their calendar or their team's): reps work only then."""
+
+    def keep_hours(self, definition: ProcessDefinition) -> None:
+        """Reps work in their calendar's hours, as the simulator's ``working_hours`` does."""
+        calendars = {n: build_calendar(c) for n, c in definition.calendars.items()}
+        for team_name, team in definition.teams.items():
+            if team.calendar is not None:  # the team's queue is worked in the team's hours
+                self.working[team.queue_owner(team_name)] = calendars[team.calendar]
+            for member in team.members:
+                name = member.calendar or team.calendar
+                if name is not None:
+                    self.working[member.id] = calendars[name]
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -177,6 +191,14 @@ class _Simulation:
             if instance.closed:
                 continue  # an SLA closed it meanwhile (lost for no response)
             lead.rep = instance.owner or lead.rep  # SLAs may have reassigned it
+            hours = self.working.get(lead.rep)
+            if hours is not None and not hours.is_open(event.at):
+                # after hours: the rep does it in the next working hour
+                opens = hours.next_open(event.at)
+                self.seq += 1
+                later = opens + self.minutes(0, 50)
+                heapq.heappush(self.queue, _Event(later, self.seq, event.action, lead))
+                continue
             getattr(self, event.action)(lead)
         return self.clock.now()
 
@@ -387,6 +409,7 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
         with Engine(url, clock=clock) as engine:
             engine.deploy(definition)
             simulation = _Simulation(engine, clock, random.Random(seed), console, leads)
+            simulation.keep_hours(definition)
             console.print(
                 Text(
                     f"Simulating {leads} inbound leads for {definition.title or PROCESS} "

@@ -385,6 +385,26 @@ def test_demo_is_reproducible(runner: CliRunner, url: str) -> None:
     assert "already holds the demo's leads" in one_error_line(again)
 
 
+def test_demo_reps_work_in_their_calendars_hours(runner: CliRunner, url: str) -> None:
+    """Leads arrive around the clock, but the SDRs call, qualify and close only in their
+    calendar's hours (sdr_hours: 08:00-18:00 New York, Monday to Friday), and so do leads waiting
+    in the team's queue (200 leads overflow the SDRs' capacity): no call at 3 am."""
+    from leadflow.definitions import load_library
+    from leadflow.engine.sla import build_calendar
+
+    result = run(runner, "demo", "--leads", "200", "--seed", "2", "--db", url)
+    assert result.exit_code == 0, result.output
+    hours = build_calendar(load_library(PROCESS).calendars["sdr_hours"])
+    worked = 0
+    with Engine(url) as engine:
+        for n in range(1, 201):
+            for h in engine.history(PROCESS, f"lead-{n:04d}"):
+                if h.actor.startswith(("sdr_", "queue:")):
+                    worked += 1
+                    assert hours.is_open(h.at), (h.actor, h.kind, h.at)
+    assert worked > 60
+
+
 LIBRARY = sorted((Path(__file__).parents[2] / "definitions" / "library").glob("*.yaml"))
 
 
