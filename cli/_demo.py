@@ -13,16 +13,18 @@ from __future__ import annotations
 import heapq
 import random
 import secrets
+import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -30,6 +32,7 @@ from leadflow.cli._units import duration, percent
 from leadflow.definitions import LeadflowError, ProcessDefinition, load_library
 from leadflow.engine import DuplicateLead, Engine, GuardFailed
 from leadflow.engine.reports import SlaBoard, sla_board
+from leadflow.engine.sla import BusinessCalendar, build_calendar
 from leadflow.engine.testing import ManualClock
 
 __all__ = ["DemoError", "run_demo"]
@@ -61,6 +64,8 @@ SEGMENTS = ("smb", "mid_market", "enterprise")
 BUDGETS = {"smb": (3_000, 15_000), "mid_market": (15_000, 60_000), "enterprise": (60_000, 250_000)}
 FATES = (("fit", 50), ("no_budget", 12), ("competitor", 12), ("ghost", 18), ("bad_data", 8))
 """What the lead will turn out to be, with weights (the score decides "not a fit")."""
+DemoProgress = Callable[[str, int, int], None]
+"""Told (phase, done, total): ``arrivals`` in leads, then ``follow-up`` in simulated hours."""
 NARRATE = 12
 """How many events the narrative shows at most: the first of each kind (two arrivals)."""
 
@@ -113,6 +118,20 @@ class _Simulation:
         self.narrated = 0
         self.told: Counter[str] = Counter()
         self.leads: list[_Lead] = []
+        self.progress: DemoProgress | None = None
+        self.working: dict[str, BusinessCalendar] = {}
+        """Each rep's working hours (their calendar or their team's): reps work only then."""
+
+    def keep_hours(self, definition: ProcessDefinition) -> None:
+        """Reps work in their calendar's hours, as the simulator's ``working_hours`` does."""
+        calendars = {n: build_calendar(c) for n, c in definition.calendars.items()}
+        for team_name, team in definition.teams.items():
+            if team.calendar is not None:  # the team's queue is worked in the team's hours
+                self.working[team.queue_owner(team_name)] = calendars[team.calendar]
+            for member in team.members:
+                name = member.calendar or team.calendar
+                if name is not None:
+                    self.working[member.id] = calendars[name]
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -159,13 +178,22 @@ class _Simulation:
     def run(self, until: timedelta) -> datetime:
         self.at(timedelta(0), "arrive")
         horizon: datetime | None = None
+        span = max(1, int(until.total_seconds() // 3600))
+        told = -1
         while self.queue:
             event = heapq.heappop(self.queue)
             if horizon is not None and event.at > horizon:
                 break
             self.clock.set(event.at)
+            if horizon is not None and self.progress is not None:
+                done = min(span - 1, int((event.at - horizon + until).total_seconds() // 3600))
+                if done > told:
+                    told = done
+                    self.progress("follow-up", done, span)
             if event.action == "arrive":
                 self.arrive()
+                if self.progress is not None:
+                    self.progress("arrivals", self.arrived, self.total)
                 if self.arrived == self.total:
                     horizon = event.at + until
                 else:
@@ -177,7 +205,17 @@ class _Simulation:
             if instance.closed:
                 continue  # an SLA closed it meanwhile (lost for no response)
             lead.rep = instance.owner or lead.rep  # SLAs may have reassigned it
+            hours = self.working.get(lead.rep)
+            if hours is not None and not hours.is_open(event.at):
+                # after hours: the rep does it in the next working hour
+                opens = hours.next_open(event.at)
+                self.seq += 1
+                later = opens + self.minutes(0, 50)
+                heapq.heappush(self.queue, _Event(later, self.seq, event.action, lead))
+                continue
             getattr(self, event.action)(lead)
+        if self.progress is not None:
+            self.progress("follow-up", span, span)
         return self.clock.now()
 
     def arrive(self) -> None:
@@ -374,6 +412,35 @@ def _sla(board: SlaBoard) -> Table:
     return table
 
 
+class _ProgressBar:
+    """A rich bar on stderr for the demo's two phases (gone when done)."""
+
+    def __init__(self) -> None:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+        )
+        self.bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> DemoProgress:
+        self.bar.start()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        task = self.tasks.get(phase)
+        if task is None:
+            unit = "leads" if phase == "arrivals" else "simulated hours"
+            task = self.tasks[phase] = self.bar.add_task(phase, total=total, unit=unit)
+        self.bar.update(task, completed=done, total=total)
+
+
 def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None = None) -> None:
     """Simulate ``leads`` inbound leads and print a narrative and the resulting pipeline."""
     try:
@@ -387,6 +454,7 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
         with Engine(url, clock=clock) as engine:
             engine.deploy(definition)
             simulation = _Simulation(engine, clock, random.Random(seed), console, leads)
+            simulation.keep_hours(definition)
             console.print(
                 Text(
                     f"Simulating {leads} inbound leads for {definition.title or PROCESS} "
@@ -395,7 +463,9 @@ def run_demo(console: Console, *, leads: int = 40, seed: int = 1, db: str | None
                 )
             )
             try:
-                end = simulation.run(until=timedelta(days=3))
+                with _ProgressBar() as bar:
+                    simulation.progress = bar
+                    end = simulation.run(until=timedelta(days=3))
             except DuplicateLead as exc:
                 raise DemoError(
                     f"{exc}: this database already holds the demo's leads; "

@@ -49,7 +49,8 @@ _WORDS = {
     "fails_criteria": "move, but now fail a criterion of their stage",
     "unmapped": "blocked: stage gone, no --map",
     "data_invalid": "blocked: data breaks the new fields",
-    "skips_criteria": "blocked: --map skips criteria it does not meet",
+    "skips_criteria": "blocked: --map skips criteria it does not meet (--force moves them)",
+    "forced": "moved past criteria they do not meet (--force)",
 }
 
 
@@ -102,7 +103,7 @@ def _print(result: MigrationPlan, dry_run: bool) -> None:
         out.print("criteria newly unmet:")
         for key, n in sorted(result.unmet.items()):
             out.print(f"  {key}: {n:,} lead{'' if n == 1 else 's'}")
-    for outcome in ("fails_criteria", *BLOCKED):
+    for outcome in ("fails_criteria", "forced", *BLOCKED):
         shown = result.examples.get(outcome, [])
         if not shown:
             continue
@@ -150,6 +151,18 @@ def migrate(
         int | None,
         typer.Option("--abandon", metavar="RUN", help="Abandon an unfinished migration run."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Also move the leads --map would block for skipping criteria they do not "
+            "meet; needs --reason, recorded in each lead's history.",
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="With --force: why (required)."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Move running leads to another version of their process (blocked leads stay)."""
@@ -157,9 +170,14 @@ def migrate(
         _abandon(db, abandon, as_json)
         return
     version, policy = _target(to, sla)
+    if force and not (reason or "").strip():
+        raise CliError("--force needs --reason TEXT: why leads may skip exit criteria")
+    if reason is not None and not force:
+        raise CliError("--reason goes with --force")
     stages = parse_map(mapping)
+    forced = reason.strip() if force and reason is not None else None
     result = _run_migration(
-        db, process, version, stages, policy, dry_run, from_version, batch, actor, as_json
+        db, process, version, stages, policy, dry_run, from_version, batch, actor, as_json, forced
     )
     if as_json:
         print_json(result.as_dict())
@@ -201,8 +219,10 @@ def _run_migration(
     batch: int,
     actor: str | None,
     as_json: bool,
+    force: str | None = None,
 ) -> MigrationPlan:
-    """The dry run's plan (nothing written), or the result of migrating batch by batch."""
+    """The dry run's plan (nothing written; leads --force would move are still listed as
+    ``skips_criteria``), or the result of migrating batch by batch."""
     with open_engine(db) as engine:
         if dry_run:
             return plan_migration(
@@ -218,6 +238,7 @@ def _run_migration(
             batch=batch,
             actor=actor,
             on_batch=_progress(as_json),
+            force=force,
         )
 
 

@@ -106,10 +106,11 @@ def _run(
         TextColumn(f"simulating {name}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("simulated hours"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("leads", total=None)
+        task = bar.add_task("hours", total=None)
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -124,12 +124,15 @@ class MigrationResult(MigrationPlan):
     """Whether this call continued an unfinished run."""
     batches: int = 0
     """Batches this call committed."""
+    force: str | None = None
+    """The reason the call was forced past skipped criteria (None: not forced)."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         out = MigrationPlan.as_dict(self)
         out.update(run_id=self.run_id, status=self.status, resumed=self.resumed)
         out["batches"] = self.batches
+        out["force"] = self.force
         return out
 
 
@@ -271,8 +274,13 @@ def apply_migration(
     batch: int = 500,
     actor: str | None = None,
     on_batch: Callable[[MigrationResult], None] | None = None,
+    force: str | None = None,
 ) -> MigrationResult:
     """Migrate the open leads :func:`plan_migration` would move, ``batch`` per transaction.
+
+    ``force`` (a reason, required non-blank) also moves the leads the mapping would block as
+    ``skips_criteria``: they count as ``forced``, and each one's history row records the
+    reason and the criteria skipped.
 
     Each migrated lead gets one history row (kind ``migrated``) and one
     ``leadflow.lead.migrated`` event; blocked leads stay on their version. Running the same
@@ -280,6 +288,8 @@ def apply_migration(
     parameters raises :class:`MigrationInProgress`. ``on_batch`` is called after each commit
     with the counts so far. ``at`` (default: the clock at each batch) is the time recorded.
     """
+    if force is not None and (not isinstance(force, str) or not force.strip()):
+        raise InvalidMigration(process, ["force needs a reason: why move leads past criteria"])
     new, stages, _ = _check(engine, process, to_version, mapping, sla_policy, from_version, batch)
     run, resumed = find_or_create_run(
         engine, process, from_version, to_version, stages, sla_policy, batch, actor
@@ -288,6 +298,7 @@ def apply_migration(
         process, to_version, from_version, stages, sla_policy, engine.runtime.now(at), run_id=run.id
     )
     result.resumed = resumed
+    result.force = force.strip() if force is not None else None
     result.counts.update(run.counts)
     retries = 0
     while True:
@@ -388,6 +399,8 @@ def _migrate_rows(
     seen: list[LeadOutcome] = []
     for row, old, acts in rows:
         outcome = assess(old, new, row, acts, result.mapping, when)
+        if outcome.outcome == "skips_criteria" and result.force is not None:
+            outcome = replace(outcome, outcome="forced", reason=result.force)
         seen.append(outcome)
         counts[outcome.outcome] += 1
         if outcome.moves:

@@ -20,7 +20,10 @@ Outcomes, in the order they are decided:
                     a transition out of it) is unmet under the new version and was not already
                     unmet under the old one (absent there, or met): the new rules newly hold it;
 ``mapped``          it moves to the stage ``mapping`` names;
-``clean``           it moves to the stage of the same name.
+``clean``           it moves to the stage of the same name;
+``forced``          it would be ``skips_criteria``, but the migration was forced with a reason
+                    (``apply_migration(force=...)``, ``leadflow migrate --force --reason``):
+                    it moves, and its history row records the reason and the skipped criteria.
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ OUTCOMES: tuple[str, ...] = (
     "unmapped",
     "data_invalid",
     "skips_criteria",
+    "forced",
 )
-MOVED: tuple[str, ...] = ("clean", "mapped", "fails_criteria")
+MOVED: tuple[str, ...] = ("clean", "mapped", "fails_criteria", "forced")
 """Outcomes of leads that move to the new version."""
 BLOCKED: tuple[str, ...] = ("unmapped", "data_invalid", "skips_criteria")
 """Outcomes of leads that stay on their version."""
@@ -115,6 +119,8 @@ class LeadOutcome:
     ``skips_criteria``: the unmet criteria of the stages and transitions the mapping skips."""
     issues: tuple[FieldIssue, ...] = ()
     """For ``data_invalid``: what breaks the new field contract."""
+    reason: str | None = None
+    """For ``forced``: why the migration was forced past the skipped criteria."""
 
     @property
     def moves(self) -> bool:
@@ -134,6 +140,8 @@ class LeadOutcome:
             out["criteria"] = [c.as_dict() for c in self.criteria]
         if self.issues:
             out["issues"] = [str(i) for i in self.issues]
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
 
@@ -376,6 +384,11 @@ def migrated_change(
         details["run"] = run_id
     if outcome.criteria:
         details["unmet"] = [c.as_dict() for c in outcome.criteria]
+    if outcome.outcome == "forced":  # moved past criteria it does not meet, on purpose
+        details["forced"] = {
+            "reason": outcome.reason,
+            "skipped_criteria": [c.id for c in outcome.criteria],
+        }
     if events:
         details["sla"] = events
     change = planner.change(

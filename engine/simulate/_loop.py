@@ -95,12 +95,16 @@ class Loop:
     end: datetime
     window: timedelta
     progress: Progress | None = None
+    """Told (simulated hours done, simulated hours in the run) after each round of work."""
+    begin: datetime | None = None
+    """The run's start (for progress; default: the first event's time)."""
     stats: LoopStats = field(default_factory=LoopStats)
     _heap: list[tuple[float, int, Event]] = field(default_factory=list)
     _seq: int = 0
     _sla_seen: int = 0
     _floor: datetime | None = None
     _ran_until: datetime | None = None
+    _reported: int = 0
 
     def push(self, event: Event) -> None:
         """Plan ``event`` (moved to the end of the current sweep window if earlier)."""
@@ -127,15 +131,37 @@ class Loop:
                 and (due is None or release <= due)
             ):
                 self._schedules(release)
+                self._report()
                 continue
             if due is not None and due <= self.end and (top is None or due <= top):
                 until = min(due + self.window, self.end, top or self.end)
                 self._sweep(until)
+                self._report()
                 continue
             if top is None:
                 break
             self._batch(due)
+            self._report()
+        if self.progress is not None:
+            total = self._hours(self.end)
+            self.progress(total, total)
         return self.stats
+
+    def _hours(self, at: datetime) -> int:
+        """Whole simulated hours from the run's start to ``at`` (at least 1 for the end)."""
+        begin = self.begin or at
+        return max(1, int((min(at, self.end) - begin).total_seconds() // 3600))
+
+    def _report(self) -> None:
+        """Tell ``progress`` how far simulated time has got (never backwards, never done early)."""
+        if self.progress is None or self.stats.last is None:
+            return
+        if self.begin is None:
+            self.begin = self.stats.last
+        total = self._hours(self.end)
+        done = min(self._hours(self.stats.last), total - 1) if total > 1 else 0
+        self._reported = max(self._reported, done)
+        self.progress(self._reported, total)
 
     # -- one round -----------------------------------------------------------------------------
 
@@ -170,8 +196,6 @@ class Loop:
             n = len(event.ops)
             self.agent.applied(event, outcomes[k : k + n], self)
             k += n
-        if self.progress is not None:
-            self.progress(stats.started, self.agent.total)
 
     def _schedules(self, at: datetime) -> None:
         """Run the definition's schedules due at ``at`` (batch releases, digests) as a worker

@@ -106,8 +106,9 @@ def simulate(
 ) -> SimulationResult:
     """Run ``definition`` on ``source`` in the database ``db`` (default: a fresh in-memory one).
 
-    ``leads`` overrides a generator's lead count; ``progress`` is called with (leads started,
-    leads in total) as the run goes. Raises :class:`SpecError` when the spec does not fit the
+    ``leads`` overrides a generator's lead count; ``progress`` is called with (simulated hours
+    done, simulated hours in the run) after each round of work: it never goes back and reaches
+    the total only when the run is over. Raises :class:`SpecError` when the spec does not fit the
     definition, and the definition's own errors when it does not load.
     """
     if not isinstance(definition, ProcessDefinition):
@@ -120,6 +121,7 @@ def simulate(
         loop.progress = progress
         agent.begin(loop)
         start = _fix_span(agent, source, loop, start)
+        loop.begin = start
         clock.at = start
         engine.deploy(definition)
         stats = loop.run()

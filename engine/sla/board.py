@@ -68,7 +68,7 @@ class SlaRow:
     p90_response_calendar: float | None = None
     """90th percentile of the same."""
     reassigned: int = 0
-    """Leads SLAs took away from this owner (all policies; the same on each of its rows)."""
+    """Leads this row's policy took away from this owner (an SLA's reassign step)."""
     _times: list[float] = field(default_factory=list, repr=False)
     _walls: list[float] = field(default_factory=list, repr=False)
 
@@ -158,6 +158,8 @@ class _Move:
     owner: str | None
     """The owner an SLA reassigned the lead away from."""
     at: datetime
+    policy: str
+    """The SLA whose ladder reassigned it."""
 
 
 def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
@@ -183,7 +185,7 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                 continue
             reassign = entry.get("reassign")
             if reassign and reassign.get("owner") not in (None, owner):
-                yield _Move(owner, at)
+                yield _Move(owner, at, policy)
             if event == "withdrawn":  # the SLA stopped applying: no outcome, unless it breached
                 gone = open_clocks.pop(policy, None)
                 if gone is not None and gone.outcome == "breached":
@@ -241,11 +243,10 @@ def sla_board(
         return at is None or ((since is None or at >= since) and (until is None or at < until))
 
     rows: dict[tuple[str | None, str], SlaRow] = {}
-    moved: dict[str | None, int] = {}
     for item in _clocks(engine, process):
         if isinstance(item, _Move):
             if inside(item.at):
-                moved[key(item.owner)] = moved.get(key(item.owner), 0) + 1
+                _row(rows, key(item.owner), item.policy).reassigned += 1
             continue
         if not inside(item.decided_at):
             continue
@@ -266,7 +267,6 @@ def sla_board(
         walls = sorted(row._walls)
         row.median_response_calendar = statistics.median(walls) if walls else None
         row.p90_response_calendar = _percentile(walls, 0.9)
-        row.reassigned = moved.get(row.owner, 0)
     ordered = sorted(rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy))
     return SlaBoard(process, by, since, until, ordered)
 

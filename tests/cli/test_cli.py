@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -383,6 +384,60 @@ def test_demo_is_reproducible(runner: CliRunner, url: str) -> None:
         assert engine.get(PROCESS, "lead-0008").lead_id == "lead-0008"
     again = run(runner, "demo", "--leads", "8", "--seed", "5", "--db", url)
     assert "already holds the demo's leads" in one_error_line(again)
+
+
+def test_demo_reps_work_in_their_calendars_hours(runner: CliRunner, url: str) -> None:
+    """Leads arrive around the clock, but the SDRs call, qualify and close only in their
+    calendar's hours (sdr_hours: 08:00-18:00 New York, Monday to Friday), and so do leads waiting
+    in the team's queue (200 leads overflow the SDRs' capacity): no call at 3 am."""
+    from leadflow.definitions import load_library
+    from leadflow.engine.sla import build_calendar
+
+    result = run(runner, "demo", "--leads", "200", "--seed", "2", "--db", url)
+    assert result.exit_code == 0, result.output
+    hours = build_calendar(load_library(PROCESS).calendars["sdr_hours"])
+    worked = 0
+    with Engine(url) as engine:
+        for n in range(1, 201):
+            for h in engine.history(PROCESS, f"lead-{n:04d}"):
+                if h.actor.startswith(("sdr_", "queue:")):
+                    worked += 1
+                    assert hours.is_open(h.at), (h.actor, h.kind, h.at)
+    assert worked > 60
+
+
+def test_demo_reports_progress_of_arrivals_then_follow_up(url: str) -> None:
+    """The demo tells its progress (a rich bar on stderr): leads arrived out of --leads, then
+    simulated hours of the 3 days of follow-up; each phase never goes back and ends full."""
+    import random
+    from datetime import timedelta
+
+    from rich.console import Console
+
+    from leadflow.cli._demo import START, _Simulation
+    from leadflow.definitions import load_library
+    from leadflow.engine.testing import ManualClock
+
+    seen: list[tuple[str, int, int]] = []
+    clock = ManualClock(START)
+    with Engine(url, clock=clock, create=True) as engine:
+        definition = load_library(PROCESS)
+        engine.deploy(definition)
+        sim = _Simulation(engine, clock, random.Random(1), Console(file=io.StringIO()), 30)
+        sim.keep_hours(definition)
+        sim.progress = lambda phase, done, total: seen.append((phase, done, total))
+        sim.run(until=timedelta(days=3))
+    arrivals = [(d, t) for p, d, t in seen if p == "arrivals"]
+    follow = [(d, t) for p, d, t in seen if p == "follow-up"]
+    assert arrivals == [(n, 30) for n in range(1, 31)]
+    assert {t for _, t in follow} == {72}
+    done = [d for d, _ in follow]
+    assert done == sorted(done)
+    assert done[-1] == 72
+    assert done.count(72) == 1
+    assert len(done) > 10
+    phases = [p for p, _, _ in seen]
+    assert phases == sorted(phases)  # every arrival before any follow-up
 
 
 LIBRARY = sorted((Path(__file__).parents[2] / "definitions" / "library").glob("*.yaml"))

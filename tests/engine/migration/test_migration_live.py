@@ -162,6 +162,7 @@ def test_the_dry_run_reports_each_outcome_with_examples_and_writes_nothing(
         "unmapped": 2,
         "data_invalid": 2,
         "skips_criteria": 0,
+        "forced": 0,
     }
     assert (plan.moved, plan.blocked) == (6, 4)
     assert plan.unmet == {"exit/budget_known": 2}

@@ -62,6 +62,24 @@ def test_same_seed_same_result_other_seed_differs() -> None:
     assert a.metrics() != c.metrics()
 
 
+def test_progress_advances_with_simulated_time_and_is_full_only_at_the_end() -> None:
+    """progress(done, total) follows simulated time: one total, never backwards, many steps,
+    and full only once, when the run is over (it used to count leads started, which reach the
+    total at the last arrival while days of calls and SLA sweeps still follow)."""
+    seen: list[tuple[int, int]] = []
+    result = simulate(INBOUND, generator(120), seed=3, progress=lambda d, t: seen.append((d, t)))
+    totals = {t for _, t in seen}
+    assert len(totals) == 1
+    total = totals.pop()
+    span = (result.ended_at - result.started_at).total_seconds() // 3600
+    assert total == span
+    done = [d for d, _ in seen]
+    assert done == sorted(done)
+    assert seen[-1] == (total, total)
+    assert done.count(total) == 1
+    assert len(set(done)) > 20
+
+
 def test_slower_reps_breach_speed_to_call_more_often_and_compare_says_so() -> None:
     """Reps answering in about 30 minutes breach the 5-minute SLA far more often than reps
     answering in about 1 minute; compare() reports a positive breach-rate delta."""

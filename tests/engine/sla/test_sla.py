@@ -384,6 +384,23 @@ def test_the_board_counts_met_breached_and_pending_per_owner(
     assert [(r.owner, r.met, r.breached) for r in teams] == [("reps", 2, 1)]
 
 
+def test_the_board_counts_reassignments_on_the_row_of_the_policy_that_made_them(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """Only the ``respond`` SLA reassigns: ann's ``rot`` row counts none (it used to repeat
+    ann's one reassignment on each of her rows)."""
+    engine.start(P, "A", owner="ann")
+    engine.start(P, "B", owner="ann")
+    clock.advance(timedelta(minutes=10))
+    engine.record(P, "A", "call")
+    engine.fire(P, "A", "work")  # rot starts for ann
+    clock.advance(timedelta(hours=3))  # B breaches and is reassigned to bob
+    board = {(r.owner, r.policy): r for r in sla_board(engine, P).rows}
+    assert board[("ann", "respond")].reassigned == 1
+    assert board[("ann", "rot")].reassigned == 0
+    assert sum(r.reassigned for r in board.values()) == 1
+
+
 # -- schedules -------------------------------------------------------------------------------
 
 RELEASE = Path(__file__).parents[2] / "definitions" / "sla" / "release.yaml"
