@@ -174,6 +174,35 @@ def test_time_in_stage_counts_every_visit_and_open_visits_up_to_as_of(engine: En
     assert proposal.p90_days == pytest.approx(30.2)
 
 
+def test_time_in_stage_reports_closed_and_open_visits_and_time_to_outcome_apart(
+    engine: Engine,
+) -> None:
+    """New: closed 5,5,7,10,10, open 14 (L4) and 29 (L6); L1 won 31 days after entering it,
+    L6 and L2 were lost after 10 and 15. Contacted: closed 5,5,10,10, open 19; won 21 (L1),
+    lost 10 (L2). Proposal: closed 8, 11, open 35; won 11 (L1)."""
+    rows = by_stage(rp.time_in_stage(engine, P))
+    new, contacted, proposal = rows["new"], rows["contacted"], rows["proposal"]
+    assert (new.closed_visits, new.open_visits) == (5, 2)
+    assert new.closed_median_days == pytest.approx(7)
+    assert new.closed_p90_days == pytest.approx(10)
+    assert new.open_median_days == pytest.approx(21.5)
+    assert (new.won, new.to_won_median_days) == (1, pytest.approx(31))
+    assert (new.lost, new.to_lost_median_days) == (2, pytest.approx(12.5))
+    assert (contacted.closed_visits, contacted.closed_median_days) == (4, pytest.approx(7.5))
+    assert contacted.open_median_days == pytest.approx(19)
+    assert (contacted.to_won_median_days, contacted.to_lost_median_days) == (
+        pytest.approx(21),
+        pytest.approx(10),
+    )
+    assert (proposal.closed_median_days, proposal.open_median_days) == (
+        pytest.approx(9.5),
+        pytest.approx(35),
+    )
+    assert (proposal.won, proposal.to_won_median_days, proposal.lost) == (1, pytest.approx(11), 0)
+    assert proposal.to_lost_median_days is None
+    assert new.median_days == pytest.approx(10)  # the mixed figure is kept as it was
+
+
 def test_time_in_stage_since_keeps_visits_that_began_after_it(engine: Engine) -> None:
     """Since day 30: new visits of L6 (29 d), L3 (7 d), L4 (14 d); no visit of proposal yet."""
     rows = by_stage(rp.time_in_stage(engine, P, since=day(30)))
