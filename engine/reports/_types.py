@@ -276,13 +276,20 @@ class OwnersReport(Report):
 
 @dataclass(frozen=True, slots=True)
 class ForecastRow:
-    """Expected wins and won value in one future period."""
+    """Expected wins and won value in one future period; the value of the leads open now split
+    by their stage's forecast category (arrivals, when included, are in no category)."""
 
     period: str
     start: datetime
     end: datetime
     expected_wins: float
     expected_value: float
+    commit_value: float = 0.0
+    """Expected value of the leads now in ``commit`` stages."""
+    best_case_value: float = 0.0
+    """... in ``best_case`` stages."""
+    pipeline_value: float = 0.0
+    """... in ``pipeline`` stages."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -236,6 +236,32 @@ def test_stuck_without_a_threshold_uses_each_stages_p90(engine: Engine) -> None:
     assert report.rows[2].owner == "bob"  # reassigned on day 50
 
 
+# -- forecast categories -----------------------------------------------------------------------
+
+
+def test_forecast_splits_the_expected_value_by_forecast_category(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Naive, all in the first month (average cycle 31 days): L6 in new (4000 x 10%) and L3 in
+    contacted (5000 x 30%) are pipeline, derived from probabilities under 50; L5 in proposal
+    (3000 x 60%) is best case. A v2 marking contacted ``commit`` moves L3's 1500 there."""
+    first = rp.forecast(engine, P, method="naive").rows[0]
+    assert first.expected_value == pytest.approx(3700)
+    split = (first.commit_value, first.best_case_value, first.pipeline_value)
+    assert split == (0, pytest.approx(1800), pytest.approx(1900))
+    v2 = DEALS.read_text().replace("version: 1", "version: 2", 1)
+    v2 = v2.replace("contacted: {", "contacted: {forecast_category: commit, ", 1)
+    path = tmp_path / "deals-v2.yaml"
+    path.write_text(v2)
+    engine.deploy(path)
+    first = rp.forecast(engine, P, method="naive").rows[0]
+    split = (first.commit_value, first.best_case_value, first.pipeline_value)
+    assert split == (pytest.approx(1500), pytest.approx(1800), pytest.approx(400))
+    for row in rp.forecast(engine, P).rows:  # the Markov flows add up the same way
+        parts = row.commit_value + row.best_case_value + row.pipeline_value
+        assert parts == pytest.approx(row.expected_value)
+
+
 # -- losses and owners -------------------------------------------------------------------------
 
 
