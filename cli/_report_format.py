@@ -24,7 +24,7 @@ from leadflow.cli._units import duration, fitted_table, percent, print_fitted
 from leadflow.engine.reports import BacktestReport, ForecastReport, Report, to_html
 from leadflow.engine.reports import format_number as fmt
 
-__all__ = ["csv_text", "emit", "rich_table", "table_cells", "tabular"]
+__all__ = ["csv_text", "drop_order", "emit", "rich_table", "table_cells", "tabular"]
 
 Tabular = tuple[list[str], list[list[Any]]]
 
@@ -118,6 +118,29 @@ def _text(column: str, value: Any) -> Text:
     return Text(fmt(value, 2))
 
 
+_DROP_FIRST: dict[str, tuple[str, ...]] = {
+    "time-in-stage": (
+        "mean_days",
+        "p90_days",
+        "median_days",
+        "visits",
+        "closed_p90_days",
+        "lost",
+        "won",
+    ),
+}
+"""Per report, the columns a narrow terminal leaves out first (then the last ones): time in
+stage keeps closed visits, open visits and time to the outcome apart, and drops the figures
+that mix open and closed visits first."""
+
+
+def drop_order(reports: Sequence[Report]) -> list[int]:
+    """Indexes of the columns of :func:`table_cells` to leave out first in a narrow table."""
+    columns = tabular(reports, compact=True)[0]
+    first = _DROP_FIRST.get(reports[0].name, ()) if len(reports) == 1 else ()
+    return [columns.index(c) for c in first if c in columns]
+
+
 def table_cells(reports: Sequence[Report]) -> tuple[list[tuple[str, bool]], list[list[Text]]]:
     """The report's columns (header, right-aligned) and cells as a terminal shows them:
     durations as ``2d 5h``, shares and probabilities as ``28%``, times as dates."""
@@ -135,7 +158,7 @@ def table_cells(reports: Sequence[Report]) -> tuple[list[tuple[str, bool]], list
 
 def rich_table(reports: Sequence[Report], width: int = 200) -> Table:
     """The report as a rich table that fits ``width`` (see :func:`table_cells`)."""
-    return fitted_table(*table_cells(reports), width)[0]
+    return fitted_table(*table_cells(reports), width, drop_order(reports))[0]
 
 
 def _key(report: Report) -> str:
@@ -191,7 +214,7 @@ def emit(reports: Sequence[Report], fmt: Format, html: Path | None) -> None:
         out = console()
         for group in groups:
             out.print(Text(_title(group[0]), style="bold"))
-            print_fitted(out, *table_cells(group))
+            print_fitted(out, *table_cells(group), drop_order(group))
             if isinstance(group[0], BacktestReport):
                 out.print(Text("Backtest error per period", style="bold"))
                 out.print(_errors_table(group[0]))

@@ -52,6 +52,10 @@ class DefinitionChange:
         }
 
 
+_STAGE_KEYS = ("initial", "closed", "probability", "forecast_category", "title", "description")
+"""Stage settings compared one by one (``stage-forecast-category-changed``)."""
+
+
 def _dump(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True, exclude_defaults=True)
@@ -151,11 +155,11 @@ def _stage_changes(old: ProcessDefinition, new: ProcessDefinition) -> Iterator[D
             yield DefinitionChange("stage-removed", subject, f"{subject} removed", (name,))
             continue
         after = new.stages[name]
-        for key in ("initial", "closed", "probability", "title", "description"):
+        for key in _STAGE_KEYS:
             a, b = getattr(stage, key), getattr(after, key)
             if a != b:
                 yield DefinitionChange(
-                    f"stage-{key}-changed",
+                    f"stage-{key.replace('_', '-')}-changed",
                     subject,
                     f"{subject}: {key} {_shown(a)} -> {_shown(b)}",
                     (name,),

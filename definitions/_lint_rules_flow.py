@@ -12,6 +12,7 @@ from .suggest import allowed
 
 __all__ = [
     "RULES",
+    "falling_forecast_category",
     "falling_probability",
     "lost_without_reason",
     "shadowed_transition",
@@ -146,6 +147,39 @@ def falling_probability(d: ProcessDefinition) -> Iterator[Issue]:
             return  # the main path ends here: what follows are side stages
 
 
+_RANK = {"pipeline": 0, "best_case": 1, "commit": 2}
+
+
+@rule(
+    "LF208",
+    "falling-forecast-category",
+    "warning",
+    "Forecast category falls along the main path",
+)
+def falling_forecast_category(d: ProcessDefinition) -> Iterator[Issue]:
+    """Along the main path (stages listed first, up to the first closed-won one), a stage whose
+    forecast category (given or derived from its probability) is below an earlier one's, such
+    as ``pipeline`` after ``commit``, moves deals back out of the committed forecast as they
+    advance: usually a ``forecast_category`` set on the wrong stage. Between two derived
+    categories the fall is a fall of probability, which LF204 reports."""
+    best: tuple[str, str, bool] | None = None
+    for name, stage in d.stages.items():
+        if stage.closed == "won":
+            return
+        if stage.closed:
+            continue
+        category, given = stage.category, stage.forecast_category is not None
+        if best is not None and _RANK[category] < _RANK[best[1]] and (given or best[2]):
+            yield Issue(
+                ("stages", name, "forecast_category" if given else "probability"),
+                f"stage '{name}' is in forecast category {category}, below {best[1]} of "
+                f"'{best[0]}' before it; categories should rise along the main path "
+                "(pipeline, best_case, commit)",
+            )
+        elif best is None or _RANK[category] > _RANK[best[1]]:
+            best = (name, category, given)
+
+
 @rule(
     "LF205", "lost-without-reason", "warning", "A transition closes leads as lost without a reason"
 )
@@ -192,5 +226,6 @@ RULES = (
     falling_probability,
     lost_without_reason,
     stage_without_probability,
+    falling_forecast_category,
 )
 """The stage and transition rules, in code order."""

@@ -53,6 +53,7 @@ __all__ = [
     "FieldSetCriterion",
     "FieldSpec",
     "FieldType",
+    "ForecastCategory",
     "PlaybookItem",
     "ProcessDefinition",
     "Stage",
@@ -213,6 +214,16 @@ Criterion = Annotated[
 """A stage exit criterion or transition guard; the key present picks the kind."""
 
 
+ForecastCategory = Literal["pipeline", "best_case", "commit", "closed"]
+"""Where a stage's deals count in a forecast, as in Salesforce: ``commit`` (sure to close),
+``best_case`` (could close), ``pipeline`` (early), ``closed`` (won or lost)."""
+
+COMMIT_FROM = 80
+"""Open stages without a ``forecast_category`` and at least this probability count as commit."""
+BEST_CASE_FROM = 50
+"""... and at least this one (below :data:`COMMIT_FROM`) as best case; the rest as pipeline."""
+
+
 class Stage(_Model):
     """A stage of the process: open (being worked) or closed (won or lost)."""
 
@@ -222,6 +233,8 @@ class Stage(_Model):
     """Marks a terminal stage; leads leave it only by a transition marked ``reopen``."""
     probability: WholeNumber | None = Field(default=None, ge=0, le=100)
     """Chance to win, in percent, for weighted pipeline and forecasts."""
+    forecast_category: ForecastCategory | None = None
+    """Where this stage's deals count in the forecast; see :attr:`category` for the default."""
     title: str | None = None
     """A label for people."""
     description: str | None = None
@@ -235,7 +248,29 @@ class Stage(_Model):
     def _consistent(self) -> Stage:
         if self.initial and self.closed:
             raise ValueError("a stage cannot be both initial and closed")
+        if self.closed and self.forecast_category not in (None, "closed"):
+            raise ValueError(
+                f"forecast_category: a closed stage is in the 'closed' category, "
+                f"not {self.forecast_category!r}"
+            )
+        if not self.closed and self.forecast_category == "closed":
+            raise ValueError(
+                "forecast_category: 'closed' is for closed stages; "
+                "use pipeline, best_case or commit for an open one"
+            )
         return self
+
+    @property
+    def category(self) -> ForecastCategory:
+        """``forecast_category`` when given; else ``closed`` for a closed stage, ``commit`` from
+        a probability of 80, ``best_case`` from 50, and ``pipeline`` otherwise (no probability
+        too)."""
+        if self.forecast_category is not None:
+            return self.forecast_category
+        if self.closed:
+            return "closed"
+        p = self.probability or 0
+        return "commit" if p >= COMMIT_FROM else "best_case" if p >= BEST_CASE_FROM else "pipeline"
 
 
 class AutoRule(_Model):

@@ -91,7 +91,8 @@ def dot_text(diagram: Diagram) -> str:
     """``diagram`` in Graphviz DOT syntax."""
     out = [
         f"digraph {_q(diagram.process)} {{",
-        f"    graph [rankdir=LR, labelloc=t, label={_q(diagram.title)}, fontname=Helvetica];",
+        f"    graph [rankdir={diagram.direction}, labelloc=t, label={_q(diagram.title)}, "
+        "fontname=Helvetica];",
         "    node [shape=box, style=rounded, fontname=Helvetica];",
         "    edge [fontname=Helvetica, fontsize=10];",
         '    "__start__" [shape=point, width=0.15, label=""];',

@@ -99,7 +99,7 @@ def mermaid_text(diagram: Diagram) -> str:
         f"title: {_title(diagram.title)}",
         "---",
         "stateDiagram-v2",
-        "    direction LR",
+        f"    direction {diagram.direction}",
         f"    classDef won fill:{WON[0]},stroke:{WON[1]},stroke-width:2px",
         f"    classDef lost fill:{LOST[0]},stroke:{LOST[1]},stroke-width:2px",
     ]

@@ -5,7 +5,7 @@
 format shows the same facts:
 
 - a stage: its title, win probability, closed kind, the SLA clocks running there
-  (``⏱ speed_to_call 5m business``) and paused there (``⏸ call_cadence paused``), the size of
+  (``SLA speed_to_call 5m business``) and paused there (``SLA call_cadence paused``), the size of
   its playbook, its exit criteria (ids) and, with heat, ``N live · median 3d 4h``;
 - an arrow: its trigger, guards (ids, with the CEL when short), ``requires`` fields; backward and
   reopen arrows and arrows into a lost stage are kinds of their own for the styles.
@@ -23,6 +23,10 @@ __all__ = ["Diagram", "Edge", "LegendEntry", "Node", "build_diagram"]
 
 SHORT_CEL = 32
 """CEL guards up to this many characters are shown in full next to their id."""
+
+MAX_LEFT_TO_RIGHT = 5
+"""Processes with up to this many stages are drawn left to right, longer ones top to bottom
+(seven annotated stages in a row made ``b2b-opportunity`` a 5113x479 px strip)."""
 
 EdgeKind = Literal["forward", "backward", "reopen", "lost"]
 
@@ -78,6 +82,11 @@ class Diagram:
     elsewhere: tuple[str, ...] = ()
     """With heat: live leads in stages this version lacks (``old_stage: 3 live``)."""
 
+    @property
+    def direction(self) -> Literal["LR", "TB"]:
+        """``LR`` (left to right) up to :data:`MAX_LEFT_TO_RIGHT` stages, else ``TB``."""
+        return "LR" if len(self.nodes) <= MAX_LEFT_TO_RIGHT else "TB"
+
 
 def _guard(c: Criterion) -> str:
     cel = getattr(c, "cel", None)
@@ -92,9 +101,9 @@ def _slas_in(definition: ProcessDefinition, name: str, stage: Stage) -> list[str
     for sla_id, sla in definition.slas.items():
         runs = name in sla.stages or ("*" in sla.stages and stage.closed is None)
         if runs and name not in sla.pause_in:
-            lines.append(f"⏱ {sla_id} {sla.target}")
+            lines.append(f"SLA {sla_id} {sla.target}")
         elif name in sla.pause_in:
-            lines.append(f"⏸ {sla_id} paused")
+            lines.append(f"SLA {sla_id} paused")
     return lines
 
 

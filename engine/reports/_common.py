@@ -68,6 +68,8 @@ class StageInfo:
     title: str
     closed: str | None
     probability: int | None
+    category: str = "pipeline"
+    """The stage's forecast category (given, or derived from its probability)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,11 @@ class ProcessInfo:
         """``won``/``lost`` for a closed stage, None for an open (or unknown) one."""
         info = self.stages.get(stage)
         return info.closed if info else None
+
+    def category(self, stage: str) -> str:
+        """The stage's forecast category (``pipeline`` for an unknown stage)."""
+        info = self.stages.get(stage)
+        return info.category if info else "pipeline"
 
     def probability(self, stage: str) -> float:
         """The stage's win probability as a fraction (0 when it declares none)."""
@@ -196,7 +203,9 @@ def process_info(
             stage = d.stages[name]
             if name not in stages:
                 title = stage.title or name
-                stages[name] = StageInfo(name, title, stage.closed, stage.probability)
+                stages[name] = StageInfo(
+                    name, title, stage.closed, stage.probability, stage.category
+                )
     if path is None:
         main = _main_path(definition)
     else:

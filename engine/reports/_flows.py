@@ -40,6 +40,8 @@ from leadflow.engine.reports._types import (
 __all__ = ["backtest", "forecast"]
 
 METHODS = ("markov", "naive")
+CATEGORIES = ("commit", "best_case", "pipeline")
+"""The forecast categories of open stages, each a column of the forecast."""
 MAX_PERIODS = 120
 
 
@@ -120,9 +122,30 @@ def forecast(
         flows = markov_forecast(data, ts, arrivals=arrivals)
     else:
         flows = naive_forecast(data, ts)
+    by_category: dict[str, list[float]] = {}
+    for category in CATEGORIES:
+        only = {s for s in info.open_stages if info.category(s) == category}
+        if not only:
+            by_category[category] = [0.0] * len(ts)
+            continue
+        part = (
+            markov_forecast(data, ts, only=only)
+            if method == "markov"
+            else naive_forecast(data, ts, only=only)
+        )
+        by_category[category] = [value for _, value in part]
     rows = tuple(
-        ForecastRow(_label(a), a, b, wins, value)
-        for (a, b), (wins, value) in zip(spans, flows, strict=True)
+        ForecastRow(
+            _label(a),
+            a,
+            b,
+            wins,
+            value,
+            commit_value=by_category["commit"][k],
+            best_case_value=by_category["best_case"][k],
+            pipeline_value=by_category["pipeline"][k],
+        )
+        for k, ((a, b), (wins, value)) in enumerate(zip(spans, flows, strict=True))
     )
     return ForecastReport(
         process=process,

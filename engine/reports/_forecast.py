@@ -11,7 +11,7 @@ also keeps when and for how much each lead open at ``fit_at`` was won afterwards
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -49,8 +49,8 @@ class ForecastInput:
     arrival_window: float
     visits: dict[str, HazardData] = field(default_factory=dict)
     open_cells: dict[tuple[str, int], list[float]] = field(default_factory=dict)
-    naive_items: list[tuple[float, float | None, float, float]] = field(default_factory=list)
-    """(started at, expected close from the close date field or None, p, p x amount)."""
+    naive_items: list[tuple[float, float | None, float, float, str]] = field(default_factory=list)
+    """(started at, expected close from the close date field or None, p, p x amount, stage)."""
     cycle_total: float = 0.0
     cycle_count: int = 0
     arrivals: dict[str, list[float]] = field(default_factory=dict)
@@ -116,7 +116,7 @@ class ForecastInput:
         self.open_value += amount
         p = info.probability(stage)
         close = _timestamp(track.field_at(close_field, t0)) if close_field else None
-        self.naive_items.append((track.started_at, close, p, p * amount))
+        self.naive_items.append((track.started_at, close, p, p * amount, stage))
         for j in range(current + 1, len(track.stages)):
             kind = info.closed_kind(track.stages[j])
             if kind is None:
@@ -141,11 +141,20 @@ def _window_of(windows: Windows, when: float) -> int | None:
 
 
 def markov_forecast(
-    data: ForecastInput, windows: Windows, *, arrivals: bool = False
+    data: ForecastInput,
+    windows: Windows,
+    *,
+    arrivals: bool = False,
+    only: Collection[str] | None = None,
 ) -> list[tuple[float, float]]:
-    """Expected (wins, value) per window from the fitted flow model."""
+    """Expected (wins, value) per window from the fitted flow model.
+
+    With ``only``, just the leads open now in those stages (no arrivals): the model is linear
+    in its starting mass, so the parts for disjoint sets of stages add up to the whole.
+    """
     hazards = {s: Hazard(v) for s, v in data.visits.items()}
-    start = {k: (c, v) for k, (c, v) in data.open_cells.items()}
+    start = {k: (c, v) for k, (c, v) in data.open_cells.items() if only is None or k[0] in only}
+    arrivals = arrivals and only is None
     horizon = windows[-1][1] - data.fit_at
     steps = max(1, math.ceil(horizon / data.step))
     per_step = None
@@ -164,16 +173,21 @@ def markov_forecast(
     return [(w, v) for w, v in out]
 
 
-def naive_forecast(data: ForecastInput, windows: Windows) -> list[tuple[float, float]]:
+def naive_forecast(
+    data: ForecastInput, windows: Windows, *, only: Collection[str] | None = None
+) -> list[tuple[float, float]]:
     """Expected (wins, value) per window: stage probability x amount at the expected close.
 
     The expected close is the close date field when set, else the start plus the average time
     from start to won; a close already past (or unknown for lack of any won lead) falls in the
-    first window, and one past the last window is left out.
+    first window, and one past the last window is left out. With ``only``, just the leads open
+    now in those stages.
     """
     out = [[0.0, 0.0] for _ in windows]
     cycle = data.average_cycle
-    for started, close, p, pv in data.naive_items:
+    for started, close, p, pv, stage in data.naive_items:
+        if only is not None and stage not in only:
+            continue
         expected = close if close is not None else started + cycle if cycle is not None else 0.0
         w = _window_of(windows, max(expected, data.fit_at))
         if w is not None:

@@ -126,10 +126,9 @@ def _funnel(r: FunnelReport) -> str:
 
 
 def _time(r: TimeInStageReport) -> str:
-    items = [(x.title, x.median_days, x.p90_days) for x in r.rows]
-    return svg.ranges(
-        "time-in-stage", "Days in stage: median and 90th percentile", items
-    ) + _rows_table(r)
+    items = [(x.title, x.closed_median_days, x.closed_p90_days) for x in r.rows]
+    title = "Days in stage of closed visits: median and 90th percentile"
+    return svg.ranges("time-in-stage", title, items) + _rows_table(r)
 
 
 def _stuck(r: StuckReport) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from array import array
-from collections import Counter
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from leadflow.engine._engine import Engine
@@ -25,6 +25,20 @@ from leadflow.engine.reports._types import StuckReport, StuckRow, TimeInStageRep
 __all__ = ["stuck", "time_in_stage"]
 
 
+@dataclass(slots=True)
+class _Visits:
+    """Visit durations (seconds, sorted) per open stage, split by whether the visit ended."""
+
+    durations: dict[str, array[float]]
+    """Every visit; one still going on counts up to ``as_of``."""
+    ended: dict[str, array[float]]
+    """Visits that ended (the lead moved on) by ``as_of``."""
+    going_on: dict[str, array[float]]
+    """Visits still going on at ``as_of``: their time so far."""
+    outcomes: dict[tuple[str, str], array[float]]
+    """(stage, ``won``/``lost``) -> per lead, its first entry into the stage to its next close."""
+
+
 def _visits(
     engine: Engine,
     info: ProcessInfo,
@@ -32,13 +46,14 @@ def _visits(
     when: datetime,
     since: datetime | None,
     candidates: list[tuple[str, str, str | None, float, float | None]] | None = None,
-) -> tuple[dict[str, array[float]], Counter[str]]:
-    """Visit durations (seconds) per open stage, open visits per stage, open-lead candidates."""
+) -> _Visits:
+    """The visits of every open stage up to ``when``; with ``candidates``, the open leads."""
     t = when.timestamp()
     start = since.timestamp() if since is not None else float("-inf")
     vf = info.value_field if candidates is not None else None
-    durations: dict[str, array[float]] = {s: array("d") for s in info.open_stages}
-    still: Counter[str] = Counter()
+    out = _Visits({}, {}, {}, {})
+    for s in info.open_stages:
+        out.durations[s], out.ended[s], out.going_on[s] = array("d"), array("d"), array("d")
     tracks = scan(
         engine,
         info.process,
@@ -49,22 +64,35 @@ def _visits(
     )
     for track in tracks:
         last = track.visit_at(t)
+        first_entry: dict[str, float] = {}
         for i in range(last + 1):
             stage = track.stages[i]
             entered = track.times[i]
-            if info.closed_kind(stage) is not None or entered < start:
+            kind = info.closed_kind(stage)
+            if kind is not None:
+                for open_stage, since_entry in first_entry.items():
+                    out.outcomes.setdefault((open_stage, kind), array("d")).append(
+                        entered - since_entry
+                    )
+                first_entry.clear()  # a reopened lead starts over
                 continue
+            if entered < start:
+                continue
+            first_entry.setdefault(stage, entered)
             end = track.visit_end(i)
             if end is None or end > t:
                 end = t
-                still[stage] += 1
+                out.going_on.setdefault(stage, array("d")).append(end - entered)
                 if candidates is not None:
                     value = number(track.field_at(vf, t)) if vf else None
                     candidates.append((track.lead_id, stage, track.owner_at(t), entered, value))
-            durations.setdefault(stage, array("d")).append(end - entered)
-    for values in durations.values():
-        values[:] = array("d", sorted(values))
-    return durations, still
+            else:
+                out.ended.setdefault(stage, array("d")).append(end - entered)
+            out.durations.setdefault(stage, array("d")).append(end - entered)
+    for group in (out.durations, out.ended, out.going_on, out.outcomes):
+        for values in group.values():
+            values[:] = array("d", sorted(values))
+    return out
 
 
 def time_in_stage(
@@ -75,26 +103,41 @@ def time_in_stage(
     *,
     since: datetime | None = None,
 ) -> TimeInStageReport:
-    """Median, 90th percentile and mean days of each open stage's visits.
+    """Days in each open stage: closed visits, open visits and time to the outcome, apart.
 
-    Visits still going on at ``as_of`` count with their time so far; ``since`` keeps only visits
+    ``median_days``/``p90_days``/``mean_days`` mix both kinds of visit (one still going on
+    counts with its time so far); ``closed_*`` are the visits that ended, ``open_median_days``
+    the age of those still going on, and ``to_won_median_days``/``to_lost_median_days`` the
+    time from a lead's first entry into the stage to its close. ``since`` keeps only visits
     that began at or after it (to compare before and after a process change).
     """
     info = process_info(engine, process, version)
     when = as_of_or_now(engine, as_of)
     since = utc(since, "since") if since is not None else None
-    durations, still = _visits(engine, info, version, when, since)
+    visits = _visits(engine, info, version, when, since)
     rows = []
-    for stage, values in durations.items():
+    empty = array("d")
+    for stage, values in visits.durations.items():
+        ended = visits.ended.get(stage, empty)
+        won = visits.outcomes.get((stage, "won"), empty)
+        lost = visits.outcomes.get((stage, "lost"), empty)
         rows.append(
             TimeInStageRow(
                 stage=stage,
                 title=info.stages[stage].title if stage in info.stages else stage,
                 visits=len(values),
-                open_visits=still[stage],
+                open_visits=len(visits.going_on.get(stage, empty)),
                 median_days=_days(percentile(values, 0.5)),
                 p90_days=_days(percentile(values, 0.9)),
                 mean_days=sum(values) / len(values) / DAY if values else None,
+                closed_visits=len(ended),
+                closed_median_days=_days(percentile(ended, 0.5)),
+                closed_p90_days=_days(percentile(ended, 0.9)),
+                open_median_days=_days(percentile(visits.going_on.get(stage, empty), 0.5)),
+                won=len(won),
+                to_won_median_days=_days(percentile(won, 0.5)),
+                lost=len(lost),
+                to_lost_median_days=_days(percentile(lost, 0.5)),
             )
         )
     return TimeInStageReport(
@@ -128,7 +171,7 @@ def stuck(
     when = as_of_or_now(engine, as_of)
     t = when.timestamp()
     candidates: list[tuple[str, str, str | None, float, float | None]] = []
-    durations, _ = _visits(engine, info, version, when, None, candidates)
+    durations = _visits(engine, info, version, when, None, candidates).durations
     limit = {
         s: older_than.total_seconds() if older_than else percentile(v, 0.9) or 0.0
         for s, v in durations.items()

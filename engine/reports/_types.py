@@ -159,15 +159,29 @@ class FunnelReport(Report):
 
 @dataclass(frozen=True, slots=True)
 class TimeInStageRow:
-    """How long visits of one stage last (open visits counted up to ``as_of``)."""
+    """How long visits of one stage last: all of them (open visits counted up to ``as_of``),
+    the closed and the open ones apart, and the time from the stage to the lead's outcome."""
 
     stage: str
     title: str
     visits: int
     open_visits: int
     median_days: float | None
+    """Of every visit, those still going on with their time so far (mixes both kinds)."""
     p90_days: float | None
     mean_days: float | None
+    closed_visits: int = 0
+    """Visits that ended (the lead moved on) by ``as_of``."""
+    closed_median_days: float | None = None
+    closed_p90_days: float | None = None
+    open_median_days: float | None = None
+    """How long the visits still going on have lasted so far."""
+    won: int = 0
+    """Leads that entered the stage and were then won by ``as_of``."""
+    to_won_median_days: float | None = None
+    """Median time from a lead's first entry into the stage to its win."""
+    lost: int = 0
+    to_lost_median_days: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,13 +276,20 @@ class OwnersReport(Report):
 
 @dataclass(frozen=True, slots=True)
 class ForecastRow:
-    """Expected wins and won value in one future period."""
+    """Expected wins and won value in one future period; the value of the leads open now split
+    by their stage's forecast category (arrivals, when included, are in no category)."""
 
     period: str
     start: datetime
     end: datetime
     expected_wins: float
     expected_value: float
+    commit_value: float = 0.0
+    """Expected value of the leads now in ``commit`` stages."""
+    best_case_value: float = 0.0
+    """... in ``best_case`` stages."""
+    pipeline_value: float = 0.0
+    """... in ``pipeline`` stages."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -73,6 +73,21 @@ def test_every_report_reads_at_80_columns(report: str, demo_db: str) -> None:
     assert "…" not in result.stdout
 
 
+def test_time_in_stage_at_80_columns_keeps_closed_open_and_outcome_apart(demo_db: str) -> None:
+    """A narrow terminal leaves out the figures that mix open and closed visits first, and keeps
+    the closed visits' median, the open visits' age and the time to won and to lost."""
+    result = CliRunner().invoke(
+        app,
+        ["report", "time-in-stage", "--db", demo_db, "--process", "inbound-lead"],
+        env={"COLUMNS": "80"},
+    )
+    assert result.exit_code == 0, result.output
+    header = " ".join(result.stdout.splitlines()[2:4])
+    for word in ("closed", "open", "won", "to won", "to lost"):
+        assert word in header
+    assert "left out to fit 80 columns: visits, median, p90, mean" in result.stdout
+
+
 def test_the_sla_board_shows_durations_and_percents(demo_db: str) -> None:
     """Response times print as ``3m 48s``, never as Python's ``0:03:48``; rates as ``100%``."""
     result = CliRunner().invoke(

@@ -158,3 +158,12 @@ def test_access_rules_are_compared() -> None:
         'access sharing rules changed (now: rep read/record when lead.segment == "smb")',
     ]
     assert messages(diff_definitions(new, old))[1] == "access role 'auditor' removed"
+
+
+def test_a_changed_forecast_category_is_a_change() -> None:
+    """Setting a stage's ``forecast_category`` shows as a change of that stage."""
+    new = V1.stages["new"].model_copy(update={"forecast_category": "commit"})
+    committed = V1.model_copy(update={"stages": {**V1.stages, "new": new}})
+    (change,) = diff_definitions(V1, committed)
+    assert change.kind == "stage-forecast-category-changed"
+    assert change.message == "stage 'new': forecast_category nothing -> 'commit'"

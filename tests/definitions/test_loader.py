@@ -26,6 +26,7 @@ from leadflow.definitions import (
     FieldType,
     Problem,
     ProcessDefinition,
+    library_path,
     load_definition,
 )
 from leadflow.definitions.yaml_source import MAX_BYTES
@@ -935,3 +936,55 @@ def test_a_mismatch_that_leaves_the_criterion_live_stays_lint(expression: str) -
     reports it."""
     text = REFERENCE.read_text(encoding="utf-8")
     load_definition(text.replace("lead.score >= 60", expression.replace('"', '\\"'), 1))
+
+
+# -- forecast categories ------------------------------------------------------------------------
+
+
+def test_forecast_category_defaults_from_probability() -> None:
+    """Without ``forecast_category``: closed stages are closed, probability 80+ commit, 50+ best
+    case, the rest (no probability too) pipeline."""
+    stages = load_definition("b2b-opportunity").stages
+    assert {n: s.category for n, s in stages.items()} == {
+        "prospecting": "pipeline",
+        "qualification": "pipeline",
+        "needs_analysis": "pipeline",
+        "proposal": "best_case",
+        "negotiation": "commit",
+        "won": "closed",
+        "lost": "closed",
+    }
+    assert all(s.forecast_category is None for s in stages.values())
+
+
+def test_forecast_category_mistakes_are_located(tmp_path: Path) -> None:
+    """An unknown category, a closed stage in another category and an open stage marked closed
+    are each reported at their place, all at once; a given category beats the probability."""
+    text = library_path("b2b-opportunity").read_text(encoding="utf-8")
+    text = text.replace(
+        "    probability: 10\n", "    probability: 10\n    forecast_category: commit\n"
+    )
+    text = text.replace(
+        "    probability: 60\n", "    probability: 60\n    forecast_category: best_cse\n"
+    )
+    text = text.replace(
+        "    probability: 80\n", "    probability: 80\n    forecast_category: closed\n"
+    )
+    text = text.replace("{closed: lost, ", "{closed: lost, forecast_category: pipeline, ")
+    path = tmp_path / "categories.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError) as info:
+        load_definition(path)
+    found = sorted((p.line, p.message) for p in info.value.problems)
+    assert len(found) == 3, found
+    assert "'best_cse' is not allowed for 'forecast_category'" in found[0][1]
+    assert "'best_case'" in found[0][1]
+    assert "stage 'negotiation'" in found[1][1]
+    assert "'closed' is for closed stages" in found[1][1]
+    assert "stage 'lost'" in found[2][1]
+    assert "a closed stage is in the 'closed' category, not 'pipeline'" in found[2][1]
+    good = text.replace("    forecast_category: best_cse\n", "").replace(
+        "    forecast_category: closed\n", ""
+    )
+    path.write_text(good.replace("forecast_category: pipeline, ", ""), encoding="utf-8")
+    assert load_definition(path).stages["prospecting"].category == "commit"

@@ -135,8 +135,8 @@ def test_mermaid_shows_slas_playbooks_exits_guards_and_styles() -> None:
         "new : new",
         "won : Won#58; handed to sales",
         "new : 5% to win",
-        "new : ⏱ speed_to_call 5m business",
-        "new : ⏱ call_cadence 2w",
+        "new : SLA speed_to_call 5m business",
+        "new : SLA call_cadence 2w",
         "new : playbook#58; 3 steps",
         "contacted : exit#58; budget_known",
         "won : 100% to win, closed won",
@@ -148,7 +148,7 @@ def test_mermaid_shows_slas_playbooks_exits_guards_and_styles() -> None:
         "class lost lost",
     ):
         assert f"    {line}\n" in text, line
-    assert "contacted : ⏱" not in text  # the SLAs run only in new
+    assert "contacted : SLA" not in text  # the SLAs run only in new
     assert "new : New\n" not in text  # a title that only capitalises the name is left out
     assert "heat" not in text  # no overlay without a database
 
@@ -157,8 +157,8 @@ def test_dot_shows_annotations_and_styles_backward_reopen_and_lost_arrows() -> N
     """DOT nodes carry the annotations; backward, reopen and lost arrows get their own styles."""
     inbound = render_dot(load_definition(INBOUND))
     assert (
-        '"new" [label="new\\n5% to win\\n⏱ speed_to_call 5m business\\n'
-        '⏱ call_cadence 2w\\nplaybook: 3 steps", penwidth=2];'
+        '"new" [label="new\\n5% to win\\nSLA speed_to_call 5m business\\n'
+        'SLA call_cadence 2w\\nplaybook: 3 steps", penwidth=2];'
     ) in inbound
     assert '"contacted" -> "lost" [label="lose\\nif five_attempts\\nrequires lost_reason", ' in (
         inbound
@@ -177,17 +177,49 @@ def test_paused_and_wildcard_slas_are_shown_where_they_apply(hostile: Path) -> N
     """A stage in ``pause_in`` shows the clock paused; a ``"*"`` SLA runs in every open stage."""
     clocks = render_dot(load_definition(CLOCKS))
     waiting = next(line for line in clocks.splitlines() if line.startswith('    "waiting" ['))
-    assert "⏸ respond paused" in waiting
-    assert "⏱ respond" not in waiting
+    assert "SLA respond paused" in waiting
+    assert waiting.count("SLA respond") == 1  # paused, not also running
     working = next(line for line in clocks.splitlines() if line.startswith('    "working" ['))
-    assert "⏱ answer 2d" in working
-    assert "⏱ rot 1w3d" in working
+    assert "SLA answer 2d" in working
+    assert "SLA rot 1w3d" in working
     text = render_dot(load_definition(hostile))
     for stage in ("state", "end", "live_leads"):
         node = next(line for line in text.splitlines() if line.startswith(f'    "{stage}" ['))
-        assert "⏱ everywhere 3d" in node
+        assert "SLA everywhere 3d" in node
     closed = next(line for line in text.splitlines() if line.startswith('    "won" ['))
-    assert "⏱" not in closed
+    assert "SLA" not in closed
+
+
+def test_clock_lines_use_no_glyph_a_fresh_machine_lacks() -> None:
+    """SLA clocks read ``SLA id target``: Debian's default fonts have no U+23F1/U+23F8."""
+    for path in (INBOUND, B2B, CLOCKS):
+        definition = load_definition(path)
+        for text in (render_dot(definition), render_mermaid(definition)):
+            assert "\u23f1" not in text
+            assert "\u23f8" not in text
+            assert all(ord(ch) < 0x2300 or ch == "\u27f2" for ch in text), path
+
+
+def test_rank_direction_follows_the_stage_count() -> None:
+    """Up to five stages run left to right; more (b2b-opportunity's seven) top to bottom."""
+    inbound, b2b = load_definition(INBOUND), load_definition(B2B)
+    assert len(inbound.stages) == 5
+    assert len(b2b.stages) == 7
+    assert "rankdir=LR" in render_dot(inbound)
+    assert "    direction LR" in render_mermaid(inbound)
+    assert "rankdir=TB" in render_dot(b2b)
+    assert "    direction TB" in render_mermaid(b2b)
+
+
+@needs_dot
+def test_b2b_opportunity_renders_with_a_sane_aspect_ratio(tmp_path: Path) -> None:
+    """The rendered b2b-opportunity PNG is no longer a 5113x479 strip."""
+    png = tmp_path / "b2b.png"
+    result = CliRunner().invoke(app, ["graph", str(B2B), "-f", "png", "-o", str(png)])
+    assert result.exit_code == 0, result.output
+    head = png.read_bytes()[16:24]
+    width, height = int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+    assert width / height < 3, (width, height)
 
 
 def test_long_cel_guards_show_only_their_id(tmp_path: Path) -> None:
@@ -215,7 +247,7 @@ _LABEL = r"(?:[^:;#\"<>{}`|\\]|#\w+;|<br/>)*"
 """A label: no character Mermaid parses, except entity codes and the line breaks we put."""
 _MERMAID_STATEMENT = re.compile(
     r"^    (?:"
-    r"direction LR"
+    r"direction (?:LR|TB)"
     r"|classDef \w+ [^\s]+"
     r'|state "[^"\n]*" as \w+(?: \{)?'
     r"|\[\*\] --> \w+"

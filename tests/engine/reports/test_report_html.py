@@ -110,6 +110,7 @@ def test_page_has_a_chart_per_report_with_a_mark_per_row(
     assert found["pipeline"].count('class="bar"') == len(pipeline.rows)
     assert found["funnel"].count('class="bar"') == len(funnel.path)
     assert found["time-in-stage"].count('class="bar"') == len(time_in_stage.rows)
+    assert "of closed visits" in found["time-in-stage"]  # open ones are not mixed in
     assert found["forecast"].count('class="bar"') == 6 * 2  # 6 weeks x (markov, naive)
     assert found["backtest"].count('class="bar"') == len(every_report[-1].rows) * 3
     reached = dict(funnel.overall())

@@ -174,6 +174,35 @@ def test_time_in_stage_counts_every_visit_and_open_visits_up_to_as_of(engine: En
     assert proposal.p90_days == pytest.approx(30.2)
 
 
+def test_time_in_stage_reports_closed_and_open_visits_and_time_to_outcome_apart(
+    engine: Engine,
+) -> None:
+    """New: closed 5,5,7,10,10, open 14 (L4) and 29 (L6); L1 won 31 days after entering it,
+    L6 and L2 were lost after 10 and 15. Contacted: closed 5,5,10,10, open 19; won 21 (L1),
+    lost 10 (L2). Proposal: closed 8, 11, open 35; won 11 (L1)."""
+    rows = by_stage(rp.time_in_stage(engine, P))
+    new, contacted, proposal = rows["new"], rows["contacted"], rows["proposal"]
+    assert (new.closed_visits, new.open_visits) == (5, 2)
+    assert new.closed_median_days == pytest.approx(7)
+    assert new.closed_p90_days == pytest.approx(10)
+    assert new.open_median_days == pytest.approx(21.5)
+    assert (new.won, new.to_won_median_days) == (1, pytest.approx(31))
+    assert (new.lost, new.to_lost_median_days) == (2, pytest.approx(12.5))
+    assert (contacted.closed_visits, contacted.closed_median_days) == (4, pytest.approx(7.5))
+    assert contacted.open_median_days == pytest.approx(19)
+    assert (contacted.to_won_median_days, contacted.to_lost_median_days) == (
+        pytest.approx(21),
+        pytest.approx(10),
+    )
+    assert (proposal.closed_median_days, proposal.open_median_days) == (
+        pytest.approx(9.5),
+        pytest.approx(35),
+    )
+    assert (proposal.won, proposal.to_won_median_days, proposal.lost) == (1, pytest.approx(11), 0)
+    assert proposal.to_lost_median_days is None
+    assert new.median_days == pytest.approx(10)  # the mixed figure is kept as it was
+
+
 def test_time_in_stage_since_keeps_visits_that_began_after_it(engine: Engine) -> None:
     """Since day 30: new visits of L6 (29 d), L3 (7 d), L4 (14 d); no visit of proposal yet."""
     rows = by_stage(rp.time_in_stage(engine, P, since=day(30)))
@@ -205,6 +234,32 @@ def test_stuck_without_a_threshold_uses_each_stages_p90(engine: Engine) -> None:
         pytest.approx(15.4),
     ]
     assert report.rows[2].owner == "bob"  # reassigned on day 50
+
+
+# -- forecast categories -----------------------------------------------------------------------
+
+
+def test_forecast_splits_the_expected_value_by_forecast_category(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Naive, all in the first month (average cycle 31 days): L6 in new (4000 x 10%) and L3 in
+    contacted (5000 x 30%) are pipeline, derived from probabilities under 50; L5 in proposal
+    (3000 x 60%) is best case. A v2 marking contacted ``commit`` moves L3's 1500 there."""
+    first = rp.forecast(engine, P, method="naive").rows[0]
+    assert first.expected_value == pytest.approx(3700)
+    split = (first.commit_value, first.best_case_value, first.pipeline_value)
+    assert split == (0, pytest.approx(1800), pytest.approx(1900))
+    v2 = DEALS.read_text().replace("version: 1", "version: 2", 1)
+    v2 = v2.replace("contacted: {", "contacted: {forecast_category: commit, ", 1)
+    path = tmp_path / "deals-v2.yaml"
+    path.write_text(v2)
+    engine.deploy(path)
+    first = rp.forecast(engine, P, method="naive").rows[0]
+    split = (first.commit_value, first.best_case_value, first.pipeline_value)
+    assert split == (pytest.approx(1500), pytest.approx(1800), pytest.approx(400))
+    for row in rp.forecast(engine, P).rows:  # the Markov flows add up the same way
+        parts = row.commit_value + row.best_case_value + row.pipeline_value
+        assert parts == pytest.approx(row.expected_value)
 
 
 # -- losses and owners -------------------------------------------------------------------------

@@ -22,6 +22,8 @@ def test_the_map_shows_the_diagram_and_live_counts(web: WebApp) -> None:
     assert row is not None
     assert row.group(1) == "3"
     assert "Time in stage" in page.text
+    for head in ("Median days (closed)", "Median days so far (open)", "Median days to won"):
+        assert head in page.text  # closed visits, open visits and outcomes apart
     assert "Funnel" in page.text
     assert "secret-" not in page.text
     if shutil.which("dot"):
