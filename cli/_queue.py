@@ -17,6 +17,7 @@ from rich.table import Table
 
 from leadflow.cli._common import CliError, Db, console, handled, open_engine, print_json
 from leadflow.cli._report_options import Format, FormatOpt, ProcessOpt
+from leadflow.cli._units import duration
 from leadflow.engine import QueueItem
 
 __all__ = ["queue"]
@@ -25,14 +26,7 @@ __all__ = ["queue"]
 def _left(seconds: float | None) -> str:
     if seconds is None:
         return "paused"
-    late = seconds < 0
-    minutes = int(abs(seconds) // 60)
-    text = (
-        f"{minutes // 1440}d {minutes % 1440 // 60}h"
-        if minutes >= 1440
-        else (f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m")
-    )
-    return f"{text} late" if late else text
+    return f"{duration(-seconds)} late" if seconds < 0 else duration(seconds)
 
 
 def _table(items: list[QueueItem]) -> Table:

@@ -309,10 +309,7 @@ def _fire_batch(
                     failures.append(ItemFailure(index, lead_id, exc))
                     continue
                 read_version.setdefault(lead_id, row.version)
-                rerouted = runtime.reroute(tx, compiled, change) if compiled.reroutes else None
-                chain = [rerouted] if rerouted is not None else []
-                tip = chain[-1] if chain else change
-                chain += runtime.planner.automatic(compiled, tip.row, change.at, acts_of(change))
+                chain = runtime.follow_ups(tx, compiled, change, acts_of(change))
                 latest[lead_id] = chain[-1] if chain else change
                 planned.append((index, change))
                 followed.extend(chain)

@@ -8,8 +8,9 @@ figures come from the database, not from one process, so every replica reports t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -103,16 +104,10 @@ class Health:
         }
 
 
-def _age(at: datetime, oldest: datetime | str | None) -> float:
+def _age(store: Store, at: datetime, oldest: datetime | str | None) -> float:
     """Seconds from ``oldest`` (a stored time: aggregates come back as the driver gives them)
     to ``at``; 0 when there is none."""
-    if oldest is None:
-        return 0.0
-    if isinstance(oldest, str):
-        oldest = datetime.fromisoformat(oldest)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=UTC)
-    return max(0.0, (at - oldest).total_seconds())
+    return max(0.0, (at - store.decode_time(oldest)).total_seconds()) if oldest else 0.0
 
 
 def health(store: Store, at: datetime, limits: Limits | None = None) -> Health:
@@ -151,30 +146,26 @@ def health(store: Store, at: datetime, limits: Limits | None = None) -> Health:
             entry["dead"] += int(count)
         else:
             entry["pending"] += int(count)
-            entry["lag"] = max(entry["lag"], _age(at, oldest))
+            entry["lag"] = max(entry["lag"], _age(store, at, oldest))
     backlog = tuple(
         AdapterBacklog(name, e["pending"], e["lag"], e["dead"])
         for name, e in sorted(adapters.items())
     )
-    alive = sum(1 for b in beats if _age(at, b) <= limits.worker_stale)
+    alive = sum(1 for b in beats if _age(store, at, b) <= limits.worker_stale)
     figures = Health(
         at=at,
         timers=int(n_timers),
         timers_due=int(due),
-        timer_lag_seconds=_age(at, oldest_due),
+        timer_lag_seconds=_age(store, at, oldest_due),
         undispatched=int(undispatched),
-        fanout_lag_seconds=_age(at, oldest_event),
+        fanout_lag_seconds=_age(store, at, oldest_event),
         adapters=backlog,
         expired_claims=int(expired),
         workers_alive=alive,
         workers_stale=len(beats) - alive,
     )
     problems, warnings = _judge(figures, limits)
-    return Health(**{**_fields(figures), "problems": problems, "warnings": warnings})
-
-
-def _fields(h: Health) -> dict[str, Any]:
-    return {name: getattr(h, name) for name in h.__dataclass_fields__}
+    return dataclasses.replace(figures, problems=problems, warnings=warnings)
 
 
 def _judge(h: Health, limits: Limits) -> tuple[tuple[str, ...], tuple[str, ...]]:

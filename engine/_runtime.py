@@ -19,6 +19,7 @@ from leadflow.definitions import ProcessDefinition
 from leadflow.engine._arguments import check_text_argument, check_time, check_version
 from leadflow.engine._clock import Clock, as_utc
 from leadflow.engine._compiler import CompiledProcess
+from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import (
     ConcurrentUpdate,
     FieldIssue,
@@ -168,21 +169,32 @@ class Runtime:
             raise ConcurrentUpdate(change.row.process, change.row.lead_id, change.expected_version)
 
     def follow_rules(self, tx: Tx, change: Change) -> Change:
-        """Write the automatic transitions the written ``change`` sets off (see
-        :meth:`Planner.automatic`); the last change written (``change`` when none)."""
+        """Write what the written ``change`` sets off (:meth:`follow_ups`); the last change
+        written (``change`` when none)."""
         row = change.row
         compiled = self.compiled(row.process, row.definition_version)
-        if compiled.reroutes and (rerouted := self.reroute(tx, compiled, change)) is not None:
-            self.write(tx, rerouted)
-            change = rerouted
-            row = change.row
-        if not compiled.autos:
+        if not compiled.reroutes and not compiled.autos:
             return change
-        acts = tx.activities(row.id) if compiled.reads_activities and row.id is not None else []
-        for auto in self.planner.automatic(compiled, row, change.at, acts):
-            self.write(tx, auto)
-            change = auto
+        reads = bool(compiled.autos) and compiled.reads_activities
+        acts = tx.activities(row.id) if reads and row.id is not None else []
+        for follow_up in self.follow_ups(tx, compiled, change, acts):
+            self.write(tx, follow_up)
+            change = follow_up
         return change
+
+    def follow_ups(
+        self, tx: Tx, compiled: CompiledProcess, change: Change, acts: list[Activity]
+    ) -> list[Change]:
+        """What a planned ``change`` sets off, planned but not written, in order: a
+        :meth:`reroute`, then the automatic transitions (:meth:`Planner.automatic`). The single
+        calls, the batches and the simulation all follow rules through this."""
+        chain: list[Change] = []
+        if compiled.reroutes and (rerouted := self.reroute(tx, compiled, change)) is not None:
+            chain.append(rerouted)
+        if compiled.autos:
+            tip = chain[-1] if chain else change
+            chain += self.planner.automatic(compiled, tip.row, change.at, acts)
+        return chain
 
     def reroute(self, tx: Tx, compiled: CompiledProcess, change: Change) -> Change | None:
         """The assignment a ``reroute`` rule makes after ``change`` (None: none applies, or the

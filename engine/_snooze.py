@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadflow.definitions import parse_duration
+from leadflow.definitions import format_duration, parse_duration
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._errors import LeadflowError
 from leadflow.engine._planning import Planner
@@ -84,7 +84,7 @@ def plan_snooze(
     limit = rule.max.resolve(timedelta(0), compiled.sla.by_id[policy].day)
     total = timedelta(seconds=float(clock.get("sn", 0.0))) + by
     if total > limit:
-        raise refuse(f"{_text(total)} in all would pass the maximum of {rule.max}")
+        raise refuse(f"{format_duration(total)} in all would pass the maximum of {rule.max}")
     after = row.copy()
     changed = {**clock, "el": float(clock["el"]) - by.total_seconds()}
     changed["sn"] = total.total_seconds()
@@ -107,8 +107,3 @@ def plan_snooze(
         actor=who,
         details={"sla": [entry]},
     )
-
-
-def _text(amount: timedelta) -> str:
-    minutes = int(amount.total_seconds() // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"

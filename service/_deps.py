@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
@@ -75,6 +75,16 @@ class WriteGuards:
     actor: Actor
     if_version: int | None
     idempotency: Idempotency | None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments every engine write takes: ``actor``, ``if_version``,
+        ``idempotency``."""
+        return {
+            "actor": self.actor,
+            "if_version": self.if_version,
+            "idempotency": self.idempotency,
+        }
 
 
 async def write_guards(

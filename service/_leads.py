@@ -123,9 +123,7 @@ def fire(
         lead_id,
         body.trigger,
         body.data,
-        actor=writes.actor,
-        if_version=writes.if_version,
-        idempotency=writes.idempotency,
+        **writes.options,
     )
     return _answer(response, instance, engine, writes.actor)
 
@@ -145,9 +143,7 @@ def record_activity(
         lead_id,
         body.type,
         body.data,
-        actor=writes.actor,
-        if_version=writes.if_version,
-        idempotency=writes.idempotency,
+        **writes.options,
     )
     return _answer(response, instance, engine, writes.actor)
 
@@ -166,9 +162,7 @@ def update_lead(
         process,
         lead_id,
         body.data,
-        actor=writes.actor,
-        if_version=writes.if_version,
-        idempotency=writes.idempotency,
+        **writes.options,
     )
     return _answer(response, instance, engine, writes.actor)
 
@@ -187,9 +181,7 @@ def assign(
         process,
         lead_id,
         body.owner,
-        actor=writes.actor,
-        if_version=writes.if_version,
-        idempotency=writes.idempotency,
+        **writes.options,
     )
     return _answer(response, instance, engine, writes.actor)
 
@@ -209,9 +201,7 @@ def pass_lead(
         process,
         lead_id,
         body.reason,
-        actor=writes.actor,
-        if_version=writes.if_version,
-        idempotency=writes.idempotency,
+        **writes.options,
     )
     return _answer(response, instance, engine, writes.actor)
 
@@ -235,9 +225,7 @@ def snooze_sla(
         policy,
         body.by,
         body.reason,
-        actor=writes.actor,
-        if_version=writes.if_version,
-        idempotency=writes.idempotency,
+        **writes.options,
     )
     return _answer(response, instance, engine, writes.actor)
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import LeadflowError, LeadNotFound, StorageError
 from leadflow.engine.routing import RoutingStore
-from leadflow.engine.store import Change, InstanceRow, Tx
+from leadflow.engine.store import Change, InstanceRow
 
 if TYPE_CHECKING:
     from leadflow.engine._engine import Engine
@@ -96,7 +96,7 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
                     Activity(plan.activity[0], op.at, plan.row.version)
                 )
             read.setdefault(op.lead_id, row.version)
-            chain = _follow(engine, tx, compiled, plan, acts.get(row.id, []))
+            chain = [plan, *engine.runtime.follow_ups(tx, compiled, plan, acts.get(row.id, []))]
             latest[op.lead_id] = chain[-1]
             log.extend(chain)
             out.append(chain[-1].row)
@@ -120,19 +120,6 @@ def _plan(
         activity = planner.activity(row.process, row.lead_id, op.name, op.data)
         return planner.record(compiled, row, activity, op.actor, op.at)
     return planner.update(compiled, row, op.data or {}, op.actor, op.at)
-
-
-def _follow(
-    engine: Engine, tx: Tx, compiled: Any, change: Change, acts: list[Activity]
-) -> list[Change]:
-    """``change`` and what it sets off: a reroute, automatic transitions (as the engine does)."""
-    runtime = engine.runtime
-    chain = [change]
-    if compiled.reroutes and (rerouted := runtime.reroute(tx, compiled, change)) is not None:
-        chain.append(rerouted)
-    if compiled.autos:
-        chain += runtime.planner.automatic(compiled, chain[-1].row, change.at, acts)
-    return chain
 
 
 def _row_id(change: Change) -> int:

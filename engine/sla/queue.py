@@ -40,15 +40,20 @@ class QueueItem:
     """When it breaches (None while paused)."""
     seconds_left: float | None
     """Until ``due_at`` from the queue's time; negative when overdue."""
-    breached: bool
     status: str = "ok"
     """``ok``, ``warning`` (a warning mark fired) or ``breached`` (a passed deadline the sweep
     has not marked yet, too): the badge of a card or a wall."""
+
+    @property
+    def breached(self) -> bool:
+        """Whether it has breached (its ``status``)."""
+        return self.status == "breached"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         out = asdict(self)
         out["due_at"] = self.due_at.isoformat() if self.due_at else None
+        out["breached"] = self.breached
         return out
 
 
@@ -77,7 +82,6 @@ def clock_items(compiled: CompiledProcess, row: InstanceRow, now: datetime) -> l
                 str(clock["s"]),
                 due,
                 left,
-                status == "breached",
                 status,
             )
         )
