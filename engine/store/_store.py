@@ -471,6 +471,10 @@ def _make_engine(url: str) -> sa.Engine:
         ) from exc
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    synchronous = "NORMAL"
+    if parsed.get_backend_name() == "sqlite" and "synchronous" in parsed.query:
+        synchronous = _synchronous(url, parsed.query["synchronous"])
+        parsed = parsed.difference_update_query(["synchronous"])
     # every transaction of ours ends in commit or rollback: the pool's reset would be a second one
     kwargs: dict[str, Any] = {"pool_reset_on_return": None}
     memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
@@ -483,16 +487,30 @@ def _make_engine(url: str) -> sa.Engine:
         hint = " (install leadflow[postgres] for PostgreSQL)" if "postgres" in url else ""
         raise StorageError(f"cannot use database {url!r}: {exc}{hint}") from exc
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas(memory))
+        event.listen(engine, "connect", _sqlite_pragmas(memory, synchronous))
     return engine
 
 
-def _sqlite_pragmas(memory: bool) -> Any:
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _synchronous(url: str, given: str | tuple[str, ...]) -> str:
+    """The ``synchronous`` query parameter of a SQLite URL, checked (SQLite's own levels)."""
+    value = given if isinstance(given, str) else given[-1]
+    if value.upper() not in _SYNCHRONOUS:
+        raise StorageError(
+            f"{url!r}: synchronous={value!r} is not a SQLite synchronous level; "
+            f"use one of {', '.join(_SYNCHRONOUS)} (NORMAL is the default)"
+        )
+    return value.upper()
+
+
+def _sqlite_pragmas(memory: bool, synchronous: str) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cur = dbapi_connection.cursor()
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
