@@ -1,9 +1,13 @@
-"""A deployed definition version compiled once into a shared ``transitions`` machine.
+"""A deployed definition version compiled once into a shared ``transitions`` machine, and the
+dispatch table derived from it that the hot path runs.
 
-Leads are never ``Machine`` models: each event borrows the machine with a two-slot stand-in
-for the lead (:class:`_Borrowed`), so a million leads cost database rows, not memory.
-The machine's conditions are the compiled criteria; its ``after`` callbacks note which
-transition fired.
+The ``transitions`` machine stays the compiler's output and the semantic reference
+(:meth:`CompiledProcess.decide_with_machine`): leads are never ``Machine`` models, each event
+borrows the machine with a two-slot stand-in for the lead (:class:`_Borrowed`), its conditions
+are the compiled criteria and its ``after`` callbacks note which transition fired. Every
+dispatch on the hot path instead reads the table built from the machine's own transition lists
+(:meth:`CompiledProcess.decide`): (stage, trigger) -> the candidates in the order the machine
+tries them, the first whose criteria all hold wins. A property test proves both agree.
 """
 
 from __future__ import annotations
@@ -155,6 +159,8 @@ class CompiledProcess:
                     after=[candidate.chosen],
                 )
         self._events = self.machine.events
+        self.table = self._dispatch_table()
+        """(stage, trigger) -> candidates, in the order the machine tries them."""
         self._needs_activities = {
             key: any(c.reads_activities for cand in cands for c in cand.criteria)
             for key, cands in self._candidates.items()
@@ -184,6 +190,18 @@ class CompiledProcess:
         self.reads_activities = auto_reads or any(self._needs_activities.values())
         self.sla = SlaSet(definition, self.activity_types)
 
+    def _dispatch_table(self) -> dict[tuple[str, str], tuple[_Candidate, ...]]:
+        """The machine's transitions per (source stage, trigger), read from the machine itself
+        (its order is the order conditions are tried in), mapped back to their candidates."""
+        table: dict[tuple[str, str], tuple[_Candidate, ...]] = {}
+        for trigger, event in self._events.items():
+            for source, transitions in event.transitions.items():
+                by_check = {id(c.check.__self__): c for c in self._candidates[(source, trigger)]}
+                table[(source, trigger)] = tuple(
+                    by_check[id(t.conditions[0].func.__self__)] for t in transitions
+                )
+        return table
+
     def needs_activities(self, stage: str, trigger: str) -> bool:
         """Whether deciding ``trigger`` from ``stage`` looks at recorded activities."""
         return self._needs_activities.get((stage, trigger), False)
@@ -209,7 +227,22 @@ class CompiledProcess:
     # -- dispatch ------------------------------------------------------------------------------
 
     def decide(self, trigger: str, ctx: EvalContext) -> Decision:
-        """Let the machine decide ``trigger`` for the lead described by ``ctx``; no side effects."""
+        """Decide ``trigger`` for the lead described by ``ctx`` from the dispatch table: the
+        first candidate whose criteria hold is taken; no side effects. The same answer as
+        :meth:`decide_with_machine`, without the machine's per-event bookkeeping."""
+        candidates = self.table.get((ctx.stage, trigger))
+        if candidates is None:
+            return Decision(trigger, False, None, [])
+        attempt = _Attempt(ctx)
+        for candidate in candidates:
+            if candidate.evaluate(attempt):
+                return Decision(trigger, True, candidate.transition, attempt.tried[-1][1])
+        results = [r for _, rs in attempt.tried for r in rs]
+        return Decision(trigger, True, None, results)
+
+    def decide_with_machine(self, trigger: str, ctx: EvalContext) -> Decision:
+        """Let the ``transitions`` machine decide ``trigger`` (the semantic reference of
+        :meth:`decide`); no side effects."""
         if trigger not in self.allowed.get(ctx.stage, ()):
             return Decision(trigger, False, None, [])
         attempt = _Attempt(ctx)
