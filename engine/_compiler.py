@@ -196,9 +196,12 @@ class CompiledProcess:
         table: dict[tuple[str, str], tuple[_Candidate, ...]] = {}
         for trigger, event in self._events.items():
             for source, transitions in event.transitions.items():
-                by_check = {id(c.check.__self__): c for c in self._candidates[(source, trigger)]}
+                # each machine transition's one condition is its candidate's bound ``check``
+                by_check: dict[object, _Candidate] = {
+                    c.check: c for c in self._candidates[(source, trigger)]
+                }
                 table[(source, trigger)] = tuple(
-                    by_check[id(t.conditions[0].func.__self__)] for t in transitions
+                    by_check[t.conditions[0].func] for t in transitions
                 )
         return table
 
