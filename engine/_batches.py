@@ -24,6 +24,7 @@ from leadflow.engine._errors import (
     LeadNotFound,
     TransactionConflict,
 )
+from leadflow.engine._gc import gc_paused
 from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._types import BatchResult, Instance, ItemFailure
@@ -116,12 +117,13 @@ def _start_batch(
     result: BatchResult,
 ) -> None:
     compiled = choose("")  # any version: they all name the same process
-    planned, items, failures = _plan_starts(runtime, choose, batch, at)
-    try:
-        keep = _write_starts(runtime, compiled, planned, items, failures)
-    except (runtime.store.integrity_error, TransactionConflict):
-        # another writer started one of these leads meanwhile: redo them one by one
-        keep = _start_one_by_one(runtime, compiled, planned, items, failures)
+    with gc_paused():
+        planned, items, failures = _plan_starts(runtime, choose, batch, at)
+        try:
+            keep = _write_starts(runtime, compiled, planned, items, failures)
+        except (runtime.store.integrity_error, TransactionConflict):
+            # another writer started one of these leads meanwhile: redo them one by one
+            keep = _start_one_by_one(runtime, compiled, planned, items, failures)
     result.succeeded.extend(runtime.instance(c.row) for _, c in sorted(keep, key=_first))
     result.failed.extend(sorted(failures, key=lambda f: f.index))
 
@@ -260,7 +262,7 @@ def _fire_batch(
     failures: list[ItemFailure] = []
     planned: list[tuple[int, Change]] = []
     try:
-        with runtime.store.transaction(f"fire_many {process}") as tx:
+        with gc_paused(), runtime.store.transaction(f"fire_many {process}") as tx:
             rows = tx.load_many(process, (str(item.get("lead_id")) for _, item in batch))
             need = [
                 r.id
@@ -276,6 +278,8 @@ def _fire_batch(
             def acts_of(change: Change) -> list[Activity]:
                 return acts.get(change.row.id, []) if change.row.id is not None else []
 
+            versions: dict[int, CompiledProcess] = {}
+            now = runtime.now(at)  # one time for the items that bring none: one transaction
             for index, item in batch:
                 lead_id = str(item.get("lead_id"))
                 try:
@@ -283,7 +287,9 @@ def _fire_batch(
                     if row is None:
                         runtime.compiled(process, None)
                         raise LeadNotFound(process, lead_id)
-                    compiled = runtime.compiled(process, row.definition_version)
+                    compiled = versions.get(row.definition_version) or versions.setdefault(
+                        row.definition_version, runtime.compiled(process, row.definition_version)
+                    )
                     trigger, data, actor = (
                         str(item.get("trigger")),
                         item.get("data"),
@@ -298,7 +304,7 @@ def _fire_batch(
                         trigger,
                         data,
                         who_of(actor),
-                        runtime.now(item.get("at") or at),
+                        runtime.now(given) if (given := item.get("at")) is not None else now,
                         acts.get(row.id, []),
                     )
                 except GuardFailed as exc:  # what the criteria saw, as the actor may see it

@@ -18,6 +18,7 @@ from typing import Any
 from leadflow.definitions import LadderStep, SlaPolicy
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._errors import LeadflowError, TransactionConflict
+from leadflow.engine._gc import gc_paused
 from leadflow.engine._runtime import Runtime
 from leadflow.engine.sla._clocks import EVENT_OF_LEVEL, Mark
 from leadflow.engine.store import Change, DueTimer, InstanceRow, Tx
@@ -93,7 +94,7 @@ class Sweep:
         """Fire up to ``limit`` due timers in one transaction: (how many, whether more may be
         due: the batch was full, or a fired mark scheduled a timer that is already due)."""
         store = self.runtime.store
-        with store.transaction("sweep due timers") as tx:
+        with gc_paused(), store.transaction("sweep due timers") as tx:
             timers = tx.due_timers(now, limit)
             if not timers:
                 return 0, False
