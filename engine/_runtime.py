@@ -85,12 +85,10 @@ class Runtime:
     def compiled(self, process: str, version: int | None = None) -> CompiledProcess:
         """A deployed version compiled (the latest when ``version`` is None);
         :class:`UnknownProcess` naming what is deployed when there is none."""
+        if type(version) is int and (cached := self._compiled.get((process, version))):
+            return cached  # the hot path: only checked values ever became keys
         check_text_argument("process", process)
         check_version("version", version)
-        if version is not None:
-            cached = self._compiled.get((process, version))
-            if cached is not None:
-                return cached
         t = definitions_table
         query = sa.select(t.c.version, t.c.body).where(t.c.process == process)
         query = (

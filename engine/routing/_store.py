@@ -64,7 +64,7 @@ class AwayPeriod:
 class RoutingStore:
     """Routing's reads and writes over one open transaction's cursor."""
 
-    __slots__ = ("_dec", "_enc", "_memo", "cur", "param")
+    __slots__ = ("_dec", "_enc", "_memo", "_tx", "cur", "param")
 
     def __init__(self, cur: Any, store: Store, memo: dict[Any, Any] | None = None) -> None:
         self.cur = cur
@@ -72,13 +72,48 @@ class RoutingStore:
         self._enc = store.encode_time
         self._dec = store.decode_time
         self._memo = {} if memo is None else memo
+        self._tx: Tx | None = None
 
     @classmethod
     def of(cls, tx: Tx) -> RoutingStore:
         """The routing store of an engine transaction (``engine.store.transaction(...)``);
         reads that cannot change within it (out-of-office periods) are made once per
-        transaction."""
-        return cls(tx.cur, tx.store, tx.memo)
+        transaction, and its writes are batched: a rotation pointer is written once, and the
+        decisions with one ``executemany``, before the transaction commits (or before a read
+        of the decisions), however many leads it routes."""
+        routing = cls(tx.cur, tx.store, tx.memo)
+        routing._tx = tx
+        return routing
+
+    def _pending(self) -> tuple[list[tuple[Any, ...]], dict[tuple[str, str], list[Any]]]:
+        """(decisions not written yet, {(process, team): [pointer, changed]}) of the
+        transaction; the first call registers :meth:`flush` to run before it commits."""
+        pending = self._memo.get("routing")
+        if pending is None:
+            pending = self._memo["routing"] = ([], {})
+            if self._tx is not None:
+                self._tx.before_commit.append(self.flush)
+        return pending
+
+    def flush(self) -> None:
+        """Write the decisions and rotation pointers held back in this transaction."""
+        routes, pointers = self._pending()
+        p = self.param
+        if routes:
+            self.cur.executemany(
+                "INSERT INTO lf_routes (process, team, instance_id, owner, at) "
+                f"VALUES ({p}, {p}, {p}, {p}, {p})",
+                routes,
+            )
+            routes.clear()
+        changed = [(v[0], *key) for key, v in pointers.items() if v[1]]
+        if changed:
+            self.cur.executemany(
+                f"UPDATE lf_team_state SET pointer = {p} WHERE process = {p} AND team = {p}",
+                changed,
+            )
+            for key in pointers:
+                pointers[key][1] = False
 
     # -- load --------------------------------------------------------------------------------
 
@@ -136,18 +171,39 @@ class RoutingStore:
         """
         if size < 1:
             raise ValueError(f"a rotation has at least one position; got size {size}")
+        held = self._pending()[1].get((process, team)) if self._tx is not None else None
+        if held is not None:  # this transaction holds the row: move it in memory
+            held[0] = (held[0] % size + 1) % size
+            held[1] = True
+            return int(held[0] - 1) % size
         p = self.param
         mod = "%%" if p == "%s" else "%"  # a literal % next to pyformat markers is doubled
         new = self._bump(process, team, f"(pointer {mod} {p} + 1) {mod} {p}", (size, size))
+        self._hold(process, team, new)
         return (new - 1) % size
 
     def lock_team(self, process: str, team: str) -> int:
         """Lock the team's state row until the transaction ends; its pointer, unchanged."""
-        return self._bump(process, team, "pointer", ())
+        held = self._pending()[1].get((process, team)) if self._tx is not None else None
+        if held is not None:
+            return int(held[0])
+        pointer = self._bump(process, team, "pointer", ())
+        self._hold(process, team, pointer)
+        return pointer
+
+    def _hold(self, process: str, team: str, pointer: int) -> None:
+        """Remember a pointer whose row this transaction has locked (batched stores only)."""
+        if self._tx is not None:
+            self._pending()[1][(process, team)] = [pointer, False]
 
     def set_pointer(self, process: str, team: str, value: int) -> None:
         """Set the team's round-robin pointer (after :meth:`advance_pointer` or
         :meth:`lock_team` in the same transaction)."""
+        held = self._pending()[1].get((process, team)) if self._tx is not None else None
+        if held is not None:
+            held[0] = value
+            held[1] = True
+            return
         p = self.param
         self.cur.execute(
             f"UPDATE lf_team_state SET pointer = {p} WHERE process = {p} AND team = {p}",
@@ -164,6 +220,7 @@ class RoutingStore:
         A lead routed twice counts once in the total and once per team it went to.
         ``exclude_instance`` leaves one lead out (the one being routed again).
         """
+        self.flush()
         p = self.param
         where = f"FROM lf_routes WHERE process = {p} AND at >= {p} AND instance_id <> {p}"
         params = (process, self._enc(since), -1 if exclude_instance is None else exclude_instance)
@@ -180,6 +237,7 @@ class RoutingStore:
         What :meth:`routed` says for one team, in one pass over the window (share caps ask this
         for every lead a capped rule matches; the cost grows with the window's routes).
         """
+        self.flush()
         p = self.param
         self.cur.execute(
             "SELECT count(*), coalesce(sum(mine), 0) FROM (SELECT max(CASE WHEN team = "
@@ -198,7 +256,11 @@ class RoutingStore:
     def record(
         self, process: str, team: str, instance_id: int, owner: str | None, at: datetime
     ) -> None:
-        """Append one routing decision to ``lf_routes``."""
+        """Append one routing decision to ``lf_routes`` (held until the transaction commits
+        when batched, see :meth:`of`)."""
+        if self._tx is not None:
+            self._pending()[0].append((process, team, instance_id, owner, self._enc(at)))
+            return
         p = self.param
         self.cur.execute(
             "INSERT INTO lf_routes (process, team, instance_id, owner, at) "

@@ -10,7 +10,7 @@ Dialect differences (parameter style, how times are stored) are computed once, h
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,11 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import SchemaMismatch, StorageError, TransactionConflict
-from leadflow.engine._json import dumps
+from leadflow.engine._json import dumps, loads
 from leadflow.engine.store._idempotency import StoredAnswer, read_answer, write_answer
 from leadflow.engine.store._rows import SELECT_COLS, Change, DueTimer, InstanceRow
 from leadflow.engine.store._statements import hot_path_statements
@@ -31,6 +31,8 @@ from leadflow.engine.store.tables import SCHEMA_REVISION, metadata
 __all__ = ["WAKEUP_CHANNEL", "Change", "DueTimer", "InstanceRow", "Store", "dumps"]
 
 _CHUNK = 500
+_KEPT = 2
+"""Connections a store keeps between transactions (see :meth:`Store._checkout`)."""
 
 
 class Store:
@@ -54,6 +56,9 @@ class Store:
         self.param = p
         """The DBAPI placeholder of this dialect (``?`` or ``%s``) for hand-written SQL."""
         self.encode_time: Callable[[datetime], Any] = _sqlite_time if self.is_sqlite else _aware
+        self._idle: list[tuple[Any, int]] = []
+        """Connections kept checked out between transactions, with the process that did."""
+        self._keep = self.owns_engine and isinstance(self.sa.pool, QueuePool)
         try:
             self.ensure_schema(create=self.is_sqlite if create is None else create)
         except BaseException:
@@ -106,6 +111,11 @@ class Store:
 
     def dispose(self) -> None:
         """Close pooled connections (only of an engine this store created)."""
+        self._keep = False
+        while self._idle:
+            raw, pid = self._idle.pop()
+            if pid == os.getpid():
+                raw.close()
         if self.owns_engine:
             self.sa.dispose()
 
@@ -122,27 +132,55 @@ class Store:
     @contextmanager
     def transaction(self, what: str) -> Iterator[Tx]:
         """A DBAPI transaction committed on success; DBAPI errors become :class:`StorageError`."""
-        try:
-            raw = self.sa.raw_connection()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"{what}: cannot connect: {exc.__cause__ or exc}") from exc
+        raw = self._checkout(what)
+        healthy = False  # the connection ended its transaction cleanly: it may be kept
         try:
             cursor = raw.cursor()
             try:
-                yield Tx(self, cursor)
+                tx = Tx(self, cursor)
+                yield tx
+                for hook in tx.before_commit:
+                    hook()
                 raw.commit()
+                healthy = True
             except BaseException:
                 raw.rollback()
+                healthy = True
                 raise
             finally:
                 cursor.close()
         except self.integrity_error:
             raise
         except self.dbapi_error as exc:
+            healthy = False
             if _is_transient(exc):
                 raise TransactionConflict(what) from exc
             raise StorageError(f"{what}: the database failed: {exc}") from exc
         finally:
+            self._checkin(raw, healthy)
+
+    def _checkout(self, what: str) -> Any:
+        """A pooled DBAPI connection: one this store kept from its last transaction, else
+        the SQLAlchemy pool's (its checkout and checkin cost about a tenth of a fire)."""
+        while self._idle:
+            try:
+                raw, pid = self._idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if pid == os.getpid():
+                return raw
+            # a forked child must not use its parent's connection (nor close it)
+        try:
+            return self.sa.raw_connection()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"{what}: cannot connect: {exc.__cause__ or exc}") from exc
+
+    def _checkin(self, raw: Any, healthy: bool) -> None:
+        """Keep a connection that ended cleanly (at most :data:`_KEPT`, so the SQLAlchemy pool
+        always has connections for the queries off the hot path); else return it to the pool."""
+        if healthy and self._keep and len(self._idle) < _KEPT:
+            self._idle.append((raw, os.getpid()))
+        else:
             raw.close()
 
     def decode_time(self, value: str | datetime) -> datetime:
@@ -163,14 +201,14 @@ class Store:
             r[3],
             r[4],
             r[5],
-            json.loads(r[6]),
+            loads(r[6]),
             r[7],
             r[8],
             dt(r[9]),
             dt(r[10]),
             dt(r[11]),
             r[12],
-            json.loads(r[13]) if r[13] else {},
+            loads(r[13]) if r[13] else {},
         )
 
 
@@ -200,13 +238,25 @@ def _aware(value: datetime) -> datetime:
 class Tx:
     """One open transaction's cursor with the hot-path operations."""
 
-    __slots__ = ("cur", "memo", "store")
+    __slots__ = ("_times", "before_commit", "cur", "memo", "store")
 
     def __init__(self, store: Store, cursor: Any) -> None:
         self.store = store
         self.cur = cursor
         self.memo: dict[Any, Any] = {}
         """Reads cached for the length of this transaction (see RoutingStore)."""
+        self._times: dict[datetime, Any] = {}
+        self.before_commit: list[Callable[[], None]] = []
+        """Writes held back until the transaction's end (see ``RoutingStore.of``)."""
+
+    def encode_time(self, value: datetime) -> Any:
+        """``store.encode_time``, once per distinct time of the transaction (a change's time
+        is usually also its row's ``updated_at`` and ``stage_entered_at``, and a batch's items
+        share one time)."""
+        encoded = self._times.get(value)
+        if encoded is None:
+            encoded = self._times[value] = self.store.encode_time(value)
+        return encoded
 
     def load(self, process: str, lead_id: str) -> InstanceRow | None:
         """The instance of ``lead_id`` in ``process``, or None."""
@@ -354,7 +404,7 @@ class Tx:
 
     def write_instances(self, changes: Sequence[Change]) -> bool:
         """Insert or version-checked update of each change's instance row; False on a conflict."""
-        enc = self.store.encode_time
+        enc = self.encode_time
         sql = self.store._sql
         updates = []
         for c in changes:
@@ -406,7 +456,7 @@ class Tx:
 
     def write_log(self, changes: Sequence[Change]) -> None:
         """The history row, outbox event and activity row of each change, in order."""
-        enc = self.store.encode_time
+        enc = self.encode_time
         sql = self.store._sql
         history = []
         events = []
