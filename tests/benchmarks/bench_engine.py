@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import gc
 import json
 import os
@@ -899,8 +900,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also cProfile the per-call fire loop, fire_many and decide()",
     )
+    parser.add_argument(
+        "--rss-leads",
+        type=int,
+        metavar="N",
+        help="leads at the large RSS checkpoint (default 200,000; 20,000 with --quick)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.rss_leads:
+        sizes = dataclasses.replace(sizes, rss_large=args.rss_leads)
     with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as tmp:
         workdir = Path(tmp)
         results = run(sizes, workdir)
