@@ -1,0 +1,192 @@
+"""The hot path on PostgreSQL: ``Engine.fire`` against a raw psycopg floor, with 1, 2 and 4
+processes firing at once on one throwaway server.
+
+Run from the repository root (leadflow importable; PostgreSQL 15 server binaries on the machine,
+found as the tests find them; ``pip install '.[bench]'``)::
+
+    python tests/benchmarks/bench_hotpath_pg.py            # 1,000 fires per process, 3 reps
+    python tests/benchmarks/bench_hotpath_pg.py --quick    # 300 fires per process
+
+Each repetition prepares two new databases with the same leads (started with ``start_many``,
+untimed). N processes then fire the CEL-guarded ``qualify`` of ``bench_hotpath.py`` on their own
+leads, one transaction per call, all released by one barrier; the figure is all fires divided by
+the slowest process's time. The **raw floor** is N processes writing, with psycopg 3 and the
+engine's own statements, exactly the rows the engine wrote (read back from its database: the
+instance UPDATE, the history and outbox INSERTs), a commit per lead, into the other database.
+Its timed part does no SELECT and no JSON encoding. Engine and floor runs alternate; the median
+of each is kept. It is a benchmark, not a test: the exit code is 0 whatever the figures are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+try:
+    import psycopg
+
+    from leadflow.engine import Engine
+    from leadflow.engine.store._statements import hot_path_statements
+except ImportError as exc:  # pragma: no cover - a usage error, not a benchmark result
+    sys.exit(f"cannot import ({exc}); pip install '.[bench]' or set PYTHONPATH (see README.md)")
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from bench_hotpath import DEFINITION, FIRE_DATA, PROCESS  # noqa: E402
+from postgres_server import find_bindir, start_server  # noqa: E402
+
+SQL = hot_path_statements("%s", "postgresql")
+PROCESSES = (1, 2, 4)
+_T0 = time.perf_counter()
+
+
+def progress(what: str) -> None:
+    print(f"  [{time.perf_counter() - _T0:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
+def _conninfo(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _leads(procs: int, n: int) -> list[list[str]]:
+    return [[f"p{k}-warm"] + [f"p{k}-lead-{i}" for i in range(n)] for k in range(procs)]
+
+
+def prepare(url: str, folder: Path, leads: list[list[str]]) -> None:
+    definition = folder / "hot-path.yaml"
+    definition.write_text(DEFINITION)
+    with Engine(url, create=True) as engine:
+        engine.deploy(definition)
+        items = [
+            (lead, {"email": f"{lead}@example.com", "score": 70}) for ls in leads for lead in ls
+        ]
+        engine.start_many(PROCESS, items)
+
+
+def _engine_worker(url: str, leads: list[str], barrier: Any, out: Any) -> None:
+    with Engine(url) as engine:
+        engine.fire(PROCESS, leads[0], "qualify", FIRE_DATA)  # warm up, untimed
+        barrier.wait()
+        t = time.perf_counter()
+        for lead in leads[1:]:
+            engine.fire(PROCESS, lead, "qualify", FIRE_DATA)
+        out.put(time.perf_counter() - t)
+
+
+def _raw_worker(
+    url: str, work: list[tuple[Any, list[Any], list[Any]]], barrier: Any, out: Any
+) -> None:
+    with psycopg.connect(_conninfo(url)) as conn:
+        cur = conn.cursor()
+        (warm, *rest) = work
+        _write(cur, *warm)
+        conn.commit()
+        barrier.wait()
+        t = time.perf_counter()
+        for update, history, outbox in rest:
+            _write(cur, update, history, outbox)
+            conn.commit()
+        out.put(time.perf_counter() - t)
+
+
+def _write(cur: Any, update: Any, history: list[Any], outbox: list[Any]) -> None:
+    cur.execute(SQL["update"], update)
+    for row in history:
+        cur.execute(SQL["history"], row)
+    for row in outbox:
+        cur.execute(SQL["outbox"], row)
+
+
+def _run(target: Any, args_per_proc: list[tuple[Any, ...]]) -> float:
+    """Start one process per argument tuple, release them together; the slowest one's time."""
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(len(args_per_proc))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args_per_proc]
+    for p in procs:
+        p.start()
+    times = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(60)
+        if p.exitcode:
+            raise RuntimeError(f"a benchmark process failed with exit code {p.exitcode}")
+    return max(times)
+
+
+def written(url: str, raw_url: str, leads: list[list[str]]) -> list[list[Any]]:
+    """Per process, per lead: the rows the engine wrote, with the raw database's instance ids."""
+    with psycopg.connect(_conninfo(url)) as conn, psycopg.connect(_conninfo(raw_url)) as raw:
+        ids = dict(raw.execute("SELECT lead_id, id FROM lf_instances").fetchall())
+        mine = dict(conn.execute("SELECT id, lead_id FROM lf_instances").fetchall())
+        history: dict[int, list[Any]] = {}
+        for row in conn.execute(
+            "SELECT instance_id, seq, at, kind, trigger, from_stage, to_stage, actor, details "
+            "FROM lf_history WHERE kind = 'transition' ORDER BY id"
+        ):
+            history.setdefault(row[0], []).append((ids[mine[row[0]]], *row[1:]))
+        outbox: dict[int, list[Any]] = {}
+        for row in conn.execute(
+            "SELECT event_id, instance_id, seq, type, at, payload FROM lf_outbox "
+            "WHERE type <> 'leadflow.lead.started' ORDER BY id"
+        ):
+            outbox.setdefault(row[1], []).append((row[0], ids[mine[row[1]]], *row[2:]))
+        updates = {}
+        for row in conn.execute(
+            "SELECT definition_version, stage, owner, data, closed, version, updated_at, "
+            "stage_entered_at, stage_seq, sla, id, version - 1 FROM lf_instances"
+        ):
+            iid = row[10]
+            updates[mine[iid]] = ((*row[:10], ids[mine[iid]], row[11]), history[iid], outbox[iid])
+    return [[updates[lead] for lead in ls] for ls in leads]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="300 fires per process")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    n = 300 if args.quick else 1_000
+    load = os.getloadavg()
+    results: dict[tuple[str, int], list[float]] = {}
+    with start_server(find_bindir()) as server, tempfile.TemporaryDirectory() as tmp:
+        progress(f"PostgreSQL at {server.url('postgres')}")
+        for rep in range(args.repeats):
+            for procs in PROCESSES:
+                leads = _leads(procs, n)
+                url, raw_url = server.create_database(), server.create_database()
+                prepare(url, Path(tmp), leads)
+                prepare(raw_url, Path(tmp), leads)
+                seconds = _run(_engine_worker, [(url, ls) for ls in leads])
+                results.setdefault(("engine", procs), []).append(seconds)
+                work = written(url, raw_url, leads)
+                seconds = _run(_raw_worker, [(raw_url, w) for w in work])
+                results.setdefault(("raw", procs), []).append(seconds)
+                for db in (url, raw_url):
+                    server.drop_database(db.rsplit("/", 1)[1])
+                progress(f"repetition {rep + 1}, {procs} process(es)")
+    now = os.getloadavg()
+    mode = "--quick, " if args.quick else ""
+    print(f"leadflow hot path on PostgreSQL ({mode}{n:,} fires per process)")
+    print(f"{os.cpu_count()} CPUs; load average at start {load[0]:.2f}, at end {now[0]:.2f}")
+    print(f"median of {args.repeats} alternating repetitions; spread = slowest/fastest repetition")
+    print()
+    print(f"{'processes':>9} {'Engine.fire':>14} {'raw psycopg':>14} {'ratio':>7}  spread")
+    for procs in PROCESSES:
+        ours = procs * n / statistics.median(results[("engine", procs)])
+        raw = procs * n / statistics.median(results[("raw", procs)])
+        spread = "/".join(
+            f"{max(results[(k, procs)]) / min(results[(k, procs)]):.2f}" for k in ("engine", "raw")
+        )
+        print(f"{procs:>9} {ours:>12,.0f}/s {raw:>12,.0f}/s {ours / raw:>6.2f}x  {spread}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
