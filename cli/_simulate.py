@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,8 +62,8 @@ def _delta(row: MetricDelta) -> tuple[str, str]:
 def _summary(result: SimulationResult) -> str:
     return (
         f"{result.process} v{result.version}: {result.leads:,} leads ({result.source}, seed "
-        f"{result.seed}), simulated {result.started_at:%Y-%m-%d %H:%M} -> "
-        f"{result.ended_at:%Y-%m-%d %H:%M} UTC, {result.changes:,} changes and "
+        f"{result.seed}), simulated {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M} -> "
+        f"{result.ended_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {result.changes:,} changes and "
         f"{result.marks:,} SLA marks in {result.wall_seconds:.1f} s "
         f"({result.leads_per_second:,.0f} leads/s)"
     )
@@ -205,9 +206,8 @@ def simulate_command(
         write_adjustments(first.adjustments, adjustments)
         typer.echo(f"wrote {len(first.adjustments):,} adjusted rows to {adjustments}", err=True)
     if target is not None:
-        typer.echo(
-            f"kept the run in {target}: leadflow report ... --db sqlite:///{target}", err=True
-        )
+        hint = f"leadflow report funnel --process {first.process} --db sqlite:///{target}"
+        typer.echo(f"kept the run in {target}: {hint}", err=True)
     if fmt == "json":
         out: dict[str, Any] = {"a": first.as_dict()} if second else first.as_dict()
         if second is not None:

@@ -8,7 +8,7 @@ database behind. An existing file is never written into: its leads would mix wit
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,9 +59,7 @@ def kept_database(target: Path | None) -> Iterator[str]:
     if target is None:
         yield "sqlite://"
         return
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    partial = Path(name)
+    partial = target.parent / f".{target.name}.{secrets.token_hex(6)}.partial"
     try:
         yield f"sqlite:///{partial}"
     except BaseException:
