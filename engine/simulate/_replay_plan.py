@@ -70,6 +70,17 @@ def _paths(definition: ProcessDefinition) -> dict[str, dict[str, list[str]]]:
     return out
 
 
+def _insert(plan: list[Step], step: Step) -> None:
+    """Put ``step`` after the start and the steps before its time (before those at its time)."""
+    assert step.when is not None
+    at, position = plan[0].when, 1
+    for k, other in enumerate(plan[1:], 1):
+        at = other.when or at
+        if at is not None and at < step.when:
+            position = k + 1
+    plan.insert(position, step)
+
+
 class Planner:
     """Turns the rows of the spec's files into one list of steps per lead."""
 
@@ -208,6 +219,11 @@ class Planner:
             step = Step(when, [], stage, column, row.at(column or None), row.get(column))
             plan.extend(self._moves(lead_id, here, stage, step, row, owner))
             here = stage
+        for activity, column in spec.activity_times.items():
+            when = self.cells.time(row, column)
+            if when is not None:
+                op = Op("record", lead_id, datetime.min, activity, {}, actor=owner)
+                _insert(plan, Step(when, [op], activity, column, row.at(column), row.get(column)))
         return plan
 
     # -- one row per event ---------------------------------------------------------------------

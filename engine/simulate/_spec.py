@@ -267,6 +267,9 @@ class ReplaySpec(_Located):
     """Stage names of the data -> stages of the definition."""
     stage_times: dict[str, str] = Field(default_factory=dict)
     """Definition stage -> the column of the time the lead entered it."""
+    activity_times: dict[str, str] = Field(default_factory=dict)
+    """Activity type -> the column of the time it happened (wide format): ``{call:
+    first_contact_date}`` records a call then (an empty cell records none)."""
     events: EventColumns | None = None
     activities: dict[str, str] = Field(default_factory=dict)
     """Event types of the data -> activity types (long format; others keep their name)."""

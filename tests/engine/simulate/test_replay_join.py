@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from leadflow.definitions import library_path
 from leadflow.engine import Engine
 from leadflow.engine.simulate import ReplayDataError, ReplaySpec, SpecError, load_spec, simulate
 
 ROOT = Path(__file__).parents[3]
 EXAMPLES = ROOT / "examples" / "simulate"
 FUNNEL = EXAMPLES / "olist-funnel.yaml"
+INBOUND = library_path("inbound-lead")
 DATASETS = Path("/work/shared/datasets")
 
 LEADS = """mql_id,first_contact_date,landing_page_id,origin
@@ -225,3 +227,32 @@ def test_olist_funnel_replays_every_lead_and_reports_its_adjustments() -> None:
     counts = Counter(a.kind for a in result.adjustments)
     assert {a.lead_id for a in result.adjustments if a.kind == "before-created"} == early
     assert counts["unmatched-join-row"] == len(won.keys() - mqls.keys())
+
+
+def test_activity_times_record_the_first_contact_in_time_order(tmp_path: Path) -> None:
+    """A call column records a call at its time, before a stage change at the same time: the
+    lead called before (or as) it was contacted moves on, the one never called or called only
+    after its contact time is refused, and a call before the creation is reported."""
+    data = tmp_path / "leads.csv"
+    data.write_text(
+        "id,email,created,called,contacted\n"
+        "a,a@x.io,2026-02-02T15:00:00Z,2026-02-02T15:00:00Z,2026-02-02T15:00:00Z\n"
+        "b,b@x.io,2026-02-02T16:00:00Z,,2026-02-02T16:30:00Z\n"
+        "c,c@x.io,2026-02-02T17:00:00Z,2026-02-02T18:00:00Z,2026-02-02T17:30:00Z\n"
+        "d,d@x.io,2026-02-02T19:00:00Z,2026-02-01T19:00:00Z,2026-02-02T19:30:00Z\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "replay:\n  path: leads.csv\n  lead_id: id\n  created: [created]\n"
+        "  stage_times: {contacted: contacted}\n  activity_times: {call: called}\n"
+        "  fields: {email: email}\n",
+        encoding="utf-8",
+    )
+    result = simulate(INBOUND, load_spec(spec))
+    assert result.stages["contacted"] == 2  # a and d
+    assert result.refused == {"fire contact": 2}  # b never called, c called too late
+    ((kind, row, lead, column),) = [
+        (a.kind, a.row, a.lead_id, a.column) for a in result.adjustments
+    ]
+    assert (kind, row, lead, column) == ("before-created", "leads.csv:5", "d", "called")
