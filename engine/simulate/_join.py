@@ -20,7 +20,7 @@ from typing import Any
 from leadflow.engine.simulate._adjustments import Adjustments
 from leadflow.engine.simulate._spec import Join, ReplaySpec, SpecError, spec_problem
 
-__all__ = ["Row", "joined_rows", "read_file"]
+__all__ = ["Row", "file_kind", "joined_rows", "read_file", "unreadable"]
 
 
 @dataclass(slots=True)
@@ -47,11 +47,24 @@ class Row:
         return f"{path.name}:{line}"
 
 
+def file_kind(path: Path, fmt: str | None) -> str:
+    """``csv`` or ``jsonl``: as the spec says, else from the file's extension."""
+    return fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
+
+
+def unreadable(
+    spec: ReplaySpec, where: tuple[str | int, ...], path: Path, exc: Exception
+) -> SpecError:
+    """The error for a data file that cannot be read, located at the spec's ``where``."""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return SpecError([spec_problem(spec, where, f"cannot read {path}: {detail}")])
+
+
 def read_file(
     spec: ReplaySpec, path: Path, fmt: str | None, where: tuple[str | int, ...]
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(line number, row) of a data file; :class:`SpecError` at ``where`` if it is unreadable."""
-    kind = fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
+    kind = file_kind(path, fmt)
     try:
         with path.open(newline="", encoding="utf-8") as f:
             if kind == "csv":
@@ -66,8 +79,7 @@ def read_file(
                         raise ValueError(f"line {number} is not a JSON object")
                     yield number, value
     except (OSError, ValueError, csv.Error) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError([spec_problem(spec, where, f"cannot read {path}: {detail}")]) from exc
+        raise unreadable(spec, where, path, exc) from exc
 
 
 def _key(row: Mapping[str, Any], columns: list[str]) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from leadflow.definitions import Problem, ProcessDefinition, format_duration
 from leadflow.engine.simulate._adjustments import Adjustments
 from leadflow.engine.simulate._batch import Outcome
+from leadflow.engine.simulate._columns import check_columns
 from leadflow.engine.simulate._loop import Event, Loop, Moved
 from leadflow.engine.simulate._refusals import Refusals
 from leadflow.engine.simulate._replay_plan import Planner, Step
@@ -85,6 +86,7 @@ class ReplayAgent:
         """
         if self.plans is not None:
             return
+        check_columns(self.spec)
         plans = self.planner.plans()
         problems = self.planner.problems
         if problems:

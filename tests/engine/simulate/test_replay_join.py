@@ -173,8 +173,9 @@ def test_wide_rows_with_a_stage_report_missing_and_out_of_order_times(tmp_path: 
 
 
 def test_join_spec_mistakes_are_located(tmp_path: Path) -> None:
-    """A join without a key, a time format that is no format and columns that clash are
-    reported with the spec file's line and column (the clash names prefix:)."""
+    """A join without a key, a time format that is no format, columns that clash and columns
+    no file has (a misspelt one would read as empty in every row) are reported with the spec
+    file's line and column, the clash naming prefix: and a typo the closest column."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "replay:\n  path: a.csv\n  join:\n    - path: b.csv\n      on: []\n"
@@ -189,10 +190,32 @@ def test_join_spec_mistakes_are_located(tmp_path: Path) -> None:
     formats = f"{bad}:9:3: replay.time_formats"
     assert any(t.startswith(formats) and "'dd/mm/yyyy'" in t for t in text)
     clash = DEALS.replace("business_segment", "origin")
-    with pytest.raises(SpecError, match=r"spec.yaml:5:\d+: .*'origin' of deals.csv .*prefix:"):
+    with pytest.raises(SpecError) as info:
         simulate(FUNNEL, funnel_spec(tmp_path, clash))
+    spec = tmp_path / "spec.yaml"
+    assert [str(p) for p in info.value.problems] == [
+        f"{spec}:5:7: replay.join.0.on: column 'origin' of deals.csv is also in the rows it "
+        "joins onto; set prefix: to tell them apart",
+        f"{spec}:12:11: replay.stage_fields.won.business_segment: 'business_segment' is not a "
+        "column of leads.csv or deals.csv (mql_id, first_contact_date, landing_page_id, origin, "
+        "sr_id, won_date, declared_monthly_revenue)",
+    ]
+    typo = SPEC.replace("{won: won_date}", "{won: won_dat}").replace("on: mql_id", "on: mqlid")
+    (tmp_path / "spec.yaml").write_text(typo, encoding="utf-8")
+    (tmp_path / "deals.csv").write_text(DEALS, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        simulate(FUNNEL, load_spec(spec))
+    assert [str(p) for p in info.value.problems] == [
+        f"{spec}:5:7: replay.join.0.on: 'mqlid' is not a column of leads.csv; did you mean "
+        "'mql_id'?",
+        f"{spec}:5:7: replay.join.0.on: 'mqlid' is not a column of deals.csv; did you mean "
+        "'mql_id'?",
+        f"{spec}:8:17: replay.stage_times.won: 'won_dat' is not a column of leads.csv or "
+        "deals.csv; did you mean 'won_date'?",
+    ]
     missing = funnel_spec(tmp_path).model_copy(update={"join": []})
-    assert simulate(FUNNEL, missing).stages["won"] == 0  # no join: nobody is won
+    with pytest.raises(SpecError, match=r"spec.yaml:8:17: replay.stage_times.won: 'won_date' is "):
+        simulate(FUNNEL, missing)  # without the join, won_date would be empty on every row
 
 
 def olist_files() -> tuple[Path, Path]:
