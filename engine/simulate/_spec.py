@@ -230,6 +230,21 @@ class Join(_Model):
     prefix: str = ""
     """Put before this file's column names (not the key's), when they clash with others."""
 
+    @field_validator("on", mode="before")
+    @classmethod
+    def _key_shape(cls, value: Any) -> Any:
+        texts = (
+            isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+        )
+        if not texts:
+            raise ValueError(
+                "give a column, a list of columns, or {column of the rows so far: column of "
+                "this file}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _keyed(self) -> Join:
         if not self.pairs():

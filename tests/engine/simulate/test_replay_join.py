@@ -16,7 +16,14 @@ import pytest
 
 from leadflow.definitions import library_path
 from leadflow.engine import Engine
-from leadflow.engine.simulate import ReplayDataError, ReplaySpec, SpecError, load_spec, simulate
+from leadflow.engine.simulate import (
+    ReplayDataError,
+    ReplaySpec,
+    SpecError,
+    load_spec,
+    parse_spec,
+    simulate,
+)
 
 ROOT = Path(__file__).parents[3]
 EXAMPLES = ROOT / "examples" / "simulate"
@@ -187,6 +194,9 @@ def test_join_spec_mistakes_are_located(tmp_path: Path) -> None:
         load_spec(bad)
     text = [str(p) for p in info.value.problems]
     assert any(t.startswith(f"{bad}:4:7: replay.join.0: on: name at least one key") for t in text)
+    shape = "replay:\n  path: a.csv\n  join: [{path: b.csv, on: 5}]\n  lead_id: id\n"
+    with pytest.raises(SpecError, match=r"^s.yaml:3:24: replay.join.0.on: give a column, a list"):
+        parse_spec(shape + "  created: [t]\n  stage_times: {won: w}\n", "s.yaml")
     formats = f"{bad}:9:3: replay.time_formats"
     assert any(t.startswith(formats) and "'dd/mm/yyyy'" in t for t in text)
     clash = DEALS.replace("business_segment", "origin")
