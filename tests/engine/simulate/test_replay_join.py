@@ -289,3 +289,43 @@ def test_activity_times_record_the_first_contact_in_time_order(tmp_path: Path) -
         (a.kind, a.row, a.lead_id, a.column) for a in result.adjustments
     ]
     assert (kind, row, lead, column) == ("before-created", "leads.csv:5", "d", "called")
+
+
+SALESFORCE = DATASETS / "salesforce_de_sample" / "Opportunity.csv"
+
+
+def test_salesforce_sample_deals_closed_before_they_were_created_are_reported(
+    tmp_path: Path,
+) -> None:
+    """The real Salesforce sample export: its 31 opportunities replay into their stages, and
+    the 18 won deals, whose close dates lie before the records' creation (the org was made
+    after the demo dates), are each reported as before-created with their file:row."""
+    if not SALESFORCE.exists():
+        pytest.skip(f"the Salesforce sample is not at {SALESFORCE}")
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(
+        f"replay:\n  path: {SALESFORCE}\n  lead_id: Id\n  created: [CreatedDate]\n"
+        "  stage: StageName\n"
+        "  stages: {Prospecting: prospecting, Qualification: qualification, Needs Analysis: "
+        "needs_analysis, Value Proposition: value_proposition, Id. Decision Makers: "
+        "decision_makers, Perception Analysis: perception_analysis, Proposal/Price Quote: "
+        "proposal, Negotiation/Review: negotiation, Closed Won: won, Closed Lost: lost}\n"
+        "  stage_times: {won: CloseDate, lost: CloseDate}\n"
+        "  fields: {name: Name, amount: Amount, lead_source: LeadSource}\n",
+        encoding="utf-8",
+    )
+    with SALESFORCE.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    definition = ROOT / "tests" / "definitions" / "simulate" / "salesforce-opportunity.yaml"
+    result = simulate(definition, load_spec(spec_file))
+    assert result.leads == len(rows) == 31
+    assert result.stages["won"] == sum(r["StageName"] == "Closed Won" for r in rows) == 18
+    assert result.refused == {}
+    early = {
+        (f"Opportunity.csv:{n}", r["Id"])
+        for n, r in enumerate(rows, 2)
+        if r["StageName"] == "Closed Won" and r["CloseDate"] < r["CreatedDate"]
+    }
+    assert len(early) == 18
+    assert result.adjusted == {"before-created": 18}
+    assert {(a.row, a.lead_id) for a in result.adjustments} == early
