@@ -13,6 +13,8 @@ Kinds:
 - ``missing-time``: a stage the lead reached has no time; played at the step before it.
 - ``undated-start``: no creation time (``undated: end``); the lead starts at the end of the data.
 - ``undated-skipped``: no creation time (``undated: skip``); the row is left out.
+- ``after-end``: a step after the spec's ``end``; not played (nor the lead, when it starts
+  after the end).
 - ``duplicate-lead``: a lead id seen before in the main file; the later row is left out.
 - ``duplicate-join-key``: a key seen before in a joined file; the later row is left out.
 - ``unmatched-join-row``: a joined row whose key no row of the main file has (left join).
@@ -35,6 +37,7 @@ KINDS = (
     "missing-time",
     "undated-start",
     "undated-skipped",
+    "after-end",
     "duplicate-lead",
     "duplicate-join-key",
     "unmatched-join-row",

@@ -103,7 +103,10 @@ class ReplayAgent:
         self.start = min(p[0].when for p in plans if p[0].when is not None)
         for plan in plans:
             self._place(plan, self.end)
-        self.plans = plans
+        self.plans = [kept for plan in plans if (kept := self._until_end(plan, self.end))]
+        if not self.plans:
+            message = f"every lead starts after end ({_when(self.end)})"
+            raise SpecError([spec_problem(self.spec, ("end",), message)])
 
     def _place(self, plan: list[Step], end: datetime) -> None:
         """Give every step a time in order; report each one moved."""
@@ -131,6 +134,20 @@ class ReplayAgent:
                 add(kind, step.where, lead_id, step.column, step.raw, detail)
                 step.when = at
             at, previous = step.when, step
+
+    def _until_end(self, plan: list[Step], end: datetime) -> list[Step]:
+        """The steps at or before ``end``; each later one reported (the replay stops there)."""
+        kept = [s for s in plan if s.when is not None and s.when <= end]
+        lead_id = plan[0].ops[0].lead_id
+        for step in plan[len(kept) :]:
+            assert step.when is not None
+            what = "the lead is not played" if not kept else "not played"
+            at = f"{step.label} at {_when(step.when)}"
+            detail = f"{at} is after the replay's end, {_when(end)}: {what}"
+            self.adjustments.add("after-end", step.where, lead_id, step.column, step.raw, detail)
+            if not kept:
+                break
+        return kept
 
     def begin(self, loop: Loop) -> None:
         """Plan every lead's events on the loop (reading the files first if not done)."""

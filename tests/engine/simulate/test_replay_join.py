@@ -329,3 +329,21 @@ def test_salesforce_sample_deals_closed_before_they_were_created_are_reported(
     assert len(early) == 18
     assert result.adjusted == {"before-created": 18}
     assert {(a.row, a.lead_id) for a in result.adjustments} == early
+
+
+def test_steps_after_the_end_are_reported_not_dropped(tmp_path: Path) -> None:
+    """With end: before some of the data, a win after it is not played and a lead created after
+    it is not started; both are reported, and an end before every lead is an error."""
+    spec = funnel_spec(tmp_path, extra="  end: 2018-02-08T00:00:00Z\n")
+    result = simulate(FUNNEL, spec)
+    assert result.leads == 4  # e (9 February) starts after the end
+    ends = {(a.row, a.lead_id, a.column) for a in result.adjustments if a.kind == "after-end"}
+    assert ends == {
+        ("deals.csv:2", "a", "won_date"),  # won 10 February
+        ("deals.csv:4", "c", "won_date"),  # won 20 February
+        ("leads.csv:6", "e", "first_contact_date"),
+    }
+    assert result.stages["won"] == 1  # b only
+    early = funnel_spec(tmp_path, extra="  end: 2017-01-01T00:00:00Z\n")
+    with pytest.raises(SpecError, match=r"spec.yaml:15:3: replay.end: every lead starts after"):
+        simulate(FUNNEL, early)
