@@ -77,7 +77,8 @@ class Cells:
             if kind == "boolean" and isinstance(raw, str):
                 return _boolean(raw)
         except ValueError as exc:
-            message = f"column {column}: {raw!r} is not a {kind} (field {name})"
+            article = "an" if kind[0] in "aeiou" else "a"
+            message = f"column {column}: {raw!r} is not {article} {kind} (field {name})"
             raise BadCell("bad-value", column, raw, message) from exc
         return raw
 

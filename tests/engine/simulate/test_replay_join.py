@@ -347,3 +347,30 @@ def test_steps_after_the_end_are_reported_not_dropped(tmp_path: Path) -> None:
     early = funnel_spec(tmp_path, extra="  end: 2017-01-01T00:00:00Z\n")
     with pytest.raises(SpecError, match=r"spec.yaml:15:3: replay.end: every lead starts after"):
         simulate(FUNNEL, early)
+
+
+def test_an_integer_field_takes_whole_numbers_only(tmp_path: Path) -> None:
+    """A score of 3.5 is a bad row naming its column (it was cut to 3); 4.0 is the integer 4."""
+    data = tmp_path / "leads.csv"
+    data.write_text(
+        "id,email,created,score,contacted\n"
+        "a,a@x.io,2026-02-02T15:00:00Z,3.5,\n"
+        "c,c@x.io,2026-02-02T17:00:00Z,4.0,\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "replay:\n  path: leads.csv\n  lead_id: id\n  created: [created]\n"
+        "  stage_times: {contacted: contacted}\n  fields: {email: email, score: score}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ReplayDataError) as info:
+        simulate(INBOUND, load_spec(spec))
+    assert [str(p) for p in info.value.problems] == [
+        f"{data}:2:1: column score: '3.5' is not an integer (field score) (lead a)",
+    ]
+    data.write_text(data.read_text(encoding="utf-8").replace("3.5", "61"), encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'ok.db'}"
+    assert simulate(INBOUND, load_spec(spec), db=url).stages["new"] == 2
+    with Engine(url) as engine:
+        assert engine.get("inbound-lead", "c").data["score"] == 4
