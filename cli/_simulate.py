@@ -1,14 +1,17 @@
 """``leadflow simulate DEFINITION --spec SPEC [--compare OTHER]``: what-if runs on simulated time.
 
 Wired by the lead in cli.py as ``app.command("simulate")(simulate_command)``. The run happens in
-a throwaway in-memory database; a rich progress bar goes to stderr (never with ``--format
-json``, never with ``--no-progress``); the result is a table or JSON on stdout.
+a throwaway in-memory database, or with ``--db PATH`` in a new SQLite file kept for the reports
+(:mod:`._simulate_db`); a rich progress bar goes to stderr (never with ``--format json``, never
+with ``--no-progress``); the result is a table or JSON on stdout, with the rows a replay
+adjusted under it (``--adjustments FILE`` writes them all).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,10 +20,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from leadflow.cli._adjustments import adjustments_table, write_adjustments
 from leadflow.cli._common import console, fail, handled
+from leadflow.cli._simulate_db import kept_database, target_path
 from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine.simulate import (
     MetricDelta,
+    ReplayDataError,
     SimulationResult,
     SpecError,
     compare,
@@ -56,8 +62,8 @@ def _delta(row: MetricDelta) -> tuple[str, str]:
 def _summary(result: SimulationResult) -> str:
     return (
         f"{result.process} v{result.version}: {result.leads:,} leads ({result.source}, seed "
-        f"{result.seed}), simulated {result.started_at:%Y-%m-%d %H:%M} -> "
-        f"{result.ended_at:%Y-%m-%d %H:%M} UTC, {result.changes:,} changes and "
+        f"{result.seed}), simulated {result.started_at.astimezone(UTC):%Y-%m-%d %H:%M} -> "
+        f"{result.ended_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {result.changes:,} changes and "
         f"{result.marks:,} SLA marks in {result.wall_seconds:.1f} s "
         f"({result.leads_per_second:,.0f} leads/s)"
     )
@@ -98,10 +104,16 @@ def _refusals(result: SimulationResult, label: str) -> Table:
 
 
 def _run(
-    name: str, definition: ProcessDefinition, spec: Any, seed: int, leads: int | None, show: bool
+    name: str,
+    definition: ProcessDefinition,
+    spec: Any,
+    seed: int,
+    leads: int | None,
+    show: bool,
+    db: str = "sqlite://",
 ) -> SimulationResult:
     if not show:
-        return simulate(definition, spec, seed=seed, leads=leads)
+        return simulate(definition, spec, seed=seed, leads=leads, db=db)
     columns = (
         TextColumn(f"simulating {name}"),
         BarColumn(),
@@ -115,7 +127,7 @@ def _run(
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return simulate(definition, spec, seed=seed, leads=leads, progress=advance)
+        return simulate(definition, spec, seed=seed, leads=leads, db=db, progress=advance)
 
 
 @handled
@@ -145,21 +157,57 @@ def simulate_command(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="No progress bar on stderr.")
     ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="PATH",
+            help="Keep the run in this new SQLite file (a path or sqlite:///URL) for "
+            "leadflow report and the forecast; written only when the run succeeds.",
+        ),
+    ] = None,
+    adjustments: Annotated[
+        Path | None,
+        typer.Option(
+            "--adjustments",
+            metavar="FILE",
+            help="Write every row the replay adjusted (a time moved, a row left out) to this "
+            "file: CSV, or JSON for a .json name.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a process on replayed or generated leads, on simulated time."""
     if fmt not in ("table", "json"):
         fail(f"--format must be table or json, not {fmt!r}")
+    if db is not None and compare_with is not None:
+        fail("--db keeps one run: leave out --compare (or run each definition with its own --db)")
+    if adjustments is not None and not adjustments.parent.is_dir():
+        fail(f"--adjustments {adjustments}: the folder {adjustments.parent} does not exist")
+    target = target_path(db) if db is not None else None
     try:
         source = load_spec(spec)
         # every input is read and checked before any work starts (--compare's file too)
         definitions = [(p.name, load_definition(p)) for p in (definition, compare_with) if p]
         show = fmt == "table" and not no_progress
-        first, *others = [_run(n, d, source, seed, leads, show) for n, d in definitions]
+        with kept_database(target) as url:
+            first, *others = [_run(n, d, source, seed, leads, show, url) for n, d in definitions]
         second = others[0] if others else None
+    except ReplayDataError as exc:
+        fail(
+            "the data has bad rows; nothing was written (bad_rows: skip in the spec leaves "
+            "them out and reports them)",
+            [str(p) for p in exc.problems],
+        )
     except SpecError as exc:
         if len(exc.problems) == 1:
             fail(str(exc.problems[0]))
         fail(f"the spec has {len(exc.problems)} problems", [str(p) for p in exc.problems])
+    if adjustments is not None:
+        write_adjustments(first.adjustments, adjustments)
+        typer.echo(f"wrote {len(first.adjustments):,} adjusted rows to {adjustments}", err=True)
+    if target is not None:
+        hint = f"leadflow report funnel --process {first.process} --db sqlite:///{target}"
+        typer.echo(f"kept the run in {target}: {hint}", err=True)
     if fmt == "json":
         out: dict[str, Any] = {"a": first.as_dict()} if second else first.as_dict()
         if second is not None:
@@ -175,3 +223,5 @@ def simulate_command(
     for label, result in shown:
         if result.refusals:
             console().print(_refusals(result, label))
+    if first.adjustments:  # both runs read the same rows
+        console().print(adjustments_table(first.adjustments))

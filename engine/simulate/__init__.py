@@ -17,7 +17,9 @@ so two definitions run on one seed meet the same leads behaving the same way. do
 explains the spec files and how events are played.
 """
 
+from leadflow.engine.simulate._adjustments import Adjustment
 from leadflow.engine.simulate._refusals import Refusal
+from leadflow.engine.simulate._replay import ReplayDataError
 from leadflow.engine.simulate._result import (
     MetricDelta,
     SimulationResult,
@@ -36,9 +38,11 @@ from leadflow.engine.simulate._spec import (
 )
 
 __all__ = [
+    "Adjustment",
     "GeneratorSpec",
     "MetricDelta",
     "Refusal",
+    "ReplayDataError",
     "ReplaySpec",
     "SimulationResult",
     "SlaOutcome",

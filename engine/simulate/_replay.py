@@ -1,100 +1,59 @@
 """Replaying a history: leads and their stage changes or activities read from CSV or JSONL.
 
-One row per lead (``stage`` plus ``stage_times`` columns, such as the Maven CRM sample's
-``deal_stage``, ``engage_date`` and ``close_date``) or one row per event (``events``: a time
-and a type column; a type naming a stage is a stage change, any other an activity). A lead
-reaches its stage along the definition's shortest path of transitions from the initial stage,
-each step at the time of the stage it enters (or the step before). The history is played as it
-was; what the definition refuses (a guard, a stage the path cannot reach) is counted, not fixed.
+One row per lead (``stage`` or ``stage_times`` columns, such as the Maven CRM sample's
+``deal_stage``, ``engage_date`` and ``close_date``), or one row per event (``events``: a time
+and a type column; a type naming a stage is a stage change, any other an activity), from one
+file or several joined on a key. :meth:`ReplayAgent.read` reads everything before the run
+starts, so a bad row stops the replay before anything is written. The history is played as it
+was: what the definition refuses (a guard, a stage the path cannot reach) is counted, not
+fixed, and every time the replay had to move (a deal won before its first contact is played
+at the contact) is reported in :attr:`ReplayAgent.adjustments`, never moved in silence.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, time
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Sequence
+from datetime import datetime
 
-from leadflow.definitions import Problem, ProcessDefinition
-from leadflow.engine.simulate._batch import Op, Outcome
+from leadflow.definitions import Problem, ProcessDefinition, format_duration
+from leadflow.engine.simulate._adjustments import Adjustments
+from leadflow.engine.simulate._batch import Outcome
+from leadflow.engine.simulate._columns import check_columns
 from leadflow.engine.simulate._loop import Event, Loop, Moved
 from leadflow.engine.simulate._refusals import Refusals
+from leadflow.engine.simulate._replay_plan import Planner, Step
 from leadflow.engine.simulate._spec import ReplaySpec, SpecError, spec_problem
 
-__all__ = ["ReplayAgent", "read_rows"]
+__all__ = ["ReplayAgent", "ReplayDataError"]
 
-ACTOR = "replay"
-
-
-def read_rows(spec: ReplaySpec) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """(line number, row) of the spec's file; :class:`SpecError` if it cannot be read."""
-    kind = spec.format or ("jsonl" if spec.path.suffix in (".jsonl", ".ndjson") else "csv")
-    try:
-        with spec.path.open(newline="", encoding="utf-8") as f:
-            if kind == "csv":
-                reader = csv.DictReader(f)
-                for row in reader:
-                    yield reader.line_num, row
-                return
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    value = json.loads(line)
-                    if not isinstance(value, dict):
-                        raise ValueError(f"line {number} is not a JSON object")
-                    yield number, value
-    except (OSError, ValueError, csv.Error) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError(
-            [spec_problem(spec, ("path",), f"cannot read {spec.path}: {detail}")]
-        ) from exc
+SHOWN = 50
+"""Bad rows named one by one at most; the rest are counted."""
 
 
-def _paths(definition: ProcessDefinition) -> dict[str, dict[str, list[str]]]:
-    """For each stage, the shortest trigger path to every stage it can reach."""
-    edges: dict[str, list[tuple[str, str]]] = {s: [] for s in definition.stages}
-    for t in definition.transitions:
-        sources = (
-            [s for s, st in definition.stages.items() if not st.closed]
-            if "*" in t.source
-            else list(t.source)
-        )
-        for s in sources:
-            if s != t.to:
-                edges[s].append((t.name, t.to))
-    out: dict[str, dict[str, list[str]]] = {}
-    for start in definition.stages:
-        found: dict[str, list[str]] = {start: []}
-        queue = deque([start])
-        while queue:
-            here = queue.popleft()
-            for trigger, there in edges[here]:
-                if there not in found:
-                    found[there] = [*found[here], trigger]
-                    queue.append(there)
-        out[start] = found
-    return out
+class ReplayDataError(SpecError):
+    """Rows of a replay's data cannot be read; ``problems`` name each row (file:line)."""
+
+    code = "replay-data-invalid"
+
+
+def _when(value: datetime) -> str:
+    return value.isoformat(sep=" ")
 
 
 class ReplayAgent:
-    """Plans the history's events; counts what the definition refused."""
+    """Plans the history's events; counts what the definition refused and what it adjusted."""
 
     def __init__(self, spec: ReplaySpec, definition: ProcessDefinition) -> None:
         self.spec = spec
         self.definition = definition
         self.total = 0
         self.refusals = Refusals()
+        self.adjustments = Adjustments()
         self.end: datetime | None = spec.end
         self.start: datetime | None = None
-        try:
-            self.zone = ZoneInfo(spec.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise SpecError([spec_problem(spec, ("timezone",), "unknown time zone")]) from exc
-        self.initial = next(s for s, st in definition.stages.items() if st.initial)
-        self.paths = _paths(definition)
         self._check()
+        self.planner = Planner(spec, definition, self.adjustments, self.refusals)
+        self.plans: list[list[Step]] | None = None
 
     def _check(self) -> None:
         spec, d = self.spec, self.definition
@@ -119,186 +78,88 @@ class ReplayAgent:
         if problems:
             raise SpecError(problems)
 
-    # -- reading -------------------------------------------------------------------------------
+    def read(self) -> None:
+        """Read every file and plan every lead, before anything is written.
 
-    def _time(self, text: Any, line: int, column: str) -> datetime | None:
-        if text is None or text == "":
-            return None
-        try:
-            if isinstance(text, str) and len(text) == 10:
-                value = datetime.combine(date.fromisoformat(text), time(), self.zone)
-            else:
-                value = datetime.fromisoformat(str(text))
-        except ValueError as exc:
-            message = f"line {line}: column {column}: {text!r} is not a date or ISO time"
-            raise SpecError([spec_problem(self.spec, ("path",), message)]) from exc
-        return value if value.tzinfo else value.replace(tzinfo=self.zone)
+        Raises :class:`ReplayDataError` naming every bad row (``bad_rows: error``) and
+        :class:`SpecError` when a file cannot be read or holds no dated lead.
+        """
+        if self.plans is not None:
+            return
+        check_columns(self.spec)
+        plans = self.planner.plans()
+        problems = self.planner.problems
+        if problems:
+            shown = problems[:SHOWN]
+            if len(problems) > SHOWN:
+                more = f"... and {len(problems) - SHOWN} more bad rows"
+                shown.append(Problem(more, problems[0].code, problems[0].file, problems[0].line))
+            raise ReplayDataError(shown)
+        times = [s.when for plan in plans for s in plan if s.when is not None]
+        if not times:
+            message = "the files hold no dated lead to replay"
+            raise SpecError([spec_problem(self.spec, ("path",), message)])
+        self.end = self.end or max(times)
+        self.start = min(p[0].when for p in plans if p[0].when is not None)
+        for plan in plans:
+            self._place(plan, self.end)
+        self.plans = [kept for plan in plans if (kept := self._until_end(plan, self.end))]
+        if not self.plans:
+            message = f"every lead starts after end ({_when(self.end)})"
+            raise SpecError([spec_problem(self.spec, ("end",), message)])
 
-    def _value(self, name: str, raw: Any, line: int) -> Any:
-        if raw is None or raw == "":
-            return None
-        kind = str(self.definition.fields[name].type)
-        try:
-            if kind == "number":
-                return float(raw)
-            if kind == "integer":
-                return int(float(raw))
-            if kind == "boolean" and isinstance(raw, str):
-                return raw.strip().lower() in ("1", "true", "yes")
-        except ValueError as exc:
-            message = f"line {line}: {raw!r} is not a {kind} (field {name})"
-            raise SpecError([spec_problem(self.spec, ("fields", name), message)]) from exc
-        return raw
+    def _place(self, plan: list[Step], end: datetime) -> None:
+        """Give every step a time in order; report each one moved."""
+        first = plan[0]
+        lead_id = first.ops[0].lead_id
+        add = self.adjustments.add
+        if first.when is None:
+            detail = f"no creation time; started at the end of the data, {_when(end)}"
+            add("undated-start", first.where, lead_id, first.column, "", detail)
+            first.when = end
+        at, previous = first.when, first
+        for step in plan[1:]:
+            if step.when is None:
+                if step.column:
+                    detail = f"{step.label} has no time; played at {previous.label} ({_when(at)})"
+                    add("missing-time", step.where, lead_id, step.column, "", detail)
+                step.when = at
+            elif step.when < at:
+                kind = "before-created" if previous is first else "out-of-order"
+                gap = format_duration(at - step.when)
+                detail = (
+                    f"{step.label} at {_when(step.when)} is {gap} before {previous.label} "
+                    f"({previous.column} {_when(at)}); played at {_when(at)}"
+                )
+                add(kind, step.where, lead_id, step.column, step.raw, detail)
+                step.when = at
+            at, previous = step.when, step
 
-    def _fields(
-        self, columns: Mapping[str, str], row: Mapping[str, Any], line: int
-    ) -> dict[str, Any]:
-        values = {f: self._value(f, row.get(c), line) for f, c in columns.items()}
-        return {k: v for k, v in values.items() if v is not None}
-
-    def _stage(self, raw: Any, line: int, where: str) -> str:
-        stage = self.spec.stages.get(
-            str(raw), str(raw) if str(raw) in self.definition.stages else None
-        )
-        if stage is None:
-            known = ", ".join(self.spec.stages) or ", ".join(self.definition.stages)
-            message = f"line {line}: {where} {raw!r} is not a known stage ({known})"
-            raise SpecError([spec_problem(self.spec, ("stages",), message)])
-        return stage
-
-    def _closed(self, stage: str) -> bool:
-        return self.definition.stages[stage].closed is not None
-
-    # -- planning ------------------------------------------------------------------------------
+    def _until_end(self, plan: list[Step], end: datetime) -> list[Step]:
+        """The steps at or before ``end``; each later one reported (the replay stops there)."""
+        kept = [s for s in plan if s.when is not None and s.when <= end]
+        lead_id = plan[0].ops[0].lead_id
+        for step in plan[len(kept) :]:
+            assert step.when is not None
+            what = "the lead is not played" if not kept else "not played"
+            at = f"{step.label} at {_when(step.when)}"
+            detail = f"{at} is after the replay's end, {_when(end)}: {what}"
+            self.adjustments.add("after-end", step.where, lead_id, step.column, step.raw, detail)
+            if not kept:
+                break
+        return kept
 
     def begin(self, loop: Loop) -> None:
-        """Read the file and plan every lead's events."""
-        leads = self._wide() if self.spec.events is None else self._long()
-        last = max((t for plan in leads for t, _ in plan if t is not None), default=None)
-        if self.end is None:
-            self.end = last
-        for plan in leads:
-            if plan[0][0] is None:  # undated: starts where the data ends
-                plan[0] = (self.end, plan[0][1])
-            at = plan[0][0]
-            assert at is not None
-            for when, ops in plan:
-                at = max(at, when or at)
-                for op in ops:
-                    op.at = at
-                loop.push(Event(at, ops[0].lead_id, ops))
+        """Plan every lead's events on the loop (reading the files first if not done)."""
+        self.read()
+        assert self.plans is not None
+        for plan in self.plans:
+            for step in plan:
+                assert step.when is not None
+                for op in step.ops:
+                    op.at = step.when
+                loop.push(Event(step.when, step.ops[0].lead_id, step.ops))
             self.total += 1
-        if leads:
-            self.start = min(p[0][0] for p in leads if p[0][0] is not None)
-
-    def _start(self, lead_id: str, at: datetime | None, row: Mapping[str, Any], line: int) -> Op:
-        data = self._fields(self.spec.fields, row, line)
-        owner = str(row.get(self.spec.owner) or "") or None if self.spec.owner else None
-        return Op("start", lead_id, at or datetime.min, data=data, owner=owner, actor=ACTOR)
-
-    def _moves(
-        self,
-        lead_id: str,
-        here: str,
-        there: str,
-        when: datetime | None,
-        row: Mapping[str, Any],
-        line: int,
-        actor: str | None,
-    ) -> list[tuple[datetime | None, list[Op]]]:
-        path = self.paths[here].get(there)
-        if path is None:
-            self.refusals.add(
-                f"no path {here} -> {there}",
-                lead_id,
-                f"the definition has no transitions from '{here}' to '{there}'",
-            )
-            return []
-        data = self._fields(self.spec.stage_fields.get(there, {}), row, line)
-        ops = [Op("fire", lead_id, when or datetime.min, t, None, actor=actor) for t in path]
-        if ops:
-            ops[-1].data = data
-        return [(when, ops)] if ops else []
-
-    def _wide(self) -> list[list[tuple[datetime | None, list[Op]]]]:
-        spec = self.spec
-        assert spec.stage is not None
-        leads = []
-        for line, row in read_rows(spec):
-            lead_id = str(row.get(spec.lead_id) or "")
-            if not lead_id:
-                raise SpecError(
-                    [
-                        spec_problem(
-                            spec, ("lead_id",), f"line {line}: no lead id in column {spec.lead_id}"
-                        )
-                    ]
-                )
-            created = next(
-                (t for c in spec.created if (t := self._time(row.get(c), line, c)) is not None),
-                None,
-            )
-            if created is None and spec.undated == "skip":
-                continue
-            if created is None and spec.undated == "error":
-                message = f"line {line}: lead {lead_id} has no time in {', '.join(spec.created)}"
-                raise SpecError([spec_problem(spec, ("created",), message)])
-            final = self._stage(row.get(spec.stage), line, spec.stage)
-            owner = str(row.get(spec.owner) or "") or None if spec.owner else None
-            plan: list[tuple[datetime | None, list[Op]]] = [
-                (created, [self._start(lead_id, created, row, line)])
-            ]
-            stops = []
-            for k, (stage, column) in enumerate(spec.stage_times.items()):
-                when = self._time(row.get(column), line, column)
-                if when is not None and stage != final and not self._closed(stage):
-                    stops.append((when, k, stage))
-            here = self.initial
-            previous = created
-            for when, _, stage in [*sorted(stops), (None, 0, final)]:
-                if stage == here:
-                    continue
-                entered = spec.stage_times.get(stage)
-                if when is None and entered:
-                    when = self._time(row.get(entered), line, entered)
-                when = when or previous
-                plan.extend(self._moves(lead_id, here, stage, when, row, line, owner))
-                here, previous = stage, when
-            leads.append(plan)
-        return leads
-
-    def _long(self) -> list[list[tuple[datetime | None, list[Op]]]]:
-        spec = self.spec
-        assert spec.events is not None
-        columns = spec.events
-        rows: dict[str, list[tuple[datetime, int, Mapping[str, Any]]]] = {}
-        for line, row in read_rows(spec):
-            lead_id = str(row.get(spec.lead_id) or "")
-            at = self._time(row.get(columns.time), line, columns.time)
-            if not lead_id or at is None:
-                message = f"line {line}: every event needs {spec.lead_id} and {columns.time}"
-                raise SpecError([spec_problem(spec, ("events",), message)])
-            rows.setdefault(lead_id, []).append((at, line, row))
-        leads = []
-        for lead_id, events in rows.items():
-            events.sort(key=lambda e: (e[0], e[1]))
-            at, line, first = events[0]
-            plan: list[tuple[datetime | None, list[Op]]] = [
-                (at, [self._start(lead_id, at, first, line)])
-            ]
-            here = self.initial
-            for at, line, row in events:
-                kind = str(row.get(columns.type) or "")
-                actor = str(row.get(spec.owner) or "") or None if spec.owner else None
-                stage = spec.stages.get(kind, kind if kind in self.definition.stages else None)
-                if stage is None:
-                    activity = spec.activities.get(kind, kind)
-                    plan.append((at, [Op("record", lead_id, at, activity, {}, actor=actor)]))
-                elif stage != here:
-                    plan.extend(self._moves(lead_id, here, stage, at, row, line, actor))
-                    here = stage
-            leads.append(plan)
-        return leads
 
     # -- the loop's callbacks ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from leadflow.engine import reports
 from leadflow.engine.reports import sla_board
+from leadflow.engine.simulate._adjustments import Adjustment
 from leadflow.engine.simulate._refusals import Refusal
 from leadflow.engine.store.tables import instances
 
@@ -91,6 +92,9 @@ class SimulationResult:
     """Changes the definition refused, by kind and trigger (a guard, a stage with no path)."""
     refusals: tuple[Refusal, ...] = ()
     """The same refusals by reason (error code), each with an example message."""
+    adjustments: tuple[Adjustment, ...] = ()
+    """Rows a replay could not play exactly as written, and what it did instead (a time moved,
+    a row left out), by kind."""
     changes: int = 0
     """Changes the source asked for."""
     marks: int = 0
@@ -120,7 +124,17 @@ class SimulationResult:
             out[f"days in {row.stage} median"] = row.median_days
             out[f"days in {row.stage} p90"] = row.p90_days
         out["refused changes"] = sum(self.refused.values())
+        if self.source == "replay":
+            out["adjusted rows"] = len(self.adjustments)
         return out
+
+    @property
+    def adjusted(self) -> dict[str, int]:
+        """Adjusted rows per kind (see :data:`~._adjustments.KINDS`)."""
+        counts: dict[str, int] = {}
+        for a in self.adjustments:
+            counts[a.kind] = counts.get(a.kind, 0) + 1
+        return counts
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: every field, times as ISO 8601, plus the rates."""
@@ -129,6 +143,7 @@ class SimulationResult:
         out["ended_at"] = self.ended_at.isoformat()
         out["sla"] = [{**asdict(s), "breach_rate": s.breach_rate} for s in self.sla]
         out["leads_per_second"] = self.leads_per_second
+        out["adjusted"] = self.adjusted
         return out
 
 

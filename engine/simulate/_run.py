@@ -106,7 +106,9 @@ def simulate(
 ) -> SimulationResult:
     """Run ``definition`` on ``source`` in the database ``db`` (default: a fresh in-memory one).
 
-    ``leads`` overrides a generator's lead count; ``progress`` is called with (simulated hours
+    A replay reads and checks all its rows before ``db`` is opened: bad rows raise
+    :class:`ReplayDataError` (a :class:`SpecError`) and write nothing. ``leads`` overrides a
+    generator's lead count; ``progress`` is called with (simulated hours
     done, simulated hours in the run) after each round of work: it never goes back and reaches
     the total only when the run is over. Raises :class:`SpecError` when the spec does not fit the
     definition, and the definition's own errors when it does not load.
@@ -115,6 +117,8 @@ def simulate(
         definition = load_definition(definition)
     agent, start, kind = _make_agent(definition, source, seed, leads)
     wall = time.perf_counter()
+    if isinstance(agent, ReplayAgent):
+        agent.read()  # every row is read and checked before the database is touched
     clock = _Clock(start)
     with Engine(db, clock=clock) as engine:
         loop = Loop(engine, definition.process, _as_agent(agent), start, source.sweep_window)
@@ -140,6 +144,7 @@ def simulate(
         wall_seconds=time.perf_counter() - wall,
         refused=refusals.by_change(),
         refusals=refusals.rows(),
+        adjustments=agent.adjustments.rows() if isinstance(agent, ReplayAgent) else (),
         changes=stats.ops,
         marks=stats.marks,
         schedule_runs=stats.schedules,

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "Arrivals",
     "Distribution",
     "GeneratorSpec",
+    "Join",
     "Outcome",
     "Rep",
     "ReplaySpec",
@@ -215,24 +217,74 @@ class EventColumns(_Model):
     """A stage of ``stages`` (a stage change) or an activity type."""
 
 
-class ReplaySpec(_Located):
-    """A history of leads read from a CSV or JSONL file."""
+class Join(_Model):
+    """Another file whose rows are joined onto the main file's rows (a left join)."""
 
     path: Path
     """The file, relative to the spec file."""
     format: Literal["csv", "jsonl"] | None = None
     """Default: from the file's extension."""
+    on: str | list[str] | dict[str, str]
+    """The key: a column both files have, several (a composite key), or ``{column of the rows
+    so far: column of this file}`` when the names differ."""
+    prefix: str = ""
+    """Put before this file's column names (not the key's), when they clash with others."""
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _key_shape(cls, value: Any) -> Any:
+        texts = (
+            isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            or (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()))
+        )
+        if not texts:
+            raise ValueError(
+                "give a column, a list of columns, or {column of the rows so far: column of "
+                "this file}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _keyed(self) -> Join:
+        if not self.pairs():
+            raise ValueError("on: name at least one key column")
+        return self
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(column of the rows so far, column of this file) for each part of the key."""
+        if isinstance(self.on, str):
+            return [(self.on, self.on)]
+        if isinstance(self.on, list):
+            return [(c, c) for c in self.on]
+        return list(self.on.items())
+
+
+class ReplaySpec(_Located):
+    """A history of leads read from CSV or JSONL files."""
+
+    path: Path
+    """The main file, relative to the spec file: one row per lead (or per event)."""
+    format: Literal["csv", "jsonl"] | None = None
+    """Default: from the file's extension."""
+    join: list[Join] = Field(default_factory=list)
+    """More files joined onto the main file's rows on a key, in order (a left join: every row
+    of the main file is kept; joined rows no main row matches are reported)."""
     lead_id: str
     created: list[str] = Field(default_factory=list)
     """Columns holding the creation time, tried in order (wide format)."""
     undated: Literal["end", "skip", "error"] = "error"
     """Rows with no creation time: start at the end of the data, skip, or fail."""
     stage: str | None = None
-    """The column of the current stage (wide format)."""
+    """The column of the current stage (wide format). Without it a lead ends in the last stage
+    of ``stage_times`` it has a time for, or stays in the initial stage."""
     stages: dict[str, str] = Field(default_factory=dict)
     """Stage names of the data -> stages of the definition."""
     stage_times: dict[str, str] = Field(default_factory=dict)
     """Definition stage -> the column of the time the lead entered it."""
+    activity_times: dict[str, str] = Field(default_factory=dict)
+    """Activity type -> the column of the time it happened (wide format): ``{call:
+    first_contact_date}`` records a call then (an empty cell records none)."""
     events: EventColumns | None = None
     activities: dict[str, str] = Field(default_factory=dict)
     """Event types of the data -> activity types (long format; others keep their name)."""
@@ -243,14 +295,32 @@ class ReplaySpec(_Located):
     """Definition stage -> {field: column}, sent with the trigger that enters it."""
     timezone: str = "UTC"
     """The zone of times written without an offset."""
+    time_formats: dict[str, str] = Field(default_factory=dict)
+    """Column -> ``strptime`` format (``"%d/%m/%Y %H:%M"``); other columns hold ISO 8601 times
+    or dates (a date alone is midnight in ``timezone``)."""
+    bad_rows: Literal["error", "skip"] = "error"
+    """A row with an unreadable time or value, an unknown stage or no lead id: stop before
+    writing anything and name every such row (``error``), or leave it out and report it."""
     end: datetime | None = None
     """When the replay stops (default: the last time in the data)."""
     sweep_window: Duration = timedelta(minutes=1)
 
+    @field_validator("time_formats")
+    @classmethod
+    def _formats(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, pattern in value.items():
+            if "%" not in pattern:
+                raise ValueError(
+                    f"{column}: {pattern!r} is not a strptime format (such as %Y-%m-%d %H:%M)"
+                )
+        return value
+
     @model_validator(mode="after")
     def _shape(self) -> ReplaySpec:
-        if self.events is None and self.stage is None:
-            raise ValueError("give either stage (one row per lead) or events (one row per event)")
+        if self.events is None and self.stage is None and not self.stage_times:
+            raise ValueError(
+                "give stage or stage_times (one row per lead), or events (one row per event)"
+            )
         if self.events is None and not self.created:
             raise ValueError("created: name the column(s) with each lead's creation time")
         return self
@@ -295,10 +365,16 @@ def parse_spec(text: str | bytes, file: str = "<string>") -> ReplaySpec | Genera
         raise SpecError(problems) from exc
     spec = parsed.replay or parsed.generator
     assert spec is not None
-    if isinstance(spec, ReplaySpec) and not spec.path.is_absolute() and file != "<string>":
-        spec = spec.model_copy(update={"path": Path(file).parent / spec.path})
+    if isinstance(spec, ReplaySpec) and file != "<string>":
+        spec = _relative_to(spec, Path(file).parent)
     spec._source = doc
     return spec
+
+
+def _relative_to(spec: ReplaySpec, folder: Path) -> ReplaySpec:
+    """``spec`` with its data files' relative paths made relative to ``folder``."""
+    joins = [j.model_copy(update={"path": folder / j.path}) for j in spec.join]
+    return spec.model_copy(update={"path": folder / spec.path, "join": joins})
 
 
 def load_spec(path: str | Path) -> ReplaySpec | GeneratorSpec:

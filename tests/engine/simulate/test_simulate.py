@@ -136,7 +136,8 @@ def maven_spec() -> object:
 @pytest.mark.slow
 def test_maven_replay_stage_counts_match_the_csv() -> None:
     """After replaying the 8,800 opportunities, leads per stage equal the CSV's deal_stage
-    counts, every engaged deal went through engaging, and nothing was refused."""
+    counts, every engaged deal went through engaging, nothing was refused and every undated
+    prospect is reported."""
     spec = maven_spec()
     with MAVEN_CSV.open(newline="", encoding="utf-8") as f:
         counts = Counter(r["deal_stage"] for r in csv.DictReader(f))
@@ -145,6 +146,8 @@ def test_maven_replay_stage_counts_match_the_csv() -> None:
     assert result.stages == {names[k]: v for k, v in counts.items()}
     assert result.leads == 8800
     assert result.refused == {}
+    # prospects carry no date: each is reported as started at the end of the data
+    assert result.adjusted == {"undated-start": counts["Prospecting"]}
     engaged = {s.to: s.reached for s in result.funnel}["engaging"]
     assert engaged == 8800 - counts["Prospecting"]
     assert result.sla[0].breached > 0
