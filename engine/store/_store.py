@@ -407,28 +407,30 @@ class Tx:
         enc = self.encode_time
         sql = self.store._sql
         updates = []
+        inserts: list[tuple[InstanceRow, tuple[Any, ...]]] = []
         for c in changes:
             r = c.row
             if c.expected_version is None:
-                self.cur.execute(
-                    sql["insert"],
+                inserts.append(
                     (
-                        r.process,
-                        r.lead_id,
-                        r.definition_version,
-                        r.stage,
-                        r.owner,
-                        dumps(r.data),
-                        r.closed,
-                        r.version,
-                        enc(r.created_at),
-                        enc(r.updated_at),
-                        enc(r.stage_entered_at),
-                        r.stage_seq,
-                        dumps(r.sla) if r.sla else None,
-                    ),
+                        r,
+                        (
+                            r.process,
+                            r.lead_id,
+                            r.definition_version,
+                            r.stage,
+                            r.owner,
+                            dumps(r.data),
+                            r.closed,
+                            r.version,
+                            enc(r.created_at),
+                            enc(r.updated_at),
+                            enc(r.stage_entered_at),
+                            r.stage_seq,
+                            dumps(r.sla) if r.sla else None,
+                        ),
+                    )
                 )
-                r.id = self.cur.fetchone()[0]
             else:
                 updates.append(
                     (
@@ -446,6 +448,8 @@ class Tx:
                         c.expected_version,
                     )
                 )
+        if inserts:
+            self._insert_instances(inserts)
         if len(updates) == 1:
             self.cur.execute(sql["update"], updates[0])
             return bool(self.cur.rowcount == 1)
@@ -453,6 +457,21 @@ class Tx:
             self.cur.executemany(sql["update"], updates)
             return bool(self.cur.rowcount == len(updates))
         return True
+
+    def _insert_instances(self, inserts: list[tuple[InstanceRow, tuple[Any, ...]]]) -> None:
+        """INSERT new instance rows and set their ids: on PostgreSQL many at once in one
+        pipeline (psycopg's ``executemany(returning=True)``), else one statement each."""
+        sql = self.store._sql["insert"]
+        if len(inserts) > 1 and self.store.dialect == "postgresql":
+            self.cur.executemany(sql, [params for _, params in inserts], returning=True)
+            for i, (row, _) in enumerate(inserts):
+                if i:
+                    self.cur.nextset()
+                row.id = self.cur.fetchone()[0]
+            return
+        for row, params in inserts:
+            self.cur.execute(sql, params)
+            row.id = self.cur.fetchone()[0]
 
     def write_log(self, changes: Sequence[Change]) -> None:
         """The history row, outbox event and activity row of each change, in order."""
