@@ -95,7 +95,8 @@ def encode_event(
         f'"type":"{event_type}","subject":{dumps(lead_id)},"time":"{time}",'
         '"datacontenttype":"application/json"'
     )
-    body = dumps({k: v for k, v in data.items() if k not in details} if details else data)
+    clash = details and details.keys() & data.keys()
+    body = dumps({k: v for k, v in data.items() if k not in details} if clash else data)
     if details:
         body = f"{body[:-1]},{details_json[1:]}"
     return f'{head},"data":{body}}}'
