@@ -32,11 +32,11 @@ from leadflow.engine.reports._board import (
 )
 from leadflow.engine.reports._common import ReportError
 from leadflow.engine.reports._flows import backtest, forecast
+from leadflow.engine.reports._format import fmt as format_number
 from leadflow.engine.reports._html import to_html
 from leadflow.engine.reports._outcomes import loss_reasons, owners
 from leadflow.engine.reports._pipeline import funnel, pipeline
 from leadflow.engine.reports._stages import stuck, time_in_stage
-from leadflow.engine.reports._svg import fmt as format_number
 from leadflow.engine.reports._types import (
     BacktestError,
     BacktestReport,
