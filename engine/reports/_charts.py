@@ -70,7 +70,10 @@ def _n(count: int, noun: str) -> str:
 
 def _config(chart: Any) -> dict[str, Any]:
     spec: dict[str, Any] = (
-        chart.configure_range(category=list(PALETTE)).configure_view(stroke=None).to_dict()
+        chart.configure_range(category=list(PALETTE))
+        .configure_view(stroke=None)
+        .configure(padding={"left": 24, "right": 24, "top": 5, "bottom": 5})
+        .to_dict()
     )
     return spec
 
@@ -243,6 +246,8 @@ def forecast_charts(reports: Sequence[ForecastReport]) -> list[Chart]:
         "Expected won value per period",
         [(f.method, [(x.period, x.expected_value) for x in f.rows]) for f in reports],
     )
+    if value.spec is None and not any(f.open_value for f in reports):
+        value = Chart(value.id, value.title, None, "No open value: no value field counts.")
     return [value, wins]
 
 

@@ -1,7 +1,8 @@
 """The web app in a real browser: Playwright driving the system Chromium against uvicorn on
 127.0.0.1. Controls are found by role and label, as a person (or a screen reader) finds them;
 each test saves screenshots (under pytest's tmp directory) and pages are checked with axe-core
-(shipped inside axe-playwright-python, so nothing is fetched from another host)."""
+(shipped inside axe-playwright-python). Every test fails if a page requested anything from a
+host other than 127.0.0.1 (scripts, styles, fonts, charts all ship in the package)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from web_support import PROCESS, WebApp
@@ -39,9 +41,39 @@ def shots(tmp_path: Path) -> Path:
     return path
 
 
+FOREIGN: list[str] = []
+"""Requests the pages made to another host than 127.0.0.1, in the running test."""
+
+
+def _note_foreign(request: Any) -> None:
+    if request.url.startswith(("data:", "blob:", "about:")):
+        return
+    if urlsplit(request.url).hostname != "127.0.0.1":
+        FOREIGN.append(request.url)
+
+
+@pytest.fixture(autouse=True)
+def nothing_from_other_hosts() -> Iterator[None]:
+    """Fail the test when a page requested anything from another host."""
+    FOREIGN.clear()
+    yield
+    assert FOREIGN == [], f"requests to other hosts: {FOREIGN}"
+
+
 def _page(browser: Any, web: WebApp, width: int = 1280, height: int = 800) -> Any:
     context = browser.new_context(base_url=web.url, viewport={"width": width, "height": height})
+    context.on("request", _note_foreign)
     return context.new_page()
+
+
+def test_a_request_to_another_host_is_noticed(browser: Any, web: WebApp) -> None:
+    """The guard of every test sees a request to another host (here made on purpose)."""
+    page = _page(browser, web)
+    page.evaluate("fetch('http://192.0.2.1/x.js').catch(function () {})")
+    page.wait_for_timeout(200)
+    assert FOREIGN == ["http://192.0.2.1/x.js"]
+    FOREIGN.clear()
+    page.context.close()
 
 
 def _sign_in(page: Any, token: str) -> None:
@@ -207,13 +239,16 @@ def test_the_ops_page_is_accessible_and_linked_for_ops(browser: Any, web: WebApp
 
 
 def test_the_map_page_is_accessible(browser: Any, web: WebApp, shots: Path) -> None:
-    """The map page (diagram and tables) has no serious axe violation."""
+    """The map page (diagram, charts and tables) has no serious axe violation; its charts
+    are images named by their titles."""
     web.start("l1")
     page = _page(browser, web)
     _sign_in(page, web.tokens["manager"])
     page.goto(BOARD)
     page.get_by_role("link", name="Process map and reports").click()
     expect(page.get_by_role("heading", name="Time in stage")).to_be_visible()
+    expect(page.get_by_role("img", name="Open leads by stage")).to_be_visible()
+    expect(page.get_by_role("img", name="Funnel, all cohorts")).to_be_visible()
     assert _serious(page) == []
     page.screenshot(path=shots / "map.png", full_page=True)
     page.context.close()
