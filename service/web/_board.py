@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,15 +27,12 @@ from leadflow.service.web._views import (
     owner_choices,
 )
 
-__all__ = ["PER_COLUMN", "ROT_AFTER", "BoardView", "board_page", "filterable", "router"]
+__all__ = ["PER_COLUMN", "BoardView", "board_page", "filterable", "router"]
 
 router = APIRouter(prefix="/app/p", include_in_schema=False)
 
 PER_COLUMN = 50
 """Cards per column and page; "More" pages a column on."""
-
-ROT_AFTER = timedelta(days=14)
-"""A card with no stage change and no activity for this long shows a "rotting" badge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +134,8 @@ def board_page(
         "owner_choices": owner_choices(definition),
         "team_choices": list(definition.teams),
         "now": engine.clock.now(),
-        "rot_after": ROT_AFTER,
+        # a card idle (no stage change, no activity) this long shows a "rotting" badge
+        "rot_after": {name: stage.rots_after for name, stage in definition.stages.items()},
         "refusal": refusal,
         "bulk": bulk,
         "may_assign": may_assign,
