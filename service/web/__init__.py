@@ -18,20 +18,23 @@ from fastapi.staticfiles import StaticFiles
 from leadflow.engine import Engine
 from leadflow.service.web import (
     _actions,
+    _batch,
     _board,
     _bulk,
     _lead,
     _live,
     _map,
     _ops,
+    _saved,
     _signin,
     _wall,
 )
 from leadflow.service.web._auth import SignInRequired, on_sign_in_required
+from leadflow.service.web._batch_runner import BatchRunner
 from leadflow.service.web._render import error_page
 from leadflow.service.web._session import SessionSigner
 
-__all__ = ["error_page", "install_web"]
+__all__ = ["error_page", "install_web", "start_web", "stop_web"]
 
 
 def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) -> None:
@@ -40,8 +43,20 @@ def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) 
     app.state.sessions = SessionSigner(session_key or secrets.token_bytes(32))
     app.state.changes = _live.ChangeCounter(engine)
     app.state.walls = _wall.WallCache()
+    app.state.batches = BatchRunner(engine)
     app.add_exception_handler(SignInRequired, on_sign_in_required)
-    for module in (_signin, _board, _lead, _actions, _bulk, _map, _wall, _live, _ops):
+    modules = (_signin, _board, _lead, _actions, _bulk, _batch, _saved, _map, _wall, _live, _ops)
+    for module in modules:
         app.include_router(module.router)
     static = StaticFiles(directory=Path(__file__).parent / "static")
     app.mount("/app/static", static, name="app-static")
+
+
+def start_web(app: FastAPI) -> None:
+    """When the server starts: resume the batch runs a stopped server left unfinished."""
+    app.state.batches.resume()
+
+
+def stop_web(app: FastAPI) -> None:
+    """When the server stops: stop the batch runner after the lead in hand."""
+    app.state.batches.stop()

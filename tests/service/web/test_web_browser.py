@@ -6,6 +6,7 @@ host other than 127.0.0.1 (scripts, styles, fonts, charts all ship in the packag
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -273,3 +274,36 @@ def test_an_open_lead_page_and_wall_follow_a_change_made_through_the_engine(
     expect(wall.get_by_text("100%").first).to_be_visible(timeout=4000)
     lead.context.close()
     wall.context.close()
+
+
+def test_a_saved_view_and_a_batch_on_everything_it_matches(
+    browser: Any, web: WebApp, shots: Path
+) -> None:
+    """An admin saves the board filtered to Ana's deals as a shared view, then assigns every
+    lead it matches to Ben: the batch page counts them until none is pending; board and batch
+    page pass axe."""
+    for k in range(3):
+        web.deal(f"b{k}", "ana")
+    web.deal("cleos", "cleo")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["admin"])
+    page.goto("/app/p/deals?owner=ana")
+    page.get_by_label("View name").fill("Ana's deals")
+    page.get_by_label("Shared with everyone").check()
+    page.get_by_role("button", name="Save view").click()
+    expect(page.get_by_role("link", name="Ana's deals")).to_be_visible()
+    expect(page.get_by_text("All 3 leads this filter matches:")).to_be_visible()
+    assert _serious(page) == []
+    page.screenshot(path=shots / "views.png", full_page=True)
+    page.locator("#batch-owner").select_option("ben")
+    page.get_by_role("button", name="Assign all matching").click()
+    expect(
+        page.get_by_role("heading", name=re.compile(r"Batch \d+: Assign to ben"))
+    ).to_be_visible()
+    expect(page.locator('[data-count="pending"]')).to_have_text("0", timeout=5000)
+    expect(page.locator('[data-count="succeeded"]')).to_have_text("3")
+    assert _serious(page) == []
+    page.screenshot(path=shots / "batch.png", full_page=True)
+    assert {web.engine.get("deals", f"b{k}").owner for k in range(3)} == {"ben"}
+    assert web.engine.get("deals", "cleos").owner == "cleo"
+    page.context.close()
