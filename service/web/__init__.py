@@ -9,12 +9,14 @@ Every asset ships in this package; no page loads anything from another host.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from leadflow.definitions import library_path
 from leadflow.engine import Engine
 from leadflow.service.web import (
     _actions,
@@ -31,10 +33,11 @@ from leadflow.service.web import (
 )
 from leadflow.service.web._auth import SignInRequired, on_sign_in_required
 from leadflow.service.web._batch_runner import BatchRunner
+from leadflow.service.web._playbook import PlaybookTemplates
 from leadflow.service.web._render import error_page
 from leadflow.service.web._session import SessionSigner
 
-__all__ = ["error_page", "install_web", "start_web", "stop_web"]
+__all__ = ["error_page", "install_web", "start_web", "stop_web", "template_directories"]
 
 
 def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) -> None:
@@ -44,12 +47,20 @@ def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) 
     app.state.changes = _live.ChangeCounter(engine)
     app.state.walls = _wall.WallCache()
     app.state.batches = BatchRunner(engine)
+    app.state.playbook = PlaybookTemplates(template_directories())
     app.add_exception_handler(SignInRequired, on_sign_in_required)
     modules = (_signin, _board, _lead, _actions, _bulk, _batch, _saved, _map, _wall, _live, _ops)
     for module in modules:
         app.include_router(module.router)
     static = StaticFiles(directory=Path(__file__).parent / "static")
     app.mount("/app/static", static, name="app-static")
+
+
+def template_directories() -> list[Path]:
+    """Where playbook templates are looked up: the directories of ``LEADFLOW_TEMPLATES``
+    (separated like ``PATH``), then the shipped library's (``templates/first-call.md``)."""
+    given = os.environ.get("LEADFLOW_TEMPLATES", "")
+    return [Path(p) for p in given.split(os.pathsep) if p] + [library_path("inbound-lead").parent]
 
 
 def start_web(app: FastAPI) -> None:
