@@ -23,6 +23,7 @@ from leadflow.service.web import (
     _batch,
     _board,
     _bulk,
+    _events,
     _lead,
     _live,
     _map,
@@ -45,12 +46,13 @@ def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) 
     when None: sessions then last as long as this process, and other replicas refuse them)."""
     app.state.sessions = SessionSigner(session_key or secrets.token_bytes(32))
     app.state.changes = _live.ChangeCounter(engine)
+    app.state.feed = _events.ChangeFeed(app.state.changes)
     app.state.walls = _wall.WallCache()
     app.state.batches = BatchRunner(engine)
     app.state.playbook = PlaybookTemplates(template_directories())
     app.add_exception_handler(SignInRequired, on_sign_in_required)
-    modules = (_signin, _board, _lead, _actions, _bulk, _batch, _saved, _map, _wall, _live, _ops)
-    for module in modules:
+    modules = (_signin, _board, _lead, _actions, _bulk, _batch, _saved, _map, _wall, _live)
+    for module in (*modules, _events, _ops):
         app.include_router(module.router)
     static = StaticFiles(directory=Path(__file__).parent / "static")
     app.mount("/app/static", static, name="app-static")

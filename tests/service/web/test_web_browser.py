@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from web_support import PROCESS, WebApp
 
@@ -146,6 +147,27 @@ def test_a_second_browser_sees_a_change_within_two_seconds(
     watcher.screenshot(path=shots / "second-browser.png", full_page=True)
     watcher.context.close()
     actor.context.close()
+
+
+def test_a_change_through_the_api_reaches_an_open_board_by_server_sent_events(
+    browser: Any, web: WebApp
+) -> None:
+    """A board follows /app/events (not polling); a lead started through the HTTP API with a
+    token appears on it within 2 seconds."""
+    watcher = _page(browser, web)
+    _sign_in(watcher, web.tokens["manager"])
+    watcher.goto(BOARD)
+    expect(watcher.locator("body")).to_have_attribute("data-live", "events")
+    answer = httpx.post(
+        f"{web.url}/api/v1/processes/{PROCESS}/leads",
+        json={"lead_id": "via-api", "data": {"email": "a@example.com"}, "owner": "sdr_ana"},
+        headers={"Authorization": f"Bearer {web.tokens['admin']}"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    expect(watcher.locator("#card-via-api")).to_be_visible(timeout=2000)
+    assert watcher.locator("body").get_attribute("data-live") == "events"
+    watcher.context.close()
 
 
 def test_wall_board_with_a_board_token_shows_no_lead_data(
@@ -307,3 +329,18 @@ def test_a_saved_view_and_a_batch_on_everything_it_matches(
     assert {web.engine.get("deals", f"b{k}").owner for k in range(3)} == {"ben"}
     assert web.engine.get("deals", "cleos").owner == "cleo"
     page.context.close()
+
+
+def test_without_server_sent_events_the_board_falls_back_to_polling(
+    browser: Any, web: WebApp
+) -> None:
+    """When /app/events answers an error (a proxy that refuses streams), the board polls
+    /app/changes instead and still shows a change within 2 seconds."""
+    watcher = _page(browser, web)
+    watcher.context.route("**/app/events*", lambda route: route.fulfill(status=503, body=""))
+    _sign_in(watcher, web.tokens["manager"])
+    watcher.goto(BOARD)
+    expect(watcher.locator("body")).to_have_attribute("data-live", "polling")
+    web.start("late")
+    expect(watcher.locator("#card-late")).to_be_visible(timeout=2000)
+    watcher.context.close()
