@@ -4,7 +4,8 @@ A run is written with all its leads ``pending`` in one transaction, then worked 
 by lead (each lead its own engine call, as the person who asked, so criteria and access rules
 apply to each); every lead ends ``succeeded`` or ``failed`` with the reason. The counts of a
 run are one grouped read, so a page can show succeeded / failed / pending as they move.
-Runs live in the database: one left unfinished by a stopped server is picked up again.
+Runs live in the database: one left unfinished by a stopped server is picked up again. A server
+process leases the run it works on (renewed every 100 leads), so two never work on one run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -21,11 +22,13 @@ from leadflow.engine.store._begin import begin
 from leadflow.engine.store._store import Store
 from leadflow.engine.store.tables import batch_items, batch_runs
 
-__all__ = ["BATCH_STATUSES", "BatchRun", "BatchRuns"]
+__all__ = ["BATCH_STATUSES", "LEASE", "BatchRun", "BatchRuns"]
 
 BATCH_STATUSES = ("pending", "succeeded", "failed")
 """What became of one lead of a run."""
 _SHOWN_FAILURES = 100
+LEASE = timedelta(minutes=1)
+"""How long a server process holds a run it works on without renewing the lease."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,20 @@ class BatchRuns:
                 .values(status=status, message=message)
             )
         return done.rowcount == 1
+
+    def lease(self, run_id: int, owner: str, now: datetime, hold: timedelta = LEASE) -> bool:
+        """Take (or renew) the run for ``owner`` until ``now + hold``: False when it is
+        finished or another owner's lease still runs, so that two server processes never
+        work on one run."""
+        r = batch_runs
+        free = sa.or_(r.c.lease_until.is_(None), r.c.lease_until < now, r.c.lease_owner == owner)
+        with begin(self.store, f"lease batch {run_id}") as conn:
+            taken = conn.execute(
+                sa.update(r)
+                .where(r.c.id == run_id, r.c.finished_at.is_(None), free)
+                .values(lease_owner=owner, lease_until=now + hold)
+            )
+        return taken.rowcount == 1
 
     def finish(self, run_id: int, at: datetime) -> None:
         """Mark the run finished (no lead pending any more)."""

@@ -4,14 +4,19 @@ lead by lead (:class:`leadflow.engine.store.BatchRuns`).
 Each lead is one engine call as the person who started the run (their role and team then),
 so criteria and access rules apply per lead; its outcome is written at once, which is what the
 batch page counts. Runs left unfinished by a stopped server are picked up when it starts again
-(:meth:`BatchRunner.resume`); a lead another replica settled first is skipped.
+(:meth:`BatchRunner.resume`); a run another server process holds (its lease runs) is left to
+it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import secrets
+import socket
 import threading
+from datetime import timedelta
 
 from leadflow.engine import Engine
 from leadflow.engine.store import BatchRuns
@@ -32,6 +37,8 @@ class BatchRunner:
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.name = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        """This runner's lease owner name."""
 
     def submit(self, run_id: int) -> None:
         """Work through run ``run_id`` (after the runs submitted before it)."""
@@ -59,16 +66,22 @@ class BatchRunner:
     def run(self, run_id: int) -> None:
         """Work through one run now, in this thread."""
         run = self.runs.get(run_id)
-        if run is None:
+        if run is None or not self._lease(run_id):
             return
         argument = run.argument
-        while leads := self.runs.pending(run_id, _CHUNK):
+        while self._lease(run_id) and (leads := self.runs.pending(run_id, _CHUNK)):
             for lead_id in leads:
                 why = apply_one(self.engine, run.process, run.action, argument, lead_id, run.actor)
                 self.runs.settle(run_id, lead_id, why)
                 if self._queue.qsize() and self._stopping():
+                    now = self.engine.clock.now()
+                    self.runs.lease(run_id, self.name, now, hold=timedelta(0))  # let go
                     return
-        self.runs.finish(run_id, self.engine.clock.now())
+        if not self.runs.pending(run_id, 1):
+            self.runs.finish(run_id, self.engine.clock.now())
+
+    def _lease(self, run_id: int) -> bool:
+        return self.runs.lease(run_id, self.name, self.engine.clock.now())
 
     def _stopping(self) -> bool:
         with self._queue.mutex:

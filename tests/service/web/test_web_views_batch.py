@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from web_support import DEALS, WebApp, csrf_of
 from leadflow.engine.access import Actor
 from leadflow.engine.store import BatchRuns, SavedViews
 from leadflow.service.web import _batch as batch_module
+from leadflow.service.web._batch_runner import BatchRunner
 
 BOARD = f"/app/p/{DEALS}"
 
@@ -177,3 +179,34 @@ def test_an_unfinished_run_resumes(web: WebApp) -> None:
     assert run is not None
     assert run.finished_at is not None
     assert web.engine.get(DEALS, "r2").owner == "cleo"
+
+
+def test_a_run_leased_by_another_server_process_is_left_to_it(web: WebApp) -> None:
+    """While one server process holds a run's lease, another one's runner does nothing to it;
+    once the lease has run out, it takes the run over and finishes it."""
+    web.deal("x1", None)
+    runs = BatchRuns(web.engine.store)
+    now = web.engine.clock.now()
+    run_id = runs.create(
+        DEALS,
+        "assign",
+        "cleo",
+        lead_ids=["x1"],
+        filter="",
+        actor=Actor("w-admin", "admin"),
+        by="w-admin",
+        at=now,
+    )
+    assert runs.lease(run_id, "elsewhere", now)
+    other = BatchRunner(web.engine)
+    other.run(run_id)
+    run = runs.get(run_id)
+    assert run is not None
+    assert run.counts["pending"] == 1
+    assert web.engine.get(DEALS, "x1").owner is None
+    assert runs.lease(run_id, "elsewhere", now, hold=timedelta(0))  # it lets go
+    other.run(run_id)
+    done = runs.get(run_id)
+    assert done is not None
+    assert done.counts["succeeded"] == 1
+    assert done.finished_at is not None

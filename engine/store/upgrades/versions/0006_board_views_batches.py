@@ -47,6 +47,8 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(64), nullable=False, comment="the token name"),
         sa.Column("created_at", _When, nullable=False),
         sa.Column("finished_at", _When),
+        sa.Column("lease_owner", sa.String(64), comment="the server process working on it"),
+        sa.Column("lease_until", _When, comment="until when that process holds it"),
         sa.PrimaryKeyConstraint("id", name="pk_lf_batch_runs"),
     )
     op.create_table(
