@@ -9,6 +9,7 @@ Every asset ships in this package; no page loads anything from another host.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from leadflow.definitions import library_path
-from leadflow.engine import Engine
+from leadflow.engine import Engine, StorageError
 from leadflow.service.web import (
     _actions,
     _batch,
@@ -67,8 +68,12 @@ def template_directories() -> list[Path]:
 
 
 def start_web(app: FastAPI) -> None:
-    """When the server starts: resume the batch runs a stopped server left unfinished."""
-    app.state.batches.resume()
+    """When the server starts: resume the batch runs a stopped server left unfinished (a
+    database that does not answer now only delays that to the next start)."""
+    try:
+        app.state.batches.resume()
+    except StorageError:
+        logging.getLogger(__name__).exception("unfinished batch runs not resumed")
 
 
 def stop_web(app: FastAPI) -> None:
