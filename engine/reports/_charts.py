@@ -12,7 +12,7 @@ imported when a chart is built, not when the engine is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,10 +164,11 @@ def _time(r: TimeInStageReport) -> list[Chart]:
     return [Chart("time-in-stage", title, _config((bar + rule + tick).properties(width=WIDTH)))]
 
 
-def _stuck(r: StuckReport) -> list[Chart]:
+def _stuck(r: StuckReport, titles: Mapping[str, str]) -> list[Chart]:
     counts: dict[str, int] = {}
     for x in r.rows:
-        counts[x.stage] = counts.get(x.stage, 0) + 1
+        title = titles.get(x.stage, x.stage)
+        counts[title] = counts.get(title, 0) + 1
     rows = [_bar(s, n, f"{n:,}", f"{s}: {_n(n, 'stuck lead')}") for s, n in counts.items()]
     chart = ("stuck", "Stuck leads by stage", "No lead is stuck.")
     return [_bars(chart, rows, "Stuck leads", draw=True, color=PALETTE[3])]
@@ -265,17 +266,19 @@ _CHARTS: dict[type, Callable[[Any], list[Chart]]] = {
     PipelineReport: _pipeline,
     FunnelReport: _funnel,
     TimeInStageReport: _time,
-    StuckReport: _stuck,
     LossReasonsReport: _losses,
     OwnersReport: _owners,
     BacktestReport: _backtest,
 }
 
 
-def charts_of(report: Report) -> list[Chart]:
+def charts_of(report: Report, titles: Mapping[str, str] | None = None) -> list[Chart]:
     """The charts of ``report`` (none for a report type without charts; forecasts: see
-    :func:`forecast_charts`, which draws several methods in one chart)."""
+    :func:`forecast_charts`, which draws several methods in one chart). ``titles`` names the
+    stages of a report whose rows carry only stage ids (stuck leads)."""
     if isinstance(report, ForecastReport):
         return forecast_charts([report])
+    if isinstance(report, StuckReport):
+        return _stuck(report, titles or {})
     draw = _CHARTS.get(type(report))
     return draw(report) if draw is not None else []

@@ -9,7 +9,7 @@ reports. A report that cannot be worked out says why in its section.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -59,11 +59,16 @@ def report_sections(
             lambda: reports.forecast(engine, process, hidden=hidden),
         ),
     ]
-    return [_section(anchor, title, run, actor.role) for anchor, title, run in runs]
+    titles = {name: stage.title or name for name, stage in definition.stages.items()}
+    return [_section(anchor, title, run, actor.role, titles) for anchor, title, run in runs]
 
 
 def _section(
-    anchor: str, title: str, run: Callable[[], reports.Report] | None, role: str
+    anchor: str,
+    title: str,
+    run: Callable[[], reports.Report] | None,
+    role: str,
+    titles: Mapping[str, str],
 ) -> ReportSection:
     if run is None:
         note = f"The {role} role does not read reports that list leads."
@@ -73,5 +78,5 @@ def _section(
     except reports.ReportError as exc:
         return ReportSection(anchor, title, Markup(""), str(exc))
     # the figures are SVG from vl-convert and text escaped by the charts module
-    figures = reports.chart_figures(lambda: reports.charts_of(report))
+    figures = reports.chart_figures(lambda: reports.charts_of(report, titles))
     return ReportSection(anchor, title, Markup(figures), report=report)

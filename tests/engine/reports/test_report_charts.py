@@ -126,3 +126,16 @@ def test_without_the_charts_extra_the_tables_stay(monkeypatch: pytest.MonkeyPatc
     assert _vega.MISSING.split(" (")[0] in html
     assert "<svg" not in html
     assert "<td>Stage 0</td>" in html
+
+
+def test_stuck_leads_are_drawn_under_the_stage_titles_given() -> None:
+    """The stuck rows carry stage ids; with titles (as the web map passes them) the bars are
+    labelled by title, one bar per stage."""
+    rows = tuple(rp.StuckRow(f"L{k}", "new", "ana", AS_OF, 20.0, 14.0, None) for k in range(2))
+    report = rp.StuckReport(
+        process="deals", version=1, as_of=AS_OF, older_than_days=14.0, rows=rows
+    )
+    (drawn,) = rp.charts_of(report, {"new": "New lead"})
+    assert drawn.spec is not None
+    svg = _vega.to_svg(drawn.id, drawn.title, drawn.spec)
+    assert "<title>New lead: 2 stuck leads</title>" in svg
