@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
+from ._durations import format_duration
 from ._lint_rules_base import Issue, rule
 from ._lint_rules_cel import criterion_never_holds
 from ._model import Criterion, ProcessDefinition, Transition
 from .suggest import allowed
 
 __all__ = [
+    "ROTTING_AT_LEAST",
     "RULES",
     "falling_forecast_category",
     "falling_probability",
     "lost_without_reason",
+    "rotting_on_closed_stage",
+    "rotting_too_short",
     "shadowed_transition",
     "stage_cannot_be_left",
     "stage_without_probability",
@@ -219,6 +224,38 @@ def stage_without_probability(d: ProcessDefinition) -> Iterator[Issue]:
             )
 
 
+@rule("LF209", "rotting-on-closed-stage", "warning", "A closed stage has a rotting threshold")
+def rotting_on_closed_stage(d: ProcessDefinition) -> Iterator[Issue]:
+    """``rotting_after`` marks idle leads on the board, which shows open stages only: on a
+    closed (won or lost) stage it has no effect, and was probably meant for the stage before."""
+    for name, stage in d.stages.items():
+        if stage.closed and stage.rotting_after is not None:
+            yield Issue(
+                ("stages", name, "rotting_after"),
+                f"stage '{name}' is closed ({stage.closed}): its rotting_after has no effect; "
+                "remove it or move it to an open stage",
+            )
+
+
+ROTTING_AT_LEAST = timedelta(hours=1)
+"""LF210: a shorter ``rotting_after`` marks nearly every lead as rotting."""
+
+
+@rule("LF210", "rotting-too-short", "warning", "A stage's rotting threshold is under an hour")
+def rotting_too_short(d: ProcessDefinition) -> Iterator[Issue]:
+    """A lead rots when nothing happened to it for ``rotting_after``; under an hour nearly
+    every card on the board is marked, and the badge stops meaning anything (``5m`` written
+    for ``5d``)."""
+    for name, stage in d.stages.items():
+        after = stage.rotting_after
+        if not stage.closed and after is not None and after < ROTTING_AT_LEAST:
+            yield Issue(
+                ("stages", name, "rotting_after"),
+                f"stage '{name}' marks leads as rotting after {format_duration(after)}; "
+                "write hours or days (4h, 5d): under an hour nearly every lead rots",
+            )
+
+
 RULES = (
     shadowed_transition,
     stage_cannot_be_left,
@@ -227,5 +264,7 @@ RULES = (
     lost_without_reason,
     stage_without_probability,
     falling_forecast_category,
+    rotting_on_closed_stage,
+    rotting_too_short,
 )
 """The stage and transition rules, in code order."""

@@ -8,6 +8,7 @@ declared fields) live in :mod:`leadflow.definitions._checks` and run after these
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -32,6 +33,7 @@ from ._base import (
     _Model,
     as_tuple,
 )
+from ._durations import Duration
 from ._frozen import FrozenDict
 from ._lint_model import LintSettings
 from ._sla_model import (
@@ -218,6 +220,9 @@ ForecastCategory = Literal["pipeline", "best_case", "commit", "closed"]
 """Where a stage's deals count in a forecast, as in Salesforce: ``commit`` (sure to close),
 ``best_case`` (could close), ``pipeline`` (early), ``closed`` (won or lost)."""
 
+ROTTING_AFTER = timedelta(days=14)
+"""How long a lead may sit in a stage with no change and no activity before a board shows it
+as rotting, where the stage says nothing else (``rotting_after``)."""
 COMMIT_FROM = 80
 """Open stages without a ``forecast_category`` and at least this probability count as commit."""
 BEST_CASE_FROM = 50
@@ -235,6 +240,9 @@ class Stage(_Model):
     """Chance to win, in percent, for weighted pipeline and forecasts."""
     forecast_category: ForecastCategory | None = None
     """Where this stage's deals count in the forecast; see :attr:`category` for the default."""
+    rotting_after: Duration | None = None
+    """How long a lead may sit here with no stage change and no activity before the board
+    shows it as rotting (``7d``); :data:`ROTTING_AFTER` (14 days) when absent."""
     title: str | None = None
     """A label for people."""
     description: str | None = None
@@ -259,6 +267,11 @@ class Stage(_Model):
                 "use pipeline, best_case or commit for an open one"
             )
         return self
+
+    @property
+    def rots_after(self) -> timedelta:
+        """``rotting_after``, or the default of 14 days."""
+        return self.rotting_after or ROTTING_AFTER
 
     @property
     def category(self) -> ForecastCategory:

@@ -31,7 +31,7 @@ from leadflow.service._hooks import hooks_router
 from leadflow.service._metrics import Metrics, MetricsMiddleware
 from leadflow.service._problems import install_problem_handlers, problem
 from leadflow.service._token_cache import DEFAULT_TTL, TokenCache
-from leadflow.service.web import error_page, install_web
+from leadflow.service.web import error_page, install_web, start_web, stop_web
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -63,7 +63,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        start_web(app)
         yield
+        stop_web(app)
         if owns_engine:
             engine.close()
 

@@ -16,7 +16,9 @@ with ``rows`` and ``as_dict()``::
 Values come from a number field (``value_field``; default the first of amount, value,
 deal_value the definition declares), loss reasons from ``lost_reason`` (``loss_field``).
 The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team) is here
-too. The work happens in this package's private modules; docs/reports.md explains the models.
+too, and the reports' charts (:func:`charts_of`: Vega-Lite specs; :func:`chart_figures`: them
+drawn as inline SVG, with the ``charts`` extra). The work happens in this package's private
+modules; docs/reports.md explains the models.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from leadflow.engine.reports._board import (
     board,
     open_clocks,
 )
+from leadflow.engine.reports._charts import Chart, charts_of, forecast_charts
 from leadflow.engine.reports._common import ReportError
 from leadflow.engine.reports._flows import backtest, forecast
+from leadflow.engine.reports._format import fmt as format_number
 from leadflow.engine.reports._html import to_html
 from leadflow.engine.reports._outcomes import loss_reasons, owners
 from leadflow.engine.reports._pipeline import funnel, pipeline
 from leadflow.engine.reports._stages import stuck, time_in_stage
-from leadflow.engine.reports._svg import fmt as format_number
 from leadflow.engine.reports._types import (
     BacktestError,
     BacktestReport,
@@ -57,6 +60,7 @@ from leadflow.engine.reports._types import (
     TimeInStageReport,
     TimeInStageRow,
 )
+from leadflow.engine.reports._vega import figures as chart_figures
 from leadflow.engine.sla.board import SlaBoard, SlaRow, sla_board
 
 __all__ = [
@@ -67,6 +71,7 @@ __all__ = [
     "Board",
     "BoardCard",
     "BoardColumn",
+    "Chart",
     "ForecastReport",
     "ForecastRow",
     "FunnelReport",
@@ -88,8 +93,11 @@ __all__ = [
     "TimeInStageRow",
     "backtest",
     "board",
+    "chart_figures",
+    "charts_of",
     "default_as_of",
     "forecast",
+    "forecast_charts",
     "format_number",
     "funnel",
     "latest_change",

@@ -1,7 +1,8 @@
-"""One self-contained HTML page for any list of reports: a chart and a table per report.
+"""One self-contained HTML page for any list of reports: charts and a table per report.
 
-Everything is inline (CSS, SVG, a few lines of script that make the tables sortable), so the
-file opens offline. Forecasts of both methods share one chart.
+Everything is inline (CSS, the charts' SVG rendered offline from Vega-Lite specs, a few lines
+of script that make the tables sortable), so the file opens offline. Forecasts of both methods
+share one chart. A chart without data says so instead of drawing empty axes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-import leadflow.engine.reports._svg as svg
+from leadflow.engine.reports._charts import charts_of, forecast_charts
+from leadflow.engine.reports._format import fmt
 from leadflow.engine.reports._types import (
     BacktestReport,
     ForecastReport,
@@ -23,6 +25,7 @@ from leadflow.engine.reports._types import (
     StuckReport,
     TimeInStageReport,
 )
+from leadflow.engine.reports._vega import figures
 
 __all__ = ["to_html"]
 
@@ -35,6 +38,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px s
 font-size:.85rem}th,td{padding:.25rem .5rem;border-bottom:1px solid #e2e8f0;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}th{cursor:pointer;
 background:#f8fafc}svg.chart{max-width:100%;height:auto;display:block;margin:.5rem 0}
+.no-data{color:#475569;font-style:italic}
 figure{margin:1rem 0}figcaption{font-weight:600;font-size:.9rem;color:#334155}
 """
 _SCRIPT = """
@@ -66,7 +70,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return f"<td>{value:%Y-%m-%d %H:%M}</td>"
     if isinstance(value, int | float):
-        return f'<td class="num" data-sort="{value:g}">{escape(svg.fmt(value, 2))}</td>'
+        return f'<td class="num" data-sort="{value:g}">{escape(fmt(value, 2))}</td>'
     return f"<td>{escape(str(value))}</td>"
 
 
@@ -86,32 +90,21 @@ def _rows_table(report: Report) -> str:
     return _table(report.columns(), rows, note)
 
 
-def _percent(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate:.0%}"
-
-
 def _pipeline(r: PipelineReport) -> str:
-    items = [
-        (
-            x.title,
-            float(x.leads),
-            f"{x.leads:,} leads, {svg.fmt(x.value)} ({svg.fmt(x.weighted_value)} weighted)",
+    summary = f"{r.total_leads:,} open leads"
+    if r.value_field is not None:
+        summary += (
+            f" worth {fmt(r.total_value)}, {fmt(r.total_weighted)} weighted by stage probability"
         )
-        for x in r.rows
-    ]
-    summary = (
-        f"{r.total_leads:,} open leads worth {svg.fmt(r.total_value)}, "
-        f"{svg.fmt(r.total_weighted)} weighted by stage probability."
-    )
-    chart = svg.hbars("pipeline", "Open leads by stage", items)
-    return f"<p>{escape(summary)}</p>{chart}{_rows_table(r)}"
+    return f"<p>{escape(summary)}.</p>{_charts(r)}{_rows_table(r)}"
+
+
+def _charts(report: Report) -> str:
+    return figures(lambda: charts_of(report))
 
 
 def _funnel(r: FunnelReport) -> str:
     titles = {x.stage: x.title for x in r.rows}
-    chart = svg.funnel(
-        "funnel", "Funnel, all cohorts", [(titles.get(s, s), n) for s, n in r.overall()]
-    )
     by_cohort: dict[str, dict[str, Any]] = {}
     for x in r.rows:
         conv = f" ({x.conversion:.0%})" if x.conversion is not None else ""
@@ -122,66 +115,29 @@ def _funnel(r: FunnelReport) -> str:
         '<p class="meta">Leads of each cohort that reached the stage (or a later one), and in '
         "brackets the conversion from the stage before.</p>"
     )
-    return chart + note + table
-
-
-def _time(r: TimeInStageReport) -> str:
-    items = [(x.title, x.closed_median_days, x.closed_p90_days) for x in r.rows]
-    title = "Days in stage of closed visits: median and 90th percentile"
-    return svg.ranges("time-in-stage", title, items) + _rows_table(r)
+    return _charts(r) + note + table
 
 
 def _stuck(r: StuckReport) -> str:
-    counts: dict[str, int] = {}
-    for x in r.rows:
-        counts[x.stage] = counts.get(x.stage, 0) + 1
     rule = (
-        f"more than {svg.fmt(r.older_than_days)} days"
+        f"more than {fmt(r.older_than_days)} days"
         if r.older_than_days
         else "longer than the stage's 90th percentile"
     )
-    items = [(s, float(n), f"{n:,} leads") for s, n in counts.items()]
     return (
         f"<p>{len(r.rows):,} open leads in their stage {escape(rule)}.</p>"
-        + svg.hbars("stuck", "Stuck leads by stage", items, color=svg.PALETTE[3])
+        + _charts(r)
         + _rows_table(r)
     )
 
 
-def _losses(r: LossReasonsReport) -> str:
-    items = [(x.reason or "(none)", float(x.leads), f"{x.leads:,} ({x.share:.0%})") for x in r.rows]
-    return svg.hbars(
-        "loss-reasons", "Lost leads by reason", items, color=svg.PALETTE[3]
-    ) + _rows_table(r)
-
-
-def _owners(r: OwnersReport) -> str:
-    items = [
-        (
-            x.owner or "(unassigned)",
-            x.won_value,
-            f"{svg.fmt(x.won_value)} won, win rate {_percent(x.win_rate)}",
-        )
-        for x in r.rows
-    ]
-    return svg.hbars("owners", "Won value by owner", items, color=svg.PALETTE[2]) + _rows_table(r)
+def _drawn(r: Report) -> str:
+    return _charts(r) + _rows_table(r)
 
 
 def _forecasts(reports: Sequence[ForecastReport]) -> str:
     first = reports[0]
     labels = [x.period for x in first.rows]
-    value = svg.columns(
-        "forecast",
-        "Expected won value per period",
-        labels,
-        [(f.method, [x.expected_value for x in f.rows]) for f in reports],
-    )
-    wins = svg.columns(
-        "forecast-wins",
-        "Expected wins per period",
-        labels,
-        [(f.method, [x.expected_wins for x in f.rows]) for f in reports],
-    )
     arrivals = " and new arrivals" if any(f.includes_arrivals for f in reports) else ""
     intro = (
         f"<p>{first.open_leads:,} open leads{arrivals}; periods of a {first.period} "
@@ -192,19 +148,10 @@ def _forecasts(reports: Sequence[ForecastReport]) -> str:
         [label, *(v for f in reports for v in (f.rows[k].expected_wins, f.rows[k].expected_value))]
         for k, label in enumerate(labels)
     ]
-    return intro + value + wins + _table(columns, rows)
+    return intro + figures(lambda: forecast_charts(reports)) + _table(columns, rows)
 
 
 def _backtest(r: BacktestReport) -> str:
-    labels = [x.period for x in r.rows]
-    series = [
-        ("actual", [x.actual_value for x in r.rows]),
-        ("markov", [x.markov_value for x in r.rows]),
-        ("naive", [x.naive_value for x in r.rows]),
-    ]
-    chart = svg.columns(
-        "backtest", "Won value after the split: actual and forecast", labels, series
-    )
     errors = _table(
         ["method", "measure", "mae", "mape %"],
         [[e.method, e.measure, e.mae, None if e.mape is None else e.mape * 100] for e in r.errors],
@@ -213,16 +160,16 @@ def _backtest(r: BacktestReport) -> str:
         f"<p>Fitted on history up to {r.split_at:%Y-%m-%d}; {r.open_at_split:,} leads were "
         "open then.</p>"
     )
-    return intro + chart + errors + _rows_table(r)
+    return intro + _charts(r) + errors + _rows_table(r)
 
 
 _SECTIONS: dict[type, Callable[[Any], str]] = {
     PipelineReport: _pipeline,
     FunnelReport: _funnel,
-    TimeInStageReport: _time,
+    TimeInStageReport: _drawn,
     StuckReport: _stuck,
-    LossReasonsReport: _losses,
-    OwnersReport: _owners,
+    LossReasonsReport: _drawn,
+    OwnersReport: _drawn,
     BacktestReport: _backtest,
 }
 

@@ -9,14 +9,18 @@ of leads between definition versions is :mod:`leadflow.engine.migration`, not th
 
 For the HTTP service: :class:`TokenStore` keeps API tokens (only a hash of each), and
 ``Tx.answer``/``Tx.save_answer`` with :func:`purge_answers` keep the first answer to each write
-that carried an Idempotency-Key (:class:`StoredAnswer`).
+that carried an Idempotency-Key (:class:`StoredAnswer`). For the web app: :class:`SavedViews`
+(named board filters) and :class:`BatchRuns` (one action on every lead a filter matched,
+tracked lead by lead).
 """
 
+from leadflow.engine.store._batch_runs import BATCH_STATUSES, BatchRun, BatchRuns
 from leadflow.engine.store._idempotency import StoredAnswer, purge_answers
 from leadflow.engine.store._leads import last_activities, last_change, lead_rows, open_totals
 from leadflow.engine.store._outbox import DEAD, DELIVERED, PENDING, decode_time
 from leadflow.engine.store._outbox_admin import DELIVERY_STATUSES, BacklogRow, DeliveryRow
 from leadflow.engine.store._outbox_store import ClaimedRow, OutboxStore
+from leadflow.engine.store._saved_views import InvalidView, SavedView, SavedViews
 from leadflow.engine.store._store import (
     WAKEUP_CHANNEL,
     Change,
@@ -30,6 +34,7 @@ from leadflow.engine.store._tokens import ROLES, InvalidToken, TokenInfo, TokenS
 from leadflow.engine.store._upgrade import UPGRADES, current, head, upgrade
 
 __all__ = [
+    "BATCH_STATUSES",
     "DEAD",
     "DELIVERED",
     "DELIVERY_STATUSES",
@@ -38,13 +43,18 @@ __all__ = [
     "UPGRADES",
     "WAKEUP_CHANNEL",
     "BacklogRow",
+    "BatchRun",
+    "BatchRuns",
     "Change",
     "ClaimedRow",
     "DeliveryRow",
     "DueTimer",
     "InstanceRow",
     "InvalidToken",
+    "InvalidView",
     "OutboxStore",
+    "SavedView",
+    "SavedViews",
     "Store",
     "StoredAnswer",
     "TokenInfo",

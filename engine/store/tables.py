@@ -13,6 +13,9 @@ __all__ = [
     "SCHEMA_REVISION",
     "activities",
     "away",
+    "batch_items",
+    "batch_runs",
+    "board_views",
     "canaries",
     "definitions",
     "deliveries",
@@ -31,7 +34,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_REVISION = "0005_journeys"
+SCHEMA_REVISION = "0006_board_views_batches"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -334,3 +337,47 @@ journeys = sa.Table(
     sa.Column("set_at", _When, nullable=False),
 )
 """The one current journeys document (``Engine.set_journeys``): a single row, id 1."""
+
+# -- the web app: saved board views and batch actions (engine/store/_saved_views.py, _batch_runs.py)
+
+board_views = sa.Table(
+    "lf_board_views",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(64), comment="the token name whose view it is; NULL: shared"),
+    sa.Column("created_by", sa.String(64), nullable=False, comment="the token name"),
+    sa.Column("query", sa.Text, nullable=False, comment="the board's filters as a query string"),
+    sa.Column("created_at", _When, nullable=False),
+    sa.Index(None, "process", "owner"),
+)
+"""Named board filters, a person's own or shared with everyone who may see the board."""
+
+batch_runs = sa.Table(
+    "lf_batch_runs",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False, comment="fire or assign"),
+    sa.Column("argument", sa.String(255), comment="the trigger, or the new owner (NULL: none)"),
+    sa.Column("filter", sa.Text, nullable=False, comment="the board filter it ran on"),
+    sa.Column("actor", sa.Text, nullable=False, comment="JSON: id, role, team of the actor"),
+    sa.Column("created_by", sa.String(64), nullable=False, comment="the token name"),
+    sa.Column("created_at", _When, nullable=False),
+    sa.Column("finished_at", _When),
+    sa.Column("lease_owner", sa.String(64), comment="the server process working on it"),
+    sa.Column("lease_until", _When, comment="until when that process holds it"),
+)
+"""One action on every lead a board filter matched, run lead by lead in the background."""
+
+batch_items = sa.Table(
+    "lf_batch_items",
+    metadata,
+    sa.Column("run_id", _Id, sa.ForeignKey("lf_batch_runs.id"), primary_key=True),
+    sa.Column("lead_id", sa.String(255), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False, comment="pending, succeeded or failed"),
+    sa.Column("message", sa.Text, comment="why it failed"),
+    sa.Index(None, "run_id", "status"),
+)
+"""The leads of a batch run and how each went."""

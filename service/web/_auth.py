@@ -114,7 +114,10 @@ Form = Annotated[PostedForm, Depends(checked_form)]
 
 async def on_sign_in_required(request: Request, exc: Exception) -> Response:
     """A page asked for without a session goes to the sign-in form (and back after it)."""
-    if request.method in ("GET", "HEAD") and request.url.path != "/app/changes":
+    if request.method in ("GET", "HEAD") and request.url.path not in (
+        "/app/changes",
+        "/app/events",
+    ):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/app/?next={quote(target, safe='')}", status_code=303)
     page = error_page(request, 401, "Your session has ended. Sign in again.")

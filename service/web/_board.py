@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from leadflow.definitions import ProcessDefinition
 from leadflow.engine import Engine, reports
 from leadflow.engine.access import Actor, explain_access, hidden_fields
+from leadflow.engine.store import SavedViews
 from leadflow.service._deps import EngineDep
 from leadflow.service._problems import Problem
 from leadflow.service._scope import visible_owners
@@ -28,15 +28,12 @@ from leadflow.service.web._views import (
     owner_choices,
 )
 
-__all__ = ["PER_COLUMN", "ROT_AFTER", "BoardView", "board_page", "filterable", "router"]
+__all__ = ["PER_COLUMN", "BoardView", "board_page", "filterable", "router"]
 
 router = APIRouter(prefix="/app/p", include_in_schema=False)
 
 PER_COLUMN = 50
 """Cards per column and page; "More" pages a column on."""
-
-ROT_AFTER = timedelta(days=14)
-"""A card with no stage change and no activity for this long shows a "rotting" badge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +135,17 @@ def board_page(
         "owner_choices": owner_choices(definition),
         "team_choices": list(definition.teams),
         "now": engine.clock.now(),
-        "rot_after": ROT_AFTER,
+        # a card idle (no stage change, no activity) this long shows a "rotting" badge
+        "rot_after": {name: stage.rots_after for name, stage in definition.stages.items()},
         "refusal": refusal,
         "bulk": bulk,
         "may_assign": may_assign,
         "may_report": explain_access(user.actor, "reports", None, definition).allowed,
         "bulk_triggers": _bulk_triggers(definition, options),
+        "batch_triggers": _batch_triggers(user.actor, definition),
+        "may_batch_assign": explain_access(user.actor, "assign", None, definition).allowed,
+        "matching": sum(c.leads for c in data.columns),
+        "saved_views": SavedViews(engine.store).visible(process, user.token_name),
         "more": {c.stage: _more(request, c.stage, c.next_cursor) for c in data.columns},
         "here": here,
         "live": changes,
@@ -178,6 +180,17 @@ def _bulk_triggers(
     names = {o.trigger for card in options.values() for o in card}
     titles = {t.name: t.title or t.name for t in definition.transitions}
     return [(name, titles.get(name, name)) for name in titles if name in names]
+
+
+def _batch_triggers(actor: Actor, definition: ProcessDefinition) -> list[tuple[str, str]]:
+    """(trigger, title) of the triggers without required fields the person may fire at all
+    (each lead of a batch is checked again when its turn comes)."""
+    return [
+        (t.name, t.title or t.name)
+        for t in {t.name: t for t in definition.transitions}.values()
+        if not t.requires
+        and explain_access(actor, "fire", None, definition, trigger=t.name).allowed
+    ]
 
 
 def _more(request: Request, stage: str, cursor: int | None) -> str | None:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from leadflow.definitions import LeadflowError
-from leadflow.engine import GuardFailed
 from leadflow.service._deps import EngineDep
 from leadflow.service._problems import Problem
 from leadflow.service.web._actions import board_view
+from leadflow.service.web._apply import apply_one
 from leadflow.service.web._auth import Form, User
 from leadflow.service.web._board import board_page
 from leadflow.service.web._views import BulkOutcome
@@ -44,17 +43,12 @@ def bulk(request: Request, process: str, engine: EngineDep, user: User, form: Fo
         raise Problem(422, "invalid_request", "choose to fire a trigger or to assign")
     owner = form.get("assign_to") or None
     outcome = BulkOutcome(f"fire {trigger}" if action == "fire" else f"assign to {owner}")
+    argument = trigger if action == "fire" else owner
     for lead_id in leads:
-        try:
-            if action == "fire":
-                engine.fire(process, lead_id, trigger, actor=user.actor)
-            else:
-                engine.assign(process, lead_id, owner, actor=user.actor)
-        except GuardFailed as exc:
-            outcome.failed.append((lead_id, "; ".join(c.message for c in exc.unmet)))
-        except LeadflowError as exc:
-            outcome.failed.append((lead_id, str(exc)))
-        else:
+        why = apply_one(engine, process, action, argument, lead_id, user.actor)
+        if why is None:
             outcome.succeeded.append(lead_id)
+        else:
+            outcome.failed.append((lead_id, why))
     view = board_view(engine, process, form)
     return board_page(request, engine, user, process, view, bulk=outcome)

@@ -16,6 +16,7 @@ from leadflow.engine.access import explain_access, hidden_fields, require
 from leadflow.service._deps import EngineDep
 from leadflow.service._schemas import history_out, next_steps_out
 from leadflow.service.web._auth import User, WebUser
+from leadflow.service.web._playbook import PlaybookTemplates, RenderedTemplate
 from leadflow.service.web._render import render
 from leadflow.service.web._views import Refusal, fire_options, live, owner_choices
 
@@ -102,6 +103,7 @@ def lead_page(
         },
         "ready": {t["trigger"]: t["ready"] for t in steps.triggers},
         "playbook": steps.playbook,
+        "scripts": _scripts(request, definition, instance, hidden),
         "slas": [(s, _local(s.due_at, _zone(definition, s.policy, instance))) for s in slas],
         "activity_types": compiled.activity_types if may_record else (),
         "assignable": owner_choices(definition) if may_assign else [],
@@ -114,6 +116,23 @@ def lead_page(
         "live": changes,
     }
     return render(request, "lead.html", context, status)
+
+
+def _scripts(
+    request: Request, definition: ProcessDefinition, lead: Instance, hidden: frozenset[str]
+) -> dict[str, RenderedTemplate]:
+    """Each playbook item's template (by item id) rendered with the fields the role reads."""
+    templates: PlaybookTemplates = request.app.state.playbook
+    fields = {k: v for k, v in lead.data.items() if k not in hidden}
+    fields |= {
+        "lead_id": lead.lead_id,
+        "owner": lead.owner,
+        "rep_name": lead.owner,
+        "stage": lead.stage,
+    }
+    fields = {k: v for k, v in fields.items() if v is not None}
+    playbook = definition.stages[lead.stage].playbook
+    return {p.id: templates.render(p.template, fields, hidden) for p in playbook if p.template}
 
 
 def _is_exit(definition: ProcessDefinition, stage: str, criterion: str) -> bool:

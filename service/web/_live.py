@@ -1,7 +1,8 @@
 """Live pages: ``GET /app/changes`` answers the id of the newest change of any lead.
 
-Pages poll it every second (``static/app.js``) and reload when it moves. The number is read
-at most twice a second per server process, however many browsers poll: one indexed read
+Pages follow ``/app/events`` (server-sent events, :mod:`._events`) and fall back to polling
+this every second (``static/app.js``) where that fails; they reload when it moves. The number
+is read at most twice a second per server process, however many browsers poll: one indexed read
 (``max(id)`` of the history table), not a query per client.
 """
 
@@ -21,7 +22,7 @@ from leadflow.service._deps import EngineDep
 from leadflow.service._token_cache import TokenCache
 from leadflow.service.web._auth import SignInRequired, web_user
 
-__all__ = ["ChangeCounter", "router"]
+__all__ = ["ChangeCounter", "may_follow", "router"]
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -49,9 +50,9 @@ class ChangeCounter:
             return self._value
 
 
-@router.get("/changes")
-async def changes(request: Request, engine: EngineDep, token: str | None = None) -> JSONResponse:
-    """``{"change": N}`` for a signed-in person or a live ``token`` (a wall board's)."""
+async def may_follow(request: Request, engine: Engine, token: str | None) -> None:
+    """Pass for a signed-in person or a live ``token`` (a wall board's); else
+    :class:`SignInRequired`."""
     if token is not None:
         tokens: TokenCache = request.app.state.tokens
         info = await run_in_threadpool(tokens.verify, token, engine.clock.now())
@@ -59,6 +60,12 @@ async def changes(request: Request, engine: EngineDep, token: str | None = None)
             raise SignInRequired
     else:
         await web_user(request)
+
+
+@router.get("/changes")
+async def changes(request: Request, engine: EngineDep, token: str | None = None) -> JSONResponse:
+    """``{"change": N}`` for a signed-in person or a live ``token`` (a wall board's)."""
+    await may_follow(request, engine, token)
     counter: ChangeCounter = request.app.state.changes
     value = await run_in_threadpool(counter.current)
     return JSONResponse({"change": value}, headers={"Cache-Control": "no-store"})

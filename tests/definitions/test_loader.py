@@ -957,6 +957,14 @@ def test_forecast_category_defaults_from_probability() -> None:
     assert all(s.forecast_category is None for s in stages.values())
 
 
+def located_problems(path: Path, text: str) -> list[tuple[int | None, str]]:
+    """The (line, message) of each problem loading ``text`` from ``path`` finds, by line."""
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError) as info:
+        load_definition(path)
+    return sorted(((p.line, p.message) for p in info.value.problems), key=lambda x: x[0] or 0)
+
+
 def test_forecast_category_mistakes_are_located(tmp_path: Path) -> None:
     """An unknown category, a closed stage in another category and an open stage marked closed
     are each reported at their place, all at once; a given category beats the probability."""
@@ -972,10 +980,7 @@ def test_forecast_category_mistakes_are_located(tmp_path: Path) -> None:
     )
     text = text.replace("{closed: lost, ", "{closed: lost, forecast_category: pipeline, ")
     path = tmp_path / "categories.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(DefinitionError) as info:
-        load_definition(path)
-    found = sorted((p.line, p.message) for p in info.value.problems)
+    found = located_problems(path, text)
     assert len(found) == 3, found
     assert "'best_cse' is not allowed for 'forecast_category'" in found[0][1]
     assert "'best_case'" in found[0][1]
@@ -988,3 +993,25 @@ def test_forecast_category_mistakes_are_located(tmp_path: Path) -> None:
     )
     path.write_text(good.replace("forecast_category: pipeline, ", ""), encoding="utf-8")
     assert load_definition(path).stages["prospecting"].category == "commit"
+
+
+# -- rotting thresholds -------------------------------------------------------------------------
+
+
+def test_rotting_after_defaults_to_14_days_and_bad_values_are_located(tmp_path: Path) -> None:
+    """``rotting_after`` is a stage's own threshold (14 days when absent); a zero or unreadable
+    duration fails to load at its line, naming the units allowed."""
+    text = library_path("b2b-opportunity").read_text(encoding="utf-8")
+    stages = load_definition(text).stages
+    assert stages["prospecting"].rots_after == timedelta(days=14)
+    given = text.replace("    probability: 10\n", "    probability: 10\n    rotting_after: 3d\n")
+    assert load_definition(given).stages["prospecting"].rots_after == timedelta(days=3)
+    bad = text.replace("    probability: 10\n", "    probability: 10\n    rotting_after: 0d\n")
+    bad = bad.replace("    probability: 60\n", "    probability: 60\n    rotting_after: soon\n")
+    found = located_problems(tmp_path / "rotting.yaml", bad)
+    assert len(found) == 2, found
+    lines = bad.splitlines()
+    assert "rotting_after: 0d" in lines[found[0][0] - 1]
+    assert "longer than zero" in found[0][1]
+    assert "rotting_after: soon" in lines[found[1][0] - 1]
+    assert "14d" in found[1][1]

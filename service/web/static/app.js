@@ -1,6 +1,7 @@
 // leadflow web app, two small behaviours:
 // 1. Reload the page when a lead changed anywhere (another browser, the API, the worker's SLA
-//    sweep): one small poll a second of a cheap endpoint; no reload while the person is typing.
+//    sweep): the server pushes the newest change id as server-sent events (/app/events); where
+//    that fails, one small poll a second of /app/changes. No reload while the person is typing.
 // 2. Drag a card onto another column to fire the trigger that leads there (the card's own
 //    button does the same from the keyboard).
 (function () {
@@ -15,8 +16,9 @@
   }
   var url = body.getAttribute("data-changes");
   if (!url) { return; }
-  var seen = body.getAttribute("data-change");
+  var seen = Number(body.getAttribute("data-change"));
   var target = body.getAttribute("data-reload") || window.location.href;
+  var stale = false;
   function busy() {
     var el = document.activeElement;
     if (el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT")) {
@@ -24,15 +26,33 @@
     }
     return false;
   }
+  function saw(change) {
+    if (Number(change) > seen) { stale = true; }
+    if (stale && !busy()) { window.location.replace(target); }
+  }
   function poll() {
     fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) {
-        if (d && String(d.change) !== seen && !busy()) { window.location.replace(target); }
-      })
+      .then(function (d) { if (d) { saw(d.change); } })
       .catch(function () { /* the server is away: try again at the next tick */ });
   }
-  window.setInterval(poll, 1000);
+  var polling = false;
+  function startPolling() {
+    if (!polling) { polling = true; window.setInterval(poll, 1000); }
+  }
+  // a change seen while the person typed reloads once they stop
+  window.setInterval(function () { saw(seen); }, 1000);
+  var events = body.getAttribute("data-events");
+  if (!events || !window.EventSource) { startPolling(); return; }
+  var source = new EventSource(events);
+  body.setAttribute("data-live", "events");
+  source.onmessage = function (e) { saw(e.data); };
+  source.onerror = function () {
+    if (source.readyState === EventSource.CLOSED) {
+      body.setAttribute("data-live", "polling");
+      startPolling();
+    }
+  };
 })();
 
 // Dragging a card onto a column submits the card's form whose transition goes to that stage.

@@ -1,6 +1,8 @@
-"""The HTML report: one self-contained page, its SVG charts, and the page in headless Chromium.
+"""The HTML report: one self-contained page, its charts (Vega-Lite specs rendered to SVG offline
+by vl-convert), and the page in headless Chromium.
 
-The page is checked as text (charts, marks per row, escaping, nothing fetched from elsewhere),
+The page is checked as text (charts, marks per row, tick labels, "no data" instead of empty
+charts, escaping, nothing fetched from elsewhere),
 then opened in headless Chromium (the Debian ``chromium`` package; the test skips, saying so,
 without it): ``--dump-dom`` shows the DOM after the page's script ran, and a screenshot is saved
 (under ``$LEADFLOW_ARTIFACTS`` when set, else the test's tmp path) and decoded to check that
@@ -89,6 +91,19 @@ def charts(html: str) -> dict[str, str]:
     return {name: svg for svg, name in found}
 
 
+def bars(svg: str) -> list[str]:
+    """The descriptions (``aria-label``) of a chart's bars."""
+    return re.findall(
+        r'<path aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="bar"', svg
+    )
+
+
+def ticks(svg: str) -> list[str]:
+    """The tick labels of a chart's axes."""
+    axes = re.findall(r"role-axis-label.*?</g>", svg, re.S)
+    return [t for axis in axes for t in re.findall(r"<text[^>]*>([^<]*)</text>", axis)]
+
+
 def test_page_has_a_chart_per_report_with_a_mark_per_row(
     page: str, every_report: list[rp.Report]
 ) -> None:
@@ -107,14 +122,15 @@ def test_page_has_a_chart_per_report_with_a_mark_per_row(
         "forecast-wins",
         "backtest",
     }
-    assert found["pipeline"].count('class="bar"') == len(pipeline.rows)
-    assert found["funnel"].count('class="bar"') == len(funnel.path)
-    assert found["time-in-stage"].count('class="bar"') == len(time_in_stage.rows)
+    assert len(bars(found["pipeline"])) == len(pipeline.rows)
+    assert len(bars(found["funnel"])) == len(funnel.path)
+    closed = [r for r in time_in_stage.rows if r.closed_median_days is not None]
+    assert len(bars(found["time-in-stage"])) == len(closed)
     assert "of closed visits" in found["time-in-stage"]  # open ones are not mixed in
-    assert found["forecast"].count('class="bar"') == 6 * 2  # 6 weeks x (markov, naive)
-    assert found["backtest"].count('class="bar"') == len(every_report[-1].rows) * 3
+    assert len(bars(found["forecast"])) == 6 * 2  # 6 weeks x (markov, naive)
+    assert len(bars(found["backtest"])) == len(every_report[-1].rows) * 3
     reached = dict(funnel.overall())
-    assert f'data-label="New" data-value="{reached["new"]}"' in found["funnel"]
+    assert f"New: {reached['new']} leads reached it" in bars(found["funnel"])
 
 
 def test_page_is_self_contained_and_escapes_text(page: str) -> None:
@@ -225,7 +241,7 @@ def test_page_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     count = re.search(r'<span id="chart-count">(\d+)</span>', dom)
     assert count is not None
     assert int(count.group(1)) == len(charts(page)) == 9
-    assert dom.count('class="bar"') == page.count('class="bar"')
+    assert dom.count('aria-roledescription="bar"') == page.count('aria-roledescription="bar"')
 
     shot = artifacts_dir(tmp_path) / "report-screenshot.png"
     run_chromium(

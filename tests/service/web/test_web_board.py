@@ -212,3 +212,15 @@ def test_a_lead_idle_for_two_weeks_is_rotting(web: WebApp) -> None:
     assert page.count("Rotting:") == 1
     web.engine.record(DEALS, "old", "call", {})
     assert "Rotting:" not in client.get(BOARD).text
+
+
+def test_a_stage_rotting_after_sets_its_own_threshold(web: WebApp) -> None:
+    """In deals, proposal says ``rotting_after: 3d``: a proposal idle for 5 days rots, while a
+    new lead idle for 5 days does not (the default is 14 days)."""
+    five_days_ago = datetime.now(UTC) - timedelta(days=5)
+    leads = [{"lead_id": k, "owner": "ana", "at": five_days_ago} for k in ("p1", "n1")]
+    web.engine.start_many(DEALS, leads)
+    web.engine.fire(DEALS, "p1", "propose", {"budget": 10}, at=five_days_ago)
+    page = web.signed_in("admin").get(BOARD).text
+    assert "Rotting: idle 5d" in _column(page, "proposal")
+    assert "Rotting:" not in _column(page, "new")

@@ -1,15 +1,19 @@
 """The web app in a real browser: Playwright driving the system Chromium against uvicorn on
 127.0.0.1. Controls are found by role and label, as a person (or a screen reader) finds them;
 each test saves screenshots (under pytest's tmp directory) and pages are checked with axe-core
-(shipped inside axe-playwright-python, so nothing is fetched from another host)."""
+(shipped inside axe-playwright-python). Every test fails if a page requested anything from a
+host other than 127.0.0.1 (scripts, styles, fonts, charts all ship in the package)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from web_support import PROCESS, WebApp
 
@@ -39,9 +43,39 @@ def shots(tmp_path: Path) -> Path:
     return path
 
 
+FOREIGN: list[str] = []
+"""Requests the pages made to another host than 127.0.0.1, in the running test."""
+
+
+def _note_foreign(request: Any) -> None:
+    if request.url.startswith(("data:", "blob:", "about:")):
+        return
+    if urlsplit(request.url).hostname != "127.0.0.1":
+        FOREIGN.append(request.url)
+
+
+@pytest.fixture(autouse=True)
+def nothing_from_other_hosts() -> Iterator[None]:
+    """Fail the test when a page requested anything from another host."""
+    FOREIGN.clear()
+    yield
+    assert FOREIGN == [], f"requests to other hosts: {FOREIGN}"
+
+
 def _page(browser: Any, web: WebApp, width: int = 1280, height: int = 800) -> Any:
     context = browser.new_context(base_url=web.url, viewport={"width": width, "height": height})
+    context.on("request", _note_foreign)
     return context.new_page()
+
+
+def test_a_request_to_another_host_is_noticed(browser: Any, web: WebApp) -> None:
+    """The guard of every test sees a request to another host (here made on purpose)."""
+    page = _page(browser, web)
+    page.evaluate("fetch('http://192.0.2.1/x.js').catch(function () {})")
+    page.wait_for_timeout(200)
+    assert FOREIGN == ["http://192.0.2.1/x.js"]
+    FOREIGN.clear()
+    page.context.close()
 
 
 def _sign_in(page: Any, token: str) -> None:
@@ -113,6 +147,27 @@ def test_a_second_browser_sees_a_change_within_two_seconds(
     watcher.screenshot(path=shots / "second-browser.png", full_page=True)
     watcher.context.close()
     actor.context.close()
+
+
+def test_a_change_through_the_api_reaches_an_open_board_by_server_sent_events(
+    browser: Any, web: WebApp
+) -> None:
+    """A board follows /app/events (not polling); a lead started through the HTTP API with a
+    token appears on it within 2 seconds."""
+    watcher = _page(browser, web)
+    _sign_in(watcher, web.tokens["manager"])
+    watcher.goto(BOARD)
+    expect(watcher.locator("body")).to_have_attribute("data-live", "events")
+    answer = httpx.post(
+        f"{web.url}/api/v1/processes/{PROCESS}/leads",
+        json={"lead_id": "via-api", "data": {"email": "a@example.com"}, "owner": "sdr_ana"},
+        headers={"Authorization": f"Bearer {web.tokens['admin']}"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    expect(watcher.locator("#card-via-api")).to_be_visible(timeout=2000)
+    assert watcher.locator("body").get_attribute("data-live") == "events"
+    watcher.context.close()
 
 
 def test_wall_board_with_a_board_token_shows_no_lead_data(
@@ -207,13 +262,16 @@ def test_the_ops_page_is_accessible_and_linked_for_ops(browser: Any, web: WebApp
 
 
 def test_the_map_page_is_accessible(browser: Any, web: WebApp, shots: Path) -> None:
-    """The map page (diagram and tables) has no serious axe violation."""
+    """The map page (diagram, charts and tables) has no serious axe violation; its charts
+    are images named by their titles."""
     web.start("l1")
     page = _page(browser, web)
     _sign_in(page, web.tokens["manager"])
     page.goto(BOARD)
     page.get_by_role("link", name="Process map and reports").click()
     expect(page.get_by_role("heading", name="Time in stage")).to_be_visible()
+    expect(page.get_by_role("img", name="Open leads by stage")).to_be_visible()
+    expect(page.get_by_role("img", name="Funnel, all cohorts")).to_be_visible()
     assert _serious(page) == []
     page.screenshot(path=shots / "map.png", full_page=True)
     page.context.close()
@@ -238,3 +296,51 @@ def test_an_open_lead_page_and_wall_follow_a_change_made_through_the_engine(
     expect(wall.get_by_text("100%").first).to_be_visible(timeout=4000)
     lead.context.close()
     wall.context.close()
+
+
+def test_a_saved_view_and_a_batch_on_everything_it_matches(
+    browser: Any, web: WebApp, shots: Path
+) -> None:
+    """An admin saves the board filtered to Ana's deals as a shared view, then assigns every
+    lead it matches to Ben: the batch page counts them until none is pending; board and batch
+    page pass axe."""
+    for k in range(3):
+        web.deal(f"b{k}", "ana")
+    web.deal("cleos", "cleo")
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["admin"])
+    page.goto("/app/p/deals?owner=ana")
+    page.get_by_label("View name").fill("Ana's deals")
+    page.get_by_label("Shared with everyone").check()
+    page.get_by_role("button", name="Save view").click()
+    expect(page.get_by_role("link", name="Ana's deals")).to_be_visible()
+    expect(page.get_by_text("All 3 leads this filter matches:")).to_be_visible()
+    assert _serious(page) == []
+    page.screenshot(path=shots / "views.png", full_page=True)
+    page.locator("#batch-owner").select_option("ben")
+    page.get_by_role("button", name="Assign all matching").click()
+    expect(
+        page.get_by_role("heading", name=re.compile(r"Batch \d+: Assign to ben"))
+    ).to_be_visible()
+    expect(page.locator('[data-count="pending"]')).to_have_text("0", timeout=5000)
+    expect(page.locator('[data-count="succeeded"]')).to_have_text("3")
+    assert _serious(page) == []
+    page.screenshot(path=shots / "batch.png", full_page=True)
+    assert {web.engine.get("deals", f"b{k}").owner for k in range(3)} == {"ben"}
+    assert web.engine.get("deals", "cleos").owner == "cleo"
+    page.context.close()
+
+
+def test_without_server_sent_events_the_board_falls_back_to_polling(
+    browser: Any, web: WebApp
+) -> None:
+    """When /app/events answers an error (a proxy that refuses streams), the board polls
+    /app/changes instead and still shows a change within 2 seconds."""
+    watcher = _page(browser, web)
+    watcher.context.route("**/app/events*", lambda route: route.fulfill(status=503, body=""))
+    _sign_in(watcher, web.tokens["manager"])
+    watcher.goto(BOARD)
+    expect(watcher.locator("body")).to_have_attribute("data-live", "polling")
+    web.start("late")
+    expect(watcher.locator("#card-late")).to_be_visible(timeout=2000)
+    watcher.context.close()

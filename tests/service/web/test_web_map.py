@@ -47,3 +47,47 @@ def test_the_board_role_may_see_the_map_and_a_rep_may_not(web: WebApp) -> None:
 def test_an_unknown_process_has_no_map(web: WebApp, path: str) -> None:
     """An unknown process is a 404 page."""
     assert web.signed_in("admin").get(path).status_code == 404
+
+
+def chart_of(html: str, chart_id: str) -> str:
+    """The SVG of the chart ``chart_id`` on a page (fails when there is none)."""
+    found = re.search(rf'<svg [^>]*data-chart="{chart_id}".*?</svg>', html, re.S)
+    assert found is not None, f"no chart {chart_id}"
+    return found.group(0)
+
+
+def test_the_map_draws_the_reports_as_charts(web: WebApp) -> None:
+    """Pipeline, funnel and owners are drawn (a bar per stage, the open leads in its label);
+    reports without data say so instead of an empty chart; no chart names a lead."""
+    for i in range(3):
+        web.start(f"secret-{i}")
+    page = web.signed_in("manager").get(MAP).text
+    pipeline = chart_of(page, "pipeline")
+    assert "<title>New: 3 leads</title>" in pipeline
+    assert 'aria-roledescription="bar"' in chart_of(page, "funnel")
+    for heading in ("Pipeline", "Funnel", "Time in stage", "Stuck leads", "Loss reasons"):
+        assert f">{heading}</h2>" in page
+    assert ">Owners</h2>" in page
+    assert ">Forecast, next 4 months</h2>" in page
+    assert '<p class="no-data" data-chart="loss-reasons">No lead was lost.</p>' in page
+    assert '<p class="no-data" data-chart="owners">No lead was won yet.</p>' in page
+    assert "secret-" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+
+
+def test_the_map_obeys_hidden_fields_and_lead_listing_rules(web: WebApp) -> None:
+    """The board role, which may not read amounts in deals nor read reports that list leads,
+    sees no amount in the charts and no stuck-leads chart; a manager sees both."""
+    web.deal("d1", "ana", amount=12345, segment="smb")
+    web.deal("d2", "ben", amount=500, segment="smb")
+    deals_map = "/app/p/deals/map"
+    manager = web.signed_in("manager").get(deals_map).text
+    assert "12,845" in chart_of(manager, "pipeline")
+    assert "does not read reports that list leads" not in manager
+    board = web.signed_in("board").get(deals_map)
+    assert board.status_code == 200
+    assert "<title>New: 2 leads</title>" in chart_of(board.text, "pipeline")
+    assert "12,845" not in board.text
+    assert "12845" not in board.text
+    assert "The board role does not read reports that list leads." in board.text
+    assert 'data-chart="stuck"' not in board.text

@@ -69,14 +69,18 @@ def test_changes_moves_when_a_lead_changes(web: WebApp) -> None:
 
 
 def test_pages_carry_the_live_wiring(web: WebApp) -> None:
-    """Board and lead pages name the change endpoint, the change they show and where to
-    reload."""
+    """Board and lead pages name the change endpoints (polled and streamed), the change they
+    show and where to reload."""
     web.start("l1")
     page = web.signed_in("rep").get(f"/app/p/{PROCESS}/leads/l1").text
-    match = re.search(r'data-changes="([^"]+)" data-change="(\d+)" data-reload="([^"]+)"', page)
+    match = re.search(
+        r'data-changes="([^"]+)" data-events="([^"]+)" data-change="(\d+)" data-reload="([^"]+)"',
+        page,
+    )
     assert match is not None
     assert match.group(1) == "/app/changes"
-    assert match.group(3) == f"/app/p/{PROCESS}/leads/l1"
+    assert match.group(2) == "/app/events"
+    assert match.group(4) == f"/app/p/{PROCESS}/leads/l1"
 
 
 def test_the_change_counter_reads_the_database_at_most_once_per_ttl(web: WebApp) -> None:
