@@ -29,6 +29,7 @@ from ._model import (
     Transition,
 )
 from ._schema import json_schema
+from ._sla_clock_model import TargetRule
 from ._sla_model import (
     CalendarSpec,
     FireAction,
@@ -94,6 +95,7 @@ __all__ = [
     "Stage",
     "SubscriptionSpec",
     "Suppression",
+    "TargetRule",
     "TaskPlan",
     "Team",
     "Transition",

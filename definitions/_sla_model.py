@@ -18,7 +18,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from ._base import INT32_MAX, ActivityRequirement, Name, WholeNumber, _Model, as_tuple
 from ._durations import Duration
 from ._hours import parse_hours
-from ._spans import Offset, Span_, Target
+from ._sla_clock_model import DEFAULT_RULE, TargetRule
+from ._spans import Offset, Span, Span_, Target
 
 __all__ = [
     "CalendarSpec",
@@ -238,8 +239,12 @@ class SlaPolicy(_Model):
     (restarts on each one) or the last owner change (restarts on reassignment)."""
     anchor_activity: Name | None = None
     """With ``anchor: last_activity``, only activities of this type restart the clock."""
-    target: Target
-    """How long until the breach: ``5m business``, ``14d``."""
+    target: Target | None = None
+    """How long until the breach: ``5m business``, ``14d``; with ``targets``, the default for
+    leads no rule matches (a lead neither matches gets no clock)."""
+    targets: tuple[TargetRule, ...] = ()
+    """The target matrix: ordered rules over lead fields, the first match gives the target
+    (``{match: {segment: enterprise}, target: 5m business}``); chosen when the clock starts."""
     calendar: Name | None = None
     """The calendar ``business`` amounts count in."""
     fulfilled_by: Fulfilment | None = None
@@ -255,7 +260,8 @@ class SlaPolicy(_Model):
     def _consistent(self) -> SlaPolicy:
         if self.anchor_activity is not None and self.anchor != "last_activity":
             raise ValueError("'anchor_activity' is only allowed with anchor: last_activity")
-        business = self.target.business
+        _check_matrix(self)
+        business = self.business
         spans = [(f"ladder mark '{s.at}'", s.at) for s in self.ladder]
         if self.tasks:
             spans += [(f"task offset '{o}'", o) for o in self.tasks.at]
@@ -269,7 +275,7 @@ class SlaPolicy(_Model):
                     f"{what}: the target counts {kind} time, so every amount must too "
                     f"(write it {'with' if business else 'without'} 'business')"
                 )
-        amounts = [self.target, *(s.at for s in self.ladder)]
+        amounts = [*self.all_targets, *(s.at for s in self.ladder)]
         amounts += list(self.tasks.at) if self.tasks else []
         amounts += [self.snooze.max] if self.snooze else []
         in_days = [str(x) for x in amounts if x.days is not None]
@@ -279,18 +285,65 @@ class SlaPolicy(_Model):
                 f"{in_days[0]} and {in_hours[0]}: an SLA counts in business days or in open "
                 "hours, not both; write every amount one way (or as a share such as 50%)"
             )
-        target = self.target.resolve(timedelta(0))
-        marks = [s.at.resolve(target) for s in self.ladder]
-        if marks != sorted(marks):
-            raise ValueError("the ladder's marks must be in clock order (earliest first)")
-        if len(set(marks)) != len(marks):
-            raise ValueError("two ladder marks fall on the same moment; merge them")
+        for label, span in self.labelled_targets:
+            target = span.resolve(timedelta(0))
+            under = f" under target '{span}' ({label})" if self.targets else ""
+            marks = [s.at.resolve(target) for s in self.ladder]
+            if marks != sorted(marks):
+                raise ValueError(
+                    f"the ladder's marks must be in clock order (earliest first){under}"
+                    + ("; write them as shares of the target (80%)" if under else "")
+                )
+            if len(set(marks)) != len(marks):
+                raise ValueError(f"two ladder marks fall on the same moment{under}; merge them")
         return self
 
     @property
     def business(self) -> bool:
         """Whether the clock counts business time (the target says ``business``)."""
-        return self.target.business
+        return self.all_targets[0].business
+
+    @property
+    def all_targets(self) -> list[Span]:
+        """The default target (when given), then each rule's target."""
+        return [span for _, span in self.labelled_targets]
+
+    @property
+    def labelled_targets(self) -> list[tuple[str, Span]]:
+        """(label, target) of the default (``default``) and of each rule (its name)."""
+        rules = [(r.label(i), r.target) for i, r in enumerate(self.targets)]
+        return ([(DEFAULT_RULE, self.target)] if self.target is not None else []) + rules
+
+    @property
+    def target_text(self) -> str:
+        """The target as people read it: ``5m business``, or the matrix's targets in rule order
+        (``enterprise 5m business, smb 1h business, default 4h business``)."""
+        if not self.targets and self.target is not None:
+            return str(self.target)
+        shown = [*self.labelled_targets[1:], *self.labelled_targets[:1]]
+        if self.target is None:
+            shown = self.labelled_targets
+        return ", ".join(f"{label} {span}" for label, span in shown)
+
+
+def _check_matrix(policy: SlaPolicy) -> None:
+    """A target or a matrix; one kind of time; rule names unique and not ``default``."""
+    if policy.target is None and not policy.targets:
+        raise ValueError(
+            "an SLA needs a 'target' (5m business, 14d), or a 'targets' matrix of rules"
+        )
+    kinds = {span.business for span in policy.all_targets}
+    if len(kinds) > 1:
+        raise ValueError(
+            "every target of one SLA counts the same kind of time: write all of them with "
+            "'business' or none (" + ", ".join(str(s) for s in policy.all_targets) + ")"
+        )
+    names = [r.name for r in policy.targets if r.name is not None]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"target rule name used twice: {', '.join(twice)}")
+    if DEFAULT_RULE in names:
+        raise ValueError(f"'{DEFAULT_RULE}' names the SLA's own target; give the rule another name")
 
 
 class Member(_Model):

@@ -18,23 +18,22 @@ A clock's state (keys kept short: it is stored with every lead)::
     n      activity counts since the start, for the types the policy counts
     end    when it was met or stopped
     out    the lead left the SLA's stages after the clock ended (it may start again)
+    r      the target rule the clock started under (absent: the SLA's own ``target``)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.definitions import CalendarSpec, ProcessDefinition, SlaPolicy
 from leadflow.engine._criteria import CelProgram, EvalContext
 from leadflow.engine.sla._calendar import BusinessCalendar, Calendar, CalendarTime, WorkingHours
+from leadflow.engine.sla._targets import NO_TARGET, Mark, TargetMatrix
 
 __all__ = ["Mark", "SlaSet", "build_calendar"]
-
-Level = Literal["warning", "breach", "escalation", "task"]
 
 EVENT_OF_LEVEL: dict[str, str] = {
     "warning": "leadflow.lead.sla_warned",
@@ -55,16 +54,6 @@ def build_calendar(spec: CalendarSpec) -> BusinessCalendar:
         holidays_subdivision=spec.holidays.subdivision if spec.holidays else None,
         closed=spec.closed,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A point on a clock: ``amount`` of clock time after its start."""
-
-    amount: timedelta
-    level: Level
-    index: int
-    """The ladder step index (or the task index for ``task`` marks)."""
 
 
 def _iso(value: datetime) -> str:
@@ -100,28 +89,15 @@ class CompiledSla:
         day = WorkingHours.parse(calendar_spec.hours).usual_day if calendar_spec else timedelta(1)
         self.day = day
         """The open time of one business day in this SLA's calendar."""
-        self.target = policy.target.resolve(timedelta(0), day)
+        self.matrix = TargetMatrix(policy, day, activity_types)
+        """The targets (one, or a matrix's) and their ladder marks."""
+        self.target = self.matrix.first.target
         self.calendar: BusinessCalendar | None = (
             calendars[policy.calendar] if policy.business and policy.calendar else None
         )
         spec = definition.calendars.get(policy.calendar or "")
         self.tz_field = spec.timezone_field if spec is not None and self.calendar else None
-        marks = [
-            Mark(
-                step.at.resolve(self.target, day),
-                step.level or _level(step.at.resolve(self.target, day), self.target),
-                i,
-            )
-            for i, step in enumerate(policy.ladder)
-        ]
-        if not any(m.amount == self.target for m in marks):
-            marks.append(Mark(self.target, "breach", -1))
-        if policy.tasks is not None:
-            marks += [
-                Mark(offset.resolve(self.target, day), "task", i)
-                for i, offset in enumerate(policy.tasks.at)
-            ]
-        self.marks = tuple(sorted(marks, key=lambda m: (m.amount, m.level != "task")))
+        self.marks = self.matrix.first.marks
         f = policy.fulfilled_by
         self.fulfil_activity = f.activity if f is not None else None
         self.fulfil_field = f.field_set if f is not None else None
@@ -192,8 +168,9 @@ class CompiledSla:
         if clock["s"] != "running":
             return None
         tasks = self.policy.tasks
-        for i in range(clock["k"], len(self.marks)):
-            mark = self.marks[i]
+        marks = self.matrix.of(clock).marks
+        for i in range(clock["k"], len(marks)):
+            mark = marks[i]
             done = int(clock["n"].get(tasks.activity, 0)) if tasks is not None else 0
             if mark.level == "task" and tasks is not None and tasks.skip_done and done > mark.index:
                 continue
@@ -208,7 +185,7 @@ class CompiledSla:
         """When a running clock reaches its target (None while paused)."""
         if clock["since"] is None:
             return None
-        remaining = self.target - timedelta(seconds=clock["el"])
+        remaining = self.matrix.of(clock).target - timedelta(seconds=clock["el"])
         since = _time(clock["since"])
         return since if remaining <= timedelta(0) else self.clock(lead).add(since, remaining)
 
@@ -225,12 +202,6 @@ def _pause(
 
 def _expand(definition: ProcessDefinition, names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(definition.open_stages if "*" in names else names)
-
-
-def _level(amount: timedelta, target: timedelta) -> Level:
-    if amount < target:
-        return "warning"
-    return "breach" if amount == target else "escalation"
 
 
 class SlaSet:
@@ -286,7 +257,10 @@ class SlaSet:
                     continue
                 if mode is None:
                     continue
-                clock = self._start(p, ctx, created_at, mode, events)
+                started = self._start(p, ctx, created_at, mode, events)
+                if started is None:  # no target rule matches the lead: no clock
+                    continue
+                clock = started
             else:
                 assert clock is not None
                 clock = {**clock, "n": dict(clock["n"])}
@@ -339,7 +313,11 @@ class SlaSet:
         created_at: datetime,
         mode: str,
         events: list[dict[str, Any]],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """A new running (or paused) clock; None when no target rule matches the lead."""
+        rule = p.matrix.choose(ctx)
+        if rule is NO_TARGET:
+            return None
         at = ctx.now
         start = created_at if p.policy.anchor == "lead_created" else at
         clock: dict[str, Any] = {
@@ -353,7 +331,10 @@ class SlaSet:
             "n": {},
             "end": None,
         }
-        events.append({"policy": p.id, "event": "started", "started_at": _iso(start)})
+        if isinstance(rule, int):
+            clock["r"] = rule
+        started = {"policy": p.id, "event": "started", "started_at": _iso(start)}
+        events.append({**started, **p.matrix.started(clock)})
         if mode == "pause":
             _pause(p, clock, ctx, events)
         return clock
@@ -367,8 +348,10 @@ class SlaSet:
         events: list[dict[str, Any]],
     ) -> dict[str, Any]:
         fresh = self._start(p, ctx, ctx.now, mode, [])
+        if fresh is None:  # no target rule matches the lead now: the clock goes on as it was
+            return clock
         fresh["n"] = clock["n"]
-        events.append({"policy": p.id, "event": "restarted"})
+        events.append({"policy": p.id, "event": "restarted", **p.matrix.started(fresh)})
         return fresh
 
     def _end(
@@ -416,7 +399,7 @@ class SlaSet:
         expected = p.next_mark(clock, lead)
         if expected is None or expected[0] != step:
             return None
-        mark = p.marks[step]
+        mark = p.matrix.of(clock).marks[step]
         clock["k"] = step + 1
         if mark.level == "breach" and clock["br"] is None:
             clock["br"] = _iso(due)

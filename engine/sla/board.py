@@ -69,6 +69,9 @@ class SlaRow:
     """90th percentile of the same."""
     reassigned: int = 0
     """Leads this row's policy took away from this owner (an SLA's reassign step)."""
+    target: str | None = None
+    """For an SLA with a target matrix: the rule its clocks started under (``enterprise``,
+    ``default``), one row per rule; None for an SLA with one target."""
     _times: list[float] = field(default_factory=list, repr=False)
     _walls: list[float] = field(default_factory=list, repr=False)
 
@@ -107,6 +110,10 @@ class SlaBoard:
         }
 
 
+_Rows = dict[tuple[str | None, str, str | None], SlaRow]
+"""Board rows by (owner or team, policy, target rule)."""
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -125,6 +132,8 @@ class _Clock:
     started_at: datetime | None = None
     wall: float | None = None
     """Calendar seconds from the start to the fulfilment."""
+    target: str | None = None
+    """The target rule it started under (matrix SLAs)."""
 
 
 def _events(
@@ -160,6 +169,8 @@ class _Move:
     at: datetime
     policy: str
     """The SLA whose ladder reassigned it."""
+    target: str | None = None
+    """The target rule of the clock that reassigned it (matrix SLAs)."""
 
 
 def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
@@ -181,11 +192,14 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                     yield open_clocks.pop(policy)
                 begun = entry.get("started_at")
                 start = datetime.fromisoformat(begun) if isinstance(begun, str) else at
-                open_clocks[policy] = _Clock(policy, owner=owner, started_at=start)
+                open_clocks[policy] = _Clock(
+                    policy, owner=owner, started_at=start, target=entry.get("rule")
+                )
                 continue
             reassign = entry.get("reassign")
             if reassign and reassign.get("owner") not in (None, owner):
-                yield _Move(owner, at, policy)
+                reassigning = open_clocks.get(policy)
+                yield _Move(owner, at, policy, reassigning.target if reassigning else None)
             if event == "withdrawn":  # the SLA stopped applying: no outcome, unless it breached
                 gone = open_clocks.pop(policy, None)
                 if gone is not None and gone.outcome == "breached":
@@ -242,15 +256,15 @@ def sla_board(
     def inside(at: datetime | None) -> bool:
         return at is None or ((since is None or at >= since) and (until is None or at < until))
 
-    rows: dict[tuple[str | None, str], SlaRow] = {}
+    rows: _Rows = {}
     for item in _clocks(engine, process):
         if isinstance(item, _Move):
             if inside(item.at):
-                _row(rows, key(item.owner), item.policy).reassigned += 1
+                _row(rows, key(item.owner), item.policy, item.target).reassigned += 1
             continue
         if not inside(item.decided_at):
             continue
-        row = _row(rows, key(item.owner), item.policy)
+        row = _row(rows, key(item.owner), item.policy, item.target)
         if item.outcome == "pending":
             row.pending += 1
             continue
@@ -267,12 +281,14 @@ def sla_board(
         walls = sorted(row._walls)
         row.median_response_calendar = statistics.median(walls) if walls else None
         row.p90_response_calendar = _percentile(walls, 0.9)
-    ordered = sorted(rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy))
+    ordered = sorted(
+        rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy, r.target or "")
+    )
     return SlaBoard(process, by, since, until, ordered)
 
 
-def _row(rows: dict[tuple[str | None, str], SlaRow], owner: str | None, policy: str) -> SlaRow:
-    row = rows.get((owner, policy))
+def _row(rows: _Rows, owner: str | None, policy: str, target: str | None = None) -> SlaRow:
+    row = rows.get((owner, policy, target))
     if row is None:
-        row = rows[(owner, policy)] = SlaRow(owner, policy)
+        row = rows[(owner, policy, target)] = SlaRow(owner, policy, target=target)
     return row

@@ -93,7 +93,7 @@ def sla_status(
                 state=clock["s"],
                 breached=clock.get("br") is not None,
                 started_at=_time(clock["t0"]) or when,
-                target_seconds=policy.target.total_seconds(),
+                target_seconds=policy.matrix.of(clock).target.total_seconds(),
                 elapsed_seconds=policy.elapsed(clock, row.data, upto).total_seconds(),
                 due_at=policy.deadline(clock, row.data) if clock["s"] == "running" else None,
                 next_mark_at=nxt[1] if nxt is not None else None,

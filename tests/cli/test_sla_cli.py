@@ -87,3 +87,23 @@ def test_away_set_list_and_clear(db: str) -> None:
     )
     assert bad.exit_code == 1
     assert "not after" in bad.output
+
+
+def test_report_sla_shows_the_target_rule_of_a_matrix(tmp_path: Path) -> None:
+    """A board with a target matrix SLA gets a target column in the table, and the CSV ends
+    with the target of each row."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    matrix = Path(__file__).parents[1] / "definitions" / "sla" / "matrix.yaml"
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(matrix)
+        engine.start("sla-matrix", "E", {"segment": "enterprise"}, owner="ann")
+        clock.advance(timedelta(minutes=20))
+    table = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-matrix"])
+    assert table.exit_code == 0, table.output
+    assert "target" in table.output
+    assert "enterprise" in table.output
+    csv_out = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-matrix", "-f", "csv"])
+    lines = csv_out.output.splitlines()
+    assert lines[0].endswith(",target")
+    assert any(line.startswith("ann,respond,") and line.endswith(",enterprise") for line in lines)
