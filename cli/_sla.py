@@ -42,7 +42,7 @@ _COLUMNS = (
     "p90_response",
     "reassigned",
 )
-_CSV_COLUMNS = (*_COLUMNS, "target")
+_CSV_COLUMNS = (*_COLUMNS, "target", "cycles")
 """CSV keeps the table's columns first; the columns added later come at the end."""
 
 _DROP = ("stopped", "pending", "handled", "p90_response")
@@ -50,10 +50,13 @@ _DROP = ("stopped", "pending", "handled", "p90_response")
 
 
 def _shown(board: SlaBoard) -> list[str]:
-    """The table's columns: a target column only when an SLA of the board has a matrix."""
+    """The table's columns: target only when an SLA of the board has a matrix, cycles only when
+    a clock was re-armed."""
     names = list(_COLUMNS)
     if any(r.target for r in board.rows):
         names.insert(2, "target")
+    if any(r.cycles for r in board.rows):
+        names.append("cycles")
     return names
 
 
@@ -80,7 +83,7 @@ def _columns(board: SlaBoard) -> list[tuple[str, bool]]:
     ]
 
 
-_NUMBERS = frozenset(_COLUMNS[2:])
+_NUMBERS = frozenset((*_COLUMNS[2:], "cycles"))
 
 
 def _table(board: SlaBoard, width: int = 200) -> Table:

@@ -29,7 +29,7 @@ from ._model import (
     Transition,
 )
 from ._schema import json_schema
-from ._sla_clock_model import TargetRule
+from ._sla_clock_model import RearmEvent, RearmRule, TargetRule
 from ._sla_model import (
     CalendarSpec,
     FireAction,
@@ -82,6 +82,8 @@ __all__ = [
     "PlaybookItem",
     "Problem",
     "ProcessDefinition",
+    "RearmEvent",
+    "RearmRule",
     "ReassignAction",
     "RerouteRule",
     "RoleRule",

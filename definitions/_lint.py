@@ -23,6 +23,7 @@ from . import (
     _lint_rules_cel,
     _lint_rules_flow,
     _lint_rules_sla,
+    _lint_rules_sla_cycles,
     _lint_rules_sla_targets,
 )
 from ._errors import DefinitionError
@@ -72,6 +73,7 @@ RULES: tuple[Rule, ...] = tuple(
             *_lint_rules_flow.RULES,
             *_lint_rules_sla.RULES,
             *_lint_rules_sla_targets.RULES,
+            *_lint_rules_sla_cycles.RULES,
             *_lint_rules_access.RULES,
         ),
         key=lambda r: r.code,

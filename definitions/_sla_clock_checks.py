@@ -13,9 +13,9 @@ from ._checks import Finding, Path
 from ._model import FieldType, ProcessDefinition
 from ._sla_checks import ALL_CHECKS, _cel, _field
 from ._sla_clock_model import TargetRule
-from .suggest import allowed
+from .suggest import allowed, did_you_mean
 
-__all__ = ["CLOCK_CHECKS", "check_target_rules", "run_all_checks"]
+__all__ = ["CLOCK_CHECKS", "check_rearm_events", "check_target_rules", "run_all_checks"]
 
 _TYPES: dict[FieldType, tuple[type, ...]] = {
     FieldType.STRING: (str,),
@@ -80,7 +80,21 @@ def check_target_rules(d: ProcessDefinition) -> Iterator[Finding]:
             yield from _rule(d, ("slas", sid), sid, k, rule)
 
 
-CLOCK_CHECKS = (check_target_rules,)
+def check_rearm_events(d: ProcessDefinition) -> Iterator[Finding]:
+    """Re-arm triggers are triggers of the process."""
+    triggers = {t.name for t in d.transitions}
+    for sid, sla in d.slas.items():
+        for k, event in enumerate(sla.rearm.events if sla.rearm else ()):
+            if event.trigger is not None and event.trigger not in triggers:
+                yield Finding(
+                    ("slas", sid, "rearm", "events", k, "trigger"),
+                    f"SLA '{sid}' rearm: unknown trigger '{event.trigger}'"
+                    f"{did_you_mean(event.trigger, triggers)}",
+                    "unknown-trigger",
+                )
+
+
+CLOCK_CHECKS = (check_target_rules, check_rearm_events)
 """The checks of this module, run after :data:`._sla_checks.ALL_CHECKS`."""
 
 

@@ -1,4 +1,4 @@
-"""How an SLA clock picks its target: the target matrix (ordered first-match rules).
+"""How an SLA clock picks its target (the target matrix) and when it starts again (re-arming).
 
 .. code-block:: yaml
 
@@ -15,18 +15,41 @@
 The rules are tried in order when the clock starts; the first whose ``when`` holds and whose
 ``match`` fields all have one of the listed values gives the target. A rule with neither is a
 catch-all.
+
+.. code-block:: yaml
+
+    slas:
+      reply:
+        stages: [working]
+        anchor: event                    # no clock until the first re-arm event
+        target: 4h business
+        calendar: office
+        fulfilled_by: {activity: {type: email_sent}}
+        rearm:
+          events: [{activity: email_received}, {trigger: reply}]
+          running: restart               # or keep
+
+Each re-arm event starts a new cycle of the clock (the count is in the history).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from ._base import Name, _Model
 from ._spans import Target
 
-__all__ = ["DEFAULT_RULE", "MatchValue", "TargetRule"]
+__all__ = ["DEFAULT_RULE", "MatchValue", "RearmEvent", "RearmRule", "TargetRule"]
 
 DEFAULT_RULE = "default"
 """The label the history and the board give a clock that got the SLA's ``target``."""
@@ -67,3 +90,38 @@ class TargetRule(_Model):
     def label(self, index: int) -> str:
         """The rule's name, or ``rule <n>`` (1-based) when it has none."""
         return self.name or f"rule {index + 1}"
+
+
+class RearmEvent(_Model):
+    """An event that re-arms an SLA clock; exactly one key."""
+
+    activity: Name | None = None
+    """An activity of this type recorded on the lead (``email_received``)."""
+    trigger: Name | None = None
+    """This trigger fired on the lead (a transition that stays in the SLA's stages)."""
+
+    @model_validator(mode="after")
+    def _one(self) -> RearmEvent:
+        if (self.activity is None) == (self.trigger is None):
+            raise ValueError("a re-arm event needs exactly one of 'activity' or 'trigger'")
+        return self
+
+
+class RearmRule(_Model):
+    """When an SLA clock starts a new cycle, besides entering its stages."""
+
+    events: tuple[RearmEvent, ...] = Field(min_length=1)
+    """The events that start a new cycle (``[{activity: email_received}, {trigger: reply}]``)."""
+    running: Literal["restart", "keep"] = "restart"
+    """What an event does while a cycle is still running (or paused): ``restart`` ends it as
+    ``superseded`` (its marks not yet fired are cancelled) and starts the next; ``keep`` lets it
+    run on, so the earliest unanswered event sets the deadline. After a cycle was met (or
+    stopped) an event always starts the next."""
+
+    def hit(self, activity: str | None, trigger: str | None) -> bool:
+        """Whether a change that recorded ``activity`` or fired ``trigger`` re-arms the clock."""
+        return any(
+            (e.activity is not None and e.activity == activity)
+            or (e.trigger is not None and e.trigger == trigger)
+            for e in self.events
+        )

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from ._base import INT32_MAX, ActivityRequirement, Name, WholeNumber, _Model, as_tuple
 from ._durations import Duration
 from ._hours import parse_hours
-from ._sla_clock_model import DEFAULT_RULE, TargetRule
+from ._sla_clock_model import DEFAULT_RULE, RearmRule, TargetRule
 from ._spans import Offset, Span, Span_, Target
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "Team",
 ]
 
-ANCHORS = ("stage_entered", "lead_created", "last_activity", "assigned")
+ANCHORS = ("stage_entered", "lead_created", "last_activity", "assigned", "event")
 NOTIFY_ROLES = ("owner", "team_lead", "team")
 """Who a ladder mark can notify besides named people: the lead's owner, its team's lead or all
 members of its team."""
@@ -234,9 +234,12 @@ class SlaPolicy(_Model):
     a lead only while it holds. A lead it does not apply to gets no clock (it is absent from the
     SLA board, neither met nor breached); a running clock whose lead stops matching is
     withdrawn, and starts afresh if the lead matches again while in the SLA's stages."""
-    anchor: Literal["stage_entered", "lead_created", "last_activity", "assigned"] = "stage_entered"
+    anchor: Literal["stage_entered", "lead_created", "last_activity", "assigned", "event"] = (
+        "stage_entered"
+    )
     """Where the clock starts: entering the stages, the lead's creation, the last activity
-    (restarts on each one) or the last owner change (restarts on reassignment)."""
+    (restarts on each one), the last owner change (restarts on reassignment) or the first
+    ``rearm`` event (``event``: no clock until one happens)."""
     anchor_activity: Name | None = None
     """With ``anchor: last_activity``, only activities of this type restart the clock."""
     target: Target | None = None
@@ -255,12 +258,15 @@ class SlaPolicy(_Model):
     """Planned follow-up tasks (the call cadence)."""
     snooze: SnoozeRule | None = None
     """Manual snoozes of a running clock (with a reason, recorded in history); none without."""
+    rearm: RearmRule | None = None
+    """Events that start a new cycle of the clock (every inbound reply), counted in history."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
         if self.anchor_activity is not None and self.anchor != "last_activity":
             raise ValueError("'anchor_activity' is only allowed with anchor: last_activity")
         _check_matrix(self)
+        _check_rearm(self)
         business = self.business
         spans = [(f"ladder mark '{s.at}'", s.at) for s in self.ladder]
         if self.tasks:
@@ -324,6 +330,20 @@ class SlaPolicy(_Model):
         if self.target is None:
             shown = self.labelled_targets
         return ", ".join(f"{label} {span}" for label, span in shown)
+
+
+def _check_rearm(policy: SlaPolicy) -> None:
+    """``anchor: event`` needs ``rearm``; the restarting anchors and ``rearm`` exclude each
+    other."""
+    if policy.anchor == "event" and policy.rearm is None:
+        raise ValueError(
+            "anchor: event starts the clock at the first re-arm event; add rearm: {events: "
+            "[{activity: ...}]}"
+        )
+    if policy.rearm is not None and policy.anchor in ("last_activity", "assigned"):
+        raise ValueError(
+            f"anchor: {policy.anchor} already restarts the clock; use it or 'rearm', not both"
+        )
 
 
 def _check_matrix(policy: SlaPolicy) -> None:

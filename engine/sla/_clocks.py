@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from leadflow.definitions import CalendarSpec, ProcessDefinition, SlaPolicy
 from leadflow.engine._criteria import CelProgram, EvalContext
 from leadflow.engine.sla._calendar import BusinessCalendar, Calendar, CalendarTime, WorkingHours
+from leadflow.engine.sla._cycles import next_cycle, rearm_active
 from leadflow.engine.sla._targets import NO_TARGET, Mark, TargetMatrix
 
 __all__ = ["Mark", "SlaSet", "build_calendar"]
@@ -229,12 +230,18 @@ class SlaSet:
         activity: str | None,
         owner_changed: bool,
         data_changed: bool,
+        trigger: str | None = None,
     ) -> tuple[dict[str, tuple[int, datetime] | None], list[dict[str, Any]]]:
         """Bring every clock in ``state`` (updated in place) up to date after a change.
 
-        ``before`` is the clock state the change started from. Returns the timer writes
+        ``before`` is the clock state the change started from; ``activity`` and ``trigger``
+        what the change recorded or fired (re-arm events). Returns the timer writes
         (policy -> (mark, due) or None to delete) and the metric events for the history.
         """
+
+        def start(p: CompiledSla, ctx: EvalContext, mode: str) -> dict[str, Any] | None:
+            return self._start(p, ctx, ctx.now, mode, [])
+
         timers: dict[str, tuple[int, datetime] | None] = {}
         events: list[dict[str, Any]] = []
         for p in self.policies:
@@ -242,6 +249,8 @@ class SlaSet:
             clock = state.get(p.id)
             mode = p.mode(ctx.stage, ctx)
             active = clock is not None and clock["s"] in _ACTIVE
+            rearm = p.policy.rearm
+            hit = mode is not None and rearm is not None and rearm.hit(activity, trigger)
             if mode is not None and not p.applies(ctx):
                 if active:  # it stopped applying: no outcome for anyone
                     del state[p.id]
@@ -254,10 +263,13 @@ class SlaSet:
                     # after the lead has left them and comes back
                     if mode is None:
                         state[p.id] = {**clock, "out": True}
+                    if not hit:
+                        continue
+                    started = next_cycle(p, clock, ctx, mode or "run", start, events)
+                elif mode is None or (p.policy.anchor == "event" and not hit):
                     continue
-                if mode is None:
-                    continue
-                started = self._start(p, ctx, created_at, mode, events)
+                else:
+                    started = self._start(p, ctx, created_at, mode, events)
                 if started is None:  # no target rule matches the lead: no clock
                     continue
                 clock = started
@@ -273,6 +285,8 @@ class SlaSet:
                 clock = self._follow_change(p, clock, ctx, mode, activity, owner_changed, events)
             if not p.leaving_meets and p.fulfilled(clock, ctx):
                 self._end(p, clock, ctx, events, met=True)
+            if hit and active:
+                clock = rearm_active(p, clock, ctx, mode or "run", start, events)
             state[p.id] = clock
             if clock != old or (data_changed and p.tz_field is not None):
                 timers[p.id] = p.next_mark(clock, ctx.lead)

@@ -2,13 +2,15 @@
 response times, and reassignments, recomputed from the history.
 
 Every SLA metric event is in the history (``details.sla`` of each change: started, paused,
-resumed, restarted, warned, breached, escalated, fulfilled, stopped, withdrawn), so the board
+resumed, restarted, rearmed, superseded, warned, breached, escalated, fulfilled, stopped,
+withdrawn), so the board
 can be rebuilt at any time and for any window. A clock counts for the owner who held the lead
 when its outcome was decided: the owner at the breach for a breached clock, at the fulfilment
 for a met one, the current owner for a pending one. A clock withdrawn because its SLA stopped
 applying to the lead (``applies_when``) counts for nobody, unless it had breached. Response time
 is the clock time (business time for business-hours SLAs) from the clock's start to its
-fulfilment.
+fulfilment. Each cycle of a re-armed clock counts as a clock of its own (a superseded cycle as
+stopped, or breached if it had).
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class SlaRow:
     target: str | None = None
     """For an SLA with a target matrix: the rule its clocks started under (``enterprise``,
     ``default``), one row per rule; None for an SLA with one target."""
+    cycles: int = 0
+    """Clocks of this row that a re-arm started (the second cycle of a clock and later), each
+    also counted as met, breached, stopped or pending like any clock."""
     _times: list[float] = field(default_factory=list, repr=False)
     _walls: list[float] = field(default_factory=list, repr=False)
 
@@ -134,6 +139,8 @@ class _Clock:
     """Calendar seconds from the start to the fulfilment."""
     target: str | None = None
     """The target rule it started under (matrix SLAs)."""
+    cycle: int = 1
+    """Its cycle: 1 for a clock started by entering the stages, 2 and up after re-arms."""
 
 
 def _events(
@@ -187,13 +194,17 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
             owner = details.get("owner") if kind == "started" else now_owner
         for entry in details.get("sla", ()):
             policy, event = entry["policy"], entry["event"]
-            if event in ("started", "restarted"):
+            if event in ("started", "restarted", "rearmed"):
                 if policy in open_clocks:
                     yield open_clocks.pop(policy)
                 begun = entry.get("started_at")
                 start = datetime.fromisoformat(begun) if isinstance(begun, str) else at
                 open_clocks[policy] = _Clock(
-                    policy, owner=owner, started_at=start, target=entry.get("rule")
+                    policy,
+                    owner=owner,
+                    started_at=start,
+                    target=entry.get("rule"),
+                    cycle=int(entry.get("cycle", 1)),
                 )
                 continue
             reassign = entry.get("reassign")
@@ -210,7 +221,7 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                 continue
             if event == "breached" and clock.outcome == "pending":
                 clock.outcome, clock.owner, clock.decided_at = "breached", owner, at
-            elif event in ("fulfilled", "stopped"):
+            elif event in ("fulfilled", "stopped", "superseded"):
                 if clock.outcome == "pending":
                     late = bool(entry.get("breached"))
                     ended = "met" if event == "fulfilled" else "stopped"
@@ -265,6 +276,8 @@ def sla_board(
         if not inside(item.decided_at):
             continue
         row = _row(rows, key(item.owner), item.policy, item.target)
+        if item.cycle > 1:
+            row.cycles += 1
         if item.outcome == "pending":
             row.pending += 1
             continue

@@ -90,8 +90,8 @@ def test_away_set_list_and_clear(db: str) -> None:
 
 
 def test_report_sla_shows_the_target_rule_of_a_matrix(tmp_path: Path) -> None:
-    """A board with a target matrix SLA gets a target column in the table, and the CSV ends
-    with the target of each row."""
+    """A board with a target matrix SLA gets a target column in the table; the CSV carries the
+    target of each row near its end."""
     url = f"sqlite:///{tmp_path / 'm.db'}"
     matrix = Path(__file__).parents[1] / "definitions" / "sla" / "matrix.yaml"
     clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
@@ -104,6 +104,27 @@ def test_report_sla_shows_the_target_rule_of_a_matrix(tmp_path: Path) -> None:
     assert "target" in table.output
     assert "enterprise" in table.output
     csv_out = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-matrix", "-f", "csv"])
-    lines = csv_out.output.splitlines()
-    assert lines[0].endswith(",target")
-    assert any(line.startswith("ann,respond,") and line.endswith(",enterprise") for line in lines)
+    rows = [line.split(",") for line in csv_out.output.splitlines()]
+    assert rows[0][-2:] == ["target", "cycles"]
+    assert ["ann", "respond", "enterprise", "0"] in [[*r[:2], *r[-2:]] for r in rows]
+
+
+def test_report_sla_shows_cycles_of_re_armed_clocks(tmp_path: Path) -> None:
+    """A re-armed clock's cycles show in a cycles column, and as the CSV's last column."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    rearm = Path(__file__).parents[1] / "definitions" / "sla" / "rearm.yaml"
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(rearm)
+        engine.start("sla-rearm", "L", owner="ann")
+        for _ in range(3):
+            clock.advance(timedelta(minutes=5))
+            engine.record("sla-rearm", "L", "email_received")
+    table = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-rearm"])
+    assert table.exit_code == 0, table.output
+    assert "cycles" in table.output
+    csv_out = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-rearm", "-f", "csv"])
+    rows = [line.split(",") for line in csv_out.output.splitlines()]
+    assert rows[0][-1] == "cycles"
+    reply = next(r for r in rows if r[:2] == ["ann", "reply"])
+    assert (reply[rows[0].index("stopped")], reply[-1]) == ("2", "2")
