@@ -29,7 +29,7 @@ from ._model import (
     Transition,
 )
 from ._schema import json_schema
-from ._sla_clock_model import RearmEvent, RearmRule, TargetRule
+from ._sla_clock_model import Handoff, RearmEvent, RearmRule, TargetRule
 from ._sla_model import (
     CalendarSpec,
     FireAction,
@@ -70,6 +70,7 @@ __all__ = [
     "FireAction",
     "ForecastCategory",
     "Fulfilment",
+    "Handoff",
     "HolidaySpec",
     "JourneyRule",
     "Journeys",

@@ -1,4 +1,5 @@
-"""Lint rules over re-arming SLA clocks: re-arm events that can never start a cycle."""
+"""Lint rules over re-arming and hand-off SLA clocks: re-arm events that can never start a
+cycle, hand-offs whose receiving team's action is not declared or whose pair is unknown."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from ._model import ProcessDefinition
 from ._sla_model import SlaPolicy
 from .suggest import allowed
 
-__all__ = ["RULES", "rearm_trigger_unusable", "rearm_without_effect"]
+__all__ = [
+    "RULES",
+    "handoff_trigger_ambiguous",
+    "handoff_without_action",
+    "rearm_trigger_unusable",
+    "rearm_without_effect",
+]
 
 
 def _clock_stages(d: ProcessDefinition, sla: SlaPolicy) -> set[str]:
@@ -72,5 +79,53 @@ def rearm_without_effect(d: ProcessDefinition) -> Iterator[Issue]:
             )
 
 
-RULES = (rearm_trigger_unusable, rearm_without_effect)
-"""The re-arming rules, in code order."""
+@rule(
+    "LF310",
+    "sla-handoff-without-action",
+    "warning",
+    "A hand-off SLA does not say what the receiving team must do",
+)
+def handoff_without_action(d: ProcessDefinition) -> Iterator[Issue]:
+    """A hand-off clock runs until the receiving team acts, which ``fulfilled_by`` declares
+    (an activity, a trigger, a field set); without it the clock only ends when the lead leaves
+    the SLA's stages, and the report times that instead."""
+    for sid, sla in d.slas.items():
+        if sla.handoff is not None and sla.fulfilled_by is None:
+            yield Issue(
+                ("slas", sid, "handoff"),
+                f"SLA '{sid}': the hand-off has no fulfilled_by, so nothing the receiving team "
+                "does ends it; add fulfilled_by: {activity: {type: call}} or {trigger: accept}",
+                key=True,
+            )
+
+
+@rule(
+    "LF311",
+    "sla-handoff-trigger-ambiguous",
+    "warning",
+    "A hand-off transition names several teams to hand off from or to",
+)
+def handoff_trigger_ambiguous(d: ProcessDefinition) -> Iterator[Issue]:
+    """A transition declared as a hand-off takes its pair from the owners' teams; when the
+    owner is in none of several ``from`` (or ``to``) teams, the pair is unknown and the
+    hand-off is not timed. With one team on a side, that team is the pair's."""
+    for sid, sla in d.slas.items():
+        h = sla.handoff
+        if h is None or not h.triggers or (len(h.from_) <= 1 and len(h.to) == 1):
+            continue
+        side = "from" if len(h.from_) > 1 else "to"
+        yield Issue(
+            ("slas", sid, "handoff", side),
+            f"SLA '{sid}': hand-off triggers {allowed(list(h.triggers))} with several '{side}' "
+            "teams are not timed when the owner is in none of them; name one team, or a "
+            "separate hand-off SLA per pair",
+        )
+
+
+RULES = (
+    rearm_trigger_unusable,
+    rearm_without_effect,
+    handoff_without_action,
+    handoff_trigger_ambiguous,
+)
+"""The re-arming and hand-off rules, in code order."""

@@ -11,11 +11,17 @@ from collections.abc import Iterator
 
 from ._checks import Finding, Path
 from ._model import FieldType, ProcessDefinition
-from ._sla_checks import ALL_CHECKS, _cel, _field
+from ._sla_checks import ALL_CHECKS, _cel, _field, _team
 from ._sla_clock_model import TargetRule
 from .suggest import allowed, did_you_mean
 
-__all__ = ["CLOCK_CHECKS", "check_rearm_events", "check_target_rules", "run_all_checks"]
+__all__ = [
+    "CLOCK_CHECKS",
+    "check_handoffs",
+    "check_rearm_events",
+    "check_target_rules",
+    "run_all_checks",
+]
 
 _TYPES: dict[FieldType, tuple[type, ...]] = {
     FieldType.STRING: (str,),
@@ -80,21 +86,47 @@ def check_target_rules(d: ProcessDefinition) -> Iterator[Finding]:
             yield from _rule(d, ("slas", sid), sid, k, rule)
 
 
-def check_rearm_events(d: ProcessDefinition) -> Iterator[Finding]:
-    """Re-arm triggers are triggers of the process."""
+def _trigger(d: ProcessDefinition, path: Path, owner: str, name: str) -> Iterator[Finding]:
     triggers = {t.name for t in d.transitions}
+    if name not in triggers:
+        yield Finding(
+            path,
+            f"{owner}: unknown trigger '{name}'{did_you_mean(name, triggers)}",
+            "unknown-trigger",
+        )
+
+
+def check_rearm_events(d: ProcessDefinition) -> Iterator[Finding]:
+    """Re-arm and fulfilling triggers are triggers of the process."""
     for sid, sla in d.slas.items():
         for k, event in enumerate(sla.rearm.events if sla.rearm else ()):
-            if event.trigger is not None and event.trigger not in triggers:
-                yield Finding(
-                    ("slas", sid, "rearm", "events", k, "trigger"),
-                    f"SLA '{sid}' rearm: unknown trigger '{event.trigger}'"
-                    f"{did_you_mean(event.trigger, triggers)}",
-                    "unknown-trigger",
+            if event.trigger is not None:
+                where: Path = ("slas", sid, "rearm", "events", k, "trigger")
+                yield from _trigger(d, where, f"SLA '{sid}' rearm", event.trigger)
+        if sla.fulfilled_by is not None and sla.fulfilled_by.trigger is not None:
+            where = ("slas", sid, "fulfilled_by", "trigger")
+            yield from _trigger(d, where, f"SLA '{sid}'", sla.fulfilled_by.trigger)
+
+
+def check_handoffs(d: ProcessDefinition) -> Iterator[Finding]:
+    """A hand-off names declared teams and triggers."""
+    for sid, sla in d.slas.items():
+        if sla.handoff is None:
+            continue
+        owner = f"SLA '{sid}' handoff"
+        base: Path = ("slas", sid, "handoff")
+        h = sla.handoff
+        for key, names in (("from", h.from_), ("to", h.to)):
+            for k, name in enumerate(names):
+                yield from _team(
+                    d, (*base, key, k) if len(names) > 1 else (*base, key), owner, name
                 )
+        for k, name in enumerate(h.triggers):
+            where: Path = (*base, "triggers", k) if len(h.triggers) > 1 else (*base, "triggers")
+            yield from _trigger(d, where, owner, name)
 
 
-CLOCK_CHECKS = (check_target_rules, check_rearm_events)
+CLOCK_CHECKS = (check_target_rules, check_rearm_events, check_handoffs)
 """The checks of this module, run after :data:`._sla_checks.ALL_CHECKS`."""
 
 

@@ -49,7 +49,7 @@ from pydantic import (
 from ._base import Name, _Model
 from ._spans import Target
 
-__all__ = ["DEFAULT_RULE", "MatchValue", "RearmEvent", "RearmRule", "TargetRule"]
+__all__ = ["DEFAULT_RULE", "Handoff", "MatchValue", "RearmEvent", "RearmRule", "TargetRule"]
 
 DEFAULT_RULE = "default"
 """The label the history and the board give a clock that got the SLA's ``target``."""
@@ -125,3 +125,28 @@ class RearmRule(_Model):
             or (e.trigger is not None and e.trigger == trigger)
             for e in self.events
         )
+
+
+def _names(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+class Handoff(_Model):
+    """A hand-off between teams: the clock runs from it until the receiving team acts."""
+
+    from_: Annotated[
+        tuple[Name, ...],
+        BeforeValidator(_names, json_schema_input_type=str | list[str]),
+        Field(alias="from"),
+    ] = ()
+    """The teams a lead is handed off from (``marketing``); any team, or none, when empty."""
+    to: Annotated[
+        tuple[Name, ...],
+        BeforeValidator(_names, json_schema_input_type=str | list[str]),
+        Field(min_length=1),
+    ]
+    """The teams that receive it (``sdr``)."""
+    triggers: Annotated[
+        tuple[Name, ...], BeforeValidator(_names, json_schema_input_type=str | list[str])
+    ] = ()
+    """Transitions that are hand-offs themselves (``qualify``), whoever owns the lead then."""

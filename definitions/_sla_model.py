@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from ._base import INT32_MAX, ActivityRequirement, Name, WholeNumber, _Model, as_tuple
 from ._durations import Duration
 from ._hours import parse_hours
-from ._sla_clock_model import DEFAULT_RULE, RearmRule, TargetRule
+from ._sla_clock_model import DEFAULT_RULE, Handoff, RearmRule, TargetRule
 from ._spans import Offset, Span, Span_, Target
 
 __all__ = [
@@ -180,12 +180,17 @@ class Fulfilment(_Model):
     """A field gets a value."""
     cel: str | None = None
     """A CEL condition over the lead becomes true."""
+    trigger: Name | None = None
+    """This trigger is fired on the lead (``accept``), even one that leaves the SLA's stages."""
 
     @model_validator(mode="after")
     def _one(self) -> Fulfilment:
-        given = [k for k in ("activity", "field_set", "cel") if getattr(self, k) is not None]
+        keys = ("activity", "field_set", "cel", "trigger")
+        given = [k for k in keys if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("'fulfilled_by' needs exactly one of activity, field_set or cel")
+            raise ValueError(
+                "'fulfilled_by' needs exactly one of activity, field_set or cel (or trigger)"
+            )
         return self
 
 
@@ -260,6 +265,9 @@ class SlaPolicy(_Model):
     """Manual snoozes of a running clock (with a reason, recorded in history); none without."""
     rearm: RearmRule | None = None
     """Events that start a new cycle of the clock (every inbound reply), counted in history."""
+    handoff: Handoff | None = None
+    """A hand-off SLA: the clock starts when the lead moves from one team to another (or a
+    hand-off transition fires) and runs until the receiving team acts (``fulfilled_by``)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
@@ -340,6 +348,8 @@ def _check_rearm(policy: SlaPolicy) -> None:
             "anchor: event starts the clock at the first re-arm event; add rearm: {events: "
             "[{activity: ...}]}"
         )
+    if policy.handoff is not None and ("anchor" in policy.model_fields_set or policy.rearm):
+        raise ValueError("a hand-off SLA starts at each hand-off; leave out 'anchor' and 'rearm'")
     if policy.rearm is not None and policy.anchor in ("last_activity", "assigned"):
         raise ValueError(
             f"anchor: {policy.anchor} already restarts the clock; use it or 'rearm', not both"

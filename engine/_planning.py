@@ -148,6 +148,7 @@ class Planner:
             owner_changed=before is not None and before.owner != row.owner,
             data_changed=before is not None and before.data != row.data,
             trigger=trigger,
+            previous_owner=before.owner if before is not None else None,
         )
         if sla_events:
             details = {**details, "sla": [*details.get("sla", ()), *sla_events]}

@@ -15,8 +15,10 @@ with ``rows`` and ``as_dict()``::
 
 Values come from a number field (``value_field``; default the first of amount, value,
 deal_value the definition declares), loss reasons from ``lost_reason`` (``loss_field``).
-The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team) is here
-too. The work happens in this package's private modules; docs/reports.md explains the models.
+The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team) and the
+hand-off report (:func:`handoff_report`: per hand-off pair, how fast the receiving team acted)
+are here too. The work happens in this package's private modules; docs/reports.md explains
+the models.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from leadflow.engine.reports._types import (
     TimeInStageRow,
 )
 from leadflow.engine.sla.board import SlaBoard, SlaRow, sla_board
+from leadflow.engine.sla.handoff_report import HandoffReport, HandoffRow, handoff_report
 
 __all__ = [
     "STALE_AFTER",
@@ -71,6 +74,8 @@ __all__ = [
     "ForecastRow",
     "FunnelReport",
     "FunnelRow",
+    "HandoffReport",
+    "HandoffRow",
     "LossReasonRow",
     "LossReasonsReport",
     "OpenClock",
@@ -92,6 +97,7 @@ __all__ = [
     "forecast",
     "format_number",
     "funnel",
+    "handoff_report",
     "latest_change",
     "loss_reasons",
     "open_clocks",

@@ -31,7 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from leadflow.definitions import CalendarSpec, ProcessDefinition, SlaPolicy
 from leadflow.engine._criteria import CelProgram, EvalContext
 from leadflow.engine.sla._calendar import BusinessCalendar, Calendar, CalendarTime, WorkingHours
-from leadflow.engine.sla._cycles import next_cycle, rearm_active
+from leadflow.engine.sla._cycles import Start, next_cycle, rearm_active
+from leadflow.engine.sla._handoffs import HandoffRule, Pair, tag
 from leadflow.engine.sla._targets import NO_TARGET, Mark, TargetMatrix
 
 __all__ = ["Mark", "SlaSet", "build_calendar"]
@@ -112,6 +113,10 @@ class CompiledSla:
             counted.add(policy.anchor_activity)
         self.counted = frozenset(counted)
         self.leaving_meets = f is None
+        self.fulfil_trigger = f.trigger if f is not None else None
+        self.handoff = HandoffRule(policy.handoff, definition) if policy.handoff else None
+        self.event_anchored = policy.anchor == "event" or self.handoff is not None
+        """No clock until a re-arm event or a hand-off starts one."""
 
     # -- calendar ------------------------------------------------------------------------------
 
@@ -140,6 +145,24 @@ class CompiledSla:
             return "pause"
         return None
 
+    def rearm_event(
+        self,
+        activity: str | None,
+        trigger: str | None,
+        previous_owner: str | None,
+        owner: str | None,
+        owner_changed: bool,
+    ) -> tuple[bool, Pair | None]:
+        """Whether a change re-arms the clock (a ``rearm`` event or a hand-off), and the
+        hand-off pair when it is one."""
+        pair = (
+            self.handoff.detect(previous_owner, owner, owner_changed, trigger)
+            if self.handoff is not None
+            else None
+        )
+        rearm = self.policy.rearm
+        return pair is not None or (rearm is not None and rearm.hit(activity, trigger)), pair
+
     def applies(self, ctx: EvalContext) -> bool:
         """Whether the SLA applies to the lead now (``applies_when``; always without one)."""
         return self.applies_when is None or self.applies_when.run(ctx)[0]
@@ -153,6 +176,8 @@ class CompiledSla:
             return value is not None and value != "" and value != []
         if self.fulfil_cel is not None:
             return self.fulfil_cel.run(ctx)[0]
+        if self.fulfil_trigger is not None:
+            return bool(clock["n"].get(f"@{self.fulfil_trigger}"))
         return False
 
     def elapsed(self, clock: Mapping[str, Any], lead: Mapping[str, Any], at: datetime) -> timedelta:
@@ -231,6 +256,7 @@ class SlaSet:
         owner_changed: bool,
         data_changed: bool,
         trigger: str | None = None,
+        previous_owner: str | None = None,
     ) -> tuple[dict[str, tuple[int, datetime] | None], list[dict[str, Any]]]:
         """Bring every clock in ``state`` (updated in place) up to date after a change.
 
@@ -249,8 +275,8 @@ class SlaSet:
             clock = state.get(p.id)
             mode = p.mode(ctx.stage, ctx)
             active = clock is not None and clock["s"] in _ACTIVE
-            rearm = p.policy.rearm
-            hit = mode is not None and rearm is not None and rearm.hit(activity, trigger)
+            hit, pair = p.rearm_event(activity, trigger, previous_owner, ctx.owner, owner_changed)
+            hit = hit and mode is not None
             if mode is not None and not p.applies(ctx):
                 if active:  # it stopped applying: no outcome for anyone
                     del state[p.id]
@@ -266,18 +292,23 @@ class SlaSet:
                     if not hit:
                         continue
                     started = next_cycle(p, clock, ctx, mode or "run", start, events)
-                elif mode is None or (p.policy.anchor == "event" and not hit):
+                elif mode is None or (p.event_anchored and not hit):
                     continue
                 else:
                     started = self._start(p, ctx, created_at, mode, events)
                 if started is None:  # no target rule matches the lead: no clock
                     continue
                 clock = started
+                if pair is not None:
+                    tag(events, p.id, clock, pair)
             else:
                 assert clock is not None
                 clock = {**clock, "n": dict(clock["n"])}
+                if trigger is not None and trigger == p.fulfil_trigger:
+                    clock["n"][f"@{trigger}"] = 1
                 if mode is None:
-                    self._end(p, clock, ctx, events)
+                    by_trigger = p.fulfil_trigger is not None and p.fulfilled(clock, ctx)
+                    self._end(p, clock, ctx, events, met=by_trigger or None)
                     clock["out"] = True
                     state[p.id] = clock
                     timers[p.id] = None
@@ -285,12 +316,44 @@ class SlaSet:
                 clock = self._follow_change(p, clock, ctx, mode, activity, owner_changed, events)
             if not p.leaving_meets and p.fulfilled(clock, ctx):
                 self._end(p, clock, ctx, events, met=True)
-            if hit and active:
-                clock = rearm_active(p, clock, ctx, mode or "run", start, events)
+            if active:
+                event = (hit, pair)
+                clock = self._rearm(
+                    p, clock, ctx, mode or "run", start, events, event, owner_changed
+                )
             state[p.id] = clock
             if clock != old or (data_changed and p.tz_field is not None):
                 timers[p.id] = p.next_mark(clock, ctx.lead)
         return timers, events
+
+    def _rearm(
+        self,
+        p: CompiledSla,
+        clock: dict[str, Any],
+        ctx: EvalContext,
+        mode: str,
+        start: Start,
+        events: list[dict[str, Any]],
+        event: tuple[bool, Pair | None],
+        owner_changed: bool = False,
+    ) -> dict[str, Any]:
+        """After a change to a clock that was active: a re-arm or hand-off starts the next
+        cycle; an owner change away from a hand-off's receiving team stops it."""
+        hit, pair = event
+        if hit:
+            rearm = p.policy.rearm
+            keep = rearm.running == "keep" if rearm else pair == tuple(clock.get("ho") or ())
+            clock = rearm_active(p, clock, ctx, mode, start, events, keep=keep)
+            if pair is not None and clock.get("ho") is None:
+                tag(events, p.id, clock, pair)
+        elif (
+            owner_changed
+            and p.handoff
+            and clock["s"] in _ACTIVE
+            and p.handoff.left(clock, ctx.owner)
+        ):
+            self._end(p, clock, ctx, events, met=False)  # the receiving team passed it on
+        return clock
 
     def _follow_change(
         self,

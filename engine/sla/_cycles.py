@@ -91,11 +91,13 @@ def rearm_active(
     mode: str,
     start: Start,
     events: list[dict[str, Any]],
+    *,
+    keep: bool,
 ) -> dict[str, Any]:
     """A re-arm event on a clock that was active before the change: the next cycle, or the same
-    clock (``running: keep``, or no target rule matches now)."""
+    clock (``keep`` a running one, or no target rule matches now)."""
     if clock["s"] in ("running", "paused"):
-        if p.policy.rearm.running == "keep":
+        if keep:
             return clock
         supersede(p, clock, ctx, events)
     return next_cycle(p, clock, ctx, mode, start, events) or clock

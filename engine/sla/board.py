@@ -29,7 +29,7 @@ from leadflow.engine._errors import StorageError
 from leadflow.engine.store import Store
 from leadflow.engine.store.tables import history, instances
 
-__all__ = ["BoardSource", "SlaBoard", "SlaRow", "sla_board"]
+__all__ = ["BoardSource", "SlaBoard", "SlaRow", "met_rate", "public", "sla_board", "spread"]
 
 
 class BoardSource(Protocol):
@@ -83,15 +83,29 @@ class SlaRow:
     @property
     def met_rate(self) -> float | None:
         """Share of decided clocks that were met."""
-        decided = self.met + self.breached
-        return self.met / decided if decided else None
+        return met_rate(self.met, self.breached)
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("_times")
-        out.pop("_walls")
-        out["met_rate"] = self.met_rate
-        return out
+        return public(self)
+
+
+def met_rate(met: int, breached: int) -> float | None:
+    """Share of decided clocks (met or breached) that were met; None when none was decided."""
+    decided = met + breached
+    return met / decided if decided else None
+
+
+def public(row: Any) -> dict[str, Any]:
+    """A report row as JSON-ready data: its fields but the private lists, and its met rate."""
+    out = {k: v for k, v in asdict(row).items() if not k.startswith("_")}
+    out["met_rate"] = row.met_rate
+    return out
+
+
+def spread(values: list[float]) -> tuple[float | None, float | None]:
+    """(median, 90th percentile) of ``values``; (None, None) for none."""
+    ordered = sorted(values)
+    return (statistics.median(ordered) if ordered else None), _percentile(ordered, 0.9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +155,10 @@ class _Clock:
     """The target rule it started under (matrix SLAs)."""
     cycle: int = 1
     """Its cycle: 1 for a clock started by entering the stages, 2 and up after re-arms."""
+    handoff: tuple[str | None, str] | None = None
+    """(from team, to team) of a hand-off SLA's clock."""
+    acted: tuple[float, float | None] | None = None
+    """(clock seconds, calendar seconds) from the start to the fulfilment, late ones too."""
 
 
 def _events(
@@ -205,6 +223,7 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                     started_at=start,
                     target=entry.get("rule"),
                     cycle=int(entry.get("cycle", 1)),
+                    handoff=_pair(entry.get("handoff")),
                 )
                 continue
             reassign = entry.get("reassign")
@@ -227,6 +246,9 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                     ended = "met" if event == "fulfilled" else "stopped"
                     clock.outcome = "breached" if late else ended
                     clock.owner, clock.decided_at = owner, at
+                if event == "fulfilled":
+                    wall = (at - clock.started_at).total_seconds() if clock.started_at else None
+                    clock.acted = float(entry.get("elapsed", 0.0)), wall
                 if event == "fulfilled" and not entry.get("breached"):
                     clock.response = float(entry.get("elapsed", 0.0))
                     if clock.started_at is not None:
@@ -235,6 +257,10 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
         if "owner" in details and kind in ("assigned", "sla"):
             owner = details["owner"]
     yield from _closing(open_clocks, final_owner)
+
+
+def _pair(value: Any) -> tuple[str | None, str] | None:
+    return (value.get("from"), str(value.get("to"))) if isinstance(value, dict) else None
 
 
 def _closing(open_clocks: dict[str, _Clock], owner: str | None) -> Iterator[_Clock]:
@@ -288,12 +314,8 @@ def sla_board(
         if item.wall is not None:
             row._walls.append(item.wall)
     for row in rows.values():
-        times = sorted(row._times)
-        row.median_response = statistics.median(times) if times else None
-        row.p90_response = _percentile(times, 0.9)
-        walls = sorted(row._walls)
-        row.median_response_calendar = statistics.median(walls) if walls else None
-        row.p90_response_calendar = _percentile(walls, 0.9)
+        row.median_response, row.p90_response = spread(row._times)
+        row.median_response_calendar, row.p90_response_calendar = spread(row._walls)
     ordered = sorted(
         rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy, r.target or "")
     )

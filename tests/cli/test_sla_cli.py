@@ -128,3 +128,31 @@ def test_report_sla_shows_cycles_of_re_armed_clocks(tmp_path: Path) -> None:
     assert rows[0][-1] == "cycles"
     reply = next(r for r in rows if r[:2] == ["ann", "reply"])
     assert (reply[rows[0].index("stopped")], reply[-1]) == ("2", "2")
+
+
+def test_report_handoffs_gives_each_pair_in_every_format(tmp_path: Path) -> None:
+    """leadflow report handoffs prints one row per hand-off pair, as a table, CSV and JSON."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    handoff = Path(__file__).parents[1] / "definitions" / "sla" / "handoff.yaml"
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(handoff)
+        engine.start("sla-handoff", "L", owner="mkt-queue")
+        engine.assign("sla-handoff", "L", "sam")
+        clock.advance(timedelta(minutes=20))
+        engine.record("sla-handoff", "L", "call")
+    base = ["report", "handoffs", "--db", url, "-p", "sla-handoff"]
+    table = runner.invoke(app, base)
+    assert table.exit_code == 0, table.output
+    assert "marketing" in table.output
+    assert "20m" in table.output
+    rows = json.loads(runner.invoke(app, [*base, "-f", "json"]).output)["rows"]
+    assert [(r["from_team"], r["to_team"], r["count"], r["met_rate"]) for r in rows] == [
+        ("marketing", "sdr", 1, 1.0)
+    ]
+    csv_out = runner.invoke(app, [*base, "-f", "csv"]).output.splitlines()
+    assert csv_out[0].startswith("policy,from_team,to_team,count,met")
+    assert csv_out[1].startswith("mkt_to_sdr,marketing,sdr,1,1,0,0,0,1.0,1200.0")
+    bad = runner.invoke(app, [*base, "--since", "soon"])
+    assert bad.exit_code == 1
+    assert "--since" in bad.output

@@ -5,11 +5,13 @@ cycle and the cancelled ones never."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cycle_support import T0, at
+from cycle_support import sla_events as events_of
 
 from leadflow.definitions import DefinitionError, load_definition
 from leadflow.engine import Engine
@@ -18,7 +20,6 @@ from leadflow.engine.testing import ManualClock
 
 REARM = Path(__file__).parents[2] / "definitions" / "sla" / "rearm.yaml"
 P = "sla-rearm"
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 class FrozenClock:
@@ -29,10 +30,6 @@ class FrozenClock:
 
     def now(self) -> datetime:
         return self.current
-
-
-def at(minutes: int) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 @pytest.fixture
@@ -48,13 +45,7 @@ def engine(sqlite_url: str, clock: ManualClock) -> Iterator[Engine]:
 
 
 def sla_events(engine: Engine, lead: str, policy: str = "reply") -> list[dict[str, Any]]:
-    """Every SLA entry of one policy, with the time of its change, in history order."""
-    return [
-        {**e, "at": h.at}
-        for h in engine.history(P, lead)
-        for e in h.details.get("sla", ())
-        if e["policy"] == policy
-    ]
+    return events_of(engine, P, lead, policy)
 
 
 def marks(engine: Engine, lead: str, policy: str = "reply") -> list[tuple[str, datetime]]:
