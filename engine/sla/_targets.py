@@ -105,6 +105,16 @@ class TargetMatrix:
                 return i
         return None if self.default is not None else NO_TARGET
 
+    def carry(self, clock: Mapping[str, Any], old: TargetMatrix) -> dict[str, Any]:
+        """``clock`` (a copy) moved from a version whose matrix is ``old`` to this one: it keeps
+        its rule by label (``enterprise``), or takes this version's default (or first rule)."""
+        out = {k: v for k, v in clock.items() if k != "r"}
+        label = old.of(clock).label if isinstance(clock.get("r"), int) else None
+        index = next((i for i, (v, _, _) in enumerate(self.rules) if v.label == label), None)
+        if index is not None:
+            out["r"] = index
+        return out
+
     def started(self, clock: Mapping[str, Any]) -> dict[str, str]:
         """What a start event of a matrix clock records: the rule and its target."""
         if not self.rules:

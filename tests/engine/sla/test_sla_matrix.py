@@ -153,3 +153,28 @@ def test_a_matrix_that_cannot_work_is_refused_with_its_position() -> None:
         load_definition(none, file="matrix.yaml")
     shown = "\n".join(str(p) for p in info.value.problems)
     assert "'default' names the SLA's own target" in shown
+
+
+@pytest.mark.parametrize("policy", ["keep", "recompute", "restart"])
+def test_a_live_migration_keeps_a_clocks_rule_by_name(
+    engine: Engine, clock: ManualClock, policy: str
+) -> None:
+    """Migrated to a version whose rules are reordered and whose enterprise target is 10
+    business minutes, an enterprise clock keeps its rule by name, under the new target: keep
+    holds the old deadline, recompute moves it, restart counts from the migration."""
+    from leadflow.engine.migration import apply_migration
+
+    engine.start(P, "ent", {"segment": "enterprise"})
+    clock.advance(timedelta(minutes=1))
+    text = MATRIX.read_text(encoding="utf-8").replace("version: 1", "version: 2")
+    enterprise = "      - {name: enterprise, match: {segment: enterprise}, target: 5m business}\n"
+    smb = "      - {name: smb, match: {segment: [smb, startup]}, target: 1h business}\n"
+    text = text.replace(enterprise, "").replace(smb, smb + enterprise.replace("5m", "10m"))
+    engine.deploy(load_definition(text))
+    apply_migration(engine, P, 2, sla_policy=policy)
+    status = {s.policy: s for s in engine.slas(P, "ent")}
+    assert status["respond"].target_seconds == 600
+    clock.advance(timedelta(minutes=30))
+    breach = [t for e, t in fired(engine, "ent") if e == "breached"]
+    minutes = {"keep": 5, "recompute": 10, "restart": 11}[policy]
+    assert breach == [MONDAY + timedelta(minutes=minutes)]
