@@ -19,6 +19,8 @@ A clock's state (keys kept short: it is stored with every lead)::
     end    when it was met or stopped
     out    the lead left the SLA's stages after the clock ended (it may start again)
     r      the target rule the clock started under (absent: the SLA's own ``target``)
+    c      the cycle of a re-armed clock (absent: 1), see :mod:`._cycles`
+    ho     the (from, to) teams of a hand-off clock, see :mod:`._handoffs`
 """
 
 from __future__ import annotations
