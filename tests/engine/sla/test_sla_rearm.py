@@ -4,17 +4,20 @@ cycle and the cancelled ones never."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cycle_support import T0, at
 from cycle_support import sla_events as events_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from leadflow.definitions import DefinitionError, load_definition
-from leadflow.engine import Engine
+from leadflow.engine import Engine, LeadflowError
 from leadflow.engine.reports import sla_board
 from leadflow.engine.testing import ManualClock
 
@@ -197,3 +200,61 @@ def test_rearm_mistakes_are_load_errors() -> None:
         shown = "\n".join(str(p) for p in info.value.problems)
         assert message in shown, shown
         assert "rearm.yaml:" in shown
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.integers(0, 90),
+        st.sampled_from(["email_received", "email_sent", "nudge", "park", "unpark", "-"]),
+    ),
+    max_size=12,
+)
+OFFSETS = {"reply": {"warned": 30, "breached": 60}, "first_reply": {"breached": 60}}
+
+
+def _check_cycles(events: list[dict[str, Any]], offsets: dict[str, int]) -> None:
+    """Each mark fires once per cycle, at its cycle's start plus its offset, never after the
+    cycle ended; a superseded cycle cancels exactly the marks it had not fired."""
+    start: datetime | None = None
+    fired: set[str] = set()
+    for e in events:
+        kind = e["event"]
+        if kind in ("started", "rearmed"):
+            assert start is None, e
+            start, fired = datetime.fromisoformat(e["started_at"]), set()
+        elif kind in offsets:
+            assert start is not None, e
+            assert kind not in fired, e
+            assert e["at"] == start + timedelta(minutes=offsets[kind]), e
+            fired.add(kind)
+        elif kind in ("superseded", "fulfilled", "stopped"):
+            assert start is not None, e
+            if kind == "superseded":
+                left = {n for n in offsets if n not in fired}
+                assert {c["level"] for c in e["cancelled"]} == {
+                    {"warned": "warning", "breached": "breach"}[n] for n in left
+                }
+            start = None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(STEPS)
+def test_marks_fire_exactly_once_per_cycle_whatever_the_events(
+    steps: list[tuple[int, str]],
+) -> None:
+    """Random replies, answers, nudges and parking on simulated time: every cycle's marks fire
+    at most once each, at their due time, and none after the cycle was superseded or ended."""
+    clock = ManualClock(T0)
+    with Engine("sqlite://", clock=clock) as engine:
+        engine.deploy(REARM)
+        engine.start(P, "L")
+        for minutes, action in steps:
+            clock.advance(timedelta(minutes=minutes))
+            with contextlib.suppress(LeadflowError):  # a trigger its stage does not allow
+                if action in ("email_received", "email_sent"):
+                    engine.record(P, "L", action)
+                elif action != "-":
+                    engine.fire(P, "L", action)
+        clock.advance(timedelta(hours=3))
+        for policy, offsets in OFFSETS.items():
+            _check_cycles(events_of(engine, P, "L", policy), offsets)
