@@ -65,6 +65,8 @@ def test_a_hand_off_transition_then_the_routing_is_one_hand_off(
     engine.fire(P, "L", "qualify")
     clock.set(at(90))
     engine.assign(P, "L", "abe")
+    status = {s.policy: s for s in engine.slas(P, "L")}["sdr_to_ae"]
+    assert (status.state, status.handoff) == ("running", {"from": "sdr", "to": "ae"})
     clock.set(at(300))
     engine.fire(P, "L", "accept")
     events = [(e["event"], e["at"]) for e in sla_events(engine, "L", "sdr_to_ae")]

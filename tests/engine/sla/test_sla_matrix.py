@@ -97,7 +97,8 @@ def test_the_target_is_kept_when_the_lead_changes_mid_clock(
     clock.advance(timedelta(hours=2))
     assert fired(engine, "L")[-1] == ("breached", MONDAY + timedelta(hours=1))
     status = {s.policy: s for s in engine.slas(P, "L")}
-    assert status["respond"].target_seconds == 3600
+    assert (status["respond"].target_seconds, status["respond"].rule) == (3600, "smb")
+    assert status["respond"].as_dict()["rule"] == "smb"
 
 
 def test_calendar_matrix_and_no_default(engine: Engine, clock: ManualClock) -> None:

@@ -76,6 +76,7 @@ def test_each_reply_re_arms_and_marks_fire_once_per_cycle(
     clock.set(at(90))
     engine.fire(P, "L", "nudge")  # a trigger re-arms too: cycle 3, warn 11:00, breach 11:30
     clock.set(at(240))
+    assert {s.policy: s.cycle for s in engine.slas(P, "L")}["reply"] == 3
     assert marks(engine, "L") == [
         ("warned", at(40)),
         ("warned", at(75)),
