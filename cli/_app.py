@@ -46,6 +46,7 @@ from leadflow.cli._common import (
     write_or_print,
 )
 from leadflow.cli._doctor import doctor
+from leadflow.cli._handoffs import handoffs
 from leadflow.cli._journeys import journeys_app
 from leadflow.cli._lint import diff, lint
 from leadflow.cli._migrate import canary_app, migrate
@@ -510,6 +511,7 @@ app.add_typer(schedules_app, name="schedules", rich_help_panel=OPERATING)
 app.add_typer(report_app, name="report", rich_help_panel=REPORTING)
 report_app.command("sla")(sla)
 report_app.command("queue")(queue)
+report_app.command("handoffs")(handoffs)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -42,32 +42,48 @@ _COLUMNS = (
     "p90_response",
     "reassigned",
 )
+_CSV_COLUMNS = (*_COLUMNS, "target", "cycles")
+"""CSV keeps the table's columns first; the columns added later come at the end."""
 
-
-_DROP_FIRST = tuple(_COLUMNS.index(c) for c in ("stopped", "pending", "handled", "p90_response"))
+_DROP = ("stopped", "pending", "handled", "p90_response")
 """At a narrow terminal these go first; the owner, policy, met, met rate and median stay."""
 
 
+def _shown(board: SlaBoard) -> list[str]:
+    """The table's columns: target only when an SLA of the board has a matrix, cycles only when
+    a clock was re-armed."""
+    names = list(_COLUMNS)
+    if any(r.target for r in board.rows):
+        names.insert(2, "target")
+    if any(r.cycles for r in board.rows):
+        names.append("cycles")
+    return names
+
+
+def _cell(name: str, row: dict[str, Any]) -> Text:
+    value = row[name]
+    if name == "owner":
+        return Text(str(value or "(nobody)"))
+    if name == "met_rate":
+        return Text(percent(value))
+    if name in ("median_response", "p90_response"):
+        return Text(duration(value))
+    return Text("" if value is None else str(value))
+
+
 def _rows(board: SlaBoard) -> list[list[Text]]:
-    return [
-        [
-            Text(r.owner or "(nobody)"),
-            Text(r.policy),
-            *(Text(str(n)) for n in (r.handled, r.met, r.breached, r.stopped, r.pending)),
-            Text(percent(r.met_rate)),
-            Text(duration(r.median_response)),
-            Text(duration(r.p90_response)),
-            Text(str(r.reassigned)),
-        ]
-        for r in board.rows
-    ]
+    names = _shown(board)
+    return [[_cell(n, r.as_dict()) for n in names] for r in board.rows]
 
 
 def _columns(board: SlaBoard) -> list[tuple[str, bool]]:
     return [
-        (board.by if name == "owner" else name.replace("_", " "), name not in ("owner", "policy"))
-        for name in _COLUMNS
+        (board.by if name == "owner" else name.replace("_", " "), name in _NUMBERS)
+        for name in _shown(board)
     ]
+
+
+_NUMBERS = frozenset((*_COLUMNS[2:], "cycles"))
 
 
 def _table(board: SlaBoard, width: int = 200) -> Table:
@@ -77,10 +93,10 @@ def _table(board: SlaBoard, width: int = 200) -> Table:
 def _csv(board: SlaBoard) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([board.by if c == "owner" else c for c in _COLUMNS])
+    writer.writerow([board.by if c == "owner" else c for c in _CSV_COLUMNS])
     for r in board.rows:
         row = r.as_dict()
-        writer.writerow(["" if row[c] is None else row[c] for c in _COLUMNS])
+        writer.writerow(["" if row[c] is None else row[c] for c in _CSV_COLUMNS])
     return buffer.getvalue()
 
 
@@ -114,7 +130,8 @@ def sla(
     else:
         out = console()
         out.print(f"[bold]SLA board: {process}, by {board.by}[/bold]")
-        print_fitted(out, _columns(board), _rows(board), _DROP_FIRST)
+        names = _shown(board)
+        print_fitted(out, _columns(board), _rows(board), [names.index(c) for c in _DROP])
 
 
 away_app = typer.Typer(

@@ -29,6 +29,7 @@ from ._model import (
     Transition,
 )
 from ._schema import json_schema
+from ._sla_clock_model import Handoff, RearmEvent, RearmRule, TargetRule
 from ._sla_model import (
     CalendarSpec,
     FireAction,
@@ -69,6 +70,7 @@ __all__ = [
     "FireAction",
     "ForecastCategory",
     "Fulfilment",
+    "Handoff",
     "HolidaySpec",
     "JourneyRule",
     "Journeys",
@@ -81,6 +83,8 @@ __all__ = [
     "PlaybookItem",
     "Problem",
     "ProcessDefinition",
+    "RearmEvent",
+    "RearmRule",
     "ReassignAction",
     "RerouteRule",
     "RoleRule",
@@ -94,6 +98,7 @@ __all__ = [
     "Stage",
     "SubscriptionSpec",
     "Suppression",
+    "TargetRule",
     "TaskPlan",
     "Team",
     "Transition",

@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import _lint_rules_access, _lint_rules_cel, _lint_rules_flow, _lint_rules_sla
+from . import (
+    _lint_rules_access,
+    _lint_rules_cel,
+    _lint_rules_flow,
+    _lint_rules_sla,
+    _lint_rules_sla_cycles,
+    _lint_rules_sla_targets,
+)
 from ._errors import DefinitionError
 from ._lint_model import LintSettings
 from ._lint_rules_base import Issue, Path, Rule, Severity, rule
@@ -65,6 +72,8 @@ RULES: tuple[Rule, ...] = tuple(
             *_lint_rules_cel.RULES,
             *_lint_rules_flow.RULES,
             *_lint_rules_sla.RULES,
+            *_lint_rules_sla_targets.RULES,
+            *_lint_rules_sla_cycles.RULES,
             *_lint_rules_access.RULES,
         ),
         key=lambda r: r.code,

@@ -128,6 +128,10 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
         if sla.applies_when is not None:
             where = f"SLA '{sid}' applies_when"
             yield CelSite(("slas", sid, "applies_when"), where, sla.applies_when)
+        for k, target in enumerate(sla.targets):
+            if target.when is not None:
+                where = f"SLA '{sid}' target rule '{target.label(k)}'"
+                yield CelSite(("slas", sid, "targets", k, "when"), where, target.when)
         if sla.fulfilled_by is not None and sla.fulfilled_by.cel is not None:
             yield CelSite(
                 ("slas", sid, "fulfilled_by", "cel"),

@@ -132,7 +132,12 @@ def business_days_as_hours(d: ProcessDefinition) -> Iterator[Issue]:
     """``1d business`` is 24 open hours, about three working days with 8-hour days; people who
     write it almost always mean the next working day, which is ``1 business day``."""
     for sid, sla in d.slas.items():
-        spans: list[tuple[tuple[str | int, ...], Span]] = [(("slas", sid, "target"), sla.target)]
+        spans: list[tuple[tuple[str | int, ...], Span]] = []
+        if sla.target is not None:
+            spans.append((("slas", sid, "target"), sla.target))
+        spans += [
+            (("slas", sid, "targets", k, "target"), r.target) for k, r in enumerate(sla.targets)
+        ]
         spans += [(("slas", sid, "ladder", k, "at"), s.at) for k, s in enumerate(sla.ladder)]
         if sla.tasks is not None:
             spans += [(("slas", sid, "tasks", "at", k), o) for k, o in enumerate(sla.tasks.at)]
@@ -177,6 +182,8 @@ def _used_fields(d: ProcessDefinition) -> set[str]:
     for t in d.transitions:
         used.update(t.requires, t.clears)
     for sla in d.slas.values():
+        for target in sla.targets:
+            used.update(target.match)
         if sla.fulfilled_by is not None and sla.fulfilled_by.field_set is not None:
             used.add(sla.fulfilled_by.field_set)
         for step in sla.ladder:

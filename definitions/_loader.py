@@ -31,7 +31,7 @@ from ._model import (
     Transition,
 )
 from ._salvage import salvage
-from ._sla_checks import run_all_checks
+from ._sla_clock_checks import run_all_checks
 from ._sla_model import (
     CalendarSpec,
     FireAction,

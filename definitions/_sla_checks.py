@@ -96,8 +96,8 @@ def check_sla_policies(d: ProcessDefinition) -> Iterator[Finding]:
         if sla.business and sla.calendar is None:
             yield Finding(
                 (*base, "target"),
-                f"{owner}: '{sla.target}' counts business time; name the calendar to count in "
-                "(calendar: ...)",
+                f"{owner}: '{sla.all_targets[0]}' counts business time; name the calendar to "
+                "count in (calendar: ...)",
                 "sla-needs-calendar",
             )
         yield from _calendar(d, (*base, "calendar"), owner, sla.calendar)

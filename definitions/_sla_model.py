@@ -18,7 +18,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from ._base import INT32_MAX, ActivityRequirement, Name, WholeNumber, _Model, as_tuple
 from ._durations import Duration
 from ._hours import parse_hours
-from ._spans import Offset, Span_, Target
+from ._sla_clock_model import DEFAULT_RULE, Handoff, RearmRule, TargetRule
+from ._spans import Offset, Span, Span_, Target
 
 __all__ = [
     "CalendarSpec",
@@ -39,7 +40,7 @@ __all__ = [
     "Team",
 ]
 
-ANCHORS = ("stage_entered", "lead_created", "last_activity", "assigned")
+ANCHORS = ("stage_entered", "lead_created", "last_activity", "assigned", "event")
 NOTIFY_ROLES = ("owner", "team_lead", "team")
 """Who a ladder mark can notify besides named people: the lead's owner, its team's lead or all
 members of its team."""
@@ -179,12 +180,17 @@ class Fulfilment(_Model):
     """A field gets a value."""
     cel: str | None = None
     """A CEL condition over the lead becomes true."""
+    trigger: Name | None = None
+    """This trigger is fired on the lead (``accept``), even one that leaves the SLA's stages."""
 
     @model_validator(mode="after")
     def _one(self) -> Fulfilment:
-        given = [k for k in ("activity", "field_set", "cel") if getattr(self, k) is not None]
+        keys = ("activity", "field_set", "cel", "trigger")
+        given = [k for k in keys if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("'fulfilled_by' needs exactly one of activity, field_set or cel")
+            raise ValueError(
+                "'fulfilled_by' needs exactly one of activity, field_set or cel (or trigger)"
+            )
         return self
 
 
@@ -233,13 +239,20 @@ class SlaPolicy(_Model):
     a lead only while it holds. A lead it does not apply to gets no clock (it is absent from the
     SLA board, neither met nor breached); a running clock whose lead stops matching is
     withdrawn, and starts afresh if the lead matches again while in the SLA's stages."""
-    anchor: Literal["stage_entered", "lead_created", "last_activity", "assigned"] = "stage_entered"
+    anchor: Literal["stage_entered", "lead_created", "last_activity", "assigned", "event"] = (
+        "stage_entered"
+    )
     """Where the clock starts: entering the stages, the lead's creation, the last activity
-    (restarts on each one) or the last owner change (restarts on reassignment)."""
+    (restarts on each one), the last owner change (restarts on reassignment) or the first
+    ``rearm`` event (``event``: no clock until one happens)."""
     anchor_activity: Name | None = None
     """With ``anchor: last_activity``, only activities of this type restart the clock."""
-    target: Target
-    """How long until the breach: ``5m business``, ``14d``."""
+    target: Target | None = None
+    """How long until the breach: ``5m business``, ``14d``; with ``targets``, the default for
+    leads no rule matches (a lead neither matches gets no clock)."""
+    targets: tuple[TargetRule, ...] = ()
+    """The target matrix: ordered rules over lead fields, the first match gives the target
+    (``{match: {segment: enterprise}, target: 5m business}``); chosen when the clock starts."""
     calendar: Name | None = None
     """The calendar ``business`` amounts count in."""
     fulfilled_by: Fulfilment | None = None
@@ -250,12 +263,19 @@ class SlaPolicy(_Model):
     """Planned follow-up tasks (the call cadence)."""
     snooze: SnoozeRule | None = None
     """Manual snoozes of a running clock (with a reason, recorded in history); none without."""
+    rearm: RearmRule | None = None
+    """Events that start a new cycle of the clock (every inbound reply), counted in history."""
+    handoff: Handoff | None = None
+    """A hand-off SLA: the clock starts when the lead moves from one team to another (or a
+    hand-off transition fires) and runs until the receiving team acts (``fulfilled_by``)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
         if self.anchor_activity is not None and self.anchor != "last_activity":
             raise ValueError("'anchor_activity' is only allowed with anchor: last_activity")
-        business = self.target.business
+        _check_matrix(self)
+        _check_rearm(self)
+        business = self.business
         spans = [(f"ladder mark '{s.at}'", s.at) for s in self.ladder]
         if self.tasks:
             spans += [(f"task offset '{o}'", o) for o in self.tasks.at]
@@ -269,7 +289,7 @@ class SlaPolicy(_Model):
                     f"{what}: the target counts {kind} time, so every amount must too "
                     f"(write it {'with' if business else 'without'} 'business')"
                 )
-        amounts = [self.target, *(s.at for s in self.ladder)]
+        amounts = [*self.all_targets, *(s.at for s in self.ladder)]
         amounts += list(self.tasks.at) if self.tasks else []
         amounts += [self.snooze.max] if self.snooze else []
         in_days = [str(x) for x in amounts if x.days is not None]
@@ -279,18 +299,81 @@ class SlaPolicy(_Model):
                 f"{in_days[0]} and {in_hours[0]}: an SLA counts in business days or in open "
                 "hours, not both; write every amount one way (or as a share such as 50%)"
             )
-        target = self.target.resolve(timedelta(0))
-        marks = [s.at.resolve(target) for s in self.ladder]
-        if marks != sorted(marks):
-            raise ValueError("the ladder's marks must be in clock order (earliest first)")
-        if len(set(marks)) != len(marks):
-            raise ValueError("two ladder marks fall on the same moment; merge them")
+        for label, span in self.labelled_targets:
+            target = span.resolve(timedelta(0))
+            under = f" under target '{span}' ({label})" if self.targets else ""
+            marks = [s.at.resolve(target) for s in self.ladder]
+            if marks != sorted(marks):
+                raise ValueError(
+                    f"the ladder's marks must be in clock order (earliest first){under}"
+                    + ("; write them as shares of the target (80%)" if under else "")
+                )
+            if len(set(marks)) != len(marks):
+                raise ValueError(f"two ladder marks fall on the same moment{under}; merge them")
         return self
 
     @property
     def business(self) -> bool:
         """Whether the clock counts business time (the target says ``business``)."""
-        return self.target.business
+        return self.all_targets[0].business
+
+    @property
+    def all_targets(self) -> list[Span]:
+        """The default target (when given), then each rule's target."""
+        return [span for _, span in self.labelled_targets]
+
+    @property
+    def labelled_targets(self) -> list[tuple[str, Span]]:
+        """(label, target) of the default (``default``) and of each rule (its name)."""
+        rules = [(r.label(i), r.target) for i, r in enumerate(self.targets)]
+        return ([(DEFAULT_RULE, self.target)] if self.target is not None else []) + rules
+
+    @property
+    def target_text(self) -> str:
+        """The target as people read it: ``5m business``, or the matrix's targets in rule order
+        (``enterprise 5m business, smb 1h business, default 4h business``)."""
+        if not self.targets and self.target is not None:
+            return str(self.target)
+        shown = [*self.labelled_targets[1:], *self.labelled_targets[:1]]
+        if self.target is None:
+            shown = self.labelled_targets
+        return ", ".join(f"{label} {span}" for label, span in shown)
+
+
+def _check_rearm(policy: SlaPolicy) -> None:
+    """``anchor: event`` needs ``rearm``; the restarting anchors and ``rearm`` exclude each
+    other."""
+    if policy.anchor == "event" and policy.rearm is None:
+        raise ValueError(
+            "anchor: event starts the clock at the first re-arm event; add rearm: {events: "
+            "[{activity: ...}]}"
+        )
+    if policy.handoff is not None and ("anchor" in policy.model_fields_set or policy.rearm):
+        raise ValueError("a hand-off SLA starts at each hand-off; leave out 'anchor' and 'rearm'")
+    if policy.rearm is not None and policy.anchor in ("last_activity", "assigned"):
+        raise ValueError(
+            f"anchor: {policy.anchor} already restarts the clock; use it or 'rearm', not both"
+        )
+
+
+def _check_matrix(policy: SlaPolicy) -> None:
+    """A target or a matrix; one kind of time; rule names unique and not ``default``."""
+    if policy.target is None and not policy.targets:
+        raise ValueError(
+            "an SLA needs a 'target' (5m business, 14d), or a 'targets' matrix of rules"
+        )
+    kinds = {span.business for span in policy.all_targets}
+    if len(kinds) > 1:
+        raise ValueError(
+            "every target of one SLA counts the same kind of time: write all of them with "
+            "'business' or none (" + ", ".join(str(s) for s in policy.all_targets) + ")"
+        )
+    names = [r.name for r in policy.targets if r.name is not None]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"target rule name used twice: {', '.join(twice)}")
+    if DEFAULT_RULE in names:
+        raise ValueError(f"'{DEFAULT_RULE}' names the SLA's own target; give the rule another name")
 
 
 class Member(_Model):

@@ -93,7 +93,7 @@ class Planner:
         timers = None
         if compiled.sla:
             timers, details, extra_events = self._plan_sla(
-                compiled, before, row, at, actor, activity, details, extra_events
+                compiled, before, row, at, actor, activity, details, extra_events, trigger
             )
         from_stage = before.stage if before else None
         to_stage = row.stage if kind in ("started", "transition") else None
@@ -135,6 +135,7 @@ class Planner:
         activity: tuple[str, str, str | None, str | None] | None,
         details: dict[str, Any],
         extra_events: list[tuple[str, str, str]] | None,
+        trigger: str | None = None,
     ) -> tuple[Any, dict[str, Any], list[tuple[str, str, str]] | None]:
         """The SLA clocks' timers after the change, with their metric events added to the
         details and a ``sla_fulfilled`` event per fulfilled clock."""
@@ -146,6 +147,8 @@ class Planner:
             activity=activity[0] if activity else None,
             owner_changed=before is not None and before.owner != row.owner,
             data_changed=before is not None and before.data != row.data,
+            trigger=trigger,
+            previous_owner=before.owner if before is not None else None,
         )
         if sla_events:
             details = {**details, "sla": [*details.get("sla", ()), *sla_events]}

@@ -62,7 +62,7 @@ def _process(definition: ProcessDefinition, versions: list[int]) -> ProcessOut:
             {
                 "id": sla_id,
                 "stages": list(sla.stages),
-                "target": str(sla.target),
+                "target": sla.target_text,
                 "calendar": sla.calendar,
             }
             for sla_id, sla in definition.slas.items()

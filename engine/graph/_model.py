@@ -101,7 +101,7 @@ def _slas_in(definition: ProcessDefinition, name: str, stage: Stage) -> list[str
     for sla_id, sla in definition.slas.items():
         runs = name in sla.stages or ("*" in sla.stages and stage.closed is None)
         if runs and name not in sla.pause_in:
-            lines.append(f"SLA {sla_id} {sla.target}")
+            lines.append(f"SLA {sla_id} {sla.target_text}")
         elif name in sla.pause_in:
             lines.append(f"SLA {sla_id} paused")
     return lines

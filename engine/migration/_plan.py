@@ -243,11 +243,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _first_after(p: CompiledSla, amount: timedelta | None) -> int:
-    """Index of the first mark of ``p`` strictly after ``amount`` of clock time (0 for None)."""
+def _first_after(p: CompiledSla, clock: dict[str, Any], amount: timedelta | None) -> int:
+    """Index of the first mark of ``clock`` (under ``p``) strictly after ``amount`` of clock
+    time (0 for None)."""
     if amount is None:
         return 0
-    return next((i for i, m in enumerate(p.marks) if m.amount > amount), len(p.marks))
+    marks = p.matrix.of(clock).marks
+    return next((i for i, m in enumerate(marks) if m.amount > amount), len(marks))
 
 
 def _keep(
@@ -256,9 +258,10 @@ def _keep(
     """The deadline stays: elapsed shifts by the target difference, marks already behind the
     shifted clock count as passed (they do not fire late)."""
     deadline = old.deadline(clock, lead)
-    out = {**clock, "n": dict(clock["n"])}
-    out["el"] = clock["el"] + (new.target - old.target).total_seconds()
-    out["k"] = _first_after(new, new.elapsed(out, lead, at))
+    out = {**new.matrix.carry(clock, old.matrix), "n": dict(clock["n"])}
+    shift = new.matrix.of(out).target - old.matrix.of(clock).target
+    out["el"] = clock["el"] + shift.total_seconds()
+    out["k"] = _first_after(new, out, new.elapsed(out, lead, at))
     if out["br"] is None and deadline is not None and deadline <= at:
         out["br"] = _iso(deadline)
     return out
@@ -285,10 +288,11 @@ def _recompute(
 ) -> dict[str, Any]:
     """Same start and elapsed time under the new target and ladder: new marks beyond the last
     mark that fired fire on the next sweep (recorded at their due times)."""
-    out = {**clock, "n": dict(clock["n"])}
-    last = old.marks[clock["k"] - 1].amount if 0 < clock["k"] <= len(old.marks) else None
-    out["k"] = _first_after(new, last)
-    if out["br"] is not None and new.elapsed(out, lead, at) < new.target:
+    out = {**new.matrix.carry(clock, old.matrix), "n": dict(clock["n"])}
+    marks = old.matrix.of(clock).marks
+    last = marks[clock["k"] - 1].amount if 0 < clock["k"] <= len(marks) else None
+    out["k"] = _first_after(new, out, last)
+    if out["br"] is not None and new.elapsed(out, lead, at) < new.matrix.of(out).target:
         out["br"] = None  # the new target is still ahead: not breached (yet)
     return out
 
@@ -341,6 +345,9 @@ def migrate_clocks(
             moved = _keep(before, after, clock, lead, at)
         elif policy == "restart":
             moved = _restart(clock, at, row.version + 1)
+            moved.update(
+                {k: v for k, v in after.matrix.carry(clock, before.matrix).items() if k == "r"}
+            )
         else:
             moved = _recompute(before, after, clock, lead, at)
         state[pid] = moved

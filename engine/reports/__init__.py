@@ -15,10 +15,11 @@ with ``rows`` and ``as_dict()``::
 
 Values come from a number field (``value_field``; default the first of amount, value,
 deal_value the definition declares), loss reasons from ``lost_reason`` (``loss_field``).
-The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team) is here
-too, and the reports' charts (:func:`charts_of`: Vega-Lite specs; :func:`chart_figures`: them
-drawn as inline SVG, with the ``charts`` extra). The work happens in this package's private
-modules; docs/reports.md explains the models.
+The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team), the
+hand-off report (:func:`handoff_report`: per hand-off pair, how fast the receiving team acted)
+and the reports' charts (:func:`charts_of`: Vega-Lite specs; :func:`chart_figures`: them drawn
+as inline SVG, with the ``charts`` extra) are here too. The work happens in this package's
+private modules; docs/reports.md explains the models.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from leadflow.engine.reports._types import (
 )
 from leadflow.engine.reports._vega import figures as chart_figures
 from leadflow.engine.sla.board import SlaBoard, SlaRow, sla_board
+from leadflow.engine.sla.handoff_report import HandoffReport, HandoffRow, handoff_report
 
 __all__ = [
     "STALE_AFTER",
@@ -76,6 +78,8 @@ __all__ = [
     "ForecastRow",
     "FunnelReport",
     "FunnelRow",
+    "HandoffReport",
+    "HandoffRow",
     "LossReasonRow",
     "LossReasonsReport",
     "OpenClock",
@@ -100,6 +104,7 @@ __all__ = [
     "forecast_charts",
     "format_number",
     "funnel",
+    "handoff_report",
     "latest_change",
     "loss_reasons",
     "open_clocks",

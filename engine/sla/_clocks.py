@@ -18,23 +18,26 @@ A clock's state (keys kept short: it is stored with every lead)::
     n      activity counts since the start, for the types the policy counts
     end    when it was met or stopped
     out    the lead left the SLA's stages after the clock ended (it may start again)
+    r      the target rule the clock started under (absent: the SLA's own ``target``)
+    c      the cycle of a re-armed clock (absent: 1), see :mod:`._cycles`
+    ho     the (from, to) teams of a hand-off clock, see :mod:`._handoffs`
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.definitions import CalendarSpec, ProcessDefinition, SlaPolicy
 from leadflow.engine._criteria import CelProgram, EvalContext
 from leadflow.engine.sla._calendar import BusinessCalendar, Calendar, CalendarTime, WorkingHours
+from leadflow.engine.sla._cycles import Start, next_cycle, rearm_active
+from leadflow.engine.sla._handoffs import HandoffRule, Pair, tag
+from leadflow.engine.sla._targets import NO_TARGET, Mark, TargetMatrix
 
 __all__ = ["Mark", "SlaSet", "build_calendar"]
-
-Level = Literal["warning", "breach", "escalation", "task"]
 
 EVENT_OF_LEVEL: dict[str, str] = {
     "warning": "leadflow.lead.sla_warned",
@@ -55,16 +58,6 @@ def build_calendar(spec: CalendarSpec) -> BusinessCalendar:
         holidays_subdivision=spec.holidays.subdivision if spec.holidays else None,
         closed=spec.closed,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A point on a clock: ``amount`` of clock time after its start."""
-
-    amount: timedelta
-    level: Level
-    index: int
-    """The ladder step index (or the task index for ``task`` marks)."""
 
 
 def _iso(value: datetime) -> str:
@@ -100,28 +93,15 @@ class CompiledSla:
         day = WorkingHours.parse(calendar_spec.hours).usual_day if calendar_spec else timedelta(1)
         self.day = day
         """The open time of one business day in this SLA's calendar."""
-        self.target = policy.target.resolve(timedelta(0), day)
+        self.matrix = TargetMatrix(policy, day, activity_types)
+        """The targets (one, or a matrix's) and their ladder marks."""
+        self.target = self.matrix.first.target
         self.calendar: BusinessCalendar | None = (
             calendars[policy.calendar] if policy.business and policy.calendar else None
         )
         spec = definition.calendars.get(policy.calendar or "")
         self.tz_field = spec.timezone_field if spec is not None and self.calendar else None
-        marks = [
-            Mark(
-                step.at.resolve(self.target, day),
-                step.level or _level(step.at.resolve(self.target, day), self.target),
-                i,
-            )
-            for i, step in enumerate(policy.ladder)
-        ]
-        if not any(m.amount == self.target for m in marks):
-            marks.append(Mark(self.target, "breach", -1))
-        if policy.tasks is not None:
-            marks += [
-                Mark(offset.resolve(self.target, day), "task", i)
-                for i, offset in enumerate(policy.tasks.at)
-            ]
-        self.marks = tuple(sorted(marks, key=lambda m: (m.amount, m.level != "task")))
+        self.marks = self.matrix.first.marks
         f = policy.fulfilled_by
         self.fulfil_activity = f.activity if f is not None else None
         self.fulfil_field = f.field_set if f is not None else None
@@ -135,6 +115,10 @@ class CompiledSla:
             counted.add(policy.anchor_activity)
         self.counted = frozenset(counted)
         self.leaving_meets = f is None
+        self.fulfil_trigger = f.trigger if f is not None else None
+        self.handoff = HandoffRule(policy.handoff, definition) if policy.handoff else None
+        self.event_anchored = policy.anchor == "event" or self.handoff is not None
+        """No clock until a re-arm event or a hand-off starts one."""
 
     # -- calendar ------------------------------------------------------------------------------
 
@@ -163,6 +147,24 @@ class CompiledSla:
             return "pause"
         return None
 
+    def rearm_event(
+        self,
+        activity: str | None,
+        trigger: str | None,
+        previous_owner: str | None,
+        owner: str | None,
+        owner_changed: bool,
+    ) -> tuple[bool, Pair | None]:
+        """Whether a change re-arms the clock (a ``rearm`` event or a hand-off), and the
+        hand-off pair when it is one."""
+        pair = (
+            self.handoff.detect(previous_owner, owner, owner_changed, trigger)
+            if self.handoff is not None
+            else None
+        )
+        rearm = self.policy.rearm
+        return pair is not None or (rearm is not None and rearm.hit(activity, trigger)), pair
+
     def applies(self, ctx: EvalContext) -> bool:
         """Whether the SLA applies to the lead now (``applies_when``; always without one)."""
         return self.applies_when is None or self.applies_when.run(ctx)[0]
@@ -176,6 +178,8 @@ class CompiledSla:
             return value is not None and value != "" and value != []
         if self.fulfil_cel is not None:
             return self.fulfil_cel.run(ctx)[0]
+        if self.fulfil_trigger is not None:
+            return bool(clock["n"].get(f"@{self.fulfil_trigger}"))
         return False
 
     def elapsed(self, clock: Mapping[str, Any], lead: Mapping[str, Any], at: datetime) -> timedelta:
@@ -192,8 +196,9 @@ class CompiledSla:
         if clock["s"] != "running":
             return None
         tasks = self.policy.tasks
-        for i in range(clock["k"], len(self.marks)):
-            mark = self.marks[i]
+        marks = self.matrix.of(clock).marks
+        for i in range(clock["k"], len(marks)):
+            mark = marks[i]
             done = int(clock["n"].get(tasks.activity, 0)) if tasks is not None else 0
             if mark.level == "task" and tasks is not None and tasks.skip_done and done > mark.index:
                 continue
@@ -208,7 +213,7 @@ class CompiledSla:
         """When a running clock reaches its target (None while paused)."""
         if clock["since"] is None:
             return None
-        remaining = self.target - timedelta(seconds=clock["el"])
+        remaining = self.matrix.of(clock).target - timedelta(seconds=clock["el"])
         since = _time(clock["since"])
         return since if remaining <= timedelta(0) else self.clock(lead).add(since, remaining)
 
@@ -225,12 +230,6 @@ def _pause(
 
 def _expand(definition: ProcessDefinition, names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(definition.open_stages if "*" in names else names)
-
-
-def _level(amount: timedelta, target: timedelta) -> Level:
-    if amount < target:
-        return "warning"
-    return "breach" if amount == target else "escalation"
 
 
 class SlaSet:
@@ -258,12 +257,19 @@ class SlaSet:
         activity: str | None,
         owner_changed: bool,
         data_changed: bool,
+        trigger: str | None = None,
+        previous_owner: str | None = None,
     ) -> tuple[dict[str, tuple[int, datetime] | None], list[dict[str, Any]]]:
         """Bring every clock in ``state`` (updated in place) up to date after a change.
 
-        ``before`` is the clock state the change started from. Returns the timer writes
+        ``before`` is the clock state the change started from; ``activity`` and ``trigger``
+        what the change recorded or fired (re-arm events). Returns the timer writes
         (policy -> (mark, due) or None to delete) and the metric events for the history.
         """
+
+        def start(p: CompiledSla, ctx: EvalContext, mode: str) -> dict[str, Any] | None:
+            return self._start(p, ctx, ctx.now, mode, [])
+
         timers: dict[str, tuple[int, datetime] | None] = {}
         events: list[dict[str, Any]] = []
         for p in self.policies:
@@ -271,6 +277,8 @@ class SlaSet:
             clock = state.get(p.id)
             mode = p.mode(ctx.stage, ctx)
             active = clock is not None and clock["s"] in _ACTIVE
+            hit, pair = p.rearm_event(activity, trigger, previous_owner, ctx.owner, owner_changed)
+            hit = hit and mode is not None
             if mode is not None and not p.applies(ctx):
                 if active:  # it stopped applying: no outcome for anyone
                     del state[p.id]
@@ -283,15 +291,26 @@ class SlaSet:
                     # after the lead has left them and comes back
                     if mode is None:
                         state[p.id] = {**clock, "out": True}
+                    if not hit:
+                        continue
+                    started = next_cycle(p, clock, ctx, mode or "run", start, events)
+                elif mode is None or (p.event_anchored and not hit):
                     continue
-                if mode is None:
+                else:
+                    started = self._start(p, ctx, created_at, mode, events)
+                if started is None:  # no target rule matches the lead: no clock
                     continue
-                clock = self._start(p, ctx, created_at, mode, events)
+                clock = started
+                if pair is not None:
+                    tag(events, p.id, clock, pair)
             else:
                 assert clock is not None
                 clock = {**clock, "n": dict(clock["n"])}
+                if trigger is not None and trigger == p.fulfil_trigger:
+                    clock["n"][f"@{trigger}"] = 1
                 if mode is None:
-                    self._end(p, clock, ctx, events)
+                    by_trigger = p.fulfil_trigger is not None and p.fulfilled(clock, ctx)
+                    self._end(p, clock, ctx, events, met=by_trigger or None)
                     clock["out"] = True
                     state[p.id] = clock
                     timers[p.id] = None
@@ -299,10 +318,44 @@ class SlaSet:
                 clock = self._follow_change(p, clock, ctx, mode, activity, owner_changed, events)
             if not p.leaving_meets and p.fulfilled(clock, ctx):
                 self._end(p, clock, ctx, events, met=True)
+            if active:
+                event = (hit, pair)
+                clock = self._rearm(
+                    p, clock, ctx, mode or "run", start, events, event, owner_changed
+                )
             state[p.id] = clock
             if clock != old or (data_changed and p.tz_field is not None):
                 timers[p.id] = p.next_mark(clock, ctx.lead)
         return timers, events
+
+    def _rearm(
+        self,
+        p: CompiledSla,
+        clock: dict[str, Any],
+        ctx: EvalContext,
+        mode: str,
+        start: Start,
+        events: list[dict[str, Any]],
+        event: tuple[bool, Pair | None],
+        owner_changed: bool = False,
+    ) -> dict[str, Any]:
+        """After a change to a clock that was active: a re-arm or hand-off starts the next
+        cycle; an owner change away from a hand-off's receiving team stops it."""
+        hit, pair = event
+        if hit:
+            rearm = p.policy.rearm
+            keep = rearm.running == "keep" if rearm else pair == tuple(clock.get("ho") or ())
+            clock = rearm_active(p, clock, ctx, mode, start, events, keep=keep)
+            if pair is not None and clock.get("ho") is None:
+                tag(events, p.id, clock, pair)
+        elif (
+            owner_changed
+            and p.handoff
+            and clock["s"] in _ACTIVE
+            and p.handoff.left(clock, ctx.owner)
+        ):
+            self._end(p, clock, ctx, events, met=False)  # the receiving team passed it on
+        return clock
 
     def _follow_change(
         self,
@@ -339,7 +392,11 @@ class SlaSet:
         created_at: datetime,
         mode: str,
         events: list[dict[str, Any]],
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """A new running (or paused) clock; None when no target rule matches the lead."""
+        rule = p.matrix.choose(ctx)
+        if rule is NO_TARGET:
+            return None
         at = ctx.now
         start = created_at if p.policy.anchor == "lead_created" else at
         clock: dict[str, Any] = {
@@ -353,7 +410,10 @@ class SlaSet:
             "n": {},
             "end": None,
         }
-        events.append({"policy": p.id, "event": "started", "started_at": _iso(start)})
+        if isinstance(rule, int):
+            clock["r"] = rule
+        started = {"policy": p.id, "event": "started", "started_at": _iso(start)}
+        events.append({**started, **p.matrix.started(clock)})
         if mode == "pause":
             _pause(p, clock, ctx, events)
         return clock
@@ -367,8 +427,10 @@ class SlaSet:
         events: list[dict[str, Any]],
     ) -> dict[str, Any]:
         fresh = self._start(p, ctx, ctx.now, mode, [])
+        if fresh is None:  # no target rule matches the lead now: the clock goes on as it was
+            return clock
         fresh["n"] = clock["n"]
-        events.append({"policy": p.id, "event": "restarted"})
+        events.append({"policy": p.id, "event": "restarted", **p.matrix.started(fresh)})
         return fresh
 
     def _end(
@@ -416,7 +478,7 @@ class SlaSet:
         expected = p.next_mark(clock, lead)
         if expected is None or expected[0] != step:
             return None
-        mark = p.marks[step]
+        mark = p.matrix.of(clock).marks[step]
         clock["k"] = step + 1
         if mark.level == "breach" and clock["br"] is None:
             clock["br"] = _iso(due)

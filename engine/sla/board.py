@@ -2,13 +2,15 @@
 response times, and reassignments, recomputed from the history.
 
 Every SLA metric event is in the history (``details.sla`` of each change: started, paused,
-resumed, restarted, warned, breached, escalated, fulfilled, stopped, withdrawn), so the board
+resumed, restarted, rearmed, superseded, warned, breached, escalated, fulfilled, stopped,
+withdrawn), so the board
 can be rebuilt at any time and for any window. A clock counts for the owner who held the lead
 when its outcome was decided: the owner at the breach for a breached clock, at the fulfilment
 for a met one, the current owner for a pending one. A clock withdrawn because its SLA stopped
 applying to the lead (``applies_when``) counts for nobody, unless it had breached. Response time
 is the clock time (business time for business-hours SLAs) from the clock's start to its
-fulfilment.
+fulfilment. Each cycle of a re-armed clock counts as a clock of its own (a superseded cycle as
+stopped, or breached if it had).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from leadflow.engine._errors import StorageError
 from leadflow.engine.store import Store
 from leadflow.engine.store.tables import history, instances
 
-__all__ = ["BoardSource", "SlaBoard", "SlaRow", "sla_board"]
+__all__ = ["BoardSource", "SlaBoard", "SlaRow", "met_rate", "public", "sla_board", "spread"]
 
 
 class BoardSource(Protocol):
@@ -69,21 +71,41 @@ class SlaRow:
     """90th percentile of the same."""
     reassigned: int = 0
     """Leads this row's policy took away from this owner (an SLA's reassign step)."""
+    target: str | None = None
+    """For an SLA with a target matrix: the rule its clocks started under (``enterprise``,
+    ``default``), one row per rule; None for an SLA with one target."""
+    cycles: int = 0
+    """Clocks of this row that a re-arm started (the second cycle of a clock and later), each
+    also counted as met, breached, stopped or pending like any clock."""
     _times: list[float] = field(default_factory=list, repr=False)
     _walls: list[float] = field(default_factory=list, repr=False)
 
     @property
     def met_rate(self) -> float | None:
         """Share of decided clocks that were met."""
-        decided = self.met + self.breached
-        return self.met / decided if decided else None
+        return met_rate(self.met, self.breached)
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("_times")
-        out.pop("_walls")
-        out["met_rate"] = self.met_rate
-        return out
+        return public(self)
+
+
+def met_rate(met: int, breached: int) -> float | None:
+    """Share of decided clocks (met or breached) that were met; None when none was decided."""
+    decided = met + breached
+    return met / decided if decided else None
+
+
+def public(row: Any) -> dict[str, Any]:
+    """A report row as JSON-ready data: its fields but the private lists, and its met rate."""
+    out = {k: v for k, v in asdict(row).items() if not k.startswith("_")}
+    out["met_rate"] = row.met_rate
+    return out
+
+
+def spread(values: list[float]) -> tuple[float | None, float | None]:
+    """(median, 90th percentile) of ``values``; (None, None) for none."""
+    ordered = sorted(values)
+    return (statistics.median(ordered) if ordered else None), _percentile(ordered, 0.9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +129,10 @@ class SlaBoard:
         }
 
 
+_Rows = dict[tuple[str | None, str, str | None], SlaRow]
+"""Board rows by (owner or team, policy, target rule)."""
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -125,6 +151,14 @@ class _Clock:
     started_at: datetime | None = None
     wall: float | None = None
     """Calendar seconds from the start to the fulfilment."""
+    target: str | None = None
+    """The target rule it started under (matrix SLAs)."""
+    cycle: int = 1
+    """Its cycle: 1 for a clock started by entering the stages, 2 and up after re-arms."""
+    handoff: tuple[str | None, str] | None = None
+    """(from team, to team) of a hand-off SLA's clock."""
+    acted: tuple[float, float | None] | None = None
+    """(clock seconds, calendar seconds) from the start to the fulfilment, late ones too."""
 
 
 def _events(
@@ -160,6 +194,8 @@ class _Move:
     at: datetime
     policy: str
     """The SLA whose ladder reassigned it."""
+    target: str | None = None
+    """The target rule of the clock that reassigned it (matrix SLAs)."""
 
 
 def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
@@ -176,16 +212,24 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
             owner = details.get("owner") if kind == "started" else now_owner
         for entry in details.get("sla", ()):
             policy, event = entry["policy"], entry["event"]
-            if event in ("started", "restarted"):
+            if event in ("started", "restarted", "rearmed"):
                 if policy in open_clocks:
                     yield open_clocks.pop(policy)
                 begun = entry.get("started_at")
                 start = datetime.fromisoformat(begun) if isinstance(begun, str) else at
-                open_clocks[policy] = _Clock(policy, owner=owner, started_at=start)
+                open_clocks[policy] = _Clock(
+                    policy,
+                    owner=owner,
+                    started_at=start,
+                    target=entry.get("rule"),
+                    cycle=int(entry.get("cycle", 1)),
+                    handoff=_pair(entry.get("handoff")),
+                )
                 continue
             reassign = entry.get("reassign")
             if reassign and reassign.get("owner") not in (None, owner):
-                yield _Move(owner, at, policy)
+                reassigning = open_clocks.get(policy)
+                yield _Move(owner, at, policy, reassigning.target if reassigning else None)
             if event == "withdrawn":  # the SLA stopped applying: no outcome, unless it breached
                 gone = open_clocks.pop(policy, None)
                 if gone is not None and gone.outcome == "breached":
@@ -196,12 +240,15 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
                 continue
             if event == "breached" and clock.outcome == "pending":
                 clock.outcome, clock.owner, clock.decided_at = "breached", owner, at
-            elif event in ("fulfilled", "stopped"):
+            elif event in ("fulfilled", "stopped", "superseded"):
                 if clock.outcome == "pending":
                     late = bool(entry.get("breached"))
                     ended = "met" if event == "fulfilled" else "stopped"
                     clock.outcome = "breached" if late else ended
                     clock.owner, clock.decided_at = owner, at
+                if event == "fulfilled":
+                    wall = (at - clock.started_at).total_seconds() if clock.started_at else None
+                    clock.acted = float(entry.get("elapsed", 0.0)), wall
                 if event == "fulfilled" and not entry.get("breached"):
                     clock.response = float(entry.get("elapsed", 0.0))
                     if clock.started_at is not None:
@@ -210,6 +257,10 @@ def _clocks(engine: BoardSource, process: str) -> Iterator[_Clock | _Move]:
         if "owner" in details and kind in ("assigned", "sla"):
             owner = details["owner"]
     yield from _closing(open_clocks, final_owner)
+
+
+def _pair(value: Any) -> tuple[str | None, str] | None:
+    return (value.get("from"), str(value.get("to"))) if isinstance(value, dict) else None
 
 
 def _closing(open_clocks: dict[str, _Clock], owner: str | None) -> Iterator[_Clock]:
@@ -242,15 +293,17 @@ def sla_board(
     def inside(at: datetime | None) -> bool:
         return at is None or ((since is None or at >= since) and (until is None or at < until))
 
-    rows: dict[tuple[str | None, str], SlaRow] = {}
+    rows: _Rows = {}
     for item in _clocks(engine, process):
         if isinstance(item, _Move):
             if inside(item.at):
-                _row(rows, key(item.owner), item.policy).reassigned += 1
+                _row(rows, key(item.owner), item.policy, item.target).reassigned += 1
             continue
         if not inside(item.decided_at):
             continue
-        row = _row(rows, key(item.owner), item.policy)
+        row = _row(rows, key(item.owner), item.policy, item.target)
+        if item.cycle > 1:
+            row.cycles += 1
         if item.outcome == "pending":
             row.pending += 1
             continue
@@ -261,18 +314,16 @@ def sla_board(
         if item.wall is not None:
             row._walls.append(item.wall)
     for row in rows.values():
-        times = sorted(row._times)
-        row.median_response = statistics.median(times) if times else None
-        row.p90_response = _percentile(times, 0.9)
-        walls = sorted(row._walls)
-        row.median_response_calendar = statistics.median(walls) if walls else None
-        row.p90_response_calendar = _percentile(walls, 0.9)
-    ordered = sorted(rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy))
+        row.median_response, row.p90_response = spread(row._times)
+        row.median_response_calendar, row.p90_response_calendar = spread(row._walls)
+    ordered = sorted(
+        rows.values(), key=lambda r: (r.owner is None, r.owner or "", r.policy, r.target or "")
+    )
     return SlaBoard(process, by, since, until, ordered)
 
 
-def _row(rows: dict[tuple[str | None, str], SlaRow], owner: str | None, policy: str) -> SlaRow:
-    row = rows.get((owner, policy))
+def _row(rows: _Rows, owner: str | None, policy: str, target: str | None = None) -> SlaRow:
+    row = rows.get((owner, policy, target))
     if row is None:
-        row = rows[(owner, policy)] = SlaRow(owner, policy)
+        row = rows[(owner, policy, target)] = SlaRow(owner, policy, target=target)
     return row

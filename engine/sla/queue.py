@@ -68,7 +68,7 @@ def clock_items(compiled: CompiledProcess, row: InstanceRow, now: datetime) -> l
         left = (due - now).total_seconds() if due is not None else None
         if clock.get("br") is not None or (left is not None and left <= 0):
             status = "breached"
-        elif any(m.level == "warning" for m in p.marks[: clock.get("k", 0)]):
+        elif any(m.level == "warning" for m in p.matrix.of(clock).marks[: clock.get("k", 0)]):
             status = "warning"
         else:
             status = "ok"

@@ -51,6 +51,13 @@ class SlaStatus:
     breached_at: datetime | None
     ended_at: datetime | None
     marks: list[MarkFired] = field(default_factory=list)
+    rule: str | None = None
+    """For an SLA with a target matrix: the rule the clock started under (``enterprise``,
+    ``default``); None for an SLA with one target."""
+    cycle: int = 1
+    """The clock's cycle: 2 and up after re-arms (``rearm``) or later hand-offs."""
+    handoff: dict[str, str | None] | None = None
+    """For a hand-off SLA: the teams of the hand-off (``{"from": "sdr", "to": "ae"}``)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (times in ISO 8601)."""
@@ -93,16 +100,23 @@ def sla_status(
                 state=clock["s"],
                 breached=clock.get("br") is not None,
                 started_at=_time(clock["t0"]) or when,
-                target_seconds=policy.target.total_seconds(),
+                target_seconds=policy.matrix.of(clock).target.total_seconds(),
                 elapsed_seconds=policy.elapsed(clock, row.data, upto).total_seconds(),
                 due_at=policy.deadline(clock, row.data) if clock["s"] == "running" else None,
                 next_mark_at=nxt[1] if nxt is not None else None,
                 breached_at=_time(clock.get("br")),
                 ended_at=end,
                 marks=fired.get(policy.id, []),
+                rule=policy.matrix.of(clock).label if policy.matrix.rules else None,
+                cycle=int(clock.get("c", 1)),
+                handoff=_pair(clock.get("ho")),
             )
         )
     return out
+
+
+def _pair(value: Any) -> dict[str, str | None] | None:
+    return {"from": value[0], "to": value[1]} if isinstance(value, list) else None
 
 
 def _time(value: str | None) -> datetime | None:

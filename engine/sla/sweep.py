@@ -148,7 +148,7 @@ class Sweep:
             "mark": _mark_text(policy.policy, mark),
             "due": at.isoformat(),
             "elapsed": mark.amount.total_seconds(),
-            "target": policy.target.total_seconds(),
+            "target": policy.matrix.of(clock).target.total_seconds(),
         }
         details: dict[str, Any] = {"sla": [entry]}
         ladder = policy.policy.ladder

@@ -87,3 +87,72 @@ def test_away_set_list_and_clear(db: str) -> None:
     )
     assert bad.exit_code == 1
     assert "not after" in bad.output
+
+
+def test_report_sla_shows_the_target_rule_of_a_matrix(tmp_path: Path) -> None:
+    """A board with a target matrix SLA gets a target column in the table; the CSV carries the
+    target of each row near its end."""
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    matrix = Path(__file__).parents[1] / "definitions" / "sla" / "matrix.yaml"
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(matrix)
+        engine.start("sla-matrix", "E", {"segment": "enterprise"}, owner="ann")
+        clock.advance(timedelta(minutes=20))
+    table = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-matrix"])
+    assert table.exit_code == 0, table.output
+    assert "target" in table.output
+    assert "enterprise" in table.output
+    csv_out = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-matrix", "-f", "csv"])
+    rows = [line.split(",") for line in csv_out.output.splitlines()]
+    assert rows[0][-2:] == ["target", "cycles"]
+    assert ["ann", "respond", "enterprise", "0"] in [[*r[:2], *r[-2:]] for r in rows]
+
+
+def test_report_sla_shows_cycles_of_re_armed_clocks(tmp_path: Path) -> None:
+    """A re-armed clock's cycles show in a cycles column, and as the CSV's last column."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    rearm = Path(__file__).parents[1] / "definitions" / "sla" / "rearm.yaml"
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(rearm)
+        engine.start("sla-rearm", "L", owner="ann")
+        for _ in range(3):
+            clock.advance(timedelta(minutes=5))
+            engine.record("sla-rearm", "L", "email_received")
+    table = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-rearm"])
+    assert table.exit_code == 0, table.output
+    assert "cycles" in table.output
+    csv_out = runner.invoke(app, ["report", "sla", "--db", url, "-p", "sla-rearm", "-f", "csv"])
+    rows = [line.split(",") for line in csv_out.output.splitlines()]
+    assert rows[0][-1] == "cycles"
+    reply = next(r for r in rows if r[:2] == ["ann", "reply"])
+    assert (reply[rows[0].index("stopped")], reply[-1]) == ("2", "2")
+
+
+def test_report_handoffs_gives_each_pair_in_every_format(tmp_path: Path) -> None:
+    """leadflow report handoffs prints one row per hand-off pair, as a table, CSV and JSON."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    handoff = Path(__file__).parents[1] / "definitions" / "sla" / "handoff.yaml"
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    with Engine(url, clock=clock) as engine:
+        engine.deploy(handoff)
+        engine.start("sla-handoff", "L", owner="mkt-queue")
+        engine.assign("sla-handoff", "L", "sam")
+        clock.advance(timedelta(minutes=20))
+        engine.record("sla-handoff", "L", "call")
+    base = ["report", "handoffs", "--db", url, "-p", "sla-handoff"]
+    table = runner.invoke(app, base)
+    assert table.exit_code == 0, table.output
+    assert "marketing" in table.output
+    assert "20m" in table.output
+    rows = json.loads(runner.invoke(app, [*base, "-f", "json"]).output)["rows"]
+    assert [(r["from_team"], r["to_team"], r["count"], r["met_rate"]) for r in rows] == [
+        ("marketing", "sdr", 1, 1.0)
+    ]
+    csv_out = runner.invoke(app, [*base, "-f", "csv"]).output.splitlines()
+    assert csv_out[0].startswith("policy,from_team,to_team,count,met")
+    assert csv_out[1].startswith("mkt_to_sdr,marketing,sdr,1,1,0,0,0,1.0,1200.0")
+    bad = runner.invoke(app, [*base, "--since", "soon"])
+    assert bad.exit_code == 1
+    assert "--since" in bad.output
