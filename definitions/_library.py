@@ -25,7 +25,10 @@ def shipped_path(name: str) -> Path | None:
     if not name or "/" in name or "\\" in name or name.startswith("."):
         return None
     path = _root() / f"{name}.yaml"
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except OSError:  # a name longer than the file system allows names nothing shipped
+        return None
 
 
 def library_path(name: str) -> Path:

@@ -193,3 +193,10 @@ def test_a_missing_name_points_at_the_shipped_processes(
     (problem,) = info.value.problems
     assert problem.code == "unreadable-file"
     assert problem.message.startswith(message)
+
+
+def test_a_one_line_text_longer_than_a_file_name_is_a_definition_error() -> None:
+    """A 5,000-character line is neither a file nor a shipped name: the loader says what it
+    is not, instead of the file system's ``OSError: File name too long``."""
+    with pytest.raises(DefinitionError):
+        load_definition("x" * 5000)
