@@ -195,8 +195,9 @@ def test_a_missing_name_points_at_the_shipped_processes(
     assert problem.message.startswith(message)
 
 
-def test_a_one_line_text_longer_than_a_file_name_is_a_definition_error() -> None:
-    """A 5,000-character line is neither a file nor a shipped name: the loader says what it
-    is not, instead of the file system's ``OSError: File name too long``."""
+@pytest.mark.parametrize("length", [254, 300, 5000])
+def test_a_one_line_text_longer_than_a_file_name_is_a_definition_error(length: int) -> None:
+    """A long line is neither a file nor a shipped name: the loader says what it is not,
+    instead of the file system's ``OSError: File name too long``."""
     with pytest.raises(DefinitionError):
-        load_definition("x" * 5000)
+        load_definition("x" * length)
