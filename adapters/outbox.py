@@ -29,7 +29,9 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +53,7 @@ from leadflow.adapters._views import RoleViews
 from leadflow.adapters.base import Adapter, Delivery, Event, Outcome, Result, Subscription
 from leadflow.engine import Clock, Engine, LeadflowError
 from leadflow.engine.store import DEAD, DELIVERED, PENDING, ClaimedRow, OutboxStore
+from leadflow.engine.telemetry import deliveries_done, delivery_span
 
 __all__ = [
     "AdapterBacklog",
@@ -246,7 +249,14 @@ class Dispatcher:
 
         def one(chunk: tuple[Adapter, list[int]]) -> tuple[list[int], list[Result]]:
             adapter, indexes = chunk
-            return indexes, _call(adapter, [claimed[i].delivery for i in indexes])
+            batch = [claimed[i].delivery for i in indexes]
+            started = time.perf_counter()
+            with delivery_span(adapter.name, [(d.event.id, d.event.subject) for d in batch]):
+                results = _call(adapter, batch)
+            seconds = time.perf_counter() - started
+            outcomes = Counter(r.outcome.value for r in results)
+            deliveries_done(self.engine, adapter.name, outcomes, seconds)
+            return indexes, results
 
         done: Iterator[tuple[list[int], list[Result]]]
         done = map(one, chunks) if self._pool is None else self._pool.map(one, chunks)
@@ -291,6 +301,10 @@ class Dispatcher:
             rows.append(row)
         written = self.rows.record(rows, self.id)
         self.stats.lost_leases += len(rows) - written
+        if written < len(rows):
+            names = {c.adapter for c in claimed}
+            name = names.pop() if len(names) == 1 else "several"
+            deliveries_done(self.engine, name, {"lost_lease": len(rows) - written}, None)
 
     # -- scheduling ----------------------------------------------------------------------------
 

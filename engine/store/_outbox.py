@@ -142,7 +142,11 @@ def undispatched_count(conn: sa.Connection) -> int:
 
 
 def _is_head(block_on_dead: bool) -> sa.ColumnElement[bool]:
-    """No earlier delivery of the lead+adapter is in the way, no earlier event is unfanned."""
+    """No earlier delivery of the lead+adapter is in the way, no earlier event is unfanned.
+
+    "Earlier" is by ``seq``, then by outbox id: one change can write several events with one
+    ``seq`` (``contact`` writes stage_changed and sla_fulfilled), and they go out in the order
+    they were written, one at a time, like events of different changes."""
     earlier = _d.alias("earlier")
     blocking = [PENDING, DEAD] if block_on_dead else [PENDING]
     waiting = _o.alias("waiting")
@@ -151,12 +155,14 @@ def _is_head(block_on_dead: bool) -> sa.ColumnElement[bool]:
             earlier.c.instance_id == _d.c.instance_id,
             earlier.c.adapter == _d.c.adapter,
             earlier.c.status.in_(blocking),
-            earlier.c.seq < _d.c.seq,
+            earlier.c.seq <= _d.c.seq,
+            sa.or_(earlier.c.seq < _d.c.seq, earlier.c.outbox_id < _d.c.outbox_id),
         ),
         ~sa.exists().where(
             waiting.c.instance_id == _d.c.instance_id,
             waiting.c.dispatched == sa.false(),
-            waiting.c.seq < _d.c.seq,
+            waiting.c.seq <= _d.c.seq,
+            sa.or_(waiting.c.seq < _d.c.seq, waiting.c.id < _d.c.outbox_id),
         ),
     )
 
