@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadflow.adapters._flow import listening
+from leadflow.adapters._flow import rate_limits as rate_limits_of
 from leadflow.adapters._outbox_admin import (
     AdapterBacklog,
     DeliveryInfo,
@@ -114,6 +116,7 @@ class Dispatcher:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         views: Mapping[str, str] | None = None,
+        rate_limits: Mapping[str, float] | None = None,
     ) -> None:
         self.engine = engine
         self.adapters = dict(adapters)
@@ -129,6 +132,8 @@ class Dispatcher:
         self.rows = OutboxStore(engine.store.sa)
         self._subscriptions: dict[tuple[str, int], dict[str, Subscription]] = {}
         self._paused: dict[str, datetime] = {}
+        self._limits = rate_limits_of(rate_limits or {}, "Dispatcher(rate_limits=...)")
+        """Per-adapter token buckets (``rate_limit`` in the adapter's table; see ``_flow``)."""
         self._lock = threading.Lock()
         concurrency = self.options.concurrency
         self._pool = (
@@ -206,16 +211,29 @@ class Dispatcher:
         active = self._active(at)
         if not active:
             return 0
-        lease_until = at + timedelta(seconds=self.options.lease)
-        rows = self.rows.claim(
-            active, at, self.options.batch_size, lease_until, self.id, self.options.block_on_dead
-        )
+        rows = self._claim(active, at)
         if not rows:
             return 0
         claimed = [self._claimed(r) for r in rows]
         results = self._deliver(claimed)
         self._record(claimed, results, self._now(now))
         return len(claimed)
+
+    def _claim(self, active: list[str], at: datetime) -> list[ClaimedRow]:
+        """Lease due deliveries: those of adapters without a rate limit together, each
+        rate-limited adapter's no more than its bucket allows."""
+        lease_until = at + timedelta(seconds=self.options.lease)
+        size, block = self.options.batch_size, self.options.block_on_dead
+        free = [name for name in active if name not in self._limits]
+        rows = self.rows.claim(free, at, size, lease_until, self.id, block) if free else []
+        for name in active:
+            bucket = self._limits.get(name)
+            allowed = min(size - len(rows), bucket.allowance(at)) if bucket else 0
+            if bucket and allowed > 0:
+                got = self.rows.claim([name], at, allowed, lease_until, self.id, block)
+                bucket.take(len(got), at)
+                rows.extend(got)
+        return rows
 
     def _active(self, at: datetime) -> list[str]:
         """Configured adapters that are not paused by a throttling signal."""
@@ -316,7 +334,12 @@ class Dispatcher:
         waiting, times = self.rows.schedule(sorted(self.adapters), self.options.block_on_dead)
         if waiting:
             return at
-        due = [max(t, self._paused.get(name, t)) for name, t in times.items()]
+        due = [
+            max(t, self._paused.get(name, t), self._limits[name].next_token(at))
+            if name in self._limits
+            else max(t, self._paused.get(name, t))
+            for name, t in times.items()
+        ]
         return max(at, min(due)) if due else None
 
     def run(self, *, until_idle: bool = False, stop: threading.Event | None = None) -> int:
@@ -327,24 +350,35 @@ class Dispatcher:
         stop = stop or threading.Event()
         total = 0
         poll = self.options.poll_interval
-        while not stop.is_set():
-            handled = self.dispatch_once()
-            total += handled
-            if handled:
-                continue
-            now = self._now(None)
-            due = self.next_due(now)
-            if until_idle and (
-                due is None or (due - now).total_seconds() > self.options.lease + poll
-            ):
-                break
-            wait = poll if due is None else (due - now).total_seconds()
-            stop.wait(min(poll, max(wait, 0.01)))
+        nudge = threading.Event()
+        with listening(self.engine, nudge):  # PostgreSQL: new outbox rows wake it at once
+            while not stop.is_set():
+                nudge.clear()
+                handled = self.dispatch_once()
+                total += handled
+                if handled:
+                    continue
+                now = self._now(None)
+                due = self.next_due(now)
+                if until_idle and (
+                    due is None or (due - now).total_seconds() > self.options.lease + poll
+                ):
+                    break
+                wait = poll if due is None else (due - now).total_seconds()
+                _wait(stop, nudge, min(poll, max(wait, 0.01)))
         return total
 
     def status(self) -> OutboxStatus:
         """The outbox status, marking which adapters this dispatcher has configured."""
         return Outbox(self.engine).status(self._now(None), configured=self.adapters)
+
+
+def _wait(stop: threading.Event, nudge: threading.Event, seconds: float) -> None:
+    """Sleep up to ``seconds``, ending early when told to stop or nudged by a notification."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        if nudge.wait(min(left, 0.05)):
+            return
 
 
 def _call(adapter: Adapter, deliveries: list[Delivery]) -> list[Result]:

@@ -99,7 +99,13 @@ def _pumps(engine: Engine, config: Path | None) -> Iterator[list[Pump]]:
         raise CliError(str(exc)) from None
     try:
         try:
-            dispatcher = dispatcher_cls(engine, built, options, views=deployment.views)
+            dispatcher = dispatcher_cls(
+                engine,
+                built,
+                options,
+                views=deployment.views,
+                rate_limits=deployment.rate_limits,
+            )
         except adapters.AdapterConfigError as exc:
             raise CliError(str(exc)) from None
         try:
