@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_dispatcher import ScriptedAdapter, changes
+from test_dispatcher import (  # the fixtures are shared
+    ScriptedAdapter,
+    changes,
+    clock,  # noqa: F401
+    sqlite_engine,  # noqa: F401
+)
 
 from leadflow.adapters import AdapterConfigError, load_config
 from leadflow.adapters.outbox import Dispatcher, DispatchOptions
@@ -21,21 +25,13 @@ DEFINITION = Path(__file__).parents[1] / "definitions" / "outbox" / "subscribed.
 PROCESS = "outbox-lead"
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def engine(sqlite_url: str, clock: ManualClock) -> Iterator[Engine]:
-    with Engine(sqlite_url, clock=clock, create=True) as lf:
-        lf.deploy(DEFINITION)
-        yield lf
-
-
-def test_a_rate_limited_adapter_gets_at_most_its_rate(engine: Engine, clock: ManualClock) -> None:
+def test_a_rate_limited_adapter_gets_at_most_its_rate(
+    sqlite_engine: Engine,  # noqa: F811
+    clock: ManualClock,  # noqa: F811
+) -> None:
     """``rate_limit = 5``: five deliveries at once (a second's worth saved up), then one every
     0.2 s, said by ``next_due``; an adapter without a limit is not held back."""
+    engine = sqlite_engine
     changes(engine, leads=20, updates=0)  # 40 crm events, 20 audit events (stage_changed)
     crm, audit = ScriptedAdapter("crm"), ScriptedAdapter("audit")
     options = DispatchOptions(concurrency=1, batch_size=100)
