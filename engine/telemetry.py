@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
@@ -104,13 +105,16 @@ _checked = False
 _provider: Any = None
 _cached: tuple[Any, Any] = (None, None)
 """The last provider asked and its leadflow tracer."""
+_idle_until = 0.0
+"""Monotonic time until which no global provider is assumed (none was set a moment ago)."""
 
 
 def use_tracer_provider(provider: Any) -> None:
     """Make spans with ``provider`` (an OpenTelemetry ``TracerProvider``) instead of the global
     one; None goes back to the global one (for tests and hosts that keep theirs apart)."""
-    global _provider
+    global _provider, _idle_until
     _provider = provider
+    _idle_until = 0.0
     _load()
 
 
@@ -130,21 +134,31 @@ def _load() -> Any:
 
 def _tracer() -> Any:
     """The leadflow tracer when OpenTelemetry is installed and a real provider is set."""
-    trace = _load()
+    global _cached, _idle_until
+    trace = _trace if _checked else _load()
     if trace is None:
         return None
-    global _cached
-    provider = _provider or trace.get_tracer_provider()
+    if _provider is None:
+        if _idle_until and time.monotonic() < _idle_until:
+            return None  # OpenTelemetry's lookup costs 2 us: a new global provider is seen
+        provider = trace.get_tracer_provider()  # within a second
+    else:
+        provider = _provider
+    if provider is _cached[0]:
+        return _cached[1]
     if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        _idle_until = time.monotonic() + 1.0
         return None
+    _idle_until = 0.0
     if _cached[0] is not provider:
         _cached = (provider, provider.get_tracer("leadflow"))
     return _cached[1]
 
 
 @contextmanager
-def _span(name: str, attributes: dict[str, Any]) -> Iterator[Any]:
-    tracer = _tracer()
+def _span(name: str, attributes: dict[str, Any], tracer: Any = False) -> Iterator[Any]:
+    if tracer is False:
+        tracer = _tracer()
     if tracer is None:
         yield None
         return
@@ -169,14 +183,27 @@ def events_written(events: Sequence[Sequence[Any]], changes: Sequence[Any]) -> N
 # -- the engine's and the dispatcher's call sites ------------------------------------------------
 
 
-@contextmanager
-def fire_span(owner: object, process: str, lead_id: str, trigger: str) -> Iterator[None]:
-    """Around one fire: a ``leadflow.fire`` span and the observers' fire figures."""
+def fire_span(owner: object, process: str, lead_id: str, trigger: str) -> ContextManager[None]:
+    """Around one fire: a ``leadflow.fire`` span and the observers' fire figures (nothing at
+    all, not even a generator, when nobody listens: fire is the hot path)."""
     observers = _observers.get(_key(owner), ())
+    tracer = _tracer()
+    if not observers and tracer is None:
+        return _NOTHING
+    return _fire(observers, tracer, process, lead_id, trigger)
+
+
+_NOTHING = nullcontext()
+
+
+@contextmanager
+def _fire(
+    observers: Sequence[Observer], tracer: Any, process: str, lead_id: str, trigger: str
+) -> Iterator[None]:
     started = time.perf_counter()
     error: BaseException | None = None
     attributes = {"leadflow.process": process, "leadflow.lead_id": lead_id}
-    with _span("leadflow.fire", {**attributes, "leadflow.trigger": trigger}) as span:
+    with _span("leadflow.fire", {**attributes, "leadflow.trigger": trigger}, tracer) as span:
         try:
             yield
         except BaseException as exc:
