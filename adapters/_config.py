@@ -178,6 +178,27 @@ class DeploymentConfig:
         found = {n: o["rate_limit"] for n, o in self.adapters.items() if "rate_limit" in o}
         return {n: rate_limit_of(n, v, self.source).rate for n, v in found.items()}
 
+    @property
+    def per_adapter(self) -> dict[str, Any]:
+        """The dispatcher's keyword arguments from the adapters' tables: ``views``,
+        ``rate_limits`` and ``coalesce`` (``Dispatcher(engine, adapters, options, **...)``)."""
+        return {"views": self.views, "rate_limits": self.rate_limits, "coalesce": self.coalescing}
+
+    @property
+    def coalescing(self) -> list[str]:
+        """Adapters whose rapid updates of one lead go out as one write (``coalesce = true``)."""
+        names = []
+        for name, options in self.adapters.items():
+            value = options.get("coalesce", False)
+            if not isinstance(value, bool):
+                raise AdapterConfigError(
+                    f"{self.source}: [adapters.{name}] coalesce must be true or false; "
+                    f"got {value!r}"
+                )
+            if value:
+                names.append(name)
+        return names
+
     def resolve_secret(self, reference: str) -> str:
         """Resolve a secret reference against this configuration's environment."""
         return resolve_secret(reference, self.env)
@@ -214,6 +235,7 @@ class DeploymentConfig:
         type_name = options.pop("type")
         options.pop("view", None)  # the dispatcher's business (``views``, ``rate_limits``)
         options.pop("rate_limit", None)
+        options.pop("coalesce", None)
         try:
             adapter = factory_for(type_name)(name, options, self.resolve_secret)
         except AdapterConfigError as exc:

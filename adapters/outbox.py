@@ -32,12 +32,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadflow.adapters._coalesce import COALESCED, merge
 from leadflow.adapters._flow import listening
 from leadflow.adapters._flow import rate_limits as rate_limits_of
 from leadflow.adapters._outbox_admin import (
@@ -96,6 +97,8 @@ class _Claimed:
     adapter: str
     attempts: int
     delivery: Delivery
+    folded: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    """(id, attempts) of later deliveries coalesced into this one (see ``_coalesce``)."""
 
 
 class Dispatcher:
@@ -117,6 +120,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         views: Mapping[str, str] | None = None,
         rate_limits: Mapping[str, float] | None = None,
+        coalesce: Collection[str] = (),
     ) -> None:
         self.engine = engine
         self.adapters = dict(adapters)
@@ -133,6 +137,8 @@ class Dispatcher:
         self._subscriptions: dict[tuple[str, int], dict[str, Subscription]] = {}
         self._paused: dict[str, datetime] = {}
         self._limits = rate_limits_of(rate_limits or {}, "Dispatcher(rate_limits=...)")
+        self.coalesce = frozenset(coalesce)
+        """Adapters whose rapid updates of one lead go out as one write (``_coalesce``)."""
         """Per-adapter token buckets (``rate_limit`` in the adapter's table; see ``_flow``)."""
         self._lock = threading.Lock()
         concurrency = self.options.concurrency
@@ -214,7 +220,7 @@ class Dispatcher:
         rows = self._claim(active, at)
         if not rows:
             return 0
-        claimed = [self._claimed(r) for r in rows]
+        claimed = [self._coalesced(self._claimed(r), at) for r in rows]
         results = self._deliver(claimed)
         self._record(claimed, results, self._now(now))
         return len(claimed)
@@ -234,6 +240,21 @@ class Dispatcher:
                 bucket.take(len(got), at)
                 rows.extend(got)
         return rows
+
+    def _coalesced(self, head: _Claimed, at: datetime) -> _Claimed:
+        """``head`` with the updates right behind it folded in, when its adapter coalesces."""
+        if head.adapter not in self.coalesce or head.delivery.event.type not in COALESCED:
+            return head
+        lease_until = at + timedelta(seconds=self.options.lease)
+        rows = self.rows.claim_followers(head.id, COALESCED, at, lease_until, self.id)
+        if not rows:
+            return head
+        more = [self._claimed(r) for r in rows]
+        event = merge([head.delivery.event, *(c.delivery.event for c in more)])
+        delivery = dataclasses.replace(head.delivery, event=event)
+        return dataclasses.replace(
+            head, delivery=delivery, folded=[(c.id, c.attempts) for c in more]
+        )
 
     def _active(self, at: datetime) -> list[str]:
         """Configured adapters that are not paused by a throttling signal."""
@@ -317,6 +338,7 @@ class Dispatcher:
                 )
                 self.stats.dead += 1
             rows.append(row)
+            rows.extend({**row, "b_id": i, "b_attempts": n + 1} for i, n in c.folded)
         written = self.rows.record(rows, self.id)
         self.stats.lost_leases += len(rows) - written
         if written < len(rows):

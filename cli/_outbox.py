@@ -314,9 +314,7 @@ def run(
     with (
         open_engine(db) as engine,
         _adapters(deployment, adapter) as adapters,
-        Dispatcher(
-            engine, adapters, options, views=deployment.views, rate_limits=deployment.rate_limits
-        ) as dispatcher,
+        Dispatcher(engine, adapters, options, **deployment.per_adapter) as dispatcher,
         _stop_on_signals() as stop,
     ):
         dispatcher.run(until_idle=until_idle, stop=stop)

@@ -99,13 +99,7 @@ def _pumps(engine: Engine, config: Path | None) -> Iterator[list[Pump]]:
         raise CliError(str(exc)) from None
     try:
         try:
-            dispatcher = dispatcher_cls(
-                engine,
-                built,
-                options,
-                views=deployment.views,
-                rate_limits=deployment.rate_limits,
-            )
+            dispatcher = dispatcher_cls(engine, built, options, **deployment.per_adapter)
         except adapters.AdapterConfigError as exc:
             raise CliError(str(exc)) from None
         try:

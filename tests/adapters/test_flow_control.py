@@ -3,21 +3,25 @@ time), the bounded claim, and wake-ups of an idle ``Dispatcher.run`` on PostgreS
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from test_dispatcher import (  # the fixtures are shared
     ScriptedAdapter,
     changes,
     clock,  # noqa: F401
+    drain,
+    engine,  # noqa: F401
     sqlite_engine,  # noqa: F401
 )
 
-from leadflow.adapters import AdapterConfigError, load_config
-from leadflow.adapters.outbox import Dispatcher, DispatchOptions
+from leadflow.adapters import AdapterConfigError, Delivery, Result, load_config
+from leadflow.adapters.outbox import Dispatcher, DispatchOptions, Outbox
 from leadflow.engine import Engine
 from leadflow.engine.testing import ManualClock
 
@@ -31,12 +35,11 @@ def test_a_rate_limited_adapter_gets_at_most_its_rate(
 ) -> None:
     """``rate_limit = 5``: five deliveries at once (a second's worth saved up), then one every
     0.2 s, said by ``next_due``; an adapter without a limit is not held back."""
-    engine = sqlite_engine
-    changes(engine, leads=20, updates=0)  # 40 crm events, 20 audit events (stage_changed)
+    changes(sqlite_engine, leads=20, updates=0)  # 40 crm events, 20 audit events (stage_changed)
     crm, audit = ScriptedAdapter("crm"), ScriptedAdapter("audit")
     options = DispatchOptions(concurrency=1, batch_size=100)
     adapters = {"crm": crm, "audit": audit}
-    with Dispatcher(engine, adapters, options, rate_limits={"crm": 5}) as d:
+    with Dispatcher(sqlite_engine, adapters, options, rate_limits={"crm": 5}) as d:
         assert d.dispatch_once() == 5 + 20
         assert (len(crm.attempts), len(audit.attempts)) == (5, 20)
         assert d.dispatch_once() == 0  # the bucket is empty
@@ -69,8 +72,8 @@ def test_rate_limits_come_from_the_adapters_tables(tmp_path: Path) -> None:
     message = str(caught.value)
     assert message.startswith(f"{bad}: [adapters.j] rate_limit must be a number")
     assert "'fast'" in message
-    with Engine("sqlite://", create=True) as engine, pytest.raises(AdapterConfigError) as zero:
-        Dispatcher(engine, {}, rate_limits={"j": 0})  # the Python API is checked the same way
+    with Engine("sqlite://", create=True) as lf, pytest.raises(AdapterConfigError) as zero:
+        Dispatcher(lf, {}, rate_limits={"j": 0})  # the Python API is checked the same way
     assert "Dispatcher(rate_limits=...): [adapters.j] rate_limit must be" in str(zero.value)
 
 
@@ -78,18 +81,18 @@ def test_rate_limits_come_from_the_adapters_tables(tmp_path: Path) -> None:
 def test_an_idle_run_is_woken_by_a_commit(postgres_url: str) -> None:
     """On PostgreSQL an idle ``Dispatcher.run`` with a 30 s poll delivers a new event within
     about a second of its commit: the commit's notification wakes it."""
-    with Engine(postgres_url, create=True) as engine:
-        engine.deploy(DEFINITION)
+    with Engine(postgres_url, create=True) as lf:
+        lf.deploy(DEFINITION)
         crm = ScriptedAdapter("crm")
         options = DispatchOptions(concurrency=1, poll_interval=30.0)
         stop = threading.Event()
-        with Dispatcher(engine, {"crm": crm}, options) as d:
+        with Dispatcher(lf, {"crm": crm}, options) as d:
             runner = threading.Thread(target=d.run, kwargs={"stop": stop})
             runner.start()
             try:
                 time.sleep(1.0)  # idle: listening, waiting for the 30 s poll
                 started = time.monotonic()
-                engine.start(PROCESS, "w1", {"email": "w@example.com"})
+                lf.start(PROCESS, "w1", {"email": "w@example.com"})
                 while not crm.attempts and time.monotonic() - started < 10:
                     time.sleep(0.01)
                 took = time.monotonic() - started
@@ -98,3 +101,52 @@ def test_an_idle_run_is_woken_by_a_commit(postgres_url: str) -> None:
                 runner.join(10)
     assert crm.attempts, "not delivered within 10 s"
     assert took < 2.0, f"delivered after {took:.2f} s"
+
+
+def test_rapid_updates_of_a_lead_go_out_as_one_write(
+    engine: Engine,  # noqa: F811
+    clock: ManualClock,  # noqa: F811
+) -> None:
+    """``coalesce``: four updates right after a lead's start reach the CRM as one event (the
+    last, its changes from the first value to the last), in order between the start and the
+    contact; a retry retries them together; every folded delivery is recorded delivered. An
+    adapter that does not coalesce gets every update."""
+    engine.start(PROCESS, "c1", {"email": "c@example.com"})
+    for score in (1, 2, 3, 4):
+        engine.update(PROCESS, "c1", {"score": score})
+    engine.fire(PROCESS, "c1", "contact")
+    refused = []
+
+    def script(d: Delivery) -> Result:
+        if d.event.type.endswith("updated") and not refused:
+            refused.append(d.event.id)
+            return Result.retry("HTTP 503", status=503)
+        return Result.delivered("HTTP 200", 200)
+
+    crm, plain = ScriptedAdapter("crm", script), ScriptedAdapter("audit")
+    options = DispatchOptions(concurrency=1, base=1.0, cap=1.0)
+    with Dispatcher(engine, {"crm": crm, "audit": plain}, options, coalesce=["crm"]) as d:
+        drain(d, clock)
+        status = Outbox(engine).status()
+    sent = [(x.event.type.rsplit(".", 1)[1], x.event.seq) for x in crm.attempts]
+    assert sent == [("started", 1), ("updated", 5), ("updated", 5), ("stage_changed", 6)]
+    merged = crm.attempts[2].event
+    assert merged.data["changes"] == {"score": [None, 4]}
+    assert merged.envelope["leadflowcoalesced"] == 4
+    assert json.loads(merged.raw)["data"]["changes"] == {"score": [None, 4]}
+    assert (status.pending, status.dead) == (0, 0)
+    with engine.store.sa.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT status, attempts FROM lf_deliveries WHERE adapter = 'crm'")
+        ).all()
+    assert sorted(rows) == [("delivered", 1)] * 2 + [("delivered", 2)] * 4
+
+
+def test_coalesce_is_true_or_false(tmp_path: Path) -> None:
+    """``coalesce`` in an adapter's table: a boolean, else an error naming the adapter."""
+    path = tmp_path / "c.toml"
+    path.write_text('[adapters.j]\ntype = "jsonl"\npath = "o.jsonl"\ncoalesce = true\n')
+    assert load_config(path, env={}).coalescing == ["j"]
+    path.write_text('[adapters.j]\ntype = "jsonl"\npath = "o.jsonl"\ncoalesce = "yes"\n')
+    with pytest.raises(AdapterConfigError, match=r"\[adapters.j\] coalesce must be true or false"):
+        _ = load_config(path, env={}).coalescing
