@@ -60,7 +60,7 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.engine = EngineMetrics(engine, self.registry)
+        self.engine_metrics = EngineMetrics(engine, self.registry)
         self.registry.register(HealthCollector(engine))
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +180,7 @@ class ApiClient(Client):
     """A client calling the Python API on an engine of its own."""
 
     def __init__(self, url: str, prefix: str, ledger: Ledger, stop: threading.Event) -> None:
-        super().__init__(prefix, ledger, stop, hash(prefix))
+        super().__init__(prefix, ledger, stop, zlib.crc32(prefix.encode()))
         self.engine = Engine(url)
 
     def attempt(self, lead: str, change: str, key: str) -> bool:
@@ -206,7 +207,7 @@ class HttpClient(Client):
     RETRY_CODES = ("concurrent-update", "transaction-conflict")
 
     def __init__(self, base: str, token: str, prefix: str, ledger: Ledger, stop: threading.Event):
-        super().__init__(prefix, ledger, stop, hash(prefix))
+        super().__init__(prefix, ledger, stop, zlib.crc32(prefix.encode()))
         self.http = httpx.Client(
             base_url=base,
             headers={"Authorization": f"Bearer {token}"},
