@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from leadflow.adapters._flow import rate_limit_of
 from leadflow.adapters._registry import factory_for
 from leadflow.adapters.base import Adapter, AdapterConfigError
 
@@ -170,6 +171,34 @@ class DeploymentConfig:
         the values of fields that role may not read are left out of its events."""
         return {name: str(o["view"]) for name, o in self.adapters.items() if "view" in o}
 
+    @property
+    def rate_limits(self) -> dict[str, float]:
+        """Adapter name -> deliveries a second this dispatcher sends it at most
+        (``rate_limit = 10``); checked here, so a bad value names the file and adapter."""
+        found = {n: o["rate_limit"] for n, o in self.adapters.items() if "rate_limit" in o}
+        return {n: rate_limit_of(n, v, self.source).rate for n, v in found.items()}
+
+    @property
+    def per_adapter(self) -> dict[str, Any]:
+        """The dispatcher's keyword arguments from the adapters' tables: ``views``,
+        ``rate_limits`` and ``coalesce`` (``Dispatcher(engine, adapters, options, **...)``)."""
+        return {"views": self.views, "rate_limits": self.rate_limits, "coalesce": self.coalescing}
+
+    @property
+    def coalescing(self) -> list[str]:
+        """Adapters whose rapid updates of one lead go out as one write (``coalesce = true``)."""
+        names = []
+        for name, options in self.adapters.items():
+            value = options.get("coalesce", False)
+            if not isinstance(value, bool):
+                raise AdapterConfigError(
+                    f"{self.source}: [adapters.{name}] coalesce must be true or false; "
+                    f"got {value!r}"
+                )
+            if value:
+                names.append(name)
+        return names
+
     def resolve_secret(self, reference: str) -> str:
         """Resolve a secret reference against this configuration's environment."""
         return resolve_secret(reference, self.env)
@@ -204,7 +233,9 @@ class DeploymentConfig:
             )
         options = dict(self.adapters[name])
         type_name = options.pop("type")
-        options.pop("view", None)  # the dispatcher's business (see ``views``)
+        options.pop("view", None)  # the dispatcher's business (``views``, ``rate_limits``)
+        options.pop("rate_limit", None)
+        options.pop("coalesce", None)
         try:
             adapter = factory_for(type_name)(name, options, self.resolve_secret)
         except AdapterConfigError as exc:

@@ -29,13 +29,18 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from leadflow.adapters._coalesce import COALESCED, merge
+from leadflow.adapters._flow import listening
+from leadflow.adapters._flow import rate_limits as rate_limits_of
 from leadflow.adapters._outbox_admin import (
     AdapterBacklog,
     DeliveryInfo,
@@ -51,6 +56,7 @@ from leadflow.adapters._views import RoleViews
 from leadflow.adapters.base import Adapter, Delivery, Event, Outcome, Result, Subscription
 from leadflow.engine import Clock, Engine, LeadflowError
 from leadflow.engine.store import DEAD, DELIVERED, PENDING, ClaimedRow, OutboxStore
+from leadflow.engine.telemetry import deliveries_done, delivery_span
 
 __all__ = [
     "AdapterBacklog",
@@ -91,6 +97,8 @@ class _Claimed:
     adapter: str
     attempts: int
     delivery: Delivery
+    folded: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    """(id, attempts) of later deliveries coalesced into this one (see ``_coalesce``)."""
 
 
 class Dispatcher:
@@ -111,6 +119,8 @@ class Dispatcher:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         views: Mapping[str, str] | None = None,
+        rate_limits: Mapping[str, float] | None = None,
+        coalesce: Collection[str] = (),
     ) -> None:
         self.engine = engine
         self.adapters = dict(adapters)
@@ -126,6 +136,10 @@ class Dispatcher:
         self.rows = OutboxStore(engine.store.sa)
         self._subscriptions: dict[tuple[str, int], dict[str, Subscription]] = {}
         self._paused: dict[str, datetime] = {}
+        self._limits = rate_limits_of(rate_limits or {}, "Dispatcher(rate_limits=...)")
+        self.coalesce = frozenset(coalesce)
+        """Adapters whose rapid updates of one lead go out as one write (``_coalesce``)."""
+        """Per-adapter token buckets (``rate_limit`` in the adapter's table; see ``_flow``)."""
         self._lock = threading.Lock()
         concurrency = self.options.concurrency
         self._pool = (
@@ -203,16 +217,44 @@ class Dispatcher:
         active = self._active(at)
         if not active:
             return 0
-        lease_until = at + timedelta(seconds=self.options.lease)
-        rows = self.rows.claim(
-            active, at, self.options.batch_size, lease_until, self.id, self.options.block_on_dead
-        )
+        rows = self._claim(active, at)
         if not rows:
             return 0
-        claimed = [self._claimed(r) for r in rows]
+        claimed = [self._coalesced(self._claimed(r), at) for r in rows]
         results = self._deliver(claimed)
         self._record(claimed, results, self._now(now))
         return len(claimed)
+
+    def _claim(self, active: list[str], at: datetime) -> list[ClaimedRow]:
+        """Lease due deliveries: those of adapters without a rate limit together, each
+        rate-limited adapter's no more than its bucket allows."""
+        lease_until = at + timedelta(seconds=self.options.lease)
+        size, block = self.options.batch_size, self.options.block_on_dead
+        free = [name for name in active if name not in self._limits]
+        rows = self.rows.claim(free, at, size, lease_until, self.id, block) if free else []
+        for name in active:
+            bucket = self._limits.get(name)
+            allowed = min(size - len(rows), bucket.allowance(at)) if bucket else 0
+            if bucket and allowed > 0:
+                got = self.rows.claim([name], at, allowed, lease_until, self.id, block)
+                bucket.take(len(got), at)
+                rows.extend(got)
+        return rows
+
+    def _coalesced(self, head: _Claimed, at: datetime) -> _Claimed:
+        """``head`` with the updates right behind it folded in, when its adapter coalesces."""
+        if head.adapter not in self.coalesce or head.delivery.event.type not in COALESCED:
+            return head
+        lease_until = at + timedelta(seconds=self.options.lease)
+        rows = self.rows.claim_followers(head.id, COALESCED, at, lease_until, self.id)
+        if not rows:
+            return head
+        more = [self._claimed(r) for r in rows]
+        event = merge([head.delivery.event, *(c.delivery.event for c in more)])
+        delivery = dataclasses.replace(head.delivery, event=event)
+        return dataclasses.replace(
+            head, delivery=delivery, folded=[(c.id, c.attempts) for c in more]
+        )
 
     def _active(self, at: datetime) -> list[str]:
         """Configured adapters that are not paused by a throttling signal."""
@@ -246,7 +288,14 @@ class Dispatcher:
 
         def one(chunk: tuple[Adapter, list[int]]) -> tuple[list[int], list[Result]]:
             adapter, indexes = chunk
-            return indexes, _call(adapter, [claimed[i].delivery for i in indexes])
+            batch = [claimed[i].delivery for i in indexes]
+            started = time.perf_counter()
+            with delivery_span(adapter.name, [(d.event.id, d.event.subject) for d in batch]):
+                results = _call(adapter, batch)
+            seconds = time.perf_counter() - started
+            outcomes = Counter(r.outcome.value for r in results)
+            deliveries_done(self.engine, adapter.name, outcomes, seconds)
+            return indexes, results
 
         done: Iterator[tuple[list[int], list[Result]]]
         done = map(one, chunks) if self._pool is None else self._pool.map(one, chunks)
@@ -289,8 +338,13 @@ class Dispatcher:
                 )
                 self.stats.dead += 1
             rows.append(row)
+            rows.extend({**row, "b_id": i, "b_attempts": n + 1} for i, n in c.folded)
         written = self.rows.record(rows, self.id)
         self.stats.lost_leases += len(rows) - written
+        if written < len(rows):
+            names = {c.adapter for c in claimed}
+            name = names.pop() if len(names) == 1 else "several"
+            deliveries_done(self.engine, name, {"lost_lease": len(rows) - written}, None)
 
     # -- scheduling ----------------------------------------------------------------------------
 
@@ -302,7 +356,12 @@ class Dispatcher:
         waiting, times = self.rows.schedule(sorted(self.adapters), self.options.block_on_dead)
         if waiting:
             return at
-        due = [max(t, self._paused.get(name, t)) for name, t in times.items()]
+        due = [
+            max(t, self._paused.get(name, t), self._limits[name].next_token(at))
+            if name in self._limits
+            else max(t, self._paused.get(name, t))
+            for name, t in times.items()
+        ]
         return max(at, min(due)) if due else None
 
     def run(self, *, until_idle: bool = False, stop: threading.Event | None = None) -> int:
@@ -313,24 +372,35 @@ class Dispatcher:
         stop = stop or threading.Event()
         total = 0
         poll = self.options.poll_interval
-        while not stop.is_set():
-            handled = self.dispatch_once()
-            total += handled
-            if handled:
-                continue
-            now = self._now(None)
-            due = self.next_due(now)
-            if until_idle and (
-                due is None or (due - now).total_seconds() > self.options.lease + poll
-            ):
-                break
-            wait = poll if due is None else (due - now).total_seconds()
-            stop.wait(min(poll, max(wait, 0.01)))
+        nudge = threading.Event()
+        with listening(self.engine, nudge):  # PostgreSQL: new outbox rows wake it at once
+            while not stop.is_set():
+                nudge.clear()
+                handled = self.dispatch_once()
+                total += handled
+                if handled:
+                    continue
+                now = self._now(None)
+                due = self.next_due(now)
+                if until_idle and (
+                    due is None or (due - now).total_seconds() > self.options.lease + poll
+                ):
+                    break
+                wait = poll if due is None else (due - now).total_seconds()
+                _wait(stop, nudge, min(poll, max(wait, 0.01)))
         return total
 
     def status(self) -> OutboxStatus:
         """The outbox status, marking which adapters this dispatcher has configured."""
         return Outbox(self.engine).status(self._now(None), configured=self.adapters)
+
+
+def _wait(stop: threading.Event, nudge: threading.Event, seconds: float) -> None:
+    """Sleep up to ``seconds``, ending early when told to stop or nudged by a notification."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        if nudge.wait(min(left, 0.05)):
+            return
 
 
 def _call(adapter: Adapter, deliveries: list[Delivery]) -> list[Result]:

@@ -314,7 +314,7 @@ def run(
     with (
         open_engine(db) as engine,
         _adapters(deployment, adapter) as adapters,
-        Dispatcher(engine, adapters, options, views=deployment.views) as dispatcher,
+        Dispatcher(engine, adapters, options, **deployment.per_adapter) as dispatcher,
         _stop_on_signals() as stop,
     ):
         dispatcher.run(until_idle=until_idle, stop=stop)

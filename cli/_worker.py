@@ -99,7 +99,7 @@ def _pumps(engine: Engine, config: Path | None) -> Iterator[list[Pump]]:
         raise CliError(str(exc)) from None
     try:
         try:
-            dispatcher = dispatcher_cls(engine, built, options, views=deployment.views)
+            dispatcher = dispatcher_cls(engine, built, options, **deployment.per_adapter)
         except adapters.AdapterConfigError as exc:
             raise CliError(str(exc)) from None
         try:
@@ -122,7 +122,7 @@ def _metrics(
     try:
         from prometheus_client import CollectorRegistry, start_http_server
 
-        from leadflow.engine.metrics import HealthCollector, WorkerCollector
+        from leadflow.engine.metrics import EngineMetrics, HealthCollector, WorkerCollector
     except ImportError:
         raise CliError(
             "--metrics-port needs prometheus-client: pip install 'leadflow[metrics]'"
@@ -133,6 +133,7 @@ def _metrics(
         registry = CollectorRegistry()
         registry.register(HealthCollector(engine))
         registry.register(WorkerCollector(worker))
+        EngineMetrics(engine, registry)  # marks' deadline-to-action, deliveries by outcome
         try:
             server, _ = start_http_server(port, addr=host, registry=registry)
         except OSError as exc:

@@ -48,6 +48,7 @@ from leadflow.engine.sla.queue import QueueItem, sla_queue
 from leadflow.engine.sla.status import SlaStatus, sla_status
 from leadflow.engine.sla.sweep import Sweep
 from leadflow.engine.store import Change, InstanceRow, Store, Tx, lead_rows
+from leadflow.engine.telemetry import fire_span
 
 __all__ = ["Engine"]
 
@@ -282,13 +283,14 @@ class Engine:
             acts = tx.activities(row.id) if reads else []
             return self.runtime.planner.fire(compiled, row, trigger, data, who, when, acts)
 
-        return self._run(
-            f"fire {trigger} on",
-            process,
-            lead_id,
-            plan,
-            Guards(actor, "fire", if_version, idempotency, trigger=trigger, fields=data),
-        )
+        with fire_span(self, process, lead_id, trigger):  # metrics and traces (telemetry.py)
+            return self._run(
+                f"fire {trigger} on",
+                process,
+                lead_id,
+                plan,
+                Guards(actor, "fire", if_version, idempotency, trigger=trigger, fields=data),
+            )
 
     def update(
         self,

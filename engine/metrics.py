@@ -3,24 +3,116 @@
 Needs ``prometheus-client`` (the ``[metrics]`` or ``[serve]`` extra); nothing else in the engine
 imports this module. :class:`HealthCollector` reads :meth:`Engine.health` at each scrape (the
 database's figures, the same on every replica); :class:`WorkerCollector` reports what one worker
-process did since it started.
+process did since it started; :class:`EngineMetrics` counts and times what this process's engine
+does as it happens (fires, SLA marks, deliveries; see :mod:`leadflow.engine.telemetry`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from leadflow.engine import telemetry
 from leadflow.engine._health import Health
 
 if TYPE_CHECKING:
     from leadflow.engine._engine import Engine
     from leadflow.engine.worker import Worker
 
-__all__ = ["HealthCollector", "WorkerCollector", "health_metrics"]
+__all__ = ["EngineMetrics", "HealthCollector", "WorkerCollector", "health_metrics"]
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Seconds: a fire or an adapter call."""
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+"""Seconds from an SLA mark's due time to its firing: 0.1 s is the target, minutes an outage."""
+
+
+class EngineMetrics:
+    """Counters and histograms of what ``engine`` does in this process, in ``registry``.
+
+    ``leadflow_fires_total`` and ``leadflow_fire_duration_seconds`` (``process``, ``outcome``),
+    ``leadflow_refusals_total`` (``process``, ``code``), ``leadflow_sla_marks_total`` and
+    ``leadflow_sla_deadline_to_action_seconds``, ``leadflow_deliveries_total`` (``adapter``,
+    ``outcome``) and ``leadflow_delivery_duration_seconds`` (``adapter``). :meth:`close` stops
+    listening."""
+
+    def __init__(self, engine: Engine, registry: CollectorRegistry) -> None:
+        self._engine = weakref.ref(engine)  # the engine's observers hold this: no cycle
+        self.fires = Counter(
+            "leadflow_fires",
+            "Triggers fired, by process and outcome (fired, refused, access_denied, invalid, "
+            "error).",
+            ["process", "outcome"],
+            registry=registry,
+        )
+        self.fire_seconds = Histogram(
+            "leadflow_fire_duration_seconds",
+            "Time a fire took (load, decide, write, commit), by process and outcome.",
+            ["process", "outcome"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.refusals = Counter(
+            "leadflow_refusals",
+            "Fires refused, by process and error code (guard-failed, invalid-transition, "
+            "concurrent-update).",
+            ["process", "code"],
+            registry=registry,
+        )
+        self.marks_total = Counter(
+            "leadflow_sla_marks", "SLA marks fired by this process.", registry=registry
+        )
+        self.lag = Histogram(
+            "leadflow_sla_deadline_to_action_seconds",
+            "Seconds from an SLA mark's due time to its firing (deadline to action).",
+            registry=registry,
+            buckets=LAG_BUCKETS,
+        )
+        self.deliveries = Counter(
+            "leadflow_deliveries",
+            "Outbox deliveries by adapter and outcome (delivered, retry, failed, lost_lease).",
+            ["adapter", "outcome"],
+            registry=registry,
+        )
+        self.delivery_seconds = Histogram(
+            "leadflow_delivery_duration_seconds",
+            "Time one adapter call took, by adapter.",
+            ["adapter"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        telemetry.observe(engine, self)
+
+    def close(self) -> None:
+        """Stop counting (the metrics keep their values)."""
+        engine = self._engine()
+        if engine is not None:
+            telemetry.forget(engine, self)
+
+    def fired(self, process: str, outcome: str, seconds: float, code: str | None) -> None:
+        """See :class:`leadflow.engine.telemetry.Observer`."""
+        self.fires.labels(process, outcome).inc()
+        self.fire_seconds.labels(process, outcome).observe(seconds)
+        if outcome == "refused" and code:
+            self.refusals.labels(process, code).inc()
+
+    def marks(self, lags: Sequence[float]) -> None:
+        """See :class:`leadflow.engine.telemetry.Observer`."""
+        self.marks_total.inc(len(lags))
+        for lag in lags:
+            self.lag.observe(lag)
+
+    def delivered(self, adapter: str, outcomes: Mapping[str, int], seconds: float | None) -> None:
+        """See :class:`leadflow.engine.telemetry.Observer`."""
+        for outcome, count in outcomes.items():
+            self.deliveries.labels(adapter, outcome).inc(count)
+        if seconds is not None:
+            self.delivery_seconds.labels(adapter).observe(seconds)
 
 
 class HealthCollector(Collector):

@@ -4,8 +4,11 @@ Two kinds, in one registry per application:
 
 * **This process's traffic**, counted as requests pass: ``leadflow_http_requests_total``
   (``method``, ``route`` template, ``status``), ``leadflow_http_request_duration_seconds``
-  (a histogram per ``method`` and ``route``) and ``leadflow_fires_total`` (``process``,
-  ``outcome``: fired, refused, access_denied, invalid, error).
+  (a histogram per ``method`` and ``route``), and the engine's own counters and histograms
+  (:class:`leadflow.engine.metrics.EngineMetrics`): ``leadflow_fires_total`` and
+  ``leadflow_fire_duration_seconds`` (``process``, ``outcome``: fired, refused,
+  access_denied, invalid, error), ``leadflow_refusals_total``, SLA marks and their
+  deadline-to-action, deliveries by outcome.
 * **The database's figures**, read at each scrape (:meth:`Engine.health`), so every replica
   reports the same ones: SLA marks waiting and due, timer lag, events not fanned out, pending
   deliveries, delivery lag and dead letters per adapter, claims past their lease, live workers.
@@ -31,14 +34,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflow.engine import Engine
 from leadflow.engine.access import require
-from leadflow.engine.metrics import HealthCollector
+from leadflow.engine.metrics import EngineMetrics, HealthCollector
 from leadflow.service._deps import Caller, EngineDep
 
 __all__ = ["Metrics", "MetricsMiddleware", "router"]
 
 router = APIRouter(tags=["operations"])
-
-_OUTCOMES = {200: "fired", 409: "refused", 403: "access_denied", 412: "refused", 422: "invalid"}
 
 
 class Metrics:
@@ -59,12 +60,7 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
-        self.fires = Counter(
-            "leadflow_fires",
-            "Triggers fired through the API, by process and outcome.",
-            ["process", "outcome"],
-            registry=self.registry,
-        )
+        self.engine_metrics = EngineMetrics(engine, self.registry)
         self.registry.register(HealthCollector(engine))
 
 
@@ -101,9 +97,6 @@ class MetricsMiddleware:
         m = self.metrics
         m.requests.labels(method, template, str(status)).inc()
         m.duration.labels(method, template).observe(seconds)
-        if template.endswith("/leads/{lead_id}/fire"):
-            process = str((scope.get("path_params") or {}).get("process", ""))
-            m.fires.labels(process, _OUTCOMES.get(status, "error")).inc()
 
 
 @router.get("/metrics", include_in_schema=False)

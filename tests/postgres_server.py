@@ -160,6 +160,8 @@ class PostgresServer:
     basedir: Path
     port: int
     process: subprocess.Popen[bytes]
+    run_as: _RunAs = field(default_factory=_RunAs)
+    settings: tuple[str, ...] = ()
     host: str = HOST
     _counter: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
@@ -205,6 +207,27 @@ class PostgresServer:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
 
+    def stop(self, *, immediate: bool = False) -> None:
+        """Stop the server: a fast shutdown (connections are closed, work is rolled back), or
+        with ``immediate`` one that needs crash recovery at the next start (SIGQUIT)."""
+        if immediate and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGQUIT)
+        _stop(self.process)
+
+    def start(self, timeout: float = _STARTUP_TIMEOUT_S) -> None:
+        """Start the stopped server again on the same port and data directory."""
+        self.process = _spawn(
+            self.bindir, self.basedir, self.basedir / "sock", self.run_as, self.port, self.settings
+        )
+        try:
+            _wait_until_ready(self, timeout)
+        except _ExitedEarly:
+            raise RuntimeError(
+                f"PostgreSQL did not restart (exit code {self.process.returncode}); "
+                f"log tail:\n{self.log_tail()}"
+            ) from None
+
     def log_tail(self, lines: int = 30) -> str:
         """The last ``lines`` lines of the server log, for error messages."""
         try:
@@ -215,8 +238,14 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def start_server(bindir: Path, *, timeout: float = _STARTUP_TIMEOUT_S) -> Iterator[PostgresServer]:
+def start_server(
+    bindir: Path, *, timeout: float = _STARTUP_TIMEOUT_S, settings: tuple[str, ...] = ()
+) -> Iterator[PostgresServer]:
     """Run a fresh server from ``bindir`` for the ``with`` block, then stop it and delete it all.
+
+    ``settings`` are more ``name=value`` server settings (they win over the defaults, which
+    trade durability for speed: ``synchronous_commit=on`` keeps commits across an immediate
+    shutdown).
 
     Raises `RuntimeError` (with the server log's tail) when ``initdb`` fails or the server does
     not accept connections within ``timeout`` seconds.
@@ -229,7 +258,7 @@ def start_server(bindir: Path, *, timeout: float = _STARTUP_TIMEOUT_S) -> Iterat
         sockdir = basedir / "sock"
         sockdir.mkdir()
         run_as.give(sockdir)
-        server = _launch(bindir, basedir, sockdir, run_as, timeout)
+        server = _launch(bindir, basedir, sockdir, run_as, timeout, settings)
         try:
             yield server
         finally:
@@ -290,7 +319,12 @@ def _free_port() -> int:
 
 
 def _launch(
-    bindir: Path, basedir: Path, sockdir: Path, run_as: _RunAs, timeout: float
+    bindir: Path,
+    basedir: Path,
+    sockdir: Path,
+    run_as: _RunAs,
+    timeout: float,
+    settings: tuple[str, ...],
 ) -> PostgresServer:
     """Start ``postgres`` on a free port and wait until it accepts connections.
 
@@ -299,38 +333,15 @@ def _launch(
     """
     for attempt in itertools.count(1):
         port = _free_port()
-        cmd = [
-            str(bindir / "postgres"),
-            "-D",
-            str(basedir / "data"),
-            "-p",
-            str(port),
-            "-k",
-            str(sockdir),
-            "-c",
-            f"listen_addresses={HOST}",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=100",
-        ]
-        with open(basedir / "postgres.log", "ab") as log:
-            process = subprocess.Popen(
-                cmd,
-                cwd=basedir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches pytest, which then stops the server.
-                user=run_as.uid,
-                group=run_as.gid,
-                extra_groups=run_as.extra_groups,
-            )
-        server = PostgresServer(bindir=bindir, basedir=basedir, port=port, process=process)
+        process = _spawn(bindir, basedir, sockdir, run_as, port, settings)
+        server = PostgresServer(
+            bindir=bindir,
+            basedir=basedir,
+            port=port,
+            process=process,
+            run_as=run_as,
+            settings=settings,
+        )
         try:
             _wait_until_ready(server, timeout)
         except _ExitedEarly:
@@ -346,6 +357,50 @@ def _launch(
             raise
         return server
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _spawn(
+    bindir: Path,
+    basedir: Path,
+    sockdir: Path,
+    run_as: _RunAs,
+    port: int,
+    settings: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """Start ``postgres`` on ``port`` (not waiting for it to accept connections)."""
+    cmd = [
+        str(bindir / "postgres"),
+        "-D",
+        str(basedir / "data"),
+        "-p",
+        str(port),
+        "-k",
+        str(sockdir),
+        "-c",
+        f"listen_addresses={HOST}",
+        "-c",
+        "fsync=off",
+        "-c",
+        "synchronous_commit=off",
+        "-c",
+        "full_page_writes=off",
+        "-c",
+        "max_connections=100",
+    ]
+    for setting in settings:
+        cmd.extend(("-c", setting))
+    with open(basedir / "postgres.log", "ab") as log:
+        return subprocess.Popen(
+            cmd,
+            cwd=basedir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches pytest, which then stops the server.
+            user=run_as.uid,
+            group=run_as.gid,
+            extra_groups=run_as.extra_groups,
+        )
 
 
 class _ExitedEarly(Exception):

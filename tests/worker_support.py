@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -143,3 +145,20 @@ def sweep_counts(url: str) -> dict[str, int]:
             return {k: int(conn.execute(sa.text(q)).scalar() or 0) for k, q in queries.items()}
     finally:
         db.dispose()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def get_text(url: str) -> str | None:
+    """The body of a GET of ``url``, or None while nothing answers there."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return str(answer.read().decode())
+    except OSError:
+        return None

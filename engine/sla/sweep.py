@@ -17,11 +17,12 @@ from typing import Any
 
 from leadflow.definitions import LadderStep, SlaPolicy
 from leadflow.engine._compiler import CompiledProcess
-from leadflow.engine._errors import LeadflowError, TransactionConflict
+from leadflow.engine._errors import LeadflowError, StorageError, TransactionConflict
 from leadflow.engine._gc import gc_paused
 from leadflow.engine._runtime import Runtime
 from leadflow.engine.sla._clocks import EVENT_OF_LEVEL, Mark
 from leadflow.engine.store import Change, DueTimer, InstanceRow, Tx
+from leadflow.engine.telemetry import marks_fired
 
 __all__ = ["RETRY_AFTER", "Sweep"]
 
@@ -60,6 +61,8 @@ class Sweep:
             return self._batch(now, limit)
         except (_Conflict, TransactionConflict):
             done = self._one_by_one(now, limit)
+        except StorageError:
+            raise  # the database is away, not a mark's fault: the worker retries the round
         except Exception:
             # a bug or unexpected data in one mark must not hold up every other timer
             log.exception("a batch of due timers failed; retrying them one by one")
@@ -75,6 +78,8 @@ class Sweep:
                 fired = self._batch(now, 1)[0]
             except (_Conflict, TransactionConflict):
                 continue  # the lead changed meanwhile: the next pass sees its new state
+            except StorageError:
+                raise  # never postpone a mark because the database went away
             except Exception:
                 log.exception("a due timer failed; postponing it by %s", RETRY_AFTER)
                 fired = self._postpone_first(now)
@@ -122,6 +127,7 @@ class Sweep:
         due_again = any(
             t is not None and t[1] <= now for c in written for t in (c.timers or {}).values()
         )
+        marks_fired(self.runtime, [t.due_at for t in timers if t.instance_id in chains])
         done = len(timers) - busy
         return done, done > 0 and (len(timers) == limit or due_again)
 

@@ -14,7 +14,7 @@ to be fanned out (another dispatcher may be fanning it out right now).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -142,7 +142,11 @@ def undispatched_count(conn: sa.Connection) -> int:
 
 
 def _is_head(block_on_dead: bool) -> sa.ColumnElement[bool]:
-    """No earlier delivery of the lead+adapter is in the way, no earlier event is unfanned."""
+    """No earlier delivery of the lead+adapter is in the way, no earlier event is unfanned.
+
+    "Earlier" is by ``seq``, then by outbox id: one change can write several events with one
+    ``seq`` (``contact`` writes stage_changed and sla_fulfilled), and they go out in the order
+    they were written, one at a time, like events of different changes."""
     earlier = _d.alias("earlier")
     blocking = [PENDING, DEAD] if block_on_dead else [PENDING]
     waiting = _o.alias("waiting")
@@ -151,12 +155,14 @@ def _is_head(block_on_dead: bool) -> sa.ColumnElement[bool]:
             earlier.c.instance_id == _d.c.instance_id,
             earlier.c.adapter == _d.c.adapter,
             earlier.c.status.in_(blocking),
-            earlier.c.seq < _d.c.seq,
+            earlier.c.seq <= _d.c.seq,
+            sa.or_(earlier.c.seq < _d.c.seq, earlier.c.outbox_id < _d.c.outbox_id),
         ),
         ~sa.exists().where(
             waiting.c.instance_id == _d.c.instance_id,
             waiting.c.dispatched == sa.false(),
-            waiting.c.seq < _d.c.seq,
+            waiting.c.seq <= _d.c.seq,
+            sa.or_(waiting.c.seq < _d.c.seq, waiting.c.id < _d.c.outbox_id),
         ),
     )
 
@@ -204,6 +210,68 @@ def claim(
             .values(leased_until=_stored(lease_until), lease_owner=owner)
         )
     return list(rows)
+
+
+def claim_followers(
+    conn: sa.Connection,
+    head: int,
+    types: Collection[str],
+    now: datetime,
+    lease_until: datetime,
+    owner: str,
+    limit: int,
+) -> list[Any]:
+    """Lease the run of pending deliveries right after queue head ``head`` (same lead and
+    adapter, next by seq then outbox id) whose event type is in ``types`` and that are due,
+    for coalescing into one write. Rows as :func:`claim` gives them, in order. Nobody else
+    claims them meanwhile: they are not queue heads while ``head`` is pending."""
+    first = sa.select(_d.c.instance_id, _d.c.adapter, _d.c.seq, _d.c.outbox_id).where(
+        _d.c.id == head
+    )
+    found = conn.execute(first).first()
+    if found is None or found.instance_id is None:
+        return []
+    rows = conn.execute(
+        sa.select(
+            _d.c.id,
+            _d.c.adapter,
+            _d.c.seq,
+            _d.c.attempts,
+            _o.c.payload,
+            _i.c.data,
+            _o.c.type,
+            _d.c.next_attempt_at,
+            _d.c.leased_until,
+        )
+        .join(_o, _o.c.id == _d.c.outbox_id)
+        .outerjoin(_i, _i.c.id == _d.c.instance_id)
+        .where(
+            _d.c.instance_id == found.instance_id,
+            _d.c.adapter == found.adapter,
+            _d.c.status == PENDING,
+            sa.or_(
+                _d.c.seq > found.seq,
+                sa.and_(_d.c.seq == found.seq, _d.c.outbox_id > found.outbox_id),
+            ),
+        )
+        .order_by(_d.c.seq, _d.c.outbox_id)
+        .limit(limit)
+        .with_for_update(of=_d)
+    ).all()
+    run = []
+    for r in rows:
+        lease = decode_time(r.leased_until)
+        due = decode_time(r.next_attempt_at)
+        if r.type not in types or (due and due > now) or (lease and lease > now):
+            break
+        run.append(tuple(r)[:6])
+    if run:
+        conn.execute(
+            sa.update(_d)
+            .where(_d.c.id.in_([r[0] for r in run]))
+            .values(leased_until=_stored(lease_until), lease_owner=owner)
+        )
+    return run
 
 
 def record(conn: sa.Connection, outcomes: Sequence[dict[str, Any]], owner: str) -> int:

@@ -6,7 +6,7 @@ outbox only through it (never through the tables), so the SQL stays with the sto
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -59,6 +59,21 @@ class OutboxStore:
         """Lease up to ``limit`` due queue heads of ``adapters`` to ``owner``, oldest first."""
         with _outbox.write_tx(self.db, "claim outbox deliveries") as conn:
             rows = _outbox.claim(conn, adapters, now, limit, lease_until, owner, block_on_dead)
+        return [ClaimedRow(*r) for r in rows]
+
+    def claim_followers(
+        self,
+        head: int,
+        types: Collection[str],
+        now: datetime,
+        lease_until: datetime,
+        owner: str,
+        limit: int = 100,
+    ) -> list[ClaimedRow]:
+        """Lease the due deliveries of ``types`` that follow queue head ``head`` directly (same
+        lead and adapter), to coalesce them with it into one write."""
+        with _outbox.write_tx(self.db, "claim deliveries to coalesce") as conn:
+            rows = _outbox.claim_followers(conn, head, types, now, lease_until, owner, limit)
         return [ClaimedRow(*r) for r in rows]
 
     def record(self, outcomes: Sequence[Mapping[str, Any]], owner: str) -> int:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -27,6 +27,7 @@ from leadflow.engine.store._idempotency import StoredAnswer, read_answer, write_
 from leadflow.engine.store._rows import SELECT_COLS, Change, DueTimer, InstanceRow
 from leadflow.engine.store._statements import hot_path_statements
 from leadflow.engine.store.tables import SCHEMA_REVISION, metadata
+from leadflow.engine.telemetry import events_written
 
 __all__ = ["WAKEUP_CHANNEL", "Change", "DueTimer", "InstanceRow", "Store", "dumps"]
 
@@ -144,17 +145,25 @@ class Store:
                 raw.commit()
                 healthy = True
             except BaseException:
-                raw.rollback()
-                healthy = True
+                with suppress(self.dbapi_error):  # a lost connection cannot roll back
+                    raw.rollback()
+                    healthy = True
                 raise
             finally:
-                cursor.close()
+                with suppress(self.dbapi_error):
+                    cursor.close()
         except self.integrity_error:
             raise
         except self.dbapi_error as exc:
             healthy = False
             if _is_transient(exc):
                 raise TransactionConflict(what) from exc
+            if self.sa.dialect.is_disconnect(cast(Any, exc), raw.dbapi_connection, None):
+                self._forget_connections(raw)
+                raise StorageError(
+                    f"{what}: the database connection was lost ({exc}); retry (with the same "
+                    "idempotency key, if the change may have been committed)"
+                ) from exc
             raise StorageError(f"{what}: the database failed: {exc}") from exc
         finally:
             self._checkin(raw, healthy)
@@ -172,7 +181,7 @@ class Store:
             # a forked child must not use its parent's connection (nor close it)
         try:
             return self.sa.raw_connection()
-        except sa.exc.SQLAlchemyError as exc:
+        except (sa.exc.SQLAlchemyError, self.dbapi_error) as exc:  # raw: the driver's own error
             raise StorageError(f"{what}: cannot connect: {exc.__cause__ or exc}") from exc
 
     def _checkin(self, raw: Any, healthy: bool) -> None:
@@ -182,6 +191,20 @@ class Store:
             self._idle.append((raw, os.getpid()))
         else:
             raw.close()
+
+    def _forget_connections(self, raw: Any) -> None:
+        """After a lost connection (the server restarted, say): drop it and every idle pooled
+        one, which are as dead, so the next transaction connects afresh. (The raw DBAPI
+        cursors of the hot path bypass SQLAlchemy's own disconnect handling; without this a
+        dead connection went back to the pool and failed every later transaction.) The
+        connections this store kept between transactions go the same way."""
+        raw.invalidate()
+        while self._idle:
+            kept, pid = self._idle.pop()
+            if pid == os.getpid():
+                with suppress(self.dbapi_error):
+                    kept.invalidate()
+        self.sa.dispose()
 
     def decode_time(self, value: str | datetime) -> datetime:
         """A stored time as an aware UTC datetime."""
@@ -520,6 +543,7 @@ class Tx:
             inserts = [(i, pol, t[0], enc(t[1])) for (i, pol), t in timers.items() if t is not None]
             if inserts:
                 self.cur.executemany(sql["timer_insert"], inserts)
+        events_written(events, changes)  # their ids on the current trace span (telemetry.py)
         if events and self.store.dialect == "postgresql":
             # idle workers LISTEN on it: new outbox rows and timers wake them at commit (one
             # notification per transaction, however many changes it holds)

@@ -26,10 +26,12 @@ the current batch commit and ends the worker.
 
 from leadflow.engine.worker._registry import WorkerInfo, WorkerRefused
 from leadflow.engine.worker._round import Pump
+from leadflow.engine.worker._wakeups import Wakeups
 from leadflow.engine.worker._worker import Worker, WorkerOptions, WorkerStats, run_worker
 
 __all__ = [
     "Pump",
+    "Wakeups",
     "Worker",
     "WorkerInfo",
     "WorkerOptions",

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from leadflow.engine.telemetry import sweep_span
+
 if TYPE_CHECKING:
     from leadflow.engine._engine import Engine
 
@@ -46,7 +48,8 @@ def sweep_batch(engine: Engine, now: datetime, limit: int) -> tuple[int, bool]:
     """Fire at most ``limit`` timers due at ``now`` in one transaction: (how many it processed,
     whether more may be due). A batch that loses a race is redone timer by timer and a timer
     that keeps failing is postponed, as :meth:`Engine.run_due` does."""
-    return engine.sweep.sweep_once(now, limit)
+    with sweep_span():  # a span per batch when tracing (telemetry.py)
+        return engine.sweep.sweep_once(now, limit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,7 +299,11 @@ class Worker:
             self._reschedule(0.0 if self._woken.is_set() else delay)
 
     def _wake(self) -> None:
-        """A notification: new work was committed; run a round now."""
+        """A notification: new work was committed; run a round now (once: more notifications
+        before that round starts ask for nothing more, instead of piling up rounds that
+        APScheduler then skips with a warning each)."""
+        if self._woken.is_set():
+            return
         self._woken.set()
         self._reschedule(0.0)
 

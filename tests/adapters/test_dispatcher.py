@@ -31,6 +31,7 @@ from leadflow.engine.testing import ManualClock
 
 DEFINITION = Path(__file__).parents[1] / "definitions" / "outbox" / "subscribed.yaml"
 PROCESS = "outbox-lead"
+CHAOS = Path(__file__).parents[1] / "definitions" / "chaos" / "chaos.yaml"
 SECRET = Secret("whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode())
 
 Script = Callable[[Delivery], Result]
@@ -233,6 +234,36 @@ def test_concurrent_delivery_keeps_per_lead_order(sqlite_engine: Engine) -> None
     for lead, seq in crm.delivered():
         per_lead.setdefault(lead, []).append(seq)
     assert per_lead == {f"L{i}": [1, 2, 3, 4, 5] for i in range(40)}
+
+
+def test_events_of_one_change_go_out_one_at_a_time_in_written_order(
+    engine: Engine, clock: ManualClock
+) -> None:
+    """``contact`` ends an SLA clock: one change, two events with one seq (stage_changed, then
+    sla_fulfilled). They are claimed one at a time, so while the first is retried the second
+    waits (a chaos run saw them arrive the wrong way round)."""
+    engine.deploy(CHAOS)
+    engine.start("chaos-lead", "C1", {"email": "c@example.com"}, owner="ann")
+    engine.fire("chaos-lead", "C1", "contact")
+    refused: set[str] = set()
+
+    def script(d: Delivery) -> Result:
+        if d.event.type.endswith("stage_changed") and not refused:
+            refused.add(d.event.id)
+            return Result.retry("HTTP 503", status=503)
+        return Result.delivered("HTTP 200", 200)
+
+    crm = ScriptedAdapter("crm", script)
+    with dispatcher(engine, crm, concurrency=4, base=10.0, cap=10.0) as d:
+        drain(d, clock)
+    assert all(len(call) == 1 for call in crm.calls)
+    kinds = [(x.event.type.rsplit(".", 1)[1], r.outcome.value) for x, r in crm.results]
+    assert kinds == [
+        ("started", "delivered"),
+        ("stage_changed", "retry"),
+        ("stage_changed", "delivered"),
+        ("sla_fulfilled", "delivered"),
+    ]
 
 
 # -- retries, throttling, dead letters ---------------------------------------------------------

@@ -5,7 +5,6 @@ the worker (``--metrics-port``)."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,15 @@ import httpx
 import pytest
 from live_server import Served
 from typer.testing import CliRunner
-from worker_support import ESCALATE, PROCESS, spawn_worker, stop_worker, wait_for
+from worker_support import (
+    ESCALATE,
+    PROCESS,
+    free_port,
+    get_text,
+    spawn_worker,
+    stop_worker,
+    wait_for,
+)
 
 from leadflow.adapters import Delivery, Result
 from leadflow.adapters.outbox import Dispatcher, DispatchOptions
@@ -153,12 +160,12 @@ def test_the_worker_serves_its_metrics(sqlite_url: str, tmp_path: Path) -> None:
     """``leadflow worker --metrics-port``: the worker's counters and the database gauges."""
     with Engine(sqlite_url, create=True) as e:
         e.deploy(ESCALATE)
-    port = _free_port()
+    port = free_port()
     proc = spawn_worker(sqlite_url, "--metrics-port", str(port), "--poll", "0.1")
     try:
         url = f"http://127.0.0.1:{port}/metrics"
-        wait_for(lambda: _get(url) is not None or proc.poll() is not None, 30, "worker metrics")
-        text = _get(url) or ""
+        wait_for(lambda: get_text(url) is not None or proc.poll() is not None, 30, "worker metrics")
+        text = get_text(url) or ""
         assert "leadflow_worker_rounds_total" in text
         assert "leadflow_timers 0.0" in text
     finally:
@@ -181,20 +188,3 @@ def test_a_busy_metrics_port_is_one_error_line(sqlite_url: str) -> None:
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"error: --metrics-port {port}: cannot listen on 127.0.0.1")
     assert "Traceback" not in result.output
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return str(answer.read().decode())
-    except OSError:
-        return None
