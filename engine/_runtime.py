@@ -235,11 +235,9 @@ class Runtime:
         routed = None
         if change.row.owner is None and compiled.definition.routing:
             routed = self.route(tx, compiled, change.row, change.at, record=False)
-            if routed.owner is not None:
-                row = change.row
-                change = self.planner.start(
-                    compiled, row.lead_id, data, routed.owner, actor, change.at
-                )
+            change = self.planner.start(
+                compiled, change.row.lead_id, data, routed.owner, actor, change.at, routed.reason
+            )
         self.write(tx, change)
         if routed is not None and routed.team is not None:
             RoutingStore.of(tx).record(

@@ -23,6 +23,7 @@ __all__ = [
     "metadata",
     "migration_runs",
     "outbox",
+    "owed_turns",
     "routes",
     "schedule_runs",
     "team_state",
@@ -31,7 +32,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_REVISION = "0005_journeys"
+SCHEMA_REVISION = "0006_owed_turns"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -203,6 +204,17 @@ team_state = sa.Table(
     sa.Column("team", sa.String(64), primary_key=True),
     sa.Column("pointer", sa.Integer, nullable=False, comment="round-robin position"),
 )
+
+owed_turns = sa.Table(
+    "lf_owed_turns",
+    metadata,
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("team", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(255), primary_key=True),
+    sa.Column("owed", sa.Integer, nullable=False, comment="turns the rotation owes"),
+)
+"""Fair catch-up (``catch_up: true``): turns a team's rotation owes each member it skipped
+while out of office or at capacity; written under the team's ``lf_team_state`` row lock."""
 
 routes = sa.Table(
     "lf_routes",
