@@ -60,6 +60,7 @@ from leadflow.cli._render import (
     print_next,
 )
 from leadflow.cli._report import report_app
+from leadflow.cli._route import route
 from leadflow.cli._schedules import schedules_app
 from leadflow.cli._serve import Config as ServeConfig
 from leadflow.cli._serve import serve, start_service
@@ -495,6 +496,7 @@ def serve_inbound_command(
 app.command(rich_help_panel=AUTHORING)(lint)
 app.command(rich_help_panel=AUTHORING)(diff)
 app.command("simulate", rich_help_panel=AUTHORING)(simulate_command)
+app.command(rich_help_panel=AUTHORING)(route)
 app.command(rich_help_panel=RUNNING)(migrate)
 app.add_typer(canary_app, name="canary", rich_help_panel=RUNNING)
 app.add_typer(journeys_app, name="journeys", rich_help_panel=RUNNING)

@@ -11,7 +11,6 @@ was; what the definition refuses (a guard, a stage the path cannot reach) is cou
 from __future__ import annotations
 
 import csv
-import json
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
@@ -19,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.definitions import Problem, ProcessDefinition
+from leadflow.engine._lead_files import field_value, read_records
 from leadflow.engine.simulate._batch import Op, Outcome
 from leadflow.engine.simulate._loop import Event, Loop, Moved
 from leadflow.engine.simulate._refusals import Refusals
@@ -31,20 +31,8 @@ ACTOR = "replay"
 
 def read_rows(spec: ReplaySpec) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(line number, row) of the spec's file; :class:`SpecError` if it cannot be read."""
-    kind = spec.format or ("jsonl" if spec.path.suffix in (".jsonl", ".ndjson") else "csv")
     try:
-        with spec.path.open(newline="", encoding="utf-8") as f:
-            if kind == "csv":
-                reader = csv.DictReader(f)
-                for row in reader:
-                    yield reader.line_num, row
-                return
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    value = json.loads(line)
-                    if not isinstance(value, dict):
-                        raise ValueError(f"line {number} is not a JSON object")
-                    yield number, value
+        yield from read_records(spec.path, spec.format)
     except (OSError, ValueError, csv.Error) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SpecError(
@@ -135,20 +123,11 @@ class ReplayAgent:
         return value if value.tzinfo else value.replace(tzinfo=self.zone)
 
     def _value(self, name: str, raw: Any, line: int) -> Any:
-        if raw is None or raw == "":
-            return None
-        kind = str(self.definition.fields[name].type)
         try:
-            if kind == "number":
-                return float(raw)
-            if kind == "integer":
-                return int(float(raw))
-            if kind == "boolean" and isinstance(raw, str):
-                return raw.strip().lower() in ("1", "true", "yes")
+            return field_value(self.definition, name, raw)
         except ValueError as exc:
-            message = f"line {line}: {raw!r} is not a {kind} (field {name})"
+            message = f"line {line}: {exc}"
             raise SpecError([spec_problem(self.spec, ("fields", name), message)]) from exc
-        return raw
 
     def _fields(
         self, columns: Mapping[str, str], row: Mapping[str, Any], line: int

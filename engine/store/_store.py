@@ -120,8 +120,9 @@ class Store:
             raise StorageError(f"{what}: the database failed: {exc.__cause__ or exc}") from exc
 
     @contextmanager
-    def transaction(self, what: str) -> Iterator[Tx]:
-        """A DBAPI transaction committed on success; DBAPI errors become :class:`StorageError`."""
+    def transaction(self, what: str, *, commit: bool = True) -> Iterator[Tx]:
+        """A DBAPI transaction committed on success (rolled back whatever happens with
+        ``commit=False``: a dry run); DBAPI errors become :class:`StorageError`."""
         try:
             raw = self.sa.raw_connection()
         except sa.exc.SQLAlchemyError as exc:
@@ -130,7 +131,7 @@ class Store:
             cursor = raw.cursor()
             try:
                 yield Tx(self, cursor)
-                raw.commit()
+                raw.commit() if commit else raw.rollback()
             except BaseException:
                 raw.rollback()
                 raise
