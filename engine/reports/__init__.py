@@ -15,8 +15,9 @@ with ``rows`` and ``as_dict()``::
 
 Values come from a number field (``value_field``; default the first of amount, value,
 deal_value the definition declares), loss reasons from ``lost_reason`` (``loss_field``).
-The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team) is here
-too. The work happens in this package's private modules; docs/reports.md explains the models.
+The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team) and the
+routing fairness report (:func:`fairness`: leads per team member against the fair share) are
+here too. The work happens in this package's private modules; docs/reports.md explains the models.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from leadflow.engine.reports._board import (
     open_clocks,
 )
 from leadflow.engine.reports._common import ReportError
+from leadflow.engine.reports._fairness import FairnessReport, FairnessRow, fairness
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._html import to_html
 from leadflow.engine.reports._outcomes import loss_reasons, owners
@@ -67,6 +69,8 @@ __all__ = [
     "Board",
     "BoardCard",
     "BoardColumn",
+    "FairnessReport",
+    "FairnessRow",
     "ForecastReport",
     "ForecastRow",
     "FunnelReport",
@@ -89,6 +93,7 @@ __all__ = [
     "backtest",
     "board",
     "default_as_of",
+    "fairness",
     "forecast",
     "format_number",
     "funnel",

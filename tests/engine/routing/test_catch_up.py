@@ -59,7 +59,7 @@ def starts(engine: Engine, clock: ManualClock, prefix: str, n: int, **data: Any)
 def test_a_member_back_from_away_catches_up_the_turns_missed(
     engine: Engine, clock: ManualClock
 ) -> None:
-    """ben, away for two rotations, gets the next two leads when back; then the rotation resumes."""
+    """ben, skipped three times while away, gets the next three leads; then the rotation goes on."""
     set_away(engine.store, "ben", MON, MON + timedelta(hours=6, minutes=30), "dentist")
     assert starts(engine, clock, "a", 6) == ["ana", "cy", "ana", "cy", "ana", "cy"]
     assert starts(engine, clock, "b", 5) == ["ben", "ben", "ben", "ana", "ben"]
