@@ -1,0 +1,58 @@
+"""Lint rules of routing options: catch-up that can never owe a turn (LF406) and a catch-up
+limit without catch-up (LF407), located at the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadflow.definitions import lint_source
+
+BASE = """process: demo
+version: 1
+teams:
+{teams}
+routing:
+  - {{team: sdr}}
+schedules:
+  weekly: {{cron: "0 18 * * sun", release: held}}
+stages:
+  new: {{initial: true}}
+  won: {{closed: won}}
+transitions:
+  - {{name: win, from: new, to: won}}
+"""
+HELD = "  held: {members: [cy, dan]}"
+
+
+@pytest.mark.parametrize(
+    ("team", "why"),
+    [
+        ("  sdr: {members: [ana], catch_up: true}", "1 member(s): nobody else"),
+        ("  sdr: {members: [ana, ben], strategy: least_loaded, catch_up: true}", "least_loaded"),
+    ],
+)
+def test_catch_up_that_never_owes_a_turn_is_flagged_at_its_key(team: str, why: str) -> None:
+    """A one-member or least-loaded team's catch_up is LF406, at teams.sdr.catch_up."""
+    result = lint_source(BASE.format(teams=f"{team}\n{HELD}"), file="demo.yaml")
+    [finding] = result.findings
+    assert (finding.code, finding.line) == ("LF406", 4)
+    assert why in finding.message
+    assert finding.column == team.index("catch_up") + 1
+
+
+def test_a_released_team_with_catch_up_is_flagged() -> None:
+    """A team only a scheduled release hands leads to owes no turns: LF406 names the release."""
+    teams = "  sdr: {members: [ana, ben]}\n  held: {members: [cy, dan], catch_up: true}"
+    [finding] = lint_source(BASE.format(teams=teams)).findings
+    assert finding.code == "LF406"
+    assert "scheduled release" in finding.message
+
+
+def test_a_limit_without_catch_up_is_flagged_and_a_working_one_is_clean() -> None:
+    """catch_up_limit alone is LF407; with catch_up: true in a rotation nothing is found."""
+    alone = "  sdr: {members: [ana, ben], catch_up_limit: 2}\n" + HELD
+    [finding] = lint_source(BASE.format(teams=alone)).findings
+    assert finding.code == "LF407"
+    assert "catch_up_limit 2 does nothing" in finding.message
+    fine = "  sdr: {members: [ana, ben], catch_up: true, catch_up_limit: 2}\n" + HELD
+    assert lint_source(BASE.format(teams=fine)).findings == []
