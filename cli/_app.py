@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leadflow.cli._accounts import accounts_app
 from leadflow.cli._common import (
     Actor,
     AsJson,
@@ -506,6 +507,7 @@ app.command("serve-inbound", rich_help_panel=OPERATING)(serve_inbound_command)
 app.add_typer(db_app, name="db", rich_help_panel=OPERATING)
 app.add_typer(outbox_app, name="outbox", rich_help_panel=OPERATING)
 app.add_typer(away_app, name="away", rich_help_panel=OPERATING)
+app.add_typer(accounts_app, name="accounts", rich_help_panel=OPERATING)
 app.add_typer(token_app, name="token", rich_help_panel=OPERATING)
 app.command(rich_help_panel=OPERATING)(doctor)
 app.add_typer(schedules_app, name="schedules", rich_help_panel=OPERATING)

@@ -39,7 +39,7 @@ def _table(title: str, routes: list[DryRoute]) -> Table:
     table.add_column("owner")
     table.add_column("why", overflow="fold", ratio=1)
     for r in routes:
-        rule = str(r.rule) if r.rule is not None else "-"
+        rule = "acct" if r.account is not None else str(r.rule) if r.rule is not None else "-"
         table.add_row(r.lead_id, rule, r.team or "-", r.owner or "-", _why(r))
     return table
 

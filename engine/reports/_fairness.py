@@ -6,7 +6,8 @@ the team's leads given to members in the period times the member's share of the 
 (``weight``; 1 each unless ``weighted_round_robin`` says otherwise). The *deviation* is what the
 member got minus that, and ``deviation_share`` the deviation over the expected count. ``owed``
 is the catch-up turns the rotation owes the member now (``catch_up: true``). Leads that waited
-in the team's queue are one row more (member: the queue owner, nothing expected).
+in the team's queue are one row more (member: the queue owner, nothing expected); leads an
+account match gave to the account's owner (``match_account``) are rows of team ``@account``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from leadflow.engine._engine import Engine
 from leadflow.engine.reports._common import as_of_or_now, utc
 from leadflow.engine.reports._types import Report
+from leadflow.engine.routing import ACCOUNT_TEAM
 from leadflow.engine.store.tables import owed_turns, routes
 
 __all__ = ["FairnessReport", "FairnessRow", "fairness"]
@@ -55,7 +57,8 @@ class FairnessReport(Report):
     since: datetime | None
     """The period's start (None: since the first decision)."""
     rows: tuple[FairnessRow, ...]
-    """Teams in declared order, members in declared order, the queue last."""
+    """Teams in declared order, members in declared order, the queue last; then ``@account``
+    rows, by owner."""
 
 
 def fairness(
@@ -87,6 +90,9 @@ def fairness(
         queue = team.queue_owner(name)
         if counts.get((name, queue)):
             rows.append(FairnessRow(name, queue, None, counts[(name, queue)], None, None, None, 0))
+    for (team_name, owner), n in sorted(counts.items()):
+        if team_name == ACCOUNT_TEAM:  # an account match chose the owner: nothing expected
+            rows.append(FairnessRow(team_name, owner, None, n, None, None, None, 0))
     return FairnessReport(
         process=process, version=definition.version, as_of=when, since=start, rows=tuple(rows)
     )

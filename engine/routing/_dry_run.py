@@ -21,6 +21,7 @@ from typing import Any
 from leadflow.definitions import LeadflowError, ProcessDefinition
 from leadflow.engine._contract import DataContract
 from leadflow.engine._lead_files import Kind, field_value, read_records
+from leadflow.engine.routing._account_match import AccountHit
 from leadflow.engine.routing._router import Router
 from leadflow.engine.routing._store import RoutingStore
 from leadflow.engine.store import Store, Tx
@@ -50,6 +51,8 @@ class DryRoute:
     reason: str
     skipped: tuple[tuple[str, str], ...]
     """Members passed over, with why."""
+    account: AccountHit | None = None
+    """The account matched (``match_account``), with its score."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -115,7 +118,9 @@ def dry_run(
         dry = _DryStore(tx)
         for n, (lead_id, data) in enumerate(leads, start=1):
             d = router.route(dry, -n, data, at, stage=definition.initial_stage)
-            out.append(DryRoute(lead_id, d.team, d.owner, d.queued, d.rule, d.reason, d.skipped))
+            out.append(
+                DryRoute(lead_id, d.team, d.owner, d.queued, d.rule, d.reason, d.skipped, d.account)
+            )
     return out
 
 

@@ -43,6 +43,7 @@ from leadflow.engine._clock import as_utc
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._contract import DataContract
 from leadflow.engine._criteria import Activity, CelProgram, EvalContext
+from leadflow.engine.routing._account_match import ACCOUNT_TEAM, AccountHit, AccountMatcher
 from leadflow.engine.routing._catch_up import settle
 from leadflow.engine.routing._store import RoutingStore
 from leadflow.engine.sla import BusinessCalendar, build_calendar
@@ -82,7 +83,7 @@ class RouteDecision:
     """Where a lead goes: the team, the owner, and why (a sentence for history)."""
 
     team: str | None
-    """The team chosen (None: no rule matched, or no teams)."""
+    """The team chosen (None: no rule matched, or no teams; ``@account``: an account match)."""
     owner: str | None
     """The member, or the team's queue owner, or None."""
     queued: bool
@@ -95,6 +96,8 @@ class RouteDecision:
     skipped: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     """Members passed over on the way to the owner, with why: ``(("ivy", "out of office"),)``
     (for a queued decision: every member)."""
+    account: AccountHit | None = field(default=None, compare=False)
+    """The account matched (``match_account``); the team is then ``@account``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,8 @@ class Router:
             for rule in definition.routing
         )
         self._contract = DataContract(definition)
+        spec = definition.match_account
+        self._accounts = AccountMatcher(spec, types) if spec is not None else None
 
     @staticmethod
     def _plan(
@@ -244,6 +249,9 @@ class Router:
                 activities=list(activities),
                 contract=self._contract,
             )
+            matched = self._by_account(cur, lead, ctx, instance_id, at, exclude, notes)
+            if matched is not None:
+                return matched
             found = self._first_rule(cur, ctx, instance_id, at, notes)
             if found is None:
                 why = "no routing rule matched" if self._rules else "no routing rules"
@@ -253,6 +261,28 @@ class Router:
         if notes:
             decision = replace(decision, reason=f"{decision.reason} ({'; '.join(notes)})")
         return replace(decision, rule=number) if number is not None else decision
+
+    def _by_account(
+        self,
+        cur: RoutingStore,
+        lead: Mapping[str, Any],
+        ctx: EvalContext,
+        instance_id: int | None,
+        at: datetime,
+        exclude: str | None,
+        notes: list[str],
+    ) -> RouteDecision | None:
+        """The account owner's decision when the lead matches an account (``match_account``);
+        never the current owner (noted, and the rules go on)."""
+        hit = self._accounts.match(cur, lead, ctx) if self._accounts is not None else None
+        if hit is None:
+            return None
+        if hit.owner == exclude:
+            notes.append(f"{hit.reason}, but {hit.owner} is the current owner")
+            return None
+        if instance_id is not None:
+            cur.record(self.process, ACCOUNT_TEAM, instance_id, hit.owner, at)
+        return RouteDecision(ACCOUNT_TEAM, hit.owner, False, hit.reason, account=hit)
 
     def _first_rule(
         self,

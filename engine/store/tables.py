@@ -11,6 +11,7 @@ import sqlalchemy as sa
 __all__ = [
     "APPEND_ONLY",
     "SCHEMA_REVISION",
+    "accounts",
     "activities",
     "away",
     "canaries",
@@ -32,7 +33,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_REVISION = "0006_owed_turns"
+SCHEMA_REVISION = "0006_routing_state"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -215,6 +216,24 @@ owed_turns = sa.Table(
 )
 """Fair catch-up (``catch_up: true``): turns a team's rotation owes each member it skipped
 while out of office or at capacity; written under the team's ``lf_team_state`` row lock."""
+
+accounts = sa.Table(
+    "lf_accounts",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("list", sa.String(64), nullable=False, comment="the account list's name"),
+    sa.Column("account", sa.String(255), nullable=False, comment="the CRM's account id"),
+    sa.Column("name", sa.String(255)),
+    sa.Column("name_key", sa.String(255), comment="the name normalised for matching"),
+    sa.Column("domain", sa.String(255)),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("imported_at", _When, nullable=False),
+    sa.UniqueConstraint("list", "account"),
+    sa.Index(None, "list", "domain"),
+    sa.Index(None, "list", "name_key"),
+)
+"""Accounts imported from the CRM (``leadflow accounts import``) that ``match_account`` matches
+leads against, by email domain or normalised company name, in named lists."""
 
 routes = sa.Table(
     "lf_routes",

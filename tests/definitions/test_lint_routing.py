@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.definitions import lint_source
+from leadflow.definitions import DefinitionError, lint_source, load_definition
 
 BASE = """process: demo
 version: 1
@@ -56,3 +56,56 @@ def test_a_limit_without_catch_up_is_flagged_and_a_working_one_is_clean() -> Non
     assert "catch_up_limit 2 does nothing" in finding.message
     fine = "  sdr: {members: [ana, ben], catch_up: true, catch_up_limit: 2}\n" + HELD
     assert lint_source(BASE.format(teams=fine)).findings == []
+
+
+MATCHING = """process: demo
+version: 1
+fields:
+  email: {{type: string, required: true}}
+  company: {{type: string}}
+  size: {{type: integer}}
+teams:
+  sdr: {{members: [ana, ben]}}
+match_account: {spec}
+{routing}stages:
+  new: {{initial: true}}
+  won: {{closed: won}}
+transitions:
+  - {{name: win, from: new, to: won}}
+"""
+ROUTED = "routing:\n  - {team: sdr}\n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "routing", "where", "message"),
+    [
+        ("{by: company_name, company_field: firm}", ROUTED, "9:50", "unknown field 'firm'"),
+        ("{by: email_domain, email_field: size}", ROUTED, "9:48", "field 'size' is integer"),
+        ("{by: email_domain}", "", "9:1", "there are none; add routing"),
+        (
+            "{when: 'lead.sizes > 3'}",
+            ROUTED,
+            "9:29",
+            "match_account: CEL expression reads lead.sizes",
+        ),
+        ("{by: [email_domain, email_domain]}", ROUTED, "9:", "listed twice: email_domain"),
+    ],
+)
+def test_match_account_mistakes_are_load_errors_at_their_place(
+    spec: str, routing: str, where: str, message: str
+) -> None:
+    """Fields that are not declared strings, no routing rules to fall back on, a bad condition
+    and a repeated way are refused with file:line:col."""
+    with pytest.raises(DefinitionError) as caught:
+        load_definition(MATCHING.format(spec=spec, routing=routing), file="m.yaml")
+    text = str(caught.value)
+    assert f"m.yaml:{where}" in text
+    assert message in text
+
+
+def test_match_account_fields_count_as_used() -> None:
+    """The fields match_account reads are not LF402 unused; a sound spec is clean."""
+    text = MATCHING.format(spec="{by: [email_domain, company_name], fuzzy: 0.9}", routing=ROUTED)
+    codes = {f.code for f in lint_source(text).findings}
+    assert codes == {"LF402"}  # size only
+    assert [f.message for f in lint_source(text).findings if "company" in f.message] == []
