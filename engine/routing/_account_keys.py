@@ -8,17 +8,29 @@
   leading ``the`` and trailing legal forms (``Inc.``, ``GmbH``, ``Ltd``, ``S.A.``, ...) removed:
   ``The ACME Corp., Inc.`` and ``Acme`` are both ``acme``. :func:`similarity` compares two
   normalised names with :class:`difflib.SequenceMatcher` (the standard library's; no fuzzy
-  matching library is a dependency): 1.0 for equal names.
+  matching library is a dependency): 1.0 for equal names. :class:`NameIndex` finds the most
+  similar of many names, comparing only those that share the most three-letter runs.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from difflib import SequenceMatcher
 from importlib.resources import files
 
-__all__ = ["FREE_MAIL", "company_key", "domain_of_email", "domain_of_site", "parents", "similarity"]
+__all__ = [
+    "FREE_MAIL",
+    "NameIndex",
+    "company_key",
+    "domain_of_email",
+    "domain_of_site",
+    "parents",
+    "similarity",
+    "trigrams",
+]
 
 FREE_MAIL = frozenset(
     line.strip()
@@ -120,3 +132,48 @@ def similarity(a: str, b: str) -> float:
     if a == b:
         return 1.0
     return SequenceMatcher(None, a, b, autojunk=False).ratio()
+
+
+def trigrams(name: str) -> set[str]:
+    """The three-letter runs of a normalised name, words padded as PostgreSQL's pg_trgm does
+    (``acme``: ``"  a"``, ``" ac"``, ``"acm"``, ``"cme"``, ``"me "``)."""
+    out: set[str] = set()
+    for word in name.split():
+        padded = f"  {word} "
+        out.update(padded[k : k + 3] for k in range(len(padded) - 2))
+    return out
+
+
+class NameIndex:
+    """Normalised account names, findable by similarity (built once per account list)."""
+
+    CANDIDATES = 50
+    """How many names sharing the most three-letter runs with the one sought are compared."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self.names = dict(names)
+        """{account id: normalised name}"""
+        self._runs: dict[str, list[str]] = defaultdict(list)
+        for ident, name in sorted(self.names.items()):
+            for run in trigrams(name):
+                self._runs[run].append(ident)
+
+    def closest(self, key: str, least: float) -> tuple[float, str] | None:
+        """(similarity, account id) of the name most like ``key`` at ``least`` or more, among
+        the :attr:`CANDIDATES` names sharing the most three-letter runs with it (ties: the
+        smaller id); None when none is that alike."""
+        shared: Counter[str] = Counter()
+        for run in trigrams(key):
+            shared.update(self._runs.get(run, ()))
+        matcher = SequenceMatcher(None, autojunk=False)
+        matcher.set_seq2(key)  # the matcher keeps what it learnt of the second sequence
+        best: tuple[float, str] | None = None
+        for ident, _ in shared.most_common(self.CANDIDATES):
+            name = self.names[ident]
+            if 2 * min(len(key), len(name)) / (len(key) + len(name)) < least:
+                continue
+            matcher.set_seq1(name)
+            score = matcher.ratio()
+            if score >= least and (best is None or (-score, ident) < (-best[0], best[1])):
+                best = (score, ident)
+        return best

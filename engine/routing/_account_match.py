@@ -7,8 +7,9 @@ order; the first that finds an account wins:
 * ``email_domain``: the email's domain (not a free-mail one), then its parent domains, against
   the accounts' domains; score 1.0. Several accounts of one domain: the lowest account id.
 * ``company_name``: the normalised company name against the accounts' normalised names; equal
-  names score 1.0, else the best :func:`similarity` at or over ``fuzzy`` wins (ties: the lowest
-  account id). The list's names are read once and kept until the list changes.
+  names score 1.0 (found by the index), else the most similar name at or over ``fuzzy`` wins
+  (:class:`NameIndex`; ties: the lowest account id). The list's names are read once and kept
+  until the list changes.
 
 A match whose owner is the lead's current owner (a reassignment, a pass) is no match: the
 routing rules go on, noting why.
@@ -24,10 +25,10 @@ from leadflow.definitions import AccountMatch
 from leadflow.engine._criteria import CelProgram, EvalContext
 from leadflow.engine.routing._account_keys import (
     FREE_MAIL,
+    NameIndex,
     company_key,
     domain_of_email,
     parents,
-    similarity,
 )
 from leadflow.engine.routing._store import RoutingStore
 
@@ -68,7 +69,7 @@ class AccountMatcher:
         self.spec = spec
         self.free_mail = FREE_MAIL | set(spec.free_mail)
         self._when = CelProgram(spec.when, activity_types) if spec.when else None
-        self._names: tuple[tuple[Any, ...], list[tuple[str, str, str | None, str]]] | None = None
+        self._names: tuple[tuple[Any, ...], tuple[NameIndex, dict[str, Any]]] | None = None
 
     def match(
         self, cur: RoutingStore, lead: Mapping[str, Any], ctx: EvalContext
@@ -91,12 +92,11 @@ class AccountMatcher:
             return None
         p = cur.param
         for candidate in parents(domain):
-            cur.cur.execute(
-                "SELECT account, name, owner FROM lf_accounts WHERE list = "
-                f"{p} AND domain = {p} ORDER BY account LIMIT 1",
+            cur.cur.execute(  # by the (list, domain) index; the lowest account id wins
+                f"SELECT account, name, owner FROM lf_accounts WHERE list = {p} AND domain = {p}",
                 (self.spec.accounts, candidate),
             )
-            row = cur.cur.fetchone()
+            row = min(cur.cur.fetchall(), default=None)
             if row is not None:
                 return AccountHit(row[0], row[1], row[2], "email_domain", candidate, 1.0)
         return None
@@ -105,27 +105,32 @@ class AccountMatcher:
         key = company_key(company)
         if not key:
             return None
-        best: tuple[float, str, str | None, str] | None = None
-        for account, name_key, name, owner in self._list(cur):
-            score = similarity(key, name_key) if name_key != key else 1.0
-            if score < self.spec.fuzzy:
-                continue
-            if best is None or score > best[0] or (score == best[0] and account < best[1]):
-                best = (score, account, name, owner)
-        if best is None:
+        p = cur.param
+        cur.cur.execute(  # an equal name first, by the (list, name_key) index
+            f"SELECT account, name, owner FROM lf_accounts WHERE list = {p} AND name_key = {p}",
+            (self.spec.accounts, key),
+        )
+        row = min(cur.cur.fetchall(), default=None)
+        if row is not None:
+            return AccountHit(row[0], row[1], row[2], "company_name", key, 1.0)
+        if self.spec.fuzzy >= 1:
             return None
-        return AccountHit(best[1], best[2], best[3], "company_name", key, round(best[0], 4))
+        index, details = self._list(cur)
+        found = index.closest(key, self.spec.fuzzy)
+        if found is None:
+            return None
+        score, account = found
+        name, owner = details[account]
+        return AccountHit(account, name, owner, "company_name", key, round(score, 4))
 
-    def _list(self, cur: RoutingStore) -> list[tuple[str, str, str | None, str]]:
-        """(account, name key, name, owner) of the list's named accounts, read again only when
-        the list changed since (its count, last id and last import time)."""
+    def _list(self, cur: RoutingStore) -> tuple[NameIndex, dict[str, tuple[str | None, str]]]:
+        """The list's named accounts: their names indexed, and {account: (name, owner)}; read
+        again only when the list's revision changed (every import makes one)."""
         p = cur.param
         cur.cur.execute(
-            "SELECT count(*), max(id), max(imported_at) FROM lf_accounts WHERE list = "
-            f"{p} AND name_key IS NOT NULL",
-            (self.spec.accounts,),
+            f"SELECT revision FROM lf_account_lists WHERE list = {p}", (self.spec.accounts,)
         )
-        stamp = tuple(cur.cur.fetchone())
+        stamp = tuple(cur.cur.fetchone() or ())
         cached = self._names
         if cached is not None and cached[0] == stamp:
             return cached[1]
@@ -134,6 +139,8 @@ class AccountMatcher:
             f"{p} AND name_key IS NOT NULL ORDER BY account",
             (self.spec.accounts,),
         )
-        names = [(str(a), str(k), n, str(o)) for a, k, n, o in cur.cur.fetchall()]
-        self._names = (stamp, names)
-        return names
+        rows = cur.cur.fetchall()
+        index = NameIndex({str(a): str(k) for a, k, _, _ in rows})
+        found = (index, {str(a): (n, str(o)) for a, _, n, o in rows})
+        self._names = (stamp, found)
+        return found

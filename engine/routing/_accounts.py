@@ -25,6 +25,7 @@ from leadflow.engine._errors import StorageError
 from leadflow.engine._lead_files import read_records
 from leadflow.engine.routing._account_keys import company_key, domain_of_site
 from leadflow.engine.store import Store
+from leadflow.engine.store.tables import account_lists
 from leadflow.engine.store.tables import accounts as table
 
 __all__ = [
@@ -157,10 +158,23 @@ def import_accounts(
                     conn.execute(t.delete().where(mine, t.c.account.in_(ids[k : k + 500])))
             if given:
                 conn.execute(t.insert(), [_row(a, account_list, when) for a in given])
+            _bump(conn, account_list, when)
     except sa.exc.SQLAlchemyError as exc:
         raise StorageError(f"import accounts: the database failed: {exc.__cause__}") from exc
     updated = len(known & set(ids))
     return AccountImport(len(given) - updated, updated, removed)
+
+
+def _bump(conn: sa.Connection, account_list: str, at: datetime) -> None:
+    """One more revision of the list (routing reads its names again)."""
+    lists = account_lists.c
+    bumped = conn.execute(
+        account_lists.update()
+        .where(lists.list == account_list)
+        .values(revision=lists.revision + 1, imported_at=at)
+    ).rowcount
+    if not bumped:
+        conn.execute(account_lists.insert().values(list=account_list, revision=1, imported_at=at))
 
 
 def _row(a: Account, account_list: str, at: datetime) -> dict[str, Any]:

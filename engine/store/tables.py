@@ -11,6 +11,7 @@ import sqlalchemy as sa
 __all__ = [
     "APPEND_ONLY",
     "SCHEMA_REVISION",
+    "account_lists",
     "accounts",
     "activities",
     "away",
@@ -234,6 +235,15 @@ accounts = sa.Table(
 )
 """Accounts imported from the CRM (``leadflow accounts import``) that ``match_account`` matches
 leads against, by email domain or normalised company name, in named lists."""
+
+account_lists = sa.Table(
+    "lf_account_lists",
+    metadata,
+    sa.Column("list", sa.String(64), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False, comment="one more at every import"),
+    sa.Column("imported_at", _When, nullable=False),
+)
+"""One row per account list: its revision tells routing when to read the list's names again."""
 
 routes = sa.Table(
     "lf_routes",

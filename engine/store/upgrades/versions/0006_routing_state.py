@@ -40,10 +40,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_lf_accounts"),
         sa.UniqueConstraint("list", "account", name="uq_lf_accounts_list_account"),
     )
+    op.create_table(
+        "lf_account_lists",
+        sa.Column("list", sa.String(64), nullable=False),
+        sa.Column("revision", sa.Integer, nullable=False, comment="one more at every import"),
+        sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("list", name="pk_lf_account_lists"),
+    )
     op.create_index("ix_lf_accounts_list_domain", "lf_accounts", ["list", "domain"])
     op.create_index("ix_lf_accounts_list_name_key", "lf_accounts", ["list", "name_key"])
 
 
 def downgrade() -> None:
+    op.drop_table("lf_account_lists")
     op.drop_table("lf_accounts")
     op.drop_table("lf_owed_turns")
