@@ -213,6 +213,8 @@ class Runtime:
             mine = compiled.team_of.get(row.owner or "")
             if decision.team is None or decision.owner is None or decision.team == mine:
                 return None
+            if decision.account is not None and decision.account.owner == row.owner:
+                return None  # the lead is with its account's owner: a change keeps it there
             decision = self.route(tx, compiled, row, change.at)
             why = f"rerouted: {', '.join(sorted(changed & fields))} changed; {decision.reason}"
             return self.planner.assign(

@@ -97,7 +97,9 @@ class RouteDecision:
     """Members passed over on the way to the owner, with why: ``(("ivy", "out of office"),)``
     (for a queued decision: every member)."""
     account: AccountHit | None = field(default=None, compare=False)
-    """The account matched (``match_account``); the team is then ``@account``."""
+    """The account matched (``match_account``): the team is then ``@account``; with another
+    team, the match was set aside because its owner is the current owner (a pass, a
+    reassignment, a reroute keeps such a lead where it is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +237,7 @@ class Router:
         at = as_utc(at)
         notes: list[str] = []
         number: int | None = None
+        set_aside: AccountHit | None = None
         if team is not None:
             plan = self._get(team)
         else:
@@ -250,16 +253,20 @@ class Router:
                 contract=self._contract,
             )
             matched = self._by_account(cur, lead, ctx, instance_id, at, exclude, notes)
-            if matched is not None:
+            if matched is not None and matched.team == ACCOUNT_TEAM:
                 return matched
+            set_aside = matched.account if matched is not None else None
             found = self._first_rule(cur, ctx, instance_id, at, notes)
             if found is None:
                 why = "no routing rule matched" if self._rules else "no routing rules"
-                return RouteDecision(None, None, False, "; ".join([why, *notes]))
+                reason = "; ".join([why, *notes])
+                return RouteDecision(None, None, False, reason, account=set_aside)
             plan, number = found
         decision = self._assign(cur, plan, instance_id, at, exclude)
         if notes:
             decision = replace(decision, reason=f"{decision.reason} ({'; '.join(notes)})")
+        if set_aside is not None:
+            decision = replace(decision, account=set_aside)
         return replace(decision, rule=number) if number is not None else decision
 
     def _by_account(
@@ -272,14 +279,15 @@ class Router:
         exclude: str | None,
         notes: list[str],
     ) -> RouteDecision | None:
-        """The account owner's decision when the lead matches an account (``match_account``);
-        never the current owner (noted, and the rules go on)."""
+        """The account owner's decision when the lead matches an account (``match_account``).
+        Never the current owner: then a decision of no team that carries the match set aside
+        (noted; the rules decide)."""
         hit = self._accounts.match(cur, lead, ctx) if self._accounts is not None else None
         if hit is None:
             return None
         if hit.owner == exclude:
             notes.append(f"{hit.reason}, but {hit.owner} is the current owner")
-            return None
+            return RouteDecision(None, None, False, "", account=hit)
         if instance_id is not None:
             cur.record(self.process, ACCOUNT_TEAM, instance_id, hit.owner, at)
         return RouteDecision(ACCOUNT_TEAM, hit.owner, False, hit.reason, account=hit)

@@ -154,3 +154,15 @@ def test_accounts_from_a_file_and_in_the_dry_run_and_fairness_report(
     start(engine, "l1", "a@acme.com")
     rows = {(r.team, r.member): r.assigned for r in reports.fairness(engine, P).rows}
     assert rows[("@account", "zoe")] == 1
+
+
+def test_a_reroute_keeps_a_lead_with_its_account_owner(db_url: str) -> None:
+    """A segment change that reroutes leads leaves an Acme lead with zoe, Acme's owner; a lead
+    of no account is rerouted by the rules as usual."""
+    text = FIXTURE.read_text().replace("stages:\n", "reroute:\n  - {on: [segment]}\nstages:\n", 1)
+    with Engine(db_url, clock=ManualClock(MON), create=True) as engine:
+        engine.deploy(load_definition(text))
+        import_accounts(engine.store, CRM, at=MON, account_list="crm")
+        assert start(engine, "l1", "ana@acme.com") == "zoe"
+        assert engine.update(P, "l1", {"segment": "enterprise"}).owner == "zoe"
+        assert [e.kind for e in engine.history(P, "l1")] == ["started", "updated"]
