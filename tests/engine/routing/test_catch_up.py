@@ -126,3 +126,22 @@ def test_a_queued_lead_owes_nobody(engine: Engine, clock: ManualClock) -> None:
         set_away(engine.store, rep, MON, MON + timedelta(hours=1, minutes=30))
     assert starts(engine, clock, "a", 1) == ["queue:fair"]
     assert starts(engine, clock, "b", 3) == ["ana", "ben", "cy"]
+
+
+def test_weighted_rotations_catch_up_to_their_weights(db_url: str, clock: ManualClock) -> None:
+    """Weights 2:1 with ben away for six leads: ana gets all six; then ben catches up his three
+    turns and after 15 leads the split is the weights' 10:5."""
+    weighted = variant(
+        (
+            "members: [ana, ben, cy]",
+            "members: [{id: ana, weight: 2}, ben]\n    strategy: weighted_round_robin",
+        )
+    )
+    with Engine(db_url, clock=clock, create=True) as engine:
+        engine.deploy(weighted)
+        set_away(engine.store, "ben", MON, MON + timedelta(hours=6, minutes=30))
+        assert starts(engine, clock, "a", 6) == ["ana"] * 6
+        later = starts(engine, clock, "b", 9)
+        assert later[:3] == ["ben"] * 3
+        assert later.count("ben") == 5
+        assert later.count("ana") == 4
