@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.definitions import DefinitionError, lint_source, load_definition
+from leadflow.definitions import DefinitionError, diff_definitions, lint_source, load_definition
 
 BASE = """process: demo
 version: 1
@@ -109,3 +109,17 @@ def test_match_account_fields_count_as_used() -> None:
     codes = {f.code for f in lint_source(text).findings}
     assert codes == {"LF402"}  # size only
     assert [f.message for f in lint_source(text).findings if "company" in f.message] == []
+
+
+def test_a_match_account_change_is_in_the_diff() -> None:
+    """Adding match_account, or changing its fuzzy, is one match-account-changed entry."""
+    before = load_definition(MATCHING.format(spec="{by: email_domain}", routing=ROUTED))
+    after = load_definition(
+        MATCHING.format(spec="{by: [email_domain, company_name], fuzzy: 0.9}", routing=ROUTED)
+    )
+    [change] = diff_definitions(before, after)
+    assert change.kind == "match-account-changed"
+    assert change.message == (
+        "match_account: by email_domain, fuzzy 1, accounts default -> "
+        "by email_domain, company_name, fuzzy 0.9, accounts default"
+    )
