@@ -31,16 +31,19 @@ def _why(route: DryRoute) -> str:
     return f"{route.reason}; skipped {skipped}" if skipped else route.reason
 
 
-def _table(title: str, routes: list[DryRoute]) -> Table:
+def _table(title: str, routes: list[DryRoute], before: list[DryRoute] | None) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("lead", overflow="fold")
     table.add_column("rule", justify="right")
     table.add_column("team")
     table.add_column("owner")
+    if before is not None:
+        table.add_column("before")
     table.add_column("why", overflow="fold", ratio=1)
-    for r in routes:
+    for k, r in enumerate(routes):
         rule = "acct" if r.account is not None else str(r.rule) if r.rule is not None else "-"
-        table.add_row(r.lead_id, rule, r.team or "-", r.owner or "-", _why(r))
+        was = [] if before is None else [before[k].owner or "-"]
+        table.add_row(r.lead_id, rule, r.team or "-", r.owner or "-", *was, _why(r))
     return table
 
 
@@ -72,6 +75,14 @@ def route(
     id_column: Annotated[
         str, typer.Option("--id-column", help="The column holding each lead's id.")
     ] = "lead_id",
+    compare_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            metavar="OTHER",
+            help="Also route by this definition (the current one): show each lead's owner there.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Show where each lead of a file would be routed and why (rule, owner, members skipped)."""
@@ -79,17 +90,24 @@ def route(
         fail("route only runs as a dry run for now: add --dry-run", code=2)
     when = parse_time(at, "--at")
     process = load_definition(definition)
+    other = load_definition(compare_with) if compare_with is not None else None
     rows = read_leads(leads, process, id_column=id_column)
-    if db is None:
-        with Engine("sqlite://", create=True) as engine:
-            routes = dry_run(engine.store, process, rows, when or engine.clock.now())
-    else:
-        with open_engine(db) as engine:
-            routes = dry_run(engine.store, process, rows, when or engine.clock.now())
+    with Engine("sqlite://", create=True) if db is None else open_engine(db) as engine:
+        at_ = when or engine.clock.now()
+        routes = dry_run(engine.store, process, rows, at_)
+        before = dry_run(engine.store, other, rows, at_) if other is not None else None
     if as_json:
-        print_json([r.as_dict() for r in routes])
+        out = [r.as_dict() for r in routes]
+        for k, item in enumerate(out):
+            if before is not None:
+                item["before"] = before[k].as_dict()
+        print_json(out)
         return
     state = f"team state of {db}" if db else "no team state (an empty database)"
     title = f"{process.process} v{process.version}: {len(routes)} leads, dry run against {state}"
-    console().print(_table(title, routes))
-    console().print(f"{_totals(routes)}. Nothing was written.")
+    console().print(_table(title, routes, before))
+    changed = ""
+    if before is not None and other is not None:
+        moved = sum(a.owner != b.owner for a, b in zip(routes, before, strict=True))
+        changed = f"; {moved} of {len(routes)} change owner against v{other.version} (before)"
+    console().print(f"{_totals(routes)}{changed}. Nothing was written.")

@@ -78,3 +78,27 @@ def test_without_dry_run_or_with_bad_input_it_fails_clearly(tmp_path: Path) -> N
     )
     assert code == 1
     assert "no database at" in err
+
+
+def test_compare_shows_each_lead_s_owner_under_the_current_definition(tmp_path: Path) -> None:
+    """--compare routes by the other definition too: a column before, a count of leads whose
+    owner changes, and a ``before`` object per lead in JSON."""
+    changed = tmp_path / "desks-v2.yaml"
+    changed.write_text(
+        DESKS.read_text()
+        .replace("version: 1", "version: 2")
+        .replace("team: enterprise}", "team: smb}")
+    )
+    leads = str(leads_csv(tmp_path))
+    code, out, err = run("route", str(changed), leads, "--dry-run", "--compare", str(DESKS), *AT)
+    assert code == 0, err
+    assert "before" in out
+    assert "1 of 2 change owner against v1 (before)" in " ".join(out.split())
+    code, out, err = run(
+        "route", str(changed), leads, "--dry-run", "--compare", str(DESKS), *AT, "--json"
+    )
+    rows = json.loads(out)
+    assert [(r["owner"], r["before"]["owner"]) for r in rows] == [
+        ("hank", "hank"),
+        ("alice", "erin"),
+    ]
