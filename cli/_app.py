@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import typer
 
+from leadflow.cli._accounts import accounts_app
 from leadflow.cli._common import (
     Actor,
     AsJson,
@@ -61,6 +62,7 @@ from leadflow.cli._render import (
     print_next,
 )
 from leadflow.cli._report import report_app
+from leadflow.cli._route import route
 from leadflow.cli._schedules import schedules_app
 from leadflow.cli._serve import Config as ServeConfig
 from leadflow.cli._serve import serve, start_service
@@ -496,6 +498,7 @@ def serve_inbound_command(
 app.command(rich_help_panel=AUTHORING)(lint)
 app.command(rich_help_panel=AUTHORING)(diff)
 app.command("simulate", rich_help_panel=AUTHORING)(simulate_command)
+app.command(rich_help_panel=AUTHORING)(route)
 app.command(rich_help_panel=RUNNING)(migrate)
 app.add_typer(canary_app, name="canary", rich_help_panel=RUNNING)
 app.add_typer(journeys_app, name="journeys", rich_help_panel=RUNNING)
@@ -505,6 +508,7 @@ app.command("serve-inbound", rich_help_panel=OPERATING)(serve_inbound_command)
 app.add_typer(db_app, name="db", rich_help_panel=OPERATING)
 app.add_typer(outbox_app, name="outbox", rich_help_panel=OPERATING)
 app.add_typer(away_app, name="away", rich_help_panel=OPERATING)
+app.add_typer(accounts_app, name="accounts", rich_help_panel=OPERATING)
 app.add_typer(token_app, name="token", rich_help_panel=OPERATING)
 app.command(rich_help_panel=OPERATING)(doctor)
 app.add_typer(schedules_app, name="schedules", rich_help_panel=OPERATING)

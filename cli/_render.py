@@ -50,10 +50,17 @@ def print_instance(console: Console, instance: Instance) -> None:
 
 
 def history_text(entry: HistoryEntry) -> str:
-    """What one history entry changed, in one line."""
+    """What one history entry changed, in one line (with why, when a rule decided)."""
+    text = _changed(entry)
+    reason = entry.details.get("reason")
+    return f"{text}; why: {reason}" if reason and entry.kind in ("started", "assigned") else text
+
+
+def _changed(entry: HistoryEntry) -> str:
     d = entry.details
     if entry.kind == "started":
-        return f"started in {entry.to_stage}; data {dump(d.get('data', {}))}"
+        owner = f"; owner {d['owner']}" if d.get("owner") else ""
+        return f"started in {entry.to_stage}{owner}; data {dump(d.get('data', {}))}"
     if entry.kind == "transition":
         closed = f" (closed {d['closed']})" if d.get("closed") else ""
         changes = d.get("changes")

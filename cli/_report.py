@@ -60,7 +60,7 @@ __all__ = [  # the options are re-exported for other report commands (``report s
 ]
 
 report_app = typer.Typer(
-    help="Reports: pipeline, funnel, time in stage, stuck leads, losses, owners, forecast.",
+    help="Reports: pipeline, funnel, time in stage, stuck, losses, owners, forecast, fairness.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -243,6 +243,24 @@ def owners(
         report = rp.owners(
             engine, process, version, when, since=_since(since), value_field=value_field
         )
+    emit([report], fmt, html)
+
+
+@report_app.command()
+@handled
+def fairness(
+    db: Db,
+    process: ProcessOpt,
+    version: VersionOpt = None,
+    as_of: AsOf = None,
+    fmt: FormatOpt = Format.table,
+    html: Html = None,
+    since: Since = None,
+) -> None:
+    """Routing fairness: leads per team member against the fair share, deviation, owed turns."""
+    with open_engine(db) as engine:
+        when = _as_of(engine, process, parse_time(as_of, "--as-of"))
+        report = rp.fairness(engine, process, version, when, since=_since(since))
     emit([report], fmt, html)
 
 

@@ -85,7 +85,9 @@ def csv_text(reports: Sequence[Report]) -> str:
     return buffer.getvalue()
 
 
-_PERCENT = frozenset({"conversion", "of_entered", "share", "win_rate", "met_rate"})
+_PERCENT = frozenset(
+    {"conversion", "of_entered", "share", "win_rate", "met_rate", "deviation_share"}
+)
 """Columns of fractions (0.28), printed as percents (28%)."""
 _PERCENT_POINTS = frozenset({"probability"})
 """Columns of percent points (40), printed as percents too (40%)."""

@@ -4,6 +4,7 @@ This package is pure: it reads text and never imports :mod:`leadflow.engine`.
 """
 
 from ._access_model import ACCESS_VERBS, BUILTIN_ROLES, AccessSpec, RoleRule, SharingRule
+from ._account_model import AccountMatch
 from ._base import INT32_MAX
 from ._diff import DefinitionChange, diff_definitions
 from ._durations import format_duration, parse_duration
@@ -56,6 +57,7 @@ __all__ = [
     "INT32_MAX",
     "SEVERITIES",
     "AccessSpec",
+    "AccountMatch",
     "ActivityCriterion",
     "ActivityRequirement",
     "CalendarSpec",

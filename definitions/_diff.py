@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ._account_model import AccountMatch
 from ._model import Criterion, ProcessDefinition, Stage, Transition
 
 __all__ = ["DefinitionChange", "diff_definitions"]
@@ -281,6 +282,13 @@ def _access_changes(old: ProcessDefinition, new: ProcessDefinition) -> Iterator[
         )
 
 
+def _account_match(spec: AccountMatch | None) -> str:
+    if spec is None:
+        return "none"
+    when = f", when {spec.when}" if spec.when else ""
+    return f"by {', '.join(spec.by)}, fuzzy {spec.fuzzy:g}, accounts {spec.accounts}{when}"
+
+
 def diff_definitions(old: ProcessDefinition, new: ProcessDefinition) -> list[DefinitionChange]:
     """Every difference from ``old`` to ``new``: stages, transitions, fields, SLAs, teams, ..."""
     out: list[DefinitionChange] = []
@@ -304,6 +312,11 @@ def diff_definitions(old: ProcessDefinition, new: ProcessDefinition) -> list[Def
     out += _mapping_changes("schedule", "schedule", old.schedules, new.schedules)
     out += _mapping_changes("subscription", "subscription", old.subscriptions, new.subscriptions)
     out += _access_changes(old, new)
+    if old.match_account != new.match_account:
+        shown = f"{_account_match(old.match_account)} -> {_account_match(new.match_account)}"
+        out.append(
+            DefinitionChange("match-account-changed", "match_account", f"match_account: {shown}")
+        )
     if old.routing != new.routing:
         rules = [f"{r.team}" + (f" when {r.when}" if r.when else "") for r in new.routing]
         out.append(

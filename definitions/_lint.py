@@ -5,8 +5,8 @@ rules find what runs but misbehaves: comparisons of a field with a literal of an
 conditions that never hold, transitions that are never taken, SLA marks that cannot act, teams
 nobody routes to, access rules that leave a trigger or a field to no role. Each rule has a
 stable code (``LF`` and three digits: ``LF0xx`` the lint section itself, ``LF1xx`` CEL,
-``LF2xx`` stages and transitions, ``LF3xx`` SLAs, ``LF4xx`` teams, calendars, subscriptions and
-fields), a kebab-case name, a default severity and a section in ``docs/lint.md``.
+``LF2xx`` stages and transitions, ``LF3xx`` SLAs, ``LF4xx`` teams, routing, calendars,
+subscriptions and fields), a kebab-case name, a default severity and a section in ``docs/lint.md``.
 
 A definition silences a code with a reason in its ``lint`` section (see :mod:`._lint_model`).
 """
@@ -22,6 +22,7 @@ from . import (
     _lint_rules_access,
     _lint_rules_cel,
     _lint_rules_flow,
+    _lint_rules_routing,
     _lint_rules_sla,
     _lint_rules_sla_cycles,
     _lint_rules_sla_targets,
@@ -75,6 +76,7 @@ RULES: tuple[Rule, ...] = tuple(
             *_lint_rules_sla_targets.RULES,
             *_lint_rules_sla_cycles.RULES,
             *_lint_rules_access.RULES,
+            *_lint_rules_routing.RULES,
         ),
         key=lambda r: r.code,
     )

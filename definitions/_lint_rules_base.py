@@ -144,6 +144,8 @@ def cel_sites(d: ProcessDefinition) -> Iterator[CelSite]:
     for i, rr in enumerate(d.reroute):
         if rr.when is not None:
             yield CelSite(("reroute", i, "when"), f"reroute rule {i + 1}", rr.when)
+    if d.match_account is not None and d.match_account.when is not None:
+        yield CelSite(("match_account", "when"), "match_account", d.match_account.when)
     for i, t in enumerate(d.transitions):
         if t.auto is not None:
             where = f"transition '{t.name}' auto"

@@ -179,6 +179,8 @@ def _used_fields(d: ProcessDefinition) -> set[str]:
     for site in criterion_sites(d):
         if isinstance(site.criterion, FieldSetCriterion):
             used.add(site.criterion.field_set)
+    if d.match_account is not None:
+        used.update((d.match_account.email_field, d.match_account.company_field))
     for t in d.transitions:
         used.update(t.requires, t.clears)
     for sla in d.slas.values():

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ._access_model import AccessSpec, RoleRule, SharingRule
+from ._account_model import AccountMatch
 from ._checks import Finding
 from ._errors import DefinitionError, Problem
 from ._library import library_path
@@ -236,6 +237,8 @@ def _extension_model_at(path: Path) -> type[BaseModel] | None:
         return LintSettings
     if path == ("access",):
         return AccessSpec
+    if path == ("match_account",):
+        return AccountMatch
     if len(path) == 3 and path[:2] == ("access", "roles"):
         return RoleRule
     if len(path) == 3 and path[:2] == ("access", "sharing"):
@@ -277,7 +280,7 @@ def _describe(path: Path, data: Any) -> str:
     elif len(path) >= 2 and path[0] in _SECTION_WORDS:
         word = _SECTION_WORDS[str(path[0])]
         words.append(f"{word} {path[1] + 1}" if isinstance(path[1], int) else f"{word} '{path[1]}'")
-    elif path and path[0] == "lint":
+    elif path and path[0] in ("lint", "match_account"):
         words.append(".".join(str(p) for p in path[:3]))
     elif path and path[0] == "access":
         words.append(_access_words(path))

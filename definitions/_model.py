@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ._access_model import AccessSpec
+from ._account_model import AccountMatch
 from ._base import (
     INT32_MAX,
     PROCESS_PATTERN,
@@ -381,6 +382,8 @@ class ProcessDefinition(_Model):
     """Rules that pick a team for a new lead (and on reassignment); the first match wins."""
     reroute: tuple[RerouteRule, ...] = ()
     """When a lead is routed again: a change of named fields (the first matching rule wins)."""
+    match_account: AccountMatch | None = None
+    """Before the routing rules: a lead matching an imported account goes to its owner."""
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
     """Cron-like jobs the worker runs: batch releases and SLA digests."""
     subscriptions: dict[Name, SubscriptionSpec] = Field(default_factory=dict)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from ._access_checks import ACCESS_CHECKS
 from ._cel_checks import check_constant_criteria
 from ._checks import CHECKS, Finding, Path
-from ._model import ProcessDefinition
+from ._model import FieldType, ProcessDefinition
 from .expressions import check_expression
 from .suggest import allowed, did_you_mean
 
@@ -189,11 +189,44 @@ def check_teams_and_routing(d: ProcessDefinition) -> Iterator[Finding]:
                 )
         if again.when is not None:
             yield from _cel(d, (*where, "when"), owner, again.when)
+    yield from _account_match(d)
     for name, schedule in d.schedules.items():
         if schedule.release is not None:
             yield from _team(
                 d, ("schedules", name, "release"), f"schedule '{name}'", schedule.release
             )
+
+
+def _account_match(d: ProcessDefinition) -> Iterator[Finding]:
+    """``match_account``: the fields it reads are declared strings; its ``when`` compiles."""
+    spec = d.match_account
+    if spec is None:
+        return
+    if not d.routing:
+        yield Finding(
+            ("match_account",),
+            "match_account: leads that match no account are routed by the routing rules, but "
+            "there are none; add routing: [{team: ...}]",
+            "match-account-without-routing",
+            key=True,
+        )
+    used = {"email_domain": "email_field", "company_name": "company_field"}
+    for way in spec.by:
+        key = used[way]
+        name = getattr(spec, key)
+        path: Path = ("match_account", key)
+        owner = f"match_account (by {way})"
+        if name not in d.fields:
+            hint = did_you_mean(name, d.fields) or f" (fields: {allowed(d.fields)})"
+            yield Finding(path, f"{owner}: unknown field '{name}'{hint}", "unknown-field")
+        elif d.fields[name].type is not FieldType.STRING:
+            yield Finding(
+                path,
+                f"{owner}: field '{name}' is {d.fields[name].type.value}; it must be a string",
+                "match-account-field-type",
+            )
+    if spec.when is not None:
+        yield from _cel(d, ("match_account", "when"), "match_account", spec.when)
 
 
 def check_subscriptions(d: ProcessDefinition) -> Iterator[Finding]:

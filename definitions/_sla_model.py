@@ -437,6 +437,12 @@ class Team(_Model):
     ``queue:<team>`` when absent."""
     share_cap: ShareCap | None = None
     """Route at most this share of leads here (the fast track's 2%)."""
+    catch_up: bool = False
+    """Whether a member the rotation skipped while out of office or at capacity is owed the
+    turn and takes the next leads when available again (``round_robin`` and
+    ``weighted_round_robin``); false: a skipped turn is lost."""
+    catch_up_limit: WholeNumber | None = Field(default=None, ge=1, le=INT32_MAX)
+    """The most turns owed to one member at once (``catch_up: true``); none: no limit."""
 
     @field_validator("members")
     @classmethod

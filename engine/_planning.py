@@ -205,7 +205,9 @@ class Planner:
         owner: str | None,
         actor: str | None,
         at: datetime,
+        reason: str | None = None,
     ) -> Change:
+        """A new lead; ``reason``: why routing gave it this owner (kept in the history)."""
         if not isinstance(lead_id, str) or not lead_id or len(lead_id) > MAX_TEXT:
             issue = FieldIssue(
                 "lead_id", f"must be non-empty text of at most {MAX_TEXT} characters"
@@ -228,6 +230,9 @@ class Planner:
             at,
             1,
         )
+        details: dict[str, Any] = {"data": merged, "owner": owner} if owner else {"data": merged}
+        if reason:
+            details["reason"] = reason
         return self.change(
             compiled,
             None,
@@ -236,7 +241,7 @@ class Planner:
             event_type="leadflow.lead.started",
             at=at,
             actor=actor,
-            details={"data": merged, "owner": owner} if owner else {"data": merged},
+            details=details,
         )
 
     def context(

@@ -211,6 +211,8 @@ class Runtime:
             mine = compiled.team_of.get(row.owner or "")
             if decision.team is None or decision.owner is None or decision.team == mine:
                 return None
+            if decision.account is not None and decision.account.owner == row.owner:
+                return None  # the lead is with its account's owner: a change keeps it there
             decision = self.route(tx, compiled, row, change.at)
             why = f"rerouted: {', '.join(sorted(changed & fields))} changed; {decision.reason}"
             return self.planner.assign(
@@ -233,11 +235,9 @@ class Runtime:
         routed = None
         if change.row.owner is None and compiled.definition.routing:
             routed = self.route(tx, compiled, change.row, change.at, record=False)
-            if routed.owner is not None:
-                row = change.row
-                change = self.planner.start(
-                    compiled, row.lead_id, data, routed.owner, actor, change.at
-                )
+            change = self.planner.start(
+                compiled, change.row.lead_id, data, routed.owner, actor, change.at, routed.reason
+            )
         self.write(tx, change)
         if routed is not None and routed.team is not None:
             RoutingStore.of(tx).record(

@@ -29,6 +29,7 @@ ReportName = Literal[
     "owners",
     "sla",
     "forecast",
+    "fairness",
 ]
 REPORTS: tuple[str, ...] = ReportName.__args__  # type: ignore[attr-defined]
 """The report names: the issue's short ones and the CLI's (``time-in-stage``, ``loss-reasons``)."""
@@ -125,6 +126,7 @@ _RUNNERS: dict[str, _Runner] = {
     "owners": lambda e, p, o: reports.owners(
         e, p, **_pick(o, "version", "as_of", "since", "value_field", "hidden")
     ),
+    "fairness": lambda e, p, o: reports.fairness(e, p, **_pick(o, "version", "as_of", "since")),
     "sla": lambda e, p, o: reports.sla_board(e, p, by=o["by"], **_pick(o, "since", "until")),
     "forecast": lambda e, p, o: reports.forecast(
         e,

@@ -16,7 +16,8 @@ with ``rows`` and ``as_dict()``::
 Values come from a number field (``value_field``; default the first of amount, value,
 deal_value the definition declares), loss reasons from ``lost_reason`` (``loss_field``).
 The SLA board (:func:`sla_board`: met, breached and open clocks per owner or team), the
-hand-off report (:func:`handoff_report`: per hand-off pair, how fast the receiving team acted)
+hand-off report (:func:`handoff_report`: per hand-off pair, how fast the receiving team acted),
+the routing fairness report (:func:`fairness`: leads per team member against the fair share)
 and the reports' charts (:func:`charts_of`: Vega-Lite specs; :func:`chart_figures`: them drawn
 as inline SVG, with the ``charts`` extra) are here too. The work happens in this package's
 private modules; docs/reports.md explains the models.
@@ -35,6 +36,7 @@ from leadflow.engine.reports._board import (
 )
 from leadflow.engine.reports._charts import Chart, charts_of, forecast_charts
 from leadflow.engine.reports._common import ReportError
+from leadflow.engine.reports._fairness import FairnessReport, FairnessRow, fairness
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._format import fmt as format_number
 from leadflow.engine.reports._html import to_html
@@ -74,6 +76,8 @@ __all__ = [
     "BoardCard",
     "BoardColumn",
     "Chart",
+    "FairnessReport",
+    "FairnessRow",
     "ForecastReport",
     "ForecastRow",
     "FunnelReport",
@@ -100,6 +104,7 @@ __all__ = [
     "chart_figures",
     "charts_of",
     "default_as_of",
+    "fairness",
     "forecast",
     "forecast_charts",
     "format_number",

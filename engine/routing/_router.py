@@ -27,7 +27,7 @@ show more once older leads of other teams age out: no online rule can know futur
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Protocol
@@ -43,6 +43,8 @@ from leadflow.engine._clock import as_utc
 from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._contract import DataContract
 from leadflow.engine._criteria import Activity, CelProgram, EvalContext
+from leadflow.engine.routing._account_match import ACCOUNT_TEAM, AccountHit, AccountMatcher
+from leadflow.engine.routing._catch_up import settle
 from leadflow.engine.routing._store import RoutingStore
 from leadflow.engine.sla import BusinessCalendar, build_calendar
 
@@ -81,13 +83,23 @@ class RouteDecision:
     """Where a lead goes: the team, the owner, and why (a sentence for history)."""
 
     team: str | None
-    """The team chosen (None: no rule matched, or no teams)."""
+    """The team chosen (None: no rule matched, or no teams; ``@account``: an account match)."""
     owner: str | None
     """The member, or the team's queue owner, or None."""
     queued: bool
     """True when the owner is a queue (nobody available, or held for a release)."""
     reason: str
     """``round robin in sdr``, ``everyone in sdr at capacity: queued``."""
+    rule: int | None = field(default=None, compare=False)
+    """The routing rule (1 = the first) that chose the team; None when the team was given
+    (a reassignment) or no rule matched."""
+    skipped: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Members passed over on the way to the owner, with why: ``(("ivy", "out of office"),)``
+    (for a queued decision: every member)."""
+    account: AccountHit | None = field(default=None, compare=False)
+    """The account matched (``match_account``): the team is then ``@account``; with another
+    team, the match was set aside because its owner is the current owner (a pass, a
+    reassignment, a reroute keeps such a lead where it is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +174,8 @@ class Router:
             for rule in definition.routing
         )
         self._contract = DataContract(definition)
+        spec = definition.match_account
+        self._accounts = AccountMatcher(spec, types) if spec is not None else None
 
     @staticmethod
     def _plan(
@@ -222,6 +236,8 @@ class Router:
         """
         at = as_utc(at)
         notes: list[str] = []
+        number: int | None = None
+        set_aside: AccountHit | None = None
         if team is not None:
             plan = self._get(team)
         else:
@@ -236,20 +252,45 @@ class Router:
                 activities=list(activities),
                 contract=self._contract,
             )
+            matched = self._by_account(cur, lead, ctx, instance_id, at, exclude, notes)
+            if matched is not None and matched.team == ACCOUNT_TEAM:
+                return matched
+            set_aside = matched.account if matched is not None else None
             found = self._first_rule(cur, ctx, instance_id, at, notes)
             if found is None:
                 why = "no routing rule matched" if self._rules else "no routing rules"
-                return RouteDecision(None, None, False, "; ".join([why, *notes]))
-            plan = found
+                reason = "; ".join([why, *notes])
+                return RouteDecision(None, None, False, reason, account=set_aside)
+            plan, number = found
         decision = self._assign(cur, plan, instance_id, at, exclude)
         if notes:
-            decision = RouteDecision(
-                decision.team,
-                decision.owner,
-                decision.queued,
-                f"{decision.reason} ({'; '.join(notes)})",
-            )
-        return decision
+            decision = replace(decision, reason=f"{decision.reason} ({'; '.join(notes)})")
+        if set_aside is not None:
+            decision = replace(decision, account=set_aside)
+        return replace(decision, rule=number) if number is not None else decision
+
+    def _by_account(
+        self,
+        cur: RoutingStore,
+        lead: Mapping[str, Any],
+        ctx: EvalContext,
+        instance_id: int | None,
+        at: datetime,
+        exclude: str | None,
+        notes: list[str],
+    ) -> RouteDecision | None:
+        """The account owner's decision when the lead matches an account (``match_account``).
+        Never the current owner: then a decision of no team that carries the match set aside
+        (noted; the rules decide)."""
+        hit = self._accounts.match(cur, lead, ctx) if self._accounts is not None else None
+        if hit is None:
+            return None
+        if hit.owner == exclude:
+            notes.append(f"{hit.reason}, but {hit.owner} is the current owner")
+            return RouteDecision(None, None, False, "", account=hit)
+        if instance_id is not None:
+            cur.record(self.process, ACCOUNT_TEAM, instance_id, hit.owner, at)
+        return RouteDecision(ACCOUNT_TEAM, hit.owner, False, hit.reason, account=hit)
 
     def _first_rule(
         self,
@@ -258,8 +299,9 @@ class Router:
         instance_id: int | None,
         at: datetime,
         notes: list[str],
-    ) -> _TeamPlan | None:
-        """The team of the first rule that holds and is under its share cap; notes the rules."""
+    ) -> tuple[_TeamPlan, int] | None:
+        """The team of the first rule that holds and is under its share cap, and the rule's
+        number; notes the rules."""
         for i, (name, program, _) in enumerate(self._rules, start=1):
             if program is not None and not program.run(ctx)[0]:
                 continue
@@ -269,7 +311,7 @@ class Router:
                 notes.append(f"routing rule {i} skipped: {full}")
                 continue
             notes.append(f"routing rule {i}")
-            return candidate
+            return candidate, i
         return None
 
     def _over_share(
@@ -309,26 +351,44 @@ class Router:
             reason = f"{plan.name} is a queue (no members): queued"
             decision = RouteDecision(plan.name, plan.queue, True, reason)
         else:
-            size = len(plan.rotation)
-            pos = cur.advance_pointer(self.process, plan.name, size)
-            loads, unavailable = self._state(cur, plan, at, exclude, hours=True)
-            chosen = self._pick(plan, pos, loads, unavailable)
-            if chosen is None:
-                cur.set_pointer(self.process, plan.name, pos)  # nobody took the turn
-                decision = RouteDecision(
-                    plan.name, plan.queue, True, _nobody(plan.name, unavailable)
-                )
-            else:
-                if chosen != pos:
-                    cur.set_pointer(self.process, plan.name, (chosen + 1) % size)
-                owner = plan.seats[plan.rotation[chosen]].id
-                reason = f"{_STRATEGY[plan.strategy]} in {plan.name}"
-                if plan.strategy == "least_loaded":
-                    reason += f" ({loads[owner]} open leads)"
-                decision = RouteDecision(plan.name, owner, False, reason)
+            decision = self._member(cur, plan, at, exclude)
         if instance_id is not None and decision.owner is not None:
             cur.record(self.process, plan.name, instance_id, decision.owner, at)
         return decision
+
+    def _member(
+        self, cur: RoutingStore, plan: _TeamPlan, at: datetime, exclude: str | None
+    ) -> RouteDecision:
+        """The member the team's strategy (and catch-up) picks at ``at``, or the queue."""
+        size = len(plan.rotation)
+        pos = cur.advance_pointer(self.process, plan.name, size)
+        loads, unavailable = self._state(cur, plan, at, exclude, hours=True)
+        chosen = self._pick(plan, pos, loads, unavailable)
+        if chosen is None:
+            cur.set_pointer(self.process, plan.name, pos)  # nobody took the turn
+            reason = _nobody(plan.name, unavailable)
+            return RouteDecision(plan.name, plan.queue, True, reason, skipped=_listed(unavailable))
+        walk = [plan.seats[plan.rotation[(pos + k) % size]].id for k in range(size)]
+        if plan.strategy == "least_loaded":
+            skipped = _listed(unavailable)
+        else:
+            skipped = _listed(
+                {m: unavailable[m] for m in walk[: (chosen - pos) % size] if m in unavailable}
+            )
+        if plan.team.catch_up and plan.strategy != "least_loaded":
+            owed = settle(cur, self.process, plan.team, plan.name, walk, unavailable, skipped)
+            if owed is not None:
+                cur.set_pointer(self.process, plan.name, pos)  # the turn stays for its member
+                owner, left = owed
+                reason = f"catch-up turn in {plan.name} ({_turns(left)} still owed to {owner})"
+                return RouteDecision(plan.name, owner, False, reason)
+        if chosen != pos:
+            cur.set_pointer(self.process, plan.name, (chosen + 1) % size)
+        owner = plan.seats[plan.rotation[chosen]].id
+        reason = f"{_STRATEGY[plan.strategy]} in {plan.name}"
+        if plan.strategy == "least_loaded":
+            reason += f" ({loads[owner]} open leads)"
+        return RouteDecision(plan.name, owner, False, reason, skipped=skipped)
 
     def _state(
         self, cur: RoutingStore, plan: _TeamPlan, at: datetime, exclude: str | None, *, hours: bool
@@ -412,6 +472,14 @@ def _window(window: timedelta) -> str:
     if window >= _DAY and not window % _DAY:
         return f"{window // _DAY}d"
     return format_duration(window)
+
+
+def _listed(unavailable: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(unavailable.items())
+
+
+def _turns(n: int) -> str:
+    return f"{n} turn" if n == 1 else f"{n} turns"
 
 
 def _nobody(team: str, unavailable: Mapping[str, str]) -> str:

@@ -210,6 +210,46 @@ class RoutingStore:
             (value, process, team),
         )
 
+    def pointer(self, process: str, team: str) -> int:
+        """The team's round-robin pointer (0 when it has none; as this transaction moved it,
+        when it did); read only."""
+        held = self._pending()[1].get((process, team)) if self._tx is not None else None
+        if held is not None:
+            return int(held[0])
+        p = self.param
+        self.cur.execute(
+            f"SELECT pointer FROM lf_team_state WHERE process = {p} AND team = {p}",
+            (process, team),
+        )
+        row = self.cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # -- catch-up ------------------------------------------------------------------------------
+
+    def owed_turns(self, process: str, team: str) -> dict[str, int]:
+        """The turns ``team``'s rotation owes its members (``catch_up: true``): {member: n}."""
+        p = self.param
+        self.cur.execute(
+            f"SELECT member, owed FROM lf_owed_turns WHERE process = {p} AND team = {p}",
+            (process, team),
+        )
+        return {str(m): int(n) for m, n in self.cur.fetchall() if n}
+
+    def set_owed(self, process: str, team: str, member: str, owed: int) -> None:
+        """Store the turns owed to ``member`` (after :meth:`advance_pointer`, which holds the
+        team's row lock); 0 removes the row."""
+        p = self.param
+        key = (process, team, member)
+        self.cur.execute(
+            f"DELETE FROM lf_owed_turns WHERE process = {p} AND team = {p} AND member = {p}", key
+        )
+        if owed > 0:
+            self.cur.execute(
+                "INSERT INTO lf_owed_turns (process, team, member, owed) "
+                f"VALUES ({p}, {p}, {p}, {p})",
+                (*key, owed),
+            )
+
     # -- decisions -----------------------------------------------------------------------------
 
     def routed(

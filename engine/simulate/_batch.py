@@ -66,10 +66,15 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
                     routed = None
                     if op.owner is None and compiled.definition.routing:
                         routed = engine.runtime.route(tx, compiled, change.row, op.at, record=False)
-                        if routed.owner is not None:
-                            change = planner.start(
-                                compiled, op.lead_id, op.data, routed.owner, op.actor, op.at
-                            )
+                        change = planner.start(
+                            compiled,
+                            op.lead_id,
+                            op.data,
+                            routed.owner,
+                            op.actor,
+                            op.at,
+                            routed.reason,
+                        )
                     if not tx.apply([change]):
                         raise StorageError(f"simulate: cannot start {op.lead_id}")
                     if routed is not None and routed.team is not None:

@@ -131,8 +131,9 @@ class Store:
             raise StorageError(f"{what}: the database failed: {exc.__cause__ or exc}") from exc
 
     @contextmanager
-    def transaction(self, what: str) -> Iterator[Tx]:
-        """A DBAPI transaction committed on success; DBAPI errors become :class:`StorageError`."""
+    def transaction(self, what: str, *, commit: bool = True) -> Iterator[Tx]:
+        """A DBAPI transaction committed on success (rolled back whatever happens with
+        ``commit=False``: a dry run); DBAPI errors become :class:`StorageError`."""
         raw = self._checkout(what)
         healthy = False  # the connection ended its transaction cleanly: it may be kept
         try:
@@ -140,9 +141,12 @@ class Store:
             try:
                 tx = Tx(self, cursor)
                 yield tx
-                for hook in tx.before_commit:
-                    hook()
-                raw.commit()
+                if commit:
+                    for hook in tx.before_commit:
+                        hook()
+                    raw.commit()
+                else:
+                    raw.rollback()
                 healthy = True
             except BaseException:
                 with suppress(self.dbapi_error):  # a lost connection cannot roll back

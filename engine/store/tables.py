@@ -11,6 +11,8 @@ import sqlalchemy as sa
 __all__ = [
     "APPEND_ONLY",
     "SCHEMA_REVISION",
+    "account_lists",
+    "accounts",
     "activities",
     "away",
     "batch_items",
@@ -26,6 +28,7 @@ __all__ = [
     "metadata",
     "migration_runs",
     "outbox",
+    "owed_turns",
     "routes",
     "schedule_runs",
     "team_state",
@@ -34,7 +37,7 @@ __all__ = [
     "workers",
 ]
 
-SCHEMA_REVISION = "0006_board_views_batches"
+SCHEMA_REVISION = "0007_routing_state"
 """The Alembic head this code expects; a test checks it matches ``migrations/versions``."""
 
 metadata = sa.MetaData(
@@ -206,6 +209,44 @@ team_state = sa.Table(
     sa.Column("team", sa.String(64), primary_key=True),
     sa.Column("pointer", sa.Integer, nullable=False, comment="round-robin position"),
 )
+
+owed_turns = sa.Table(
+    "lf_owed_turns",
+    metadata,
+    sa.Column("process", sa.String(64), primary_key=True),
+    sa.Column("team", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(255), primary_key=True),
+    sa.Column("owed", sa.Integer, nullable=False, comment="turns the rotation owes"),
+)
+"""Fair catch-up (``catch_up: true``): turns a team's rotation owes each member it skipped
+while out of office or at capacity; written under the team's ``lf_team_state`` row lock."""
+
+accounts = sa.Table(
+    "lf_accounts",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("list", sa.String(64), nullable=False, comment="the account list's name"),
+    sa.Column("account", sa.String(255), nullable=False, comment="the CRM's account id"),
+    sa.Column("name", sa.String(255)),
+    sa.Column("name_key", sa.String(255), comment="the name normalised for matching"),
+    sa.Column("domain", sa.String(255)),
+    sa.Column("owner", sa.String(255), nullable=False),
+    sa.Column("imported_at", _When, nullable=False),
+    sa.UniqueConstraint("list", "account"),
+    sa.Index(None, "list", "domain"),
+    sa.Index(None, "list", "name_key"),
+)
+"""Accounts imported from the CRM (``leadflow accounts import``) that ``match_account`` matches
+leads against, by email domain or normalised company name, in named lists."""
+
+account_lists = sa.Table(
+    "lf_account_lists",
+    metadata,
+    sa.Column("list", sa.String(64), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False, comment="one more at every import"),
+    sa.Column("imported_at", _When, nullable=False),
+)
+"""One row per account list: its revision tells routing when to read the list's names again."""
 
 routes = sa.Table(
     "lf_routes",

@@ -512,3 +512,22 @@ def test_passing_a_lead_on_over_http(api: Api) -> None:
     assert passed.json()["owner"] != "sdr_ana"
     assert api.history("ps") == seen + 1
     assert api.engine.history(PROCESS, "ps")[-1].details["reason"].startswith("passed: out")
+
+
+def test_the_fairness_report_answers_per_member(api: Api) -> None:
+    """GET /reports/fairness lists each sdr member's routed leads against the fair share; a
+    rep may not read the aggregate reports."""
+    api.start("l1", owner=None)
+    response = api.http.get(
+        "/api/v1/reports/fairness", params={"process": PROCESS}, headers=api.as_("manager")
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["report"] == "fairness"
+    members = {r["member"]: r for r in body["rows"] if r["team"] == "sdr"}
+    assert set(members) >= {"sdr_ana", "sdr_ben", "sdr_cleo"}
+    assert sum(r["assigned"] for r in body["rows"]) == 1
+    refused = api.http.get(
+        "/api/v1/reports/fairness", params={"process": PROCESS}, headers=api.as_("rep")
+    )
+    assert refused.status_code == 403

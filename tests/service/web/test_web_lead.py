@@ -160,3 +160,13 @@ def test_assigning_from_the_lead_page_obeys_the_access_rules(web: WebApp) -> Non
     claimed = client.post(f"{url}/assign", data={"csrf": csrf_of(page), "owner_to": "sdr_ana"})
     assert claimed.status_code == 303
     assert web.engine.get(PROCESS, "free").owner == "sdr_ana"
+
+
+def test_a_routed_lead_shows_why_it_got_its_owner(web: WebApp) -> None:
+    """A lead the routing rules gave an owner shows the rule's reason in its timeline."""
+    web.start("l9", owner=None)
+    reason = web.engine.history(PROCESS, "l9")[0].details["reason"]
+    assert "sdr" in reason
+    page = web.signed_in("admin").get(f"/app/p/{PROCESS}/leads/l9")
+    assert page.status_code == 200
+    assert f"<li>why: {reason}</li>" in page.text
