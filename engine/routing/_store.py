@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from leadflow.definitions import LeadflowError
 from leadflow.engine._clock import as_utc
 from leadflow.engine._errors import StorageError
-from leadflow.engine.store import Store, Tx
+from leadflow.engine.store import Store, StoreView, Tx
 from leadflow.engine.store.tables import away as away_table
 
 __all__ = [
@@ -66,7 +66,7 @@ class RoutingStore:
 
     __slots__ = ("_dec", "_enc", "_memo", "_tx", "cur", "param")
 
-    def __init__(self, cur: Any, store: Store, memo: dict[Any, Any] | None = None) -> None:
+    def __init__(self, cur: Any, store: StoreView, memo: dict[Any, Any] | None = None) -> None:
         self.cur = cur
         self.param = store.param
         self._enc = store.encode_time

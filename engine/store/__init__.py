@@ -22,15 +22,14 @@ from leadflow.engine.store._outbox_admin import DELIVERY_STATUSES, BacklogRow, D
 from leadflow.engine.store._outbox_store import ClaimedRow, OutboxStore
 from leadflow.engine.store._saved_views import InvalidView, SavedView, SavedViews
 from leadflow.engine.store._store import (
-    WAKEUP_CHANNEL,
     Change,
     DueTimer,
     InstanceRow,
     Store,
-    Tx,
     dumps,
 )
 from leadflow.engine.store._tokens import ROLES, InvalidToken, TokenInfo, TokenStore, UnknownToken
+from leadflow.engine.store._tx import WAKEUP_CHANNEL, StoreView, Tx
 from leadflow.engine.store._upgrade import UPGRADES, current, head, upgrade
 
 __all__ = [
@@ -56,6 +55,7 @@ __all__ = [
     "SavedView",
     "SavedViews",
     "Store",
+    "StoreView",
     "StoredAnswer",
     "TokenInfo",
     "TokenStore",
