@@ -30,6 +30,7 @@ ReportName = Literal[
     "sla",
     "forecast",
     "fairness",
+    "handoffs",
 ]
 REPORTS: tuple[str, ...] = ReportName.__args__  # type: ignore[attr-defined]
 """The report names: the issue's short ones and the CLI's (``time-in-stage``, ``loss-reasons``)."""
@@ -55,10 +56,11 @@ def report(
 ) -> dict[str, Any]:
     """One report of ``process`` as of ``as_of`` (default: now), as ``leadflow report`` prints
     it with ``--format json``. ``stuck`` lists leads, so it needs a role that reads leads;
-    ``sla`` is the SLA board, which every role may read. Fields the caller's role may not read
+    ``sla`` is the SLA board and ``handoffs`` the hand-off report (per hand-off pair, how fast
+    the receiving team acted), which every role may read. Fields the caller's role may not read
     are never used: a report leaves out the values of a hidden value field (and the reasons of
     a hidden loss field), and naming a hidden ``value_field`` is 403."""
-    verb = {"stuck": "lead_reports", "sla": "board"}.get(name, "reports")
+    verb = {"stuck": "lead_reports", "sla": "board", "handoffs": "board"}.get(name, "reports")
     definition = engine.definition(process)
     require(actor, verb, None, definition)
     hidden = hidden_fields(actor.role, definition)
@@ -128,6 +130,7 @@ _RUNNERS: dict[str, _Runner] = {
     ),
     "fairness": lambda e, p, o: reports.fairness(e, p, **_pick(o, "version", "as_of", "since")),
     "sla": lambda e, p, o: reports.sla_board(e, p, by=o["by"], **_pick(o, "since", "until")),
+    "handoffs": lambda e, p, o: reports.handoff_report(e, p, **_pick(o, "since", "until")),
     "forecast": lambda e, p, o: reports.forecast(
         e,
         p,

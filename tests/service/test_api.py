@@ -531,3 +531,23 @@ def test_the_fairness_report_answers_per_member(api: Api) -> None:
         "/api/v1/reports/fairness", params={"process": PROCESS}, headers=api.as_("rep")
     )
     assert refused.status_code == 403
+
+
+def test_the_handoff_report_answers_per_pair(api: Api) -> None:
+    """GET /reports/handoffs gives, per SLA and hand-off pair, how fast the receiving team
+    acted; like the SLA board, every role may read it."""
+    handoff = Path(__file__).parents[1] / "definitions" / "sla" / "handoff.yaml"
+    api.engine.deploy(handoff)
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    api.engine.start("sla-handoff", "H1", owner="mkt-queue", at=t0)
+    api.engine.assign("sla-handoff", "H1", "sam", at=t0 + timedelta(minutes=10))
+    api.engine.record("sla-handoff", "H1", "call", at=t0 + timedelta(minutes=40))
+    for role in ("manager", "rep", "board"):
+        response = api.http.get(
+            "/api/v1/reports/handoffs", params={"process": "sla-handoff"}, headers=api.as_(role)
+        )
+        assert response.status_code == 200, (role, response.text)
+    rows = {(r["policy"], r["from_team"], r["to_team"]): r for r in response.json()["rows"]}
+    pair = rows[("mkt_to_sdr", "marketing", "sdr")]
+    assert (pair["count"], pair["met"], pair["breached"]) == (1, 1, 0)
+    assert pair["median_seconds"] == 1800.0
