@@ -39,14 +39,19 @@ _COLUMNS = (
     "pending",
     "met_rate",
     "median_response",
+    "median_response_calendar",
     "p90_response",
+    "p90_response_calendar",
     "reassigned",
 )
 _CSV_COLUMNS = (*_COLUMNS, "target", "cycles")
 """CSV keeps the table's columns first; the columns added later come at the end."""
 
-_DROP = ("stopped", "pending", "handled", "p90_response")
-"""At a narrow terminal these go first; the owner, policy, met, met rate and median stay."""
+_DROP = ("stopped", "pending", "handled", "p90_response_calendar", "p90_response")
+"""At a narrow terminal these go first; the owner, policy, met, met rate and the median in
+business and in calendar time stay."""
+_HEADERS = {"median_response_calendar": "calendar median", "p90_response_calendar": "calendar p90"}
+"""Response times in calendar (wall) time, beside the business-time ones."""
 
 
 def _shown(board: SlaBoard) -> list[str]:
@@ -66,7 +71,7 @@ def _cell(name: str, row: dict[str, Any]) -> Text:
         return Text(str(value or "(nobody)"))
     if name == "met_rate":
         return Text(percent(value))
-    if name in ("median_response", "p90_response"):
+    if name in ("median_response", "p90_response", *_HEADERS):
         return Text(duration(value))
     return Text("" if value is None else str(value))
 
@@ -78,7 +83,10 @@ def _rows(board: SlaBoard) -> list[list[Text]]:
 
 def _columns(board: SlaBoard) -> list[tuple[str, bool]]:
     return [
-        (board.by if name == "owner" else name.replace("_", " "), name in _NUMBERS)
+        (
+            board.by if name == "owner" else _HEADERS.get(name, name.replace("_", " ")),
+            name in _NUMBERS,
+        )
         for name in _shown(board)
     ]
 

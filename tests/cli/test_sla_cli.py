@@ -156,3 +156,21 @@ def test_report_handoffs_gives_each_pair_in_every_format(tmp_path: Path) -> None
     bad = runner.invoke(app, [*base, "--since", "soon"])
     assert bad.exit_code == 1
     assert "--since" in bad.output
+
+
+def test_report_sla_shows_calendar_time_beside_business_time(db: str) -> None:
+    """The table and the CSV give response times in business and in calendar time side by
+    side; at 80 columns the calendar median stays beside the business median."""
+    wide = runner.invoke(app, ["report", "sla", "--db", db, "-p", P], env={"COLUMNS": "200"})
+    assert wide.exit_code == 0, wide.output
+    top = next(line for line in wide.output.splitlines() if "calendar" in line).split()
+    # headers wrap in two lines: "median / response", "calendar / median", "p90 / response"...
+    start = top.index("median")
+    assert top[start : start + 4] == ["median", "calendar", "p90", "calendar"], wide.output
+    narrow = runner.invoke(app, ["report", "sla", "--db", db, "-p", P], env={"COLUMNS": "80"})
+    assert "calendar" in narrow.output
+    assert all(len(line) <= 80 for line in narrow.output.splitlines())
+    csv_out = runner.invoke(app, ["report", "sla", "--db", db, "-p", P, "--format", "csv"])
+    head, *rows = [line.split(",") for line in csv_out.output.splitlines()]
+    ann = dict(zip(head, next(r for r in rows if r[:2] == ["ann", "respond"]), strict=True))
+    assert float(ann["median_response_calendar"]) == 600.0  # the call came 10 minutes in
