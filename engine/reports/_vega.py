@@ -67,11 +67,11 @@ def to_svg(chart_id: str, title: str, spec: dict[str, Any]) -> str:
     return _MARK.sub(_titled, svg)
 
 
-def spec_data(chart_id: str, title: str, spec: dict[str, Any]) -> str:
-    """The spec as a ``<script type="application/json">`` data block, its ``description``
-    the chart's title (the name Vega gives the drawn view); ``<``, ``>`` and ``&`` are
-    written as JSON escapes, so the block's text never holds markup."""
-    text = json.dumps({**spec, "description": title}, separators=(",", ":"), sort_keys=True)
+def spec_data(chart_id: str, spec: dict[str, Any]) -> str:
+    """The spec as a ``<script type="application/json">`` data block, ``<``, ``>`` and ``&``
+    written as JSON escapes, so the block's text never holds markup (the page script names
+    the drawn view by the figure's caption)."""
+    text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" data-chart-spec="{escape(chart_id)}">{text}</script>'
 
@@ -86,7 +86,7 @@ def figure(chart: Chart, *, spec: bool = False) -> str:
     else:
         body = to_svg(chart.id, chart.title, chart.spec)
         if spec:
-            body += spec_data(chart.id, chart.title, chart.spec)
+            body += spec_data(chart.id, chart.spec)
     return f'<figure class="chart">{caption}{body}</figure>'
 
 

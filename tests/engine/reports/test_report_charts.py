@@ -163,7 +163,7 @@ def test_the_specs_a_page_script_draws_are_inert_data_and_highlight_on_click() -
     assert "<" not in found.group(1)
     assert ">" not in found.group(1)
     spec = json.loads(found.group(1))
-    assert spec["description"] == "Open leads by stage"
+    assert spec == rp.charts_of(report)[0].spec
     assert evil in found.group(1).encode().decode("unicode_escape")
     assert spec["params"] == [
         {"name": "pick", "select": {"type": "point", "fields": ["label"]}, "views": ["bars"]}
