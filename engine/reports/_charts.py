@@ -3,7 +3,10 @@
 One function per report returns its :class:`Chart` list; a chart without data has no spec and
 says why instead (a drawn empty chart tells nothing). Counts get whole-number ticks; other axes
 keep Vega's own tick format, which shows 0.25 as "0.25". Every mark carries a ``description``
-(the text a screen reader and the tooltip give) and a ``tooltip``.
+(the text a screen reader and the tooltip give) and a ``tooltip``. Where a script draws
+the spec (the web app's map page), a click on a bar (or on a legend entry of grouped
+columns) highlights it and dims the others; shift-click adds to the highlight, a click on
+empty space clears it. Drawn offline, nothing is highlighted: every mark keeps full opacity.
 
 :mod:`._vega` renders the specs to SVG offline (vl-convert); the HTML report and the web app's
 process map both draw these charts. altair and vl-convert are the ``charts`` extra: they are
@@ -78,6 +81,21 @@ def _config(chart: Any) -> dict[str, Any]:
     return spec
 
 
+DIMMED = 0.3
+"""The opacity of the marks a highlight leaves out."""
+
+
+def _highlight(field: str, *, legend: bool = False) -> tuple[Any, Any]:
+    """A point selection ``pick`` of ``field`` (chosen by click, or on the legend) and the
+    opacity encoding that dims the marks outside it (none are dimmed while it is empty)."""
+    import altair as alt
+
+    pick = alt.selection_point(
+        name="pick", fields=[field], bind="legend" if legend else alt.Undefined
+    )
+    return pick, alt.condition(pick, alt.value(1.0), alt.value(DIMMED))
+
+
 def _bar(label: str, value: int, text: str, note: str) -> dict[str, Any]:
     """A row of :func:`_bars`."""
     return {"label": label, "value": value, "text": text, "note": note}
@@ -107,7 +125,12 @@ def _bars(
         tooltip=alt.Tooltip("note:N", title=value_title),
     )
     text = base.mark_text(align="left", dx=4, color="#1e293b").encode(text="text:N")
-    spec = _config((base.mark_bar(color=color) + text).properties(width=WIDTH))
+    pick, opacity = _highlight("label")
+    # a named layer: altair would name it at random, and the spec is a cache key
+    bars = (
+        base.mark_bar(color=color).add_params(pick).encode(opacity=opacity).properties(name="bars")
+    )
+    spec = _config((bars + text).properties(width=WIDTH))
     return Chart(chart_id, title, spec)
 
 
@@ -158,7 +181,13 @@ def _time(r: TimeInStageReport) -> list[Chart]:
         description=alt.Description("note:N"),
         tooltip=alt.Tooltip("note:N", title="Days in stage"),
     )
-    bar = base.mark_bar(color=PALETTE[0], height=14).encode(x=alt.X("median:Q", title="Days"))
+    pick, opacity = _highlight("label")
+    bar = (
+        base.mark_bar(color=PALETTE[0], height=14)
+        .properties(name="bars")
+        .add_params(pick)
+        .encode(x=alt.X("median:Q", title="Days"), opacity=opacity)
+    )
     rule = base.mark_rule(color=PALETTE[1], strokeWidth=3).encode(x="median:Q", x2="p90:Q")
     tick = base.mark_tick(color=PALETTE[1], thickness=3).encode(x="p90:Q")
     return [Chart("time-in-stage", title, _config((bar + rule + tick).properties(width=WIDTH)))]
@@ -218,10 +247,13 @@ def _columns(
     ]
     if not any(row["value"] for row in rows):
         return Chart(chart_id, title, None, "Nothing expected in these periods.")
+    pick, opacity = _highlight("series", legend=True)
     chart = (
         alt.Chart(alt.InlineData(values=rows))
         .mark_bar()
+        .add_params(pick)
         .encode(
+            opacity=opacity,
             x=alt.X("period:N", sort=None, title=None, axis=alt.Axis(labelAngle=0)),
             xOffset=alt.XOffset("series:N", sort=None),
             y=alt.Y("value:Q", title=title),

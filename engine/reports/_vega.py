@@ -4,6 +4,11 @@ The SVG is Vega's own (axes, ticks and labels laid out by Vega), with three addi
 root ``<svg>`` gets ``class="chart"``, ``data-chart="ID"``, ``role="img"`` and the title as
 its ``aria-label``; and every mark that Vega describes (``aria-label``) also gets a ``<title>``
 child, which browsers show as a tooltip, with no script. Nothing refers to another host.
+
+With ``spec=True`` (the web app's map page) each figure also carries its Vega-Lite spec as
+data, ``<script type="application/json" data-chart-spec="ID">`` (never run by the browser,
+and written so that no ``</script>`` can end it early), which a page script may draw as an
+interactive view in place of the SVG; the SVG stays where the script does not run.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 from leadflow.engine.reports._charts import Chart
 
-__all__ = ["MISSING", "available", "figure", "figures", "to_svg"]
+__all__ = ["MISSING", "available", "figure", "figures", "spec_data", "to_svg"]
 
 MISSING = "Charts need the charts extra (pip install 'leadflow[charts]'): the tables follow."
 """What a page says instead of a chart when altair or vl-convert is not installed."""
@@ -62,20 +67,33 @@ def to_svg(chart_id: str, title: str, spec: dict[str, Any]) -> str:
     return _MARK.sub(_titled, svg)
 
 
-def figure(chart: Chart) -> str:
-    """The chart as ``<figure>``: its title as the caption, then the SVG, or a sentence when
-    there is no data (``<p class="no-data">``) or no chart library."""
+def spec_data(chart_id: str, spec: dict[str, Any]) -> str:
+    """The spec as a ``<script type="application/json">`` data block, ``<``, ``>`` and ``&``
+    written as JSON escapes, so the block's text never holds markup (the page script names
+    the drawn view by the figure's caption)."""
+    text = json.dumps(spec, separators=(",", ":"), sort_keys=True)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/json" data-chart-spec="{escape(chart_id)}">{text}</script>'
+
+
+def figure(chart: Chart, *, spec: bool = False) -> str:
+    """The chart as ``<figure>``: its title as the caption, then the SVG (and with ``spec``
+    its spec as data, see the module's docstring), or a sentence when there is no data
+    (``<p class="no-data">``) or no chart library."""
     caption = f"<figcaption>{escape(chart.title)}</figcaption>"
     if chart.spec is None:
         body = f'<p class="no-data" data-chart="{escape(chart.id)}">{escape(chart.empty)}</p>'
     else:
         body = to_svg(chart.id, chart.title, chart.spec)
+        if spec:
+            body += spec_data(chart.id, chart.spec)
     return f'<figure class="chart">{caption}{body}</figure>'
 
 
-def figures(build: Callable[[], list[Chart]]) -> str:
-    """The figures of the charts ``build`` makes; one sentence instead when altair or
-    vl-convert is not installed (``build`` is then not called)."""
+def figures(build: Callable[[], list[Chart]], *, spec: bool = False) -> str:
+    """The figures of the charts ``build`` makes (with ``spec``: carrying their specs); one
+    sentence instead when altair or vl-convert is not installed (``build`` is then not
+    called)."""
     if not available():
         return f'<p class="no-data">{escape(MISSING)}</p>'
-    return "".join(figure(chart) for chart in build())
+    return "".join(figure(chart, spec=spec) for chart in build())

@@ -1,6 +1,8 @@
 """The process map's reports as charts: pipeline, funnel, time in stage, stuck, loss reasons,
 owners and the forecast, the same charts ``leadflow report --html`` draws (Vega-Lite specs
-rendered to inline SVG on the server, so the page runs no chart script and fetches nothing).
+rendered to inline SVG on the server). Each figure also carries its spec as JSON data, which
+``static/charts.js`` draws with the vendored Vega (``static/vendor/``) as an interactive view
+(tooltips, highlight on click) in place of the SVG; without script the SVG stays.
 
 The reports run with the role's hidden fields left out, as the API's do; the stuck leads,
 a report that lists leads, is drawn (as counts per stage) only for roles that read such
@@ -78,5 +80,5 @@ def _section(
     except reports.ReportError as exc:
         return ReportSection(anchor, title, Markup(""), str(exc))
     # the figures are SVG from vl-convert and text escaped by the charts module
-    figures = reports.chart_figures(lambda: reports.charts_of(report, titles))
+    figures = reports.chart_figures(lambda: reports.charts_of(report, titles), spec=True)
     return ReportSection(anchor, title, Markup(figures), report=report)

@@ -4,6 +4,7 @@ empty axes and labelled an owner with 16 wins "0 won")."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -139,3 +140,39 @@ def test_stuck_leads_are_drawn_under_the_stage_titles_given() -> None:
     assert drawn.spec is not None
     svg = _vega.to_svg(drawn.id, drawn.title, drawn.spec)
     assert "<title>New lead: 2 stuck leads</title>" in svg
+
+
+def test_the_specs_a_page_script_draws_are_inert_data_and_highlight_on_click() -> None:
+    """With ``spec`` a figure carries its spec as JSON data that no text of the report can
+    end early (a stage titled ``</script>`` stays data); the bars' spec highlights the one
+    clicked, the grouped columns' the legend's entry; the static report carries no spec and
+    its SVG dims no bar."""
+    evil = "</script><script>alert(1)</script> & co"
+    report = rp.PipelineReport(
+        process="deals",
+        version=1,
+        as_of=AS_OF,
+        value_field=None,
+        rows=(rp.PipelineRow("s0", evil, 2, 0.0, None, 0.0, None),),
+    )
+    html = _vega.figures(lambda: rp.charts_of(report), spec=True)
+    found = re.search(
+        r'<script type="application/json" data-chart-spec="pipeline">(.*?)</script>', html
+    )
+    assert found is not None
+    assert "<" not in found.group(1)
+    assert ">" not in found.group(1)
+    spec = json.loads(found.group(1))
+    assert spec == rp.charts_of(report)[0].spec
+    assert evil in found.group(1).encode().decode("unicode_escape")
+    assert spec["params"] == [
+        {"name": "pick", "select": {"type": "point", "fields": ["label"]}, "views": ["bars"]}
+    ]
+    assert spec["layer"][0]["encoding"]["opacity"]["condition"]["param"] == "pick"
+    assert json.dumps(rp.charts_of(report)[0].spec) == json.dumps(rp.charts_of(report)[0].spec)
+    columns = rp.charts_of(forecast([0.25, 0.1]))[1].spec
+    assert columns is not None
+    assert columns["params"][0]["bind"] == "legend"
+    static = rp.to_html([report])
+    assert "data-chart-spec" not in static
+    assert 'opacity="0.3"' not in chart(static, "pipeline")

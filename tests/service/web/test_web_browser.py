@@ -62,8 +62,12 @@ def nothing_from_other_hosts() -> Iterator[None]:
     assert FOREIGN == [], f"requests to other hosts: {FOREIGN}"
 
 
-def _page(browser: Any, web: WebApp, width: int = 1280, height: int = 800) -> Any:
-    context = browser.new_context(base_url=web.url, viewport={"width": width, "height": height})
+def _page(
+    browser: Any, web: WebApp, width: int = 1280, height: int = 800, *, script: bool = True
+) -> Any:
+    context = browser.new_context(
+        base_url=web.url, viewport={"width": width, "height": height}, java_script_enabled=script
+    )
     context.on("request", _note_foreign)
     return context.new_page()
 
@@ -270,8 +274,11 @@ def test_the_map_page_is_accessible(browser: Any, web: WebApp, shots: Path) -> N
     page.goto(BOARD)
     page.get_by_role("link", name="Process map and reports").click()
     expect(page.get_by_role("heading", name="Time in stage")).to_be_visible()
-    expect(page.get_by_role("img", name="Open leads by stage")).to_be_visible()
-    expect(page.get_by_role("img", name="Funnel, all cohorts")).to_be_visible()
+    expect(page.get_by_role("figure", name="Open leads by stage")).to_be_visible()
+    expect(page.get_by_role("figure", name="Funnel, all cohorts")).to_be_visible()
+    specs = page.locator("script[data-chart-spec]").count()
+    assert specs >= 2
+    expect(page.locator("figure[data-drawn='view']")).to_have_count(specs)
     assert _serious(page) == []
     page.screenshot(path=shots / "map.png", full_page=True)
     page.context.close()
@@ -344,3 +351,72 @@ def test_without_server_sent_events_the_board_falls_back_to_polling(
     web.start("late")
     expect(watcher.locator("#card-late")).to_be_visible(timeout=2000)
     watcher.context.close()
+
+
+def _watch_errors(page: Any) -> list[str]:
+    """Console errors, page errors and Content-Security-Policy violations of ``page``."""
+    problems: list[str] = []
+
+    def console(message: Any) -> None:
+        # the app has no favicon; the browser's own request for one is no fault of the page
+        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+            problems.append(f"{message.text} at {message.location['url']}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.expose_function("reportViolation", lambda text: problems.append(f"CSP: {text}"))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', function (e) {"
+        " window.reportViolation(e.violatedDirective + ' ' + e.blockedURI); });"
+    )
+    return problems
+
+
+def test_the_map_charts_are_interactive_under_the_pages_policy(
+    browser: Any, web: WebApp, shots: Path
+) -> None:
+    """With script, the map's charts are drawn by the vendored Vega in place of the server's
+    SVG: hovering a bar shows its value in a tooltip, a click on it dims the other bars, and
+    nothing breaks the page's Content-Security-Policy (no eval, no inline style)."""
+    web.start("l1")
+    web.start("l2")
+    page = _page(browser, web)
+    problems = _watch_errors(page)
+    _sign_in(page, web.tokens["manager"])
+    page.goto(f"{BOARD}/map")
+    figure = page.locator("figure.chart").filter(has=page.locator("[data-chart-view='pipeline']"))
+    expect(figure).to_have_attribute("data-drawn", "view")
+    view = figure.locator("[data-chart-view='pipeline'] svg.marks")
+    expect(view).to_have_attribute("aria-label", "Open leads by stage")
+    expect(figure.locator("svg.chart")).to_have_count(0)  # the fallback SVG made way
+    bars = view.locator("path[aria-roledescription='bar']")
+    labels = bars.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    index = next(i for i, label in enumerate(labels) if label.endswith("2 leads"))
+    stage = labels[index].split(":")[0]
+    full = bars.nth(index)
+    full.hover()
+    tooltip = page.locator("#vg-tooltip-element")
+    expect(tooltip).to_be_visible()
+    expect(tooltip).to_have_text(f"{stage}: 2 leads")
+    full.click()
+    expect(full).not_to_have_attribute("opacity", "0.3")
+    assert len(labels) > 1
+    other = bars.nth(0 if index else 1)
+    expect(other).to_have_attribute("opacity", "0.3")
+    page.screenshot(path=shots / "map-tooltip.png", full_page=True)
+    assert _serious(page) == []
+    assert problems == []
+    page.context.close()
+
+
+def test_without_script_the_map_keeps_the_server_drawn_charts(browser: Any, web: WebApp) -> None:
+    """Without script the map's charts are the server's SVG images, named by their titles,
+    and their specs stay inert data (axe needs script: the other map tests run it)."""
+    web.start("l1")
+    page = _page(browser, web, script=False)
+    _sign_in(page, web.tokens["manager"])
+    page.goto(f"{BOARD}/map")
+    expect(page.get_by_role("img", name="Open leads by stage")).to_be_visible()
+    expect(page.locator("[data-chart-view]")).to_have_count(0)
+    expect(page.locator("script[data-chart-spec='pipeline']")).to_have_count(1)
+    page.context.close()

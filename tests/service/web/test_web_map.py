@@ -91,3 +91,31 @@ def test_the_map_obeys_hidden_fields_and_lead_listing_rules(web: WebApp) -> None
     assert "12845" not in board.text
     assert "The board role does not read reports that list leads." in board.text
     assert 'data-chart="stuck"' not in board.text
+
+
+def test_the_map_ships_its_chart_scripts_and_specs_from_its_own_host(web: WebApp) -> None:
+    """The map loads Vega and its chart script from the app itself (the page's policy allows
+    no other host and no eval), each drawn chart carries its spec as JSON data, and the
+    vendored files are served with their licences."""
+    web.start("l1")
+    client = web.signed_in("manager")
+    page = client.get(MAP)
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    assert "unsafe" not in policy
+    scripts = re.findall(r'<script src="([^"]+)"', page.text)
+    assert scripts[:4] == [
+        "/app/static/vendor/vega.min.js",
+        "/app/static/vendor/vega-lite.min.js",
+        "/app/static/vendor/vega-embed.min.js",
+        "/app/static/charts.js",
+    ]
+    specs = re.findall(r'<script type="application/json" data-chart-spec="([^"]+)">', page.text)
+    drawn = re.findall(r'<svg [^>]*class="chart" data-chart="([^"]+)"', page.text)
+    assert "pipeline" in specs
+    assert specs == drawn  # one spec per server-drawn chart, none for a "no data" sentence
+    assert not re.search(r"<script>", page.text)  # no inline executable script
+    for path in [*scripts, "/app/static/vendor/LICENSE.vega", "/app/static/vendor/README.md"]:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert len(answer.content) > 500, path
