@@ -30,6 +30,8 @@ LIFETIME = 25.0
 """Seconds a stream lasts before the browser reconnects."""
 KEEPALIVE = 15.0
 """Seconds of silence after which a stream sends a comment."""
+CHECK = 1.0
+"""Seconds between a stream's checks that its browser is still there."""
 
 
 class ChangeFeed:
@@ -87,20 +89,27 @@ async def _stream(feed: ChangeFeed, request: Request) -> AsyncIterator[str]:
     deadline = loop.time() + LIFETIME
     yield "retry: 1000\n\n"
     changes = feed.listen()
+    pending: asyncio.Task[int] | None = None
     try:
-        pending: asyncio.Task[int] | None = None
+        sent = loop.time()
         while (left := deadline - loop.time()) > 0 and not await request.is_disconnected():
             if pending is None:
                 pending = asyncio.ensure_future(anext(changes))
-            done, _ = await asyncio.wait({pending}, timeout=min(KEEPALIVE, left))
+            # wake at least every CHECK seconds: a closed browser (or a server shutting down)
+            # is noticed at once, not at the next keep-alive
+            done, _ = await asyncio.wait({pending}, timeout=min(CHECK, left))
             if not done:
-                yield ": keep-alive\n\n"
+                if loop.time() - sent >= KEEPALIVE:
+                    sent = loop.time()
+                    yield ": keep-alive\n\n"
                 continue
             value, pending = pending.result(), None
+            sent = loop.time()
             yield f"id: {value}\ndata: {value}\n\n"
-        if pending is not None:
-            pending.cancel()
     finally:
+        if pending is not None and not pending.done():
+            pending.cancel()  # it runs the generator: it must end before the generator closes
+            await asyncio.gather(pending, return_exceptions=True)
         await changes.aclose()
 
 

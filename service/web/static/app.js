@@ -19,6 +19,13 @@
   var seen = Number(body.getAttribute("data-change"));
   var target = body.getAttribute("data-reload") || window.location.href;
   var stale = false;
+  // once the person submits a form or follows a link, their navigation wins: a live reload
+  // started now would cancel it (and, for a form, throw the answer away)
+  var leaving = false;
+  function leave() { leaving = true; }
+  document.addEventListener("submit", leave, true);
+  window.addEventListener("beforeunload", leave);
+  window.addEventListener("pagehide", leave);
   function busy() {
     var el = document.activeElement;
     if (el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.tagName === "SELECT")) {
@@ -28,7 +35,7 @@
   }
   function saw(change) {
     if (Number(change) > seen) { stale = true; }
-    if (stale && !busy()) { window.location.replace(target); }
+    if (stale && !busy() && !leaving) { window.location.replace(target); }
   }
   function poll() {
     fetch(url, { credentials: "same-origin", cache: "no-store" })

@@ -174,6 +174,28 @@ def test_a_change_through_the_api_reaches_an_open_board_by_server_sent_events(
     watcher.context.close()
 
 
+def test_a_live_reload_never_cancels_a_form_the_person_submitted(
+    browser: Any, web: WebApp
+) -> None:
+    """A change seen after the person submitted a form (or followed a link) does not reload
+    the page over their navigation; without that, the same change reloads it."""
+    page = _page(browser, web)
+    _sign_in(page, web.tokens["manager"])
+    page.goto(BOARD)
+    expect(page.locator("body")).to_have_attribute("data-live", "events")
+    page.evaluate("window.leadflowMarker = 'first load'")
+    page.evaluate("document.dispatchEvent(new Event('submit'))")  # as a form submit does
+    web.start("while-leaving")
+    page.wait_for_timeout(2500)  # a reload would come within 2 s (the SSE test's bound)
+    assert page.evaluate("window.leadflowMarker") == "first load"
+    page.goto(BOARD)
+    page.evaluate("window.leadflowMarker = 'second load'")
+    web.start("while-looking")
+    expect(page.locator("#card-while-looking")).to_be_visible(timeout=2000)
+    assert page.evaluate("window.leadflowMarker") is None  # the control: it did reload
+    page.context.close()
+
+
 def test_wall_board_with_a_board_token_shows_no_lead_data(
     browser: Any, web: WebApp, shots: Path
 ) -> None:
