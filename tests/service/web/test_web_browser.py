@@ -174,9 +174,7 @@ def test_a_change_through_the_api_reaches_an_open_board_by_server_sent_events(
     watcher.context.close()
 
 
-def test_a_live_reload_never_cancels_a_form_the_person_submitted(
-    browser: Any, web: WebApp
-) -> None:
+def test_a_live_reload_never_cancels_a_form_the_person_submitted(browser: Any, web: WebApp) -> None:
     """A change seen after the person submitted a form (or followed a link) does not reload
     the page over their navigation; without that, the same change reloads it."""
     page = _page(browser, web)
