@@ -1,8 +1,9 @@
 """Leads read from a file: CSV (a header row) or JSON lines (one object a line).
 
-The simulation's replay (:mod:`leadflow.engine.simulate`) and the routing dry run read leads
-this way. CSV cells are text: :func:`field_value` turns a cell into the value a definition's
-field holds (``"90"`` into 90 for an integer field); JSON values are kept as they are.
+The simulation's replay (its main and joined files), the routing dry run and the account
+imports read files this way. CSV cells are text: :func:`field_value` turns a cell into the
+value a definition's field holds (``"90"`` into 90 for an integer field); JSON values are kept
+as they are.
 """
 
 from __future__ import annotations
@@ -43,19 +44,33 @@ def read_records(path: Path, kind: Kind | None = None) -> Iterator[tuple[int, Ma
 
 
 def field_value(definition: ProcessDefinition, name: str, raw: Any) -> Any:
-    """``raw`` as field ``name`` holds it (None for an empty cell); ``ValueError`` naming the
-    value, the type and the field when it does not convert."""
-    if raw is None or raw == "":
+    """``raw`` as field ``name`` holds it (None for an empty or blank cell); ``ValueError``
+    naming the value, the type and the field when it does not convert: an integer field takes
+    whole numbers only (``3.5`` is refused, not cut to 3) and a boolean field the usual words
+    for true and false (other text is refused, not read as false)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
     kind = str(definition.fields[name].type)
     try:
         if kind == "number":
             return float(raw)
         if kind == "integer":
-            return int(float(raw))
+            number = float(raw)
+            if not number.is_integer():
+                raise ValueError(raw)
+            return int(number)
         if kind == "boolean" and isinstance(raw, str):
-            return raw.strip().lower() in ("1", "true", "yes")
+            return _boolean(raw)
     except ValueError as exc:
         article = "an" if kind[0] in "aeiou" else "a"
         raise ValueError(f"{raw!r} is not {article} {kind} (field {name})") from exc
     return raw
+
+
+def _boolean(raw: str) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "y", "t"):
+        return True
+    if text in ("0", "false", "no", "n", "f"):
+        return False
+    raise ValueError(raw)

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadflow.definitions import ProcessDefinition
+from leadflow.engine._lead_files import field_value
 from leadflow.engine.simulate._join import Row
 from leadflow.engine.simulate._spec import ReplaySpec, SpecError, spec_problem
 
@@ -63,24 +64,10 @@ class Cells:
     def value(self, name: str, row: Row, column: str) -> Any:
         """Field ``name``'s value from ``column``, typed; :class:`BadCell` when it is not one."""
         raw = row.get(column)
-        if _blank(raw):
-            return None
-        kind = str(self.definition.fields[name].type)
         try:
-            if kind == "number":
-                return float(raw)
-            if kind == "integer":
-                number = float(raw)
-                if not number.is_integer():
-                    raise ValueError(raw)
-                return int(number)
-            if kind == "boolean" and isinstance(raw, str):
-                return _boolean(raw)
+            return field_value(self.definition, name, raw)
         except ValueError as exc:
-            article = "an" if kind[0] in "aeiou" else "a"
-            message = f"column {column}: {raw!r} is not {article} {kind} (field {name})"
-            raise BadCell("bad-value", column, raw, message) from exc
-        return raw
+            raise BadCell("bad-value", column, raw, f"column {column}: {exc}") from exc
 
     def fields(self, columns: dict[str, str], row: Row) -> dict[str, Any]:
         """The fields ``columns`` name (field -> column) that the row has values for."""
@@ -97,12 +84,3 @@ class Cells:
             message = f"column {column}: {text!r} is not a known stage ({known})"
             raise BadCell("unknown-stage", column, text, message)
         return stage
-
-
-def _boolean(raw: str) -> bool:
-    text = raw.strip().lower()
-    if text in ("1", "true", "yes", "y", "t"):
-        return True
-    if text in ("0", "false", "no", "n", "f"):
-        return False
-    raise ValueError(raw)

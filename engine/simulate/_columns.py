@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from leadflow.definitions import Problem
-from leadflow.engine.simulate._join import file_kind, unreadable
+from leadflow.engine._lead_files import Kind, file_kind
+from leadflow.engine.simulate._join import unreadable
 from leadflow.engine.simulate._spec import ReplaySpec, SpecError, spec_problem
 
 __all__ = ["check_columns"]
@@ -24,7 +25,7 @@ Named = tuple[tuple[str | int, ...], str]
 
 
 def _header(
-    spec: ReplaySpec, path: Path, fmt: str | None, where: tuple[str | int, ...]
+    spec: ReplaySpec, path: Path, fmt: Kind | None, where: tuple[str | int, ...]
 ) -> list[str] | None:
     if file_kind(path, fmt) != "csv":
         return None

@@ -11,16 +11,16 @@ value keeps the ``file:row`` it came from, so a report names the row that held i
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leadflow.engine._lead_files import Kind, read_records
 from leadflow.engine.simulate._adjustments import Adjustments
 from leadflow.engine.simulate._spec import Join, ReplaySpec, SpecError, spec_problem
 
-__all__ = ["Row", "file_kind", "joined_rows", "read_file", "unreadable"]
+__all__ = ["Row", "joined_rows", "read_file", "unreadable"]
 
 
 @dataclass(slots=True)
@@ -47,11 +47,6 @@ class Row:
         return f"{path.name}:{line}"
 
 
-def file_kind(path: Path, fmt: str | None) -> str:
-    """``csv`` or ``jsonl``: as the spec says, else from the file's extension."""
-    return fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else "csv")
-
-
 def unreadable(
     spec: ReplaySpec, where: tuple[str | int, ...], path: Path, exc: Exception
 ) -> SpecError:
@@ -61,23 +56,11 @@ def unreadable(
 
 
 def read_file(
-    spec: ReplaySpec, path: Path, fmt: str | None, where: tuple[str | int, ...]
+    spec: ReplaySpec, path: Path, fmt: Kind | None, where: tuple[str | int, ...]
 ) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(line number, row) of a data file; :class:`SpecError` at ``where`` if it is unreadable."""
-    kind = file_kind(path, fmt)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            if kind == "csv":
-                reader = csv.DictReader(f)
-                for row in reader:
-                    yield reader.line_num, row
-                return
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    value = json.loads(line)
-                    if not isinstance(value, dict):
-                        raise ValueError(f"line {number} is not a JSON object")
-                    yield number, value
+        yield from read_records(path, fmt)
     except (OSError, ValueError, csv.Error) as exc:
         raise unreadable(spec, where, path, exc) from exc
 

@@ -120,6 +120,17 @@ def test_bad_values_are_listed_with_file_and_line(tmp_path: Path) -> None:
     assert "allowed: email (string), score (integer)" in text
 
 
+def test_a_fraction_in_an_integer_field_is_refused_as_the_replay_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """The dry run reads cells as the replay does: 3.5 for an integer field is a bad value,
+    not a score of 3."""
+    leads = write_csv(tmp_path / "leads.csv", "f1,f1@x.test,3.5,,", "f2,f2@x.test,90,,")
+    with pytest.raises(LeadFileError) as caught:
+        read_leads(leads, DESKS)
+    assert f"{leads}:2: '3.5' is not an integer (field score)" in str(caught.value)
+
+
 def test_an_unreadable_file_is_a_lead_file_error(tmp_path: Path) -> None:
     """A missing file or a JSON line that is not an object is reported, not raised raw."""
     with pytest.raises(LeadFileError, match=r"cannot read .*missing\.csv"):
