@@ -278,7 +278,6 @@ def _fire_batch(
             def acts_of(change: Change) -> list[Activity]:
                 return acts.get(change.row.id, []) if change.row.id is not None else []
 
-            versions: dict[int, CompiledProcess] = {}
             now = runtime.now(at)  # one time for the items that bring none: one transaction
             for index, item in batch:
                 lead_id = str(item.get("lead_id"))
@@ -287,9 +286,7 @@ def _fire_batch(
                     if row is None:
                         runtime.compiled(process, None)
                         raise LeadNotFound(process, lead_id)
-                    compiled = versions.get(row.definition_version) or versions.setdefault(
-                        row.definition_version, runtime.compiled(process, row.definition_version)
-                    )
+                    compiled = runtime.compiled(process, row.definition_version)  # cached
                     trigger, data, actor = (
                         str(item.get("trigger")),
                         item.get("data"),

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,7 +117,7 @@ class Ledger:
             self.retries += 1
 
 
-class Client:
+class Client(ABC):
     """A thread that starts leads one after the other and changes each: ``STEPS`` updates of
     ``step``, then ``contact`` for every other lead. Every change carries an idempotency key
     and is retried until acknowledged; stopping lets the change in progress finish."""
@@ -168,11 +169,11 @@ class Client:
             time.sleep(0.05)
         self.ledger.ack(lead, change)
 
+    @abstractmethod
     def attempt(self, lead: str, change: str, key: str) -> bool:
         """Try ``change`` once: True when acknowledged, False when worth retrying."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a hook: most clients hold nothing to release)
         """Release what the client holds."""
 
 

@@ -255,12 +255,10 @@ def time_floor(
         if batch == 1:
             for update, history, outbox in work:
                 cur.execute(SQL["update"], update)
-                cur.executemany(SQL["history"], history) if len(history) > 1 else cur.execute(
-                    SQL["history"], history[0]
-                )
-                cur.executemany(SQL["outbox"], outbox) if len(outbox) > 1 else cur.execute(
-                    SQL["outbox"], outbox[0]
-                )
+                for row in history:
+                    cur.execute(SQL["history"], row)
+                for row in outbox:
+                    cur.execute(SQL["outbox"], row)
                 conn.commit()
         else:
             for i in range(0, len(work), batch):
