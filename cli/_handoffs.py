@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated
 
 import typer
@@ -11,6 +9,7 @@ from rich.text import Text
 
 from leadflow.cli._common import Db, console, handled, open_engine, print_json
 from leadflow.cli._report import Format, FormatOpt, ProcessOpt, parse_time
+from leadflow.cli._report_format import csv_table
 from leadflow.cli._units import duration, percent, print_fitted
 from leadflow.engine.reports import HandoffReport, handoff_report
 
@@ -54,13 +53,10 @@ def _cell(name: str, value: object) -> Text:
 
 
 def _csv(report: HandoffReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(_COLUMNS)
-    for r in report.rows:
-        row = r.as_dict()
-        writer.writerow(["" if row[c] is None else row[c] for c in _COLUMNS])
-    return buffer.getvalue()
+    rows = (r.as_dict() for r in report.rows)
+    return csv_table(
+        _COLUMNS, (["" if row[c] is None else row[c] for c in _COLUMNS] for row in rows)
+    )
 
 
 @handled

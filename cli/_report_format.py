@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,15 +74,19 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
+def csv_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """CSV text: the header row, then ``rows`` as given (one line ending, ``\\n``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def csv_text(reports: Sequence[Report]) -> str:
     """The report as CSV with a header row (times ISO 8601, empty cells for no value)."""
     columns, rows = tabular(reports)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_value(v) for v in row])
-    return buffer.getvalue()
+    return csv_table(columns, ([_csv_value(v) for v in row] for row in rows))
 
 
 _PERCENT = frozenset(

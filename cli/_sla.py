@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +14,7 @@ from rich.text import Text
 
 from leadflow.cli._common import CliError, Db, console, handled, open_engine, print_json
 from leadflow.cli._report import Format, FormatOpt, ProcessOpt, parse_time
+from leadflow.cli._report_format import csv_table
 from leadflow.cli._units import duration, fitted_table, percent, print_fitted
 from leadflow.engine.reports import SlaBoard, sla_board
 
@@ -99,13 +98,11 @@ def _table(board: SlaBoard, width: int = 200) -> Table:
 
 
 def _csv(board: SlaBoard) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([board.by if c == "owner" else c for c in _CSV_COLUMNS])
-    for r in board.rows:
-        row = r.as_dict()
-        writer.writerow(["" if row[c] is None else row[c] for c in _CSV_COLUMNS])
-    return buffer.getvalue()
+    header = [board.by if c == "owner" else c for c in _CSV_COLUMNS]
+    rows = (r.as_dict() for r in board.rows)
+    return csv_table(
+        header, (["" if row[c] is None else row[c] for c in _CSV_COLUMNS] for row in rows)
+    )
 
 
 @handled
