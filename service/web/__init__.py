@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from leadflow.definitions import library_path
@@ -58,6 +59,12 @@ def install_web(app: FastAPI, engine: Engine, session_key: bytes | None = None) 
         app.include_router(module.router)
     static = StaticFiles(directory=Path(__file__).parent / "static")
     app.mount("/app/static", static, name="app-static")
+    app.add_api_route("/favicon.ico", _favicon, include_in_schema=False)
+
+
+def _favicon() -> RedirectResponse:
+    """Browsers ask for ``/favicon.ico`` on pages that name no icon (the API's, say)."""
+    return RedirectResponse("/app/static/favicon.svg", status_code=301)
 
 
 def template_directories() -> list[Path]:

@@ -16,7 +16,8 @@ instance UPDATE, the history and outbox INSERTs), a commit per lead, into the ot
 Its timed part does no SELECT and no JSON encoding. A second floor, **raw pipelined**, sends
 each lead's BEGIN, statements and COMMIT in one round trip (psycopg's pipeline mode): the least
 a commit per lead can cost (the engine sends three: the read with the BEGIN, the writes, the
-COMMIT). Engine and floor runs alternate; the median of each is kept. It is a benchmark, not a test: the exit code is 0 whatever the figures are.
+COMMIT). Engine and floor runs alternate; the median of each is kept. It is a benchmark, not
+a test: the exit code is 0 whatever the figures are.
 """
 
 from __future__ import annotations

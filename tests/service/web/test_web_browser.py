@@ -378,8 +378,7 @@ def _watch_errors(page: Any) -> list[str]:
     problems: list[str] = []
 
     def console(message: Any) -> None:
-        # the app has no favicon; the browser's own request for one is no fault of the page
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+        if message.type == "error":
             problems.append(f"{message.text} at {message.location['url']}")
 
     page.on("console", console)

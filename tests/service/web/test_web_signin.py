@@ -191,3 +191,18 @@ def test_a_proxy_that_rewrites_the_host_keeps_forms_working(web: WebApp) -> None
     token = csrf_of(client.get("/app/"))
     other = {"Origin": "https://evil.example", "X-Forwarded-Host": "crm.example.com"}
     assert client.post("/app/sign-out", data={"csrf": token}, headers=other).status_code == 403
+
+
+def test_every_page_names_the_apps_icon_and_favicon_ico_leads_to_it(web: WebApp) -> None:
+    """Pages link the shipped SVG icon; a browser asking for /favicon.ico (on an API page,
+    say) is sent there instead of getting a 404 in its console."""
+    client = web.client()
+    page = client.get("/app/")
+    assert '<link rel="icon" href="/app/static/favicon.svg" type="image/svg+xml">' in page.text
+    moved = client.get("/favicon.ico")
+    assert moved.status_code == 301
+    assert moved.headers["location"] == "/app/static/favicon.svg"
+    icon = client.get("/app/static/favicon.svg")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
