@@ -1,0 +1,281 @@
+"""leadflow against DBOS Transact on one PostgreSQL server: ``Engine.fire`` against one DBOS
+workflow per lead event, both against the raw psycopg floor, with 1, 2 and 4 processes.
+
+Run from the repository root (leadflow importable; PostgreSQL server binaries on the machine,
+found as the tests find them; ``pip install '.[bench]'``, which brings ``dbos``)::
+
+    python tests/benchmarks/bench_dbos.py            # 1,000 events per process, 3 repetitions
+    python tests/benchmarks/bench_dbos.py --quick    # 200 events per process
+    python tests/benchmarks/bench_dbos.py --no-queue # without the queued DBOS row
+
+For every repetition and process count N, on fresh databases of one throwaway server, each
+contender runs in N processes released by one barrier, each on its own leads, one after the
+other (the repetitions alternate them; the median of each is kept):
+
+1. **leadflow**: ``Engine.fire`` of the CEL-guarded ``qualify`` of ``bench_hotpath.py``, one
+   transaction per call (``bench_hotpath_pg.py``'s run).
+2. **raw floor**: psycopg 3 writing exactly the rows the engine wrote, with its statements, a
+   commit per lead (``bench_hotpath_pg.py``'s floor).
+3. **DBOS, direct**: one ``@DBOS.workflow()`` per lead event, called directly, whose one step
+   is a DBOS transaction (``@ds.transaction()`` of a ``SQLAlchemyDatasource``: DBOS 3 replaced
+   ``@DBOS.transaction()`` and the application database with datasources) doing the floor's
+   writes: the same statements and row values (read back from leadflow's database of the same
+   repetition) into a database prepared like the others. DBOS's system database is another
+   database on the same server.
+4. **DBOS, queued**: the same workflows enqueued on one DBOS queue (one name for every run,
+   since DBOS polls every queue it has ever seen); each process waits for its own.
+
+The server is the tests' throwaway one (fsync off, for every contender alike). It is a
+benchmark, not a test: the exit code is 0 whatever the figures are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import multiprocessing as mp
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+# Exits with a message when leadflow or psycopg cannot be imported.
+from bench_hotpath_pg import (  # noqa: E402
+    PROCESSES,
+    Results,
+    conninfo,
+    engine_and_floor,
+    lead_names,
+    prepare,
+    repetitions,
+    run_together,
+    write_rows,
+    written,
+)
+
+try:
+    from dbos import DBOS, DBOSConfig, SQLAlchemyDatasource
+except ImportError as exc:  # pragma: no cover - a usage error, not a benchmark result
+    sys.exit(
+        f"cannot import dbos ({exc}): DBOS Transact is only in the bench extra; "
+        "pip install '.[bench]'"
+    )
+import psycopg  # noqa: E402
+from bench_hotpath import FIRE_DATA  # noqa: E402
+from postgres_server import PostgresServer  # noqa: E402
+
+APP = "leadflow-bench"
+QUEUE = "leadflow-bench-events"  # one name for every run: DBOS polls every queue it has seen
+QUEUE_POLL_S = 0.1  # DBOS's default is 1 s, which would dominate a short run's tail
+ISOLATION = "READ COMMITTED"  # as leadflow and the floor (DBOS's default is SERIALIZABLE)
+CONTENDERS = ("leadflow", "dbos", "queued", "raw")
+HEADS = {
+    "leadflow": "leadflow fire",
+    "dbos": "DBOS direct",
+    "queued": "DBOS queued",
+    "raw": "raw floor",
+}
+RATIOS = {"dbos": "lf/DBOS", "queued": "lf/queued", "raw": "lf/raw"}
+
+# This process's DBOS transaction step, set after the fork by `launched`.
+_write_lead: Callable[[str], None] | None = None
+
+
+@DBOS.workflow()
+def lead_event(lead: str, trigger: str, data: dict[str, Any]) -> None:
+    """One lead event as a DBOS user writes it: the durable writes in one transaction step.
+
+    ``trigger`` and ``data`` are what ``Engine.fire`` gets; DBOS stores them as the workflow's
+    inputs. The rows written are leadflow's own for this lead."""
+    assert _write_lead is not None, "DBOS is not launched in this process"
+    _write_lead(lead)
+
+
+def dbos_config(sys_url: str, executor: str, *, migrate: bool) -> DBOSConfig:
+    """DBOS's configuration: its own system database, no OTLP export, no Conductor (so nothing
+    leaves the machine), warnings only (it logs URLs without passwords; there are none)."""
+    return {
+        "name": APP,
+        "system_database_url": sys_url,
+        "application_version": "bench",
+        "executor_id": executor,
+        "enable_otlp": False,
+        "log_level": "WARNING",
+        "run_migrations": migrate,
+    }
+
+
+@contextlib.contextmanager
+def launched(
+    sys_url: str, app_url: str, rows: dict[str, Any], executor: str, *, migrate: bool = False
+) -> Iterator[None]:
+    """DBOS launched in this process, its transaction step writing ``rows[lead]`` to ``app_url``."""
+    global _write_lead
+    DBOS(config=dbos_config(sys_url, executor, migrate=migrate))
+    ds = SQLAlchemyDatasource.create(app_url, run_migrations=migrate)
+
+    @ds.transaction(name="write_lead", isolation_level=ISOLATION)
+    def write_lead(lead: str) -> None:
+        write_rows(ds.sql_session().connection().exec_driver_sql, *rows[lead])
+
+    _write_lead = write_lead
+    DBOS.launch()
+    try:
+        yield
+    finally:
+        DBOS.destroy()
+
+
+def _setup(sys_url: str, app_url: str) -> None:
+    """Create DBOS's system tables, its datasource table and the queue (before the timed run,
+    so the N processes do not race to migrate)."""
+    with launched(sys_url, app_url, {}, "bench-setup", migrate=True):
+        DBOS.register_queue(QUEUE, polling_interval_sec=QUEUE_POLL_S)
+
+
+def dbos_worker(
+    queued: bool,
+    sys_url: str,
+    app_url: str,
+    rows: dict[str, Any],
+    leads: list[str],
+    executor: str,
+    barrier: Any,
+    out: Any,
+) -> None:
+    """One process's DBOS run: its lead events called directly or through the queue."""
+    run = _through_queue if queued else _directly
+    with launched(sys_url, app_url, rows, executor):
+        run(leads[:1])  # warm up, untimed
+        barrier.wait()
+        t = time.perf_counter()
+        run(leads[1:])
+        out.put(time.perf_counter() - t)
+        # Any process may run any process's queued workflows: none stops before all are done.
+        barrier.wait()
+
+
+def _directly(leads: list[str]) -> None:
+    for lead in leads:
+        lead_event(lead, "qualify", FIRE_DATA)
+
+
+def _through_queue(leads: list[str]) -> None:
+    queue = DBOS.retrieve_queue(QUEUE)
+    assert queue is not None, f"queue {QUEUE} was not registered"
+    handles = [queue.enqueue(lead_event, lead, "qualify", FIRE_DATA) for lead in leads]
+    for handle in handles:
+        handle.get_result(polling_interval_sec=QUEUE_POLL_S)
+
+
+def _in_child(target: Callable[..., None], *args: Any) -> None:
+    """Run ``target`` in a forked process, so this one never starts DBOS's threads."""
+    proc = mp.get_context("fork").Process(target=target, args=args)
+    proc.start()
+    proc.join(300)
+    if proc.exitcode:
+        raise RuntimeError(f"DBOS setup failed with exit code {proc.exitcode}")
+
+
+def dbos_run(
+    server: PostgresServer, folder: Path, url: str, leads: list[list[str]], queued: bool
+) -> float:
+    """One DBOS run on fresh databases: the slowest process's time; checks the rows arrived."""
+    app_url, sys_url = server.create_database(), server.create_database()
+    try:
+        prepare(app_url, folder, leads)
+        work = written(url, app_url, leads)
+        rows: dict[str, Any] = {}
+        for ls, ws in zip(leads, work, strict=True):
+            rows.update(zip(ls, ws, strict=True))
+        _in_child(_setup, sys_url, app_url)
+        seconds = run_together(
+            dbos_worker,
+            [(queued, sys_url, app_url, rows, ls, f"bench-{k}") for k, ls in enumerate(leads)],
+        )
+        _check_same_rows(url, app_url)
+        return seconds
+    finally:
+        for db in (app_url, sys_url):
+            server.drop_database(db.rsplit("/", 1)[1])
+
+
+def _check_same_rows(url: str, app_url: str) -> None:
+    """DBOS's database holds as many transitions, events and qualified leads as leadflow's."""
+    query = (
+        "SELECT (SELECT count(*) FROM lf_history WHERE kind = 'transition'), "
+        "(SELECT count(*) FROM lf_outbox), "
+        "(SELECT count(*) FROM lf_instances WHERE stage = 'qualified')"
+    )
+    with psycopg.connect(conninfo(url)) as ours, psycopg.connect(conninfo(app_url)) as theirs:
+        want, got = ours.execute(query).fetchone(), theirs.execute(query).fetchone()
+    if want != got:
+        raise RuntimeError(f"DBOS wrote {got} (transitions, events, qualified), leadflow {want}")
+
+
+def measure(
+    server: PostgresServer, folder: Path, procs: int, n: int, queued: bool
+) -> dict[str, float]:
+    """One repetition with ``procs`` processes: each contender's slowest process's time."""
+    leads = lead_names(procs, n)
+    times: dict[str, float] = {}
+
+    def dbos_rows(url: str) -> None:
+        times["dbos"] = dbos_run(server, folder, url, leads, queued=False)
+        if queued:
+            times["queued"] = dbos_run(server, folder, url, leads, queued=True)
+
+    times["leadflow"], times["raw"] = engine_and_floor(server, folder, leads, dbos_rows)
+    return times
+
+
+def report(results: Results, n: int, names: list[str]) -> None:
+    """The table: events per second of each contender (medians), and leadflow's ratios."""
+    others = [c for c in names if c != "leadflow"]
+    lines = [["processes", *(HEADS[c] for c in names), *(RATIOS[c] for c in others), "spread"]]
+    for procs in PROCESSES:
+        times = {c: results[(c, procs)] for c in names}
+        rate = {c: procs * n / statistics.median(times[c]) for c in names}
+        lines.append(
+            [
+                str(procs),
+                *(f"{rate[c]:,.0f}/s" for c in names),
+                *(f"{rate['leadflow'] / rate[c]:.2f}x" for c in others),
+                "/".join(f"{max(times[c]) / min(times[c]):.2f}" for c in names),
+            ]
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    for line in lines:
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True)))
+    print(f"spread columns: {'/'.join(names)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 events per process")
+    parser.add_argument("--events", type=int, help="events per process (default 1,000)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-queue", action="store_true", help="leave out the queued DBOS row")
+    args = parser.parse_args(argv)
+    n = args.events or (200 if args.quick else 1_000)
+    queued = not args.no_queue
+    results, conditions = repetitions(
+        args.repeats, lambda server, folder, procs: measure(server, folder, procs, n, queued)
+    )
+    mode = "--quick, " if args.quick else ""
+    print(f"leadflow against DBOS Transact {importlib.metadata.version('dbos')} on PostgreSQL")
+    print(f"({mode}{n:,} lead events per process; one transaction per event)")
+    print(conditions)
+    print(f"DBOS: transaction step {ISOLATION}; queue polled every {QUEUE_POLL_S} s")
+    print()
+    report(results, n, [c for c in CONTENDERS if queued or c != "queued"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
