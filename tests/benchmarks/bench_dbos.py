@@ -131,11 +131,12 @@ def launched(
         DBOS.destroy()
 
 
-def _setup(sys_url: str, app_url: str) -> None:
-    """Create DBOS's system tables, its datasource table and the queue (before the timed run,
-    so the N processes do not race to migrate)."""
+def _setup(sys_url: str, app_url: str, queued: bool) -> None:
+    """Create DBOS's system tables, its datasource table and, for a queued run, the queue
+    (before the timed run, so the N processes do not race to migrate)."""
     with launched(sys_url, app_url, {}, "bench-setup", migrate=True):
-        DBOS.register_queue(QUEUE, polling_interval_sec=QUEUE_POLL_S)
+        if queued:
+            DBOS.register_queue(QUEUE, polling_interval_sec=QUEUE_POLL_S)
 
 
 def dbos_worker(
@@ -150,14 +151,18 @@ def dbos_worker(
 ) -> None:
     """One process's DBOS run: its lead events called directly or through the queue."""
     run = _through_queue if queued else _directly
-    with launched(sys_url, app_url, rows, executor):
-        run(leads[:1])  # warm up, untimed
-        barrier.wait()
-        t = time.perf_counter()
-        run(leads[1:])
-        out.put(time.perf_counter() - t)
-        # Any process may run any process's queued workflows: none stops before all are done.
-        barrier.wait()
+    try:
+        with launched(sys_url, app_url, rows, executor):
+            run(leads[:1])  # warm up, untimed
+            barrier.wait()
+            t = time.perf_counter()
+            run(leads[1:])
+            out.put(time.perf_counter() - t)
+            # Any process may run any process's queued workflows: none stops before all are done.
+            barrier.wait()
+    except BaseException:
+        barrier.abort()  # the others stop waiting for this one
+        raise
 
 
 def _directly(leads: list[str]) -> None:
@@ -193,7 +198,7 @@ def dbos_run(
         rows: dict[str, Any] = {}
         for ls, ws in zip(leads, work, strict=True):
             rows.update(zip(ls, ws, strict=True))
-        _in_child(_setup, sys_url, app_url)
+        _in_child(_setup, sys_url, app_url, queued)
         seconds = run_together(
             dbos_worker,
             [(queued, sys_url, app_url, rows, ls, f"bench-{k}") for k, ls in enumerate(leads)],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import sys
 import tempfile
@@ -114,11 +115,19 @@ def run_together(target: Any, args_per_proc: list[tuple[Any, ...]]) -> float:
     procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args_per_proc]
     for p in procs:
         p.start()
-    times = [out.get(timeout=600) for _ in procs]
+    times: list[float] = []
+    deadline = time.monotonic() + 600
+    while len(times) < len(procs):
+        try:
+            times.append(out.get(timeout=1))
+        except queue.Empty:
+            if any(p.exitcode for p in procs) or time.monotonic() > deadline:
+                barrier.abort()  # the others stop waiting for the one that failed
+                break
     for p in procs:
         p.join(60)
-        if p.exitcode:
-            raise RuntimeError(f"a benchmark process failed with exit code {p.exitcode}")
+        if p.exitcode or len(times) < len(procs):
+            raise RuntimeError(f"a benchmark process failed (exit code {p.exitcode})")
     return max(times)
 
 
