@@ -16,17 +16,25 @@ other (the repetitions alternate them; the median of each is kept):
    transaction per call (``bench_hotpath_pg.py``'s run).
 2. **raw floor**: psycopg 3 writing exactly the rows the engine wrote, with its statements, a
    commit per lead (``bench_hotpath_pg.py``'s floor).
-3. **DBOS, direct**: one ``@DBOS.workflow()`` per lead event, called directly, whose one step
-   is a DBOS transaction (``@ds.transaction()`` of a ``SQLAlchemyDatasource``: DBOS 3 replaced
-   ``@DBOS.transaction()`` and the application database with datasources) doing the floor's
-   writes: the same statements and row values (read back from leadflow's database of the same
-   repetition) into a database prepared like the others. DBOS's system database is another
-   database on the same server.
-4. **DBOS, queued**: the same workflows enqueued on one DBOS queue (one name for every run,
-   since DBOS polls every queue it has ever seen); each process waits for its own.
+3. **DBOS, direct**: one ``@DBOS.workflow()`` per lead event, called directly with the
+   event's trigger and data, whose one step is a DBOS transaction (``@ds.transaction()`` of a
+   ``SQLAlchemyDatasource``: DBOS 3 replaced ``@DBOS.transaction()`` and the application
+   database with datasources; ``READ COMMITTED`` as leadflow, where DBOS's default is
+   ``SERIALIZABLE``) doing the floor's writes: the same statements and row values (read back
+   from leadflow's database of the same repetition) into a database prepared like the others.
+   A check after the run fails the benchmark unless that database then holds as many
+   transitions, events and qualified leads as leadflow's. DBOS's system database is another
+   database on the same server, fresh for every run and migrated before the timed part.
+4. **DBOS, queued**: the same workflows enqueued on one DBOS queue, polled every 0.1 s, at
+   most 16 of them at once per process (one name for every run, since DBOS polls every queue
+   its system database has seen); each process waits for its own, and any process may run any
+   of them.
 
-The server is the tests' throwaway one (fsync off, for every contender alike). It is a
-benchmark, not a test: the exit code is 0 whatever the figures are.
+Each process configures and launches its own DBOS (its own ``executor_id``; no OTLP export,
+no Conductor key, so nothing leaves the machine; log level ``WARNING``). The server is the
+tests' throwaway one (fsync off, for every contender alike; 200 connections allowed, as four
+DBOS processes pool up to 35 each). DBOS is the slow part: a full run takes several times as
+long as ``--quick``. It is a benchmark, not a test: the exit code is 0 whatever the figures are.
 """
 
 from __future__ import annotations
@@ -72,6 +80,10 @@ from postgres_server import PostgresServer  # noqa: E402
 APP = "leadflow-bench"
 QUEUE = "leadflow-bench-events"  # one name for every run: DBOS polls every queue it has seen
 QUEUE_POLL_S = 0.1  # DBOS's default is 1 s, which would dominate a short run's tail
+QUEUE_WORKERS = 16  # workflows of the queue at once per process (unlimited: a thread each)
+# Each DBOS process pools up to 20 system and 15 datasource connections: 4 of them need more
+# than the throwaway server's 100.
+SERVER_SETTINGS = ("max_connections=200",)
 ISOLATION = "READ COMMITTED"  # as leadflow and the floor (DBOS's default is SERIALIZABLE)
 CONTENDERS = ("leadflow", "dbos", "queued", "raw")
 HEADS = {
@@ -136,7 +148,9 @@ def _setup(sys_url: str, app_url: str, queued: bool) -> None:
     (before the timed run, so the N processes do not race to migrate)."""
     with launched(sys_url, app_url, {}, "bench-setup", migrate=True):
         if queued:
-            DBOS.register_queue(QUEUE, polling_interval_sec=QUEUE_POLL_S)
+            DBOS.register_queue(
+                QUEUE, polling_interval_sec=QUEUE_POLL_S, worker_concurrency=QUEUE_WORKERS
+            )
 
 
 def dbos_worker(
@@ -270,13 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     n = args.events or (200 if args.quick else 1_000)
     queued = not args.no_queue
     results, conditions = repetitions(
-        args.repeats, lambda server, folder, procs: measure(server, folder, procs, n, queued)
+        args.repeats,
+        lambda server, folder, procs: measure(server, folder, procs, n, queued),
+        SERVER_SETTINGS,
     )
     mode = "--quick, " if args.quick else ""
     print(f"leadflow against DBOS Transact {importlib.metadata.version('dbos')} on PostgreSQL")
     print(f"({mode}{n:,} lead events per process; one transaction per event)")
     print(conditions)
-    print(f"DBOS: transaction step {ISOLATION}; queue polled every {QUEUE_POLL_S} s")
+    print(
+        f"DBOS: transaction step {ISOLATION}; queue polled every {QUEUE_POLL_S} s, "
+        f"at most {QUEUE_WORKERS} of its workflows at once per process"
+    )
     print()
     report(results, n, [c for c in CONTENDERS if queued or c != "queued"])
     return 0

@@ -186,13 +186,17 @@ Results = dict[tuple[str, int], list[float]]
 
 
 def repetitions(
-    repeats: int, one: Callable[[PostgresServer, Path, int], dict[str, float]]
+    repeats: int,
+    one: Callable[[PostgresServer, Path, int], dict[str, float]],
+    settings: tuple[str, ...] = (),
 ) -> tuple[Results, str]:
-    """On one throwaway server, ``one(server, folder, processes)`` for every repetition and
-    process count: each contender's times, and a line with the load average at start and end."""
+    """On one throwaway server (with more ``settings``), ``one(server, folder, processes)`` for
+    every repetition and process count: each contender's times, and a line with the load
+    average at start and end."""
     load = os.getloadavg()
     results: Results = {}
-    with start_server(find_bindir()) as server, tempfile.TemporaryDirectory() as tmp:
+    server_cm = start_server(find_bindir(), settings=settings)
+    with server_cm as server, tempfile.TemporaryDirectory() as tmp:
         progress(f"PostgreSQL at {server.url('postgres')}")
         for rep in range(repeats):
             for procs in PROCESSES:
