@@ -7,6 +7,7 @@ found as the tests find them; ``pip install '.[bench]'``, which brings ``dbos``)
     python tests/benchmarks/bench_dbos.py            # 1,000 events per process, 3 repetitions
     python tests/benchmarks/bench_dbos.py --quick    # 200 events per process
     python tests/benchmarks/bench_dbos.py --no-queue # without the queued DBOS row
+    python tests/benchmarks/bench_dbos.py --step     # and a row with a plain DBOS step
 
 For every repetition and process count N, on fresh databases of one throwaway server, each
 contender runs in N processes released by one barrier, each on its own leads, one after the
@@ -29,6 +30,9 @@ other (the repetitions alternate them; the median of each is kept):
    most 16 of them at once per process (one name for every run, since DBOS polls every queue
    its system database has seen); each process waits for its own, and any process may run any
    of them.
+5. **DBOS step** (only with ``--step``): as 3, but the step is a plain ``@DBOS.step()``
+   writing the rows through its own psycopg connection (DBOS then checkpoints the step in its
+   system database, not in the transaction that writes the rows).
 
 Each process configures and launches its own DBOS (its own ``executor_id``; no OTLP export,
 no Conductor key, so nothing leaves the machine; log level ``WARNING``). The server is the
@@ -85,16 +89,17 @@ QUEUE_WORKERS = 16  # workflows of the queue at once per process (unlimited: a t
 # than the throwaway server's 100.
 SERVER_SETTINGS = ("max_connections=200",)
 ISOLATION = "READ COMMITTED"  # as leadflow and the floor (DBOS's default is SERIALIZABLE)
-CONTENDERS = ("leadflow", "dbos", "queued", "raw")
+CONTENDERS = ("leadflow", "dbos", "queued", "step", "raw")
 HEADS = {
     "leadflow": "leadflow fire",
     "dbos": "DBOS direct",
     "queued": "DBOS queued",
+    "step": "DBOS step",
     "raw": "raw floor",
 }
-RATIOS = {"dbos": "lf/DBOS", "queued": "lf/queued", "raw": "lf/raw"}
+RATIOS = {"dbos": "lf/DBOS", "queued": "lf/queued", "step": "lf/step", "raw": "lf/raw"}
 
-# This process's DBOS transaction step, set after the fork by `launched`.
+# This process's DBOS step writing a lead's rows, set after the fork by `launched`.
 _write_lead: Callable[[str], None] | None = None
 
 
@@ -124,37 +129,46 @@ def dbos_config(sys_url: str, executor: str, *, migrate: bool) -> DBOSConfig:
 
 @contextlib.contextmanager
 def launched(
-    sys_url: str, app_url: str, rows: dict[str, Any], executor: str, *, migrate: bool = False
+    sys_url: str, app_url: str, rows: dict[str, Any], executor: str, mode: str = "dbos"
 ) -> Iterator[None]:
-    """DBOS launched in this process, its transaction step writing ``rows[lead]`` to ``app_url``."""
+    """DBOS launched in this process, its step writing ``rows[lead]`` to ``app_url``: a DBOS
+    transaction, or for the ``step`` mode a plain step with its own psycopg connection."""
     global _write_lead
-    DBOS(config=dbos_config(sys_url, executor, migrate=migrate))
-    ds = SQLAlchemyDatasource.create(app_url, run_migrations=migrate)
+    DBOS(config=dbos_config(sys_url, executor, migrate=mode == "setup"))
+    with contextlib.ExitStack() as stack:
+        if mode == "step":
+            cur = stack.enter_context(psycopg.connect(conninfo(app_url))).cursor()
 
-    @ds.transaction(name="write_lead", isolation_level=ISOLATION)
-    def write_lead(lead: str) -> None:
-        write_rows(ds.sql_session().connection().exec_driver_sql, *rows[lead])
+            @DBOS.step(name="write_lead")
+            def write_lead(lead: str) -> None:
+                write_rows(cur.execute, *rows[lead])
+                cur.connection.commit()
 
-    _write_lead = write_lead
-    DBOS.launch()
-    try:
+        else:
+            ds = SQLAlchemyDatasource.create(app_url, run_migrations=mode == "setup")
+
+            @ds.transaction(name="write_lead", isolation_level=ISOLATION)
+            def write_lead(lead: str) -> None:
+                write_rows(ds.sql_session().connection().exec_driver_sql, *rows[lead])
+
+        _write_lead = write_lead
+        DBOS.launch()
+        stack.callback(DBOS.destroy)
         yield
-    finally:
-        DBOS.destroy()
 
 
-def _setup(sys_url: str, app_url: str, queued: bool) -> None:
+def _setup(sys_url: str, app_url: str, mode: str) -> None:
     """Create DBOS's system tables, its datasource table and, for a queued run, the queue
     (before the timed run, so the N processes do not race to migrate)."""
-    with launched(sys_url, app_url, {}, "bench-setup", migrate=True):
-        if queued:
+    with launched(sys_url, app_url, {}, "bench-setup", "setup"):
+        if mode == "queued":
             DBOS.register_queue(
                 QUEUE, polling_interval_sec=QUEUE_POLL_S, worker_concurrency=QUEUE_WORKERS
             )
 
 
 def dbos_worker(
-    queued: bool,
+    mode: str,
     sys_url: str,
     app_url: str,
     rows: dict[str, Any],
@@ -164,9 +178,9 @@ def dbos_worker(
     out: Any,
 ) -> None:
     """One process's DBOS run: its lead events called directly or through the queue."""
-    run = _through_queue if queued else _directly
+    run = _through_queue if mode == "queued" else _directly
     try:
-        with launched(sys_url, app_url, rows, executor):
+        with launched(sys_url, app_url, rows, executor, mode):
             run(leads[:1])  # warm up, untimed
             barrier.wait()
             t = time.perf_counter()
@@ -202,7 +216,7 @@ def _in_child(target: Callable[..., None], *args: Any) -> None:
 
 
 def dbos_run(
-    server: PostgresServer, folder: Path, url: str, leads: list[list[str]], queued: bool
+    server: PostgresServer, folder: Path, url: str, leads: list[list[str]], mode: str
 ) -> float:
     """One DBOS run on fresh databases: the slowest process's time; checks the rows arrived."""
     app_url, sys_url = server.create_database(), server.create_database()
@@ -212,10 +226,10 @@ def dbos_run(
         rows: dict[str, Any] = {}
         for ls, ws in zip(leads, work, strict=True):
             rows.update(zip(ls, ws, strict=True))
-        _in_child(_setup, sys_url, app_url, queued)
+        _in_child(_setup, sys_url, app_url, mode)
         seconds = run_together(
             dbos_worker,
-            [(queued, sys_url, app_url, rows, ls, f"bench-{k}") for k, ls in enumerate(leads)],
+            [(mode, sys_url, app_url, rows, ls, f"bench-{k}") for k, ls in enumerate(leads)],
         )
         _check_same_rows(url, app_url)
         return seconds
@@ -238,16 +252,15 @@ def _check_same_rows(url: str, app_url: str) -> None:
 
 
 def measure(
-    server: PostgresServer, folder: Path, procs: int, n: int, queued: bool
+    server: PostgresServer, folder: Path, procs: int, n: int, modes: list[str]
 ) -> dict[str, float]:
     """One repetition with ``procs`` processes: each contender's slowest process's time."""
     leads = lead_names(procs, n)
     times: dict[str, float] = {}
 
     def dbos_rows(url: str) -> None:
-        times["dbos"] = dbos_run(server, folder, url, leads, queued=False)
-        if queued:
-            times["queued"] = dbos_run(server, folder, url, leads, queued=True)
+        for mode in modes:
+            times[mode] = dbos_run(server, folder, url, leads, mode)
 
     times["leadflow"], times["raw"] = engine_and_floor(server, folder, leads, dbos_rows)
     return times
@@ -280,24 +293,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, help="events per process (default 1,000)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-queue", action="store_true", help="leave out the queued DBOS row")
+    parser.add_argument(
+        "--step",
+        action="store_true",
+        help="add a row: DBOS with a plain @DBOS.step writing through its own psycopg connection",
+    )
     args = parser.parse_args(argv)
     n = args.events or (200 if args.quick else 1_000)
-    queued = not args.no_queue
+    modes = ["dbos", *(["queued"] if not args.no_queue else []), *(["step"] if args.step else [])]
     results, conditions = repetitions(
         args.repeats,
-        lambda server, folder, procs: measure(server, folder, procs, n, queued),
+        lambda server, folder, procs: measure(server, folder, procs, n, modes),
         SERVER_SETTINGS,
     )
-    mode = "--quick, " if args.quick else ""
+    quick = "--quick, " if args.quick else ""
     print(f"leadflow against DBOS Transact {importlib.metadata.version('dbos')} on PostgreSQL")
-    print(f"({mode}{n:,} lead events per process; one transaction per event)")
+    print(f"({quick}{n:,} lead events per process; one transaction per event)")
     print(conditions)
     print(
         f"DBOS: transaction step {ISOLATION}; queue polled every {QUEUE_POLL_S} s, "
         f"at most {QUEUE_WORKERS} of its workflows at once per process"
     )
     print()
-    report(results, n, [c for c in CONTENDERS if queued or c != "queued"])
+    report(results, n, [c for c in CONTENDERS if c in ("leadflow", "raw", *modes)])
     return 0
 
 
