@@ -52,7 +52,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
@@ -88,7 +88,9 @@ QUEUE_WORKERS = 16  # workflows of the queue at once per process (unlimited: a t
 # Each DBOS process pools up to 20 system and 15 datasource connections: 4 of them need more
 # than the throwaway server's 100.
 SERVER_SETTINGS = ("max_connections=200",)
-ISOLATION = "READ COMMITTED"  # as leadflow and the floor (DBOS's default is SERIALIZABLE)
+ISOLATION: Literal["READ COMMITTED"] = (
+    "READ COMMITTED"  # as leadflow and the floor (DBOS's default is SERIALIZABLE)
+)
 CONTENDERS = ("leadflow", "dbos", "queued", "step", "raw")
 HEADS = {
     "leadflow": "leadflow fire",
