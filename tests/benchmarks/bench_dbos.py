@@ -88,9 +88,8 @@ QUEUE_WORKERS = 16  # workflows of the queue at once per process (unlimited: a t
 # Each DBOS process pools up to 20 system and 15 datasource connections: 4 of them need more
 # than the throwaway server's 100.
 SERVER_SETTINGS = ("max_connections=200",)
-ISOLATION: Literal["READ COMMITTED"] = (
-    "READ COMMITTED"  # as leadflow and the floor (DBOS's default is SERIALIZABLE)
-)
+# The transaction step's isolation: as leadflow and the floor (DBOS's default is SERIALIZABLE).
+ISOLATION: Literal["READ COMMITTED"] = "READ COMMITTED"
 CONTENDERS = ("leadflow", "dbos", "queued", "step", "raw")
 HEADS = {
     "leadflow": "leadflow fire",
