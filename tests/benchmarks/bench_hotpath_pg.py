@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - a usage error, not a benchmark 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from bench_hotpath import DEFINITION, FIRE_DATA, PROCESS  # noqa: E402
-from postgres_server import find_bindir, start_server  # noqa: E402
+from postgres_server import PostgresServer, find_bindir, start_server  # noqa: E402
 
 SQL = hot_path_statements("%s", "postgresql")
 PROCESSES = (1, 2, 4)
@@ -54,11 +56,11 @@ def progress(what: str) -> None:
     print(f"  [{time.perf_counter() - _T0:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
-def _conninfo(url: str) -> str:
+def conninfo(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _leads(procs: int, n: int) -> list[list[str]]:
+def lead_names(procs: int, n: int) -> list[list[str]]:
     return [[f"p{k}-warm"] + [f"p{k}-lead-{i}" for i in range(n)] for k in range(procs)]
 
 
@@ -73,7 +75,7 @@ def prepare(url: str, folder: Path, leads: list[list[str]]) -> None:
         engine.start_many(PROCESS, items)
 
 
-def _engine_worker(url: str, leads: list[str], barrier: Any, out: Any) -> None:
+def engine_worker(url: str, leads: list[str], barrier: Any, out: Any) -> None:
     with Engine(url) as engine:
         engine.fire(PROCESS, leads[0], "qualify", FIRE_DATA)  # warm up, untimed
         barrier.wait()
@@ -83,51 +85,52 @@ def _engine_worker(url: str, leads: list[str], barrier: Any, out: Any) -> None:
         out.put(time.perf_counter() - t)
 
 
-def _raw_worker(
+def raw_worker(
     url: str, work: list[tuple[Any, list[Any], list[Any]]], barrier: Any, out: Any
 ) -> None:
-    with psycopg.connect(_conninfo(url)) as conn:
+    with psycopg.connect(conninfo(url)) as conn:
         cur = conn.cursor()
         (warm, *rest) = work
-        _write(cur, *warm)
+        write_rows(cur.execute, *warm)
         conn.commit()
         barrier.wait()
         t = time.perf_counter()
         for update, history, outbox in rest:
-            _write(cur, update, history, outbox)
+            write_rows(cur.execute, update, history, outbox)
             conn.commit()
         out.put(time.perf_counter() - t)
 
 
-def _pipelined_worker(
+def pipelined_worker(
     url: str, work: list[tuple[Any, list[Any], list[Any]]], barrier: Any, out: Any
 ) -> None:
     """The raw floor with each lead's BEGIN, statements and COMMIT in one round trip (psycopg's
     pipeline mode): the least a commit per lead can cost. The engine cannot match it: it must
     read the lead first and see its UPDATE's row count before it commits."""
-    with psycopg.connect(_conninfo(url)) as conn:
+    with psycopg.connect(conninfo(url)) as conn:
         cur = conn.cursor()
         (warm, *rest) = work
-        _write(cur, *warm)
+        write_rows(cur.execute, *warm)
         conn.commit()
         barrier.wait()
         t = time.perf_counter()
         for update, history, outbox in rest:
             with conn.pipeline():
-                _write(cur, update, history, outbox)
+                write_rows(cur.execute, update, history, outbox)
                 conn.commit()
         out.put(time.perf_counter() - t)
 
 
-def _write(cur: Any, update: Any, history: list[Any], outbox: list[Any]) -> None:
-    cur.execute(SQL["update"], update)
+def write_rows(execute: Any, update: Any, history: list[Any], outbox: list[Any]) -> None:
+    """The durable writes of one fire: the instance UPDATE, the history and outbox INSERTs."""
+    execute(SQL["update"], update)
     for row in history:
-        cur.execute(SQL["history"], row)
+        execute(SQL["history"], row)
     for row in outbox:
-        cur.execute(SQL["outbox"], row)
+        execute(SQL["outbox"], row)
 
 
-def _run(target: Any, args_per_proc: list[tuple[Any, ...]]) -> float:
+def run_together(target: Any, args_per_proc: list[tuple[Any, ...]]) -> float:
     """Start one process per argument tuple, release them together; the slowest one's time."""
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(len(args_per_proc))
@@ -135,17 +138,49 @@ def _run(target: Any, args_per_proc: list[tuple[Any, ...]]) -> float:
     procs = [ctx.Process(target=target, args=(*a, barrier, out)) for a in args_per_proc]
     for p in procs:
         p.start()
-    times = [out.get(timeout=600) for _ in procs]
+    times: list[float] = []
+    deadline = time.monotonic() + 600
+    while len(times) < len(procs):
+        try:
+            times.append(out.get(timeout=1))
+        except queue.Empty:
+            if any(p.exitcode for p in procs) or time.monotonic() > deadline:
+                barrier.abort()  # the others stop waiting for the one that failed
+                break
     for p in procs:
         p.join(60)
-        if p.exitcode:
-            raise RuntimeError(f"a benchmark process failed with exit code {p.exitcode}")
+        if p.exitcode or len(times) < len(procs):
+            raise RuntimeError(f"a benchmark process failed (exit code {p.exitcode})")
     return max(times)
+
+
+def engine_and_floor(
+    server: PostgresServer,
+    folder: Path,
+    leads: list[list[str]],
+    then: Callable[[str], None] | None = None,
+) -> tuple[float, float]:
+    """One repetition on fresh databases: ``Engine.fire`` in one process per list of leads,
+    then the raw floor writing the same rows; the slowest process's time of each. ``then(url)``
+    runs with the engine's database before it is dropped (other contenders read its rows)."""
+    url, raw_url = server.create_database(), server.create_database()
+    try:
+        prepare(url, folder, leads)
+        prepare(raw_url, folder, leads)
+        engine_s = run_together(engine_worker, [(url, ls) for ls in leads])
+        work = written(url, raw_url, leads)
+        raw_s = run_together(raw_worker, [(raw_url, w) for w in work])
+        if then is not None:
+            then(url)
+    finally:
+        for db in (url, raw_url):
+            server.drop_database(db.rsplit("/", 1)[1])
+    return engine_s, raw_s
 
 
 def written(url: str, raw_url: str, leads: list[list[str]]) -> list[list[Any]]:
     """Per process, per lead: the rows the engine wrote, with the raw database's instance ids."""
-    with psycopg.connect(_conninfo(url)) as conn, psycopg.connect(_conninfo(raw_url)) as raw:
+    with psycopg.connect(conninfo(url)) as conn, psycopg.connect(conninfo(raw_url)) as raw:
         ids = dict(raw.execute("SELECT lead_id, id FROM lf_instances").fetchall())
         mine = dict(conn.execute("SELECT id, lead_id FROM lf_instances").fetchall())
         history: dict[int, list[Any]] = {}
@@ -170,37 +205,61 @@ def written(url: str, raw_url: str, leads: list[list[str]]) -> list[list[Any]]:
     return [[updates[lead] for lead in ls] for ls in leads]
 
 
+Results = dict[tuple[str, int], list[float]]
+
+
+def repetitions(
+    repeats: int,
+    one: Callable[[PostgresServer, Path, int], dict[str, float]],
+    settings: tuple[str, ...] = (),
+) -> tuple[Results, str]:
+    """On one throwaway server (with more ``settings``), ``one(server, folder, processes)`` for
+    every repetition and process count: each contender's times, and a line with the load
+    average at start and end."""
+    load = os.getloadavg()
+    results: Results = {}
+    server_cm = start_server(find_bindir(), settings=settings)
+    with server_cm as server, tempfile.TemporaryDirectory() as tmp:
+        progress(f"PostgreSQL at {server.url('postgres')}")
+        for rep in range(repeats):
+            for procs in PROCESSES:
+                for name, seconds in one(server, Path(tmp), procs).items():
+                    results.setdefault((name, procs), []).append(seconds)
+                progress(f"repetition {rep + 1}, {procs} process(es)")
+    now = os.getloadavg()
+    return results, (
+        f"{os.cpu_count()} CPUs; load average at start {load[0]:.2f}, at end {now[0]:.2f}\n"
+        f"median of {repeats} alternating repetitions; spread = slowest/fastest repetition"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="300 fires per process")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     n = 300 if args.quick else 1_000
-    load = os.getloadavg()
-    results: dict[tuple[str, int], list[float]] = {}
-    with start_server(find_bindir()) as server, tempfile.TemporaryDirectory() as tmp:
-        progress(f"PostgreSQL at {server.url('postgres')}")
-        for rep in range(args.repeats):
-            for procs in PROCESSES:
-                leads = _leads(procs, n)
-                url, raw_url, piped_url = (server.create_database() for _ in range(3))
-                for db in (url, raw_url, piped_url):
-                    prepare(db, Path(tmp), leads)
-                seconds = _run(_engine_worker, [(url, ls) for ls in leads])
-                results.setdefault(("engine", procs), []).append(seconds)
-                work = written(url, raw_url, leads)
-                seconds = _run(_raw_worker, [(raw_url, w) for w in work])
-                results.setdefault(("raw", procs), []).append(seconds)
-                seconds = _run(_pipelined_worker, [(piped_url, w) for w in work])
-                results.setdefault(("piped", procs), []).append(seconds)
-                for db in (url, raw_url, piped_url):
-                    server.drop_database(db.rsplit("/", 1)[1])
-                progress(f"repetition {rep + 1}, {procs} process(es)")
-    now = os.getloadavg()
+
+    def one(server: PostgresServer, folder: Path, procs: int) -> dict[str, float]:
+        leads = lead_names(procs, n)
+        times: dict[str, float] = {}
+
+        def pipelined(url: str) -> None:
+            piped_url = server.create_database()
+            try:
+                prepare(piped_url, folder, leads)
+                work = written(url, piped_url, leads)
+                times["piped"] = run_together(pipelined_worker, [(piped_url, w) for w in work])
+            finally:
+                server.drop_database(piped_url.rsplit("/", 1)[1])
+
+        times["engine"], times["raw"] = engine_and_floor(server, folder, leads, pipelined)
+        return times
+
+    results, conditions = repetitions(args.repeats, one)
     mode = "--quick, " if args.quick else ""
     print(f"leadflow hot path on PostgreSQL ({mode}{n:,} fires per process)")
-    print(f"{os.cpu_count()} CPUs; load average at start {load[0]:.2f}, at end {now[0]:.2f}")
-    print(f"median of {args.repeats} alternating repetitions; spread = slowest/fastest repetition")
+    print(conditions)
     print()
     print(
         f"{'processes':>9} {'Engine.fire':>14} {'raw psycopg':>14} {'ratio':>7} "
