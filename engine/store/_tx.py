@@ -22,7 +22,6 @@ class StoreView(Protocol):
     sql: dict[str, str]
     param: str
     dialect: str
-    integrity_error: type[Exception]
 
     encode_time: Callable[[datetime], Any]
 
@@ -62,13 +61,8 @@ class Tx:
 
     def load(self, process: str, lead_id: str) -> InstanceRow | None:
         """The instance of ``lead_id`` in ``process``, or None."""
-        if self.store.dialect == "postgresql":  # the transaction's BEGIN and the SELECT in
-            with self.cur.connection.pipeline():  # one round trip (psycopg's pipeline mode)
-                self.cur.execute(self.store.sql["load"], (process, lead_id))
-                r = self.cur.fetchone()
-        else:
-            self.cur.execute(self.store.sql["load"], (process, lead_id))
-            r = self.cur.fetchone()
+        self.cur.execute(self.store.sql["load"], (process, lead_id))
+        r = self.cur.fetchone()
         return self.store.row(r) if r else None
 
     def latest_version(self, process: str) -> int | None:
@@ -204,57 +198,15 @@ class Tx:
 
     def apply(self, changes: Sequence[Change]) -> bool:
         """Write ``changes`` completely; False (roll back!) if an instance moved on meanwhile."""
-        if self.store.dialect == "postgresql" and all(
-            c.expected_version is not None for c in changes
-        ):
-            return self._apply_pipelined(changes)
         if not self.write_instances(changes):
             return False
         self.write_log(changes)
         return True
 
-    def _apply_pipelined(self, changes: Sequence[Change]) -> bool:
-        """:meth:`apply` of updates on PostgreSQL: the version-checked UPDATEs, the log's
-        INSERTs and the NOTIFY in one round trip (psycopg's pipeline mode) instead of one
-        each. An instance that moved on shows as an UPDATE matching no row; the log's INSERTs
-        sent with it then fail on the history's unique (instance, seq) or are rolled back
-        with the rest: either way the same conflict, and nothing is kept."""
-        conn = self.cur.connection
-        checked = conn.cursor()  # its own cursor: its rowcount is the UPDATEs' alone
-        try:
-            with conn.pipeline() as pipeline:
-                self._run_updates(checked, self._instance_params(changes)[1])
-                self.write_log(changes)
-                pipeline.sync()
-            return bool(checked.rowcount == len(changes))
-        except self.store.integrity_error:
-            if checked.rowcount != len(changes):
-                return False
-            raise
-        finally:
-            checked.close()
-
     def write_instances(self, changes: Sequence[Change]) -> bool:
         """Insert or version-checked update of each change's instance row; False on a conflict."""
-        inserts, updates = self._instance_params(changes)
-        if inserts:
-            self._insert_instances(inserts)
-        return self._run_updates(self.cur, updates) if updates else True
-
-    def _run_updates(self, cur: Any, updates: list[tuple[Any, ...]]) -> bool:
-        """The version-checked UPDATEs; False if one matched no row (read ``cur.rowcount``
-        after the sync in pipeline mode)."""
-        if len(updates) == 1:
-            cur.execute(self.store.sql["update"], updates[0])
-        else:
-            cur.executemany(self.store.sql["update"], updates)
-        return bool(cur.rowcount == len(updates))
-
-    def _instance_params(
-        self, changes: Sequence[Change]
-    ) -> tuple[list[tuple[InstanceRow, tuple[Any, ...]]], list[tuple[Any, ...]]]:
-        """(new rows with their INSERT parameters, UPDATE parameters) of ``changes``."""
         enc = self.encode_time
+        sql = self.store.sql
         updates = []
         inserts: list[tuple[InstanceRow, tuple[Any, ...]]] = []
         for c in changes:
@@ -297,7 +249,15 @@ class Tx:
                         c.expected_version,
                     )
                 )
-        return inserts, updates
+        if inserts:
+            self._insert_instances(inserts)
+        if len(updates) == 1:
+            self.cur.execute(sql["update"], updates[0])
+            return bool(self.cur.rowcount == 1)
+        if updates:
+            self.cur.executemany(sql["update"], updates)
+            return bool(self.cur.rowcount == len(updates))
+        return True
 
     def _insert_instances(self, inserts: list[tuple[InstanceRow, tuple[Any, ...]]]) -> None:
         """INSERT new instance rows and set their ids: on PostgreSQL many at once in one
