@@ -15,9 +15,11 @@ engine's own statements, exactly the rows the engine wrote (read back from its d
 instance UPDATE, the history and outbox INSERTs), a commit per lead, into the other database.
 Its timed part does no SELECT and no JSON encoding. A second floor, **raw pipelined**, sends
 each lead's BEGIN, statements and COMMIT in one round trip (psycopg's pipeline mode): the least
-a commit per lead can cost (the engine sends three: the read with the BEGIN, the writes, the
-COMMIT). Engine and floor runs alternate; the median of each is kept. It is a benchmark, not
-a test: the exit code is 0 whatever the figures are.
+a commit per lead can cost. (The engine sends seven: BEGIN, its read, three writes, a NOTIFY,
+COMMIT. Sending its read and its writes pipelined was tried and measured: on a loopback
+connection psycopg's pipeline mode spins while it waits, and a fire cost more CPU and time.)
+Engine and floor runs alternate; the median of each is kept. It is a benchmark, not a test: the
+exit code is 0 whatever the figures are.
 """
 
 from __future__ import annotations

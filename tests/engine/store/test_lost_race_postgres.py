@@ -1,0 +1,87 @@
+"""A write on PostgreSQL that lost a race to another engine (the lead moved on after this
+transaction read it) ends as :class:`ConcurrentUpdate` with nothing of it kept, and leaves the
+engine's kept connection usable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from runtime_support import REFERENCE, T0
+
+from leadflow.engine import ConcurrentUpdate, Engine
+from leadflow.engine.testing import ManualClock
+
+P = "inbound-lead"
+
+
+@pytest.fixture
+def engines(postgres_url: str) -> Iterator[tuple[Engine, Engine]]:
+    clock = ManualClock(T0)
+    first = Engine(postgres_url, create=True, clock=clock)
+    rival = Engine(postgres_url, clock=clock)
+    first.deploy(REFERENCE)
+    first.start(P, "a", {"email": "a@example.com"})
+    yield first, rival
+    rival.close()
+    first.close()
+
+
+def _history(engine: Engine) -> list[tuple[int, str, str | None]]:
+    with engine.store.sa.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT h.seq, h.kind, h.actor FROM lf_history h "
+                "JOIN lf_instances i ON i.id = h.instance_id WHERE i.lead_id = 'a' ORDER BY h.seq"
+            )
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _outbox_count(engine: Engine) -> int:
+    with engine.store.sa.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM lf_outbox")).scalar_one())
+
+
+@pytest.mark.postgres
+def test_a_write_that_lost_a_race_keeps_nothing(
+    engines: tuple[Engine, Engine],
+) -> None:
+    """The lead moves on (another engine commits version 2) after this transaction read
+    version 1: the version-checked UPDATE matches no row; the caller gets ConcurrentUpdate,
+    only the rival's change is stored, and the next change through the same engine (and its
+    kept connection) works."""
+    engine, rival = engines
+    runtime = engine.runtime
+    events_before = _outbox_count(engine)
+
+    def lose_a_race() -> None:
+        with engine.store.transaction("race") as tx:
+            row = runtime.load(tx, P, "a")
+            rival.record(P, "a", "call", {"minutes": 3}, actor="rival")
+            compiled = runtime.compiled(P, row.definition_version)
+            activity = runtime.planner.activity(P, "a", "email", {})
+            change = runtime.planner.record(compiled, row, activity, "loser", T0)
+            runtime.write(tx, change)
+
+    with pytest.raises(ConcurrentUpdate) as caught:
+        lose_a_race()
+    assert caught.value.expected_version == 1
+    assert _history(engine) == [(1, "started", None), (2, "activity", "rival")]
+    assert _outbox_count(engine) == events_before + 1  # the rival's event only
+    engine.record(P, "a", "email", {}, actor="winner")
+    assert _history(engine)[-1] == (3, "activity", "winner")
+
+
+@pytest.mark.postgres
+def test_writes_of_one_lead_from_two_engines_keep_every_version(
+    engines: tuple[Engine, Engine],
+) -> None:
+    """Alternating engines (each keeping its connection) write versions 2..21 in order."""
+    engine, rival = engines
+    for i in range(20):
+        (engine if i % 2 else rival).record(P, "a", "call", {}, actor=f"a{i}")
+    seqs = [seq for seq, _, _ in _history(engine)]
+    assert seqs == list(range(1, 22))
+    assert engine.get(P, "a").version == 21
