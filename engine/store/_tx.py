@@ -10,6 +10,7 @@ from leadflow.engine._criteria import Activity
 from leadflow.engine._json import dumps
 from leadflow.engine.store._idempotency import StoredAnswer, read_answer, write_answer
 from leadflow.engine.store._rows import SELECT_COLS, Change, DueTimer, InstanceRow
+from leadflow.engine.store._statements import WAKEUP_CHANNEL
 from leadflow.engine.telemetry import events_written
 
 __all__ = ["WAKEUP_CHANNEL", "StoreView", "Tx"]
@@ -31,9 +32,6 @@ class StoreView(Protocol):
 
 
 _CHUNK = 500
-
-WAKEUP_CHANNEL = "leadflow_work"
-"""The PostgreSQL notification channel a commit with new work notifies (see ``worker``)."""
 
 
 class Tx:
@@ -308,9 +306,14 @@ class Tx:
             if c.activity is not None:
                 kind, stage, actor, data = c.activity
                 acts.append((r.id, kind, at, r.version, stage, actor, data))
+        woken = False
         if len(history) == 1 and len(events) == 1:
-            self.cur.execute(sql["history"], history[0])
-            self.cur.execute(sql["outbox"], events[0])
+            if "log_one" in sql:  # PostgreSQL: both rows and the wake-up in one statement
+                self.cur.execute(sql["log_one"], history[0] + events[0])
+                woken = True
+            else:
+                self.cur.execute(sql["history"], history[0])
+                self.cur.execute(sql["outbox"], events[0])
         else:
             self.cur.executemany(sql["history"], history)
             self.cur.executemany(sql["outbox"], events)
@@ -322,7 +325,7 @@ class Tx:
             if inserts:
                 self.cur.executemany(sql["timer_insert"], inserts)
         events_written(events, changes)  # their ids on the current trace span (telemetry.py)
-        if events and self.store.dialect == "postgresql":
+        if events and not woken and self.store.dialect == "postgresql":
             # idle workers LISTEN on it: new outbox rows and timers wake them at commit (one
             # notification per transaction, however many changes it holds)
             self.cur.execute(f"NOTIFY {WAKEUP_CHANNEL}")

@@ -1,16 +1,20 @@
-"""A write on PostgreSQL that lost a race to another engine (the lead moved on after this
+"""Writes on PostgreSQL: one that lost a race to another engine (the lead moved on after this
 transaction read it) ends as :class:`ConcurrentUpdate` with nothing of it kept, and leaves the
-engine's kept connection usable."""
+engine's kept connection usable; a single change's log rows and wake-up go in one statement."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from runtime_support import REFERENCE, T0
 
-from leadflow.engine import ConcurrentUpdate, Engine
+from leadflow.engine import ConcurrentUpdate, Engine, LeadflowError
+from leadflow.engine.store import WAKEUP_CHANNEL
 from leadflow.engine.testing import ManualClock
 
 P = "inbound-lead"
@@ -85,3 +89,38 @@ def test_writes_of_one_lead_from_two_engines_keep_every_version(
     seqs = [seq for seq, _, _ in _history(engine)]
     assert seqs == list(range(1, 22))
     assert engine.get(P, "a").version == 21
+
+
+@pytest.mark.postgres
+def test_a_change_written_in_one_statement_keeps_its_rows_and_wakes_listeners(
+    engines: tuple[Engine, Engine], postgres_url: str
+) -> None:
+    """On PostgreSQL a single change's history row, its event and the workers' wake-up go in
+    one statement: the rows hold exactly what the change made (time, kind, actor, seq), the
+    event's payload is its CloudEvent, and a listener hears one notification per commit and
+    none from a change that was refused."""
+    engine, _ = engines
+    listener = psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True)
+    try:
+        listener.execute(f"LISTEN {WAKEUP_CHANNEL}")
+        at = T0 + timedelta(minutes=5)
+        engine.record(P, "a", "call", {"minutes": 3}, actor="ana", at=at)
+        with pytest.raises(LeadflowError):
+            engine.fire(P, "a", "no-such-trigger", actor="ana", at=at)
+        heard = [n.channel for n in listener.notifies(timeout=1, stop_after=2)]
+    finally:
+        listener.close()
+    assert heard == [WAKEUP_CHANNEL]
+    with engine.store.sa.connect() as conn:
+        history = conn.execute(
+            sa.text("SELECT seq, kind, actor, at FROM lf_history WHERE seq = 2")
+        ).one()
+        event = conn.execute(
+            sa.text("SELECT seq, type, at, payload FROM lf_outbox WHERE seq = 2")
+        ).one()
+    assert tuple(history) == (2, "activity", "ana", at)
+    assert (event[0], event[1], event[2]) == (2, "leadflow.lead.activity_recorded", at)
+    payload = json.loads(event[3])
+    assert payload["type"] == "leadflow.lead.activity_recorded"
+    assert payload["data"]["lead_id"] == "a"
+    assert payload["data"]["seq"] == 2
