@@ -23,6 +23,17 @@ def hot_path_statements(p: str, dialect: str) -> dict[str, str]:
             "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
             f"SELECT {', '.join([p] * 6)} FROM wake"
         )
+        # and with its version-checked UPDATE: the log rows only if the UPDATE matched (the
+        # statement's row count is 1 then, 0 on a conflict)
+        statements["write_one"] = (
+            "WITH updated AS ("
+            + statements["update"]
+            + " RETURNING id), history AS (INSERT INTO lf_history (instance_id, seq, at, kind, "
+            f"trigger, from_stage, to_stage, actor, details) SELECT {', '.join([p] * 9)} "
+            f"FROM updated), wake AS (SELECT pg_notify('{WAKEUP_CHANNEL}', '')) "
+            "INSERT INTO lf_outbox (event_id, instance_id, seq, type, at, payload) "
+            f"SELECT {', '.join([p] * 6)} FROM updated, wake"
+        )
     return statements
 
 

@@ -33,6 +33,8 @@ class StoreView(Protocol):
 
 _CHUNK = 500
 
+_Timers = dict[tuple[int, str], tuple[int, datetime] | None]
+
 
 class Tx:
     """One open transaction's cursor with the hot-path operations."""
@@ -196,9 +198,26 @@ class Tx:
 
     def apply(self, changes: Sequence[Change]) -> bool:
         """Write ``changes`` completely; False (roll back!) if an instance moved on meanwhile."""
+        if len(changes) == 1 and "write_one" in self.store.sql:
+            change = changes[0]
+            if change.expected_version is not None and not change.extra_events:
+                return self._apply_one(change)
         if not self.write_instances(changes):
             return False
         self.write_log(changes)
+        return True
+
+    def _apply_one(self, change: Change) -> bool:
+        """PostgreSQL: one change's version-checked UPDATE, its history row, its event and the
+        workers' wake-up in one statement (``write_one``), whose log rows are written only
+        when the UPDATE matched (its row count is then 1); then its activity and timers."""
+        history, events, acts, timers = self._log_rows([change])
+        params = self._update_params(change) + history[0] + events[0]
+        self.cur.execute(self.store.sql["write_one"], params)
+        if self.cur.rowcount != 1:
+            return False
+        self._write_extras(acts, timers)
+        events_written(events, [change])  # their ids on the current trace span (telemetry.py)
         return True
 
     def write_instances(self, changes: Sequence[Change]) -> bool:
@@ -210,43 +229,11 @@ class Tx:
         for c in changes:
             r = c.row
             if c.expected_version is None:
-                inserts.append(
-                    (
-                        r,
-                        (
-                            r.process,
-                            r.lead_id,
-                            r.definition_version,
-                            r.stage,
-                            r.owner,
-                            dumps(r.data),
-                            r.closed,
-                            r.version,
-                            enc(r.created_at),
-                            enc(r.updated_at),
-                            enc(r.stage_entered_at),
-                            r.stage_seq,
-                            dumps(r.sla) if r.sla else None,
-                        ),
-                    )
-                )
+                state, times = self._row_params(r)
+                created = (r.process, r.lead_id, *state, enc(r.created_at), *times)
+                inserts.append((r, created))
             else:
-                updates.append(
-                    (
-                        r.definition_version,
-                        r.stage,
-                        r.owner,
-                        dumps(r.data),
-                        r.closed,
-                        r.version,
-                        enc(r.updated_at),
-                        enc(r.stage_entered_at),
-                        r.stage_seq,
-                        dumps(r.sla) if r.sla else None,
-                        r.id,
-                        c.expected_version,
-                    )
-                )
+                updates.append(self._update_params(c))
         if inserts:
             self._insert_instances(inserts)
         if len(updates) == 1:
@@ -256,6 +243,20 @@ class Tx:
             self.cur.executemany(sql["update"], updates)
             return bool(self.cur.rowcount == len(updates))
         return True
+
+    def _update_params(self, c: Change) -> tuple[Any, ...]:
+        """The parameters of the ``update`` statement of a change to an existing instance."""
+        state, times = self._row_params(c.row)
+        return (*state, *times, c.row.id, c.expected_version)
+
+    def _row_params(self, r: InstanceRow) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """An instance row's columns as the ``insert`` and ``update`` statements both take them:
+        (definition_version, stage, owner, data, closed, version) and, after ``created_at``
+        in an insert, (updated_at, stage_entered_at, stage_seq, sla)."""
+        enc = self.encode_time
+        sla = dumps(r.sla) if r.sla else None
+        state = (r.definition_version, r.stage, r.owner, dumps(r.data), r.closed, r.version)
+        return state, (enc(r.updated_at), enc(r.stage_entered_at), r.stage_seq, sla)
 
     def _insert_instances(self, inserts: list[tuple[InstanceRow, tuple[Any, ...]]]) -> None:
         """INSERT new instance rows and set their ids: on PostgreSQL many at once in one
@@ -274,12 +275,36 @@ class Tx:
 
     def write_log(self, changes: Sequence[Change]) -> None:
         """The history row, outbox event and activity row of each change, in order."""
-        enc = self.encode_time
         sql = self.store.sql
+        history, events, acts, timers = self._log_rows(changes)
+        woken = False
+        if len(history) == 1 and len(events) == 1:
+            if "log_one" in sql:  # PostgreSQL: both rows and the wake-up in one statement
+                self.cur.execute(sql["log_one"], history[0] + events[0])
+                woken = True
+            else:
+                self.cur.execute(sql["history"], history[0])
+                self.cur.execute(sql["outbox"], events[0])
+        else:
+            self.cur.executemany(sql["history"], history)
+            self.cur.executemany(sql["outbox"], events)
+        self._write_extras(acts, timers)
+        events_written(events, changes)  # their ids on the current trace span (telemetry.py)
+        if events and not woken and self.store.dialect == "postgresql":
+            # idle workers LISTEN on it: new outbox rows and timers wake them at commit (one
+            # notification per transaction, however many changes it holds)
+            self.cur.execute(f"NOTIFY {WAKEUP_CHANNEL}")
+
+    def _log_rows(
+        self, changes: Sequence[Change]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], _Timers]:
+        """The parameters of the history, outbox and activity INSERTs of ``changes``, and the
+        SLA timers they leave (by instance and policy; None: the timer ends)."""
+        enc = self.encode_time
         history = []
         events = []
         acts = []
-        timers: dict[tuple[int, str], tuple[int, datetime] | None] = {}
+        timers: _Timers = {}
         for c in changes:
             r = c.row
             at = enc(c.at)
@@ -306,26 +331,16 @@ class Tx:
             if c.activity is not None:
                 kind, stage, actor, data = c.activity
                 acts.append((r.id, kind, at, r.version, stage, actor, data))
-        woken = False
-        if len(history) == 1 and len(events) == 1:
-            if "log_one" in sql:  # PostgreSQL: both rows and the wake-up in one statement
-                self.cur.execute(sql["log_one"], history[0] + events[0])
-                woken = True
-            else:
-                self.cur.execute(sql["history"], history[0])
-                self.cur.execute(sql["outbox"], events[0])
-        else:
-            self.cur.executemany(sql["history"], history)
-            self.cur.executemany(sql["outbox"], events)
+        return history, events, acts, timers
+
+    def _write_extras(self, acts: list[tuple[Any, ...]], timers: _Timers) -> None:
+        """The activity rows and the SLA timers of the changes being written."""
+        sql = self.store.sql
         if acts:
             self.cur.executemany(sql["activity"], acts)
         if timers:
             self.cur.executemany(sql["timer_delete"], list(timers))
+            enc = self.encode_time
             inserts = [(i, pol, t[0], enc(t[1])) for (i, pol), t in timers.items() if t is not None]
             if inserts:
                 self.cur.executemany(sql["timer_insert"], inserts)
-        events_written(events, changes)  # their ids on the current trace span (telemetry.py)
-        if events and not woken and self.store.dialect == "postgresql":
-            # idle workers LISTEN on it: new outbox rows and timers wake them at commit (one
-            # notification per transaction, however many changes it holds)
-            self.cur.execute(f"NOTIFY {WAKEUP_CHANNEL}")
