@@ -160,41 +160,31 @@ class Engine:
         retry of the same request returns the first answer (see :class:`Idempotency`).
         """
         with start_span(self, process, lead_id):  # metrics and traces (telemetry.py)
-            return self._start(process, lead_id, data, owner, at, actor, idempotency)
-
-    def _start(
-        self,
-        process: str,
-        lead_id: str,
-        data: Mapping[str, Any] | None,
-        owner: str | None,
-        at: datetime | None,
-        actor: str | Actor | None,
-        idempotency: Idempotency | None,
-    ) -> Instance:
-        when = self.runtime.now(at)
-        who = who_of(actor)
-        check_text_argument("process", process)
-        try:
-            with self.store.transaction(f"start {process}/{lead_id}") as tx:
-                if idempotency and (first := replayed(tx, idempotency)) is not None:
+            when = self.runtime.now(at)
+            who = who_of(actor)
+            check_text_argument("process", process)
+            try:
+                with self.store.transaction(f"start {process}/{lead_id}") as tx:
+                    if idempotency and (first := replayed(tx, idempotency)) is not None:
+                        return first
+                    # the version: the latest, or a canary's share (engine/_canary.py)
+                    compiled = choose_version(self.runtime, tx, process, lead_id)
+                    if isinstance(actor, Actor):
+                        definition = compiled.definition
+                        require(
+                            actor, "start", None, definition, fields=data or {}, new_owner=owner
+                        )
+                    change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
+                    change = self.runtime.start_routed(tx, compiled, change, data, who)
+                    change = self.runtime.follow_rules(tx, change)
+                    instance = self.runtime.instance(change.row)
+                    if idempotency:
+                        remember(tx, idempotency, instance)
+            except self.store.integrity_error as exc:
+                if (first := answered(self.store, idempotency)) is not None:
                     return first
-                # the version: the latest, or a canary's share (engine/_canary.py)
-                compiled = choose_version(self.runtime, tx, process, lead_id)
-                if isinstance(actor, Actor):
-                    definition = compiled.definition
-                    require(actor, "start", None, definition, fields=data or {}, new_owner=owner)
-                change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
-                change = self.runtime.start_routed(tx, compiled, change, data, who)
-                change = self.runtime.follow_rules(tx, change)
-                instance = self.runtime.instance(change.row)
-                if idempotency:
-                    remember(tx, idempotency, instance)
-        except self.store.integrity_error as exc:
-            if (first := answered(self.store, idempotency)) is not None:
-                return first
-            raise DuplicateLead(process, lead_id) from exc
-        return instance
+                raise DuplicateLead(process, lead_id) from exc
+            return instance
 
     def start_lead(
         self,
