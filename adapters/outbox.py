@@ -305,46 +305,49 @@ class Dispatcher:
         return [r if r is not None else Result.retry("no result") for r in results]
 
     def _record(self, claimed: Sequence[_Claimed], results: Sequence[Result], at: datetime) -> None:
-        rows = []
+        """Write the outcomes, one transaction per adapter, so an outcome dropped because its
+        lease passed to another dispatcher counts as ``lost_lease`` under its own adapter."""
+        by_adapter: dict[str, list[dict[str, Any]]] = {}
         for c, result in zip(claimed, results, strict=True):
-            attempts = c.attempts + 1
-            detail = _clip(result.detail)
-            row: dict[str, Any] = {
-                "b_id": c.id,
-                "b_attempts": attempts,
-                "b_last_status": result.status,
-                "b_next": at,
-                "b_delivered_at": None,
-                "b_last_error": None,
-            }
-            if result.outcome is Outcome.DELIVERED:
-                row.update(b_status=DELIVERED, b_delivered_at=at)
-                self.stats.delivered += 1
-            elif result.outcome is Outcome.RETRY and attempts < self.options.max_attempts:
-                wait = backoff_seconds(attempts, self.options, self.rng, result.retry_after)
-                row.update(
-                    b_status=PENDING, b_next=at + timedelta(seconds=wait), b_last_error=detail
-                )
-                if result.retry_after is not None:
-                    until = at + timedelta(seconds=result.retry_after)
-                    self._paused[c.adapter] = max(self._paused.get(c.adapter, until), until)
-                self.stats.retried += 1
-            else:
-                if result.outcome is Outcome.RETRY:
-                    detail = _clip(f"gave up after {attempts} attempts: {result.detail}")
-                row.update(b_status=DEAD, b_last_error=detail)
-                log.warning(
-                    "dead letter: event %s to %s: %s", c.delivery.event.id, c.adapter, detail
-                )
-                self.stats.dead += 1
+            row = self._outcome(c, result, at)
+            rows = by_adapter.setdefault(c.adapter, [])
             rows.append(row)
             rows.extend({**row, "b_id": i, "b_attempts": n + 1} for i, n in c.folded)
-        written = self.rows.record(rows, self.id)
-        self.stats.lost_leases += len(rows) - written
-        if written < len(rows):
-            names = {c.adapter for c in claimed}
-            name = names.pop() if len(names) == 1 else "several"
-            deliveries_done(self.engine, name, {"lost_lease": len(rows) - written}, None)
+        for name, rows in by_adapter.items():
+            lost = len(rows) - self.rows.record(rows, self.id)
+            if lost:
+                self.stats.lost_leases += lost
+                deliveries_done(self.engine, name, {"lost_lease": lost}, None)
+
+    def _outcome(self, c: _Claimed, result: Result, at: datetime) -> dict[str, Any]:
+        """The row that records ``result`` of delivery ``c`` (counted in :attr:`stats`)."""
+        attempts = c.attempts + 1
+        detail = _clip(result.detail)
+        row: dict[str, Any] = {
+            "b_id": c.id,
+            "b_attempts": attempts,
+            "b_last_status": result.status,
+            "b_next": at,
+            "b_delivered_at": None,
+            "b_last_error": None,
+        }
+        if result.outcome is Outcome.DELIVERED:
+            row.update(b_status=DELIVERED, b_delivered_at=at)
+            self.stats.delivered += 1
+        elif result.outcome is Outcome.RETRY and attempts < self.options.max_attempts:
+            wait = backoff_seconds(attempts, self.options, self.rng, result.retry_after)
+            row.update(b_status=PENDING, b_next=at + timedelta(seconds=wait), b_last_error=detail)
+            if result.retry_after is not None:
+                until = at + timedelta(seconds=result.retry_after)
+                self._paused[c.adapter] = max(self._paused.get(c.adapter, until), until)
+            self.stats.retried += 1
+        else:
+            if result.outcome is Outcome.RETRY:
+                detail = _clip(f"gave up after {attempts} attempts: {result.detail}")
+            row.update(b_status=DEAD, b_last_error=detail)
+            log.warning("dead letter: event %s to %s: %s", c.delivery.event.id, c.adapter, detail)
+            self.stats.dead += 1
+        return row
 
     # -- scheduling ----------------------------------------------------------------------------
 

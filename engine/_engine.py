@@ -48,7 +48,7 @@ from leadflow.engine.sla.queue import QueueItem, sla_queue
 from leadflow.engine.sla.status import SlaStatus, sla_status
 from leadflow.engine.sla.sweep import Sweep
 from leadflow.engine.store import Change, InstanceRow, Store, Tx, lead_rows
-from leadflow.engine.telemetry import fire_span
+from leadflow.engine.telemetry import batch_span, fire_span, start_span
 
 __all__ = ["Engine"]
 
@@ -159,29 +159,32 @@ class Engine:
         :class:`InvalidData` if ``data`` breaks the field contract. With ``idempotency``, a
         retry of the same request returns the first answer (see :class:`Idempotency`).
         """
-        when = self.runtime.now(at)
-        who = who_of(actor)
-        check_text_argument("process", process)
-        try:
-            with self.store.transaction(f"start {process}/{lead_id}") as tx:
-                if idempotency and (first := replayed(tx, idempotency)) is not None:
+        with start_span(self, process, lead_id):  # metrics and traces (telemetry.py)
+            when = self.runtime.now(at)
+            who = who_of(actor)
+            check_text_argument("process", process)
+            try:
+                with self.store.transaction(f"start {process}/{lead_id}") as tx:
+                    if idempotency and (first := replayed(tx, idempotency)) is not None:
+                        return first
+                    # the version: the latest, or a canary's share (engine/_canary.py)
+                    compiled = choose_version(self.runtime, tx, process, lead_id)
+                    if isinstance(actor, Actor):
+                        definition = compiled.definition
+                        require(
+                            actor, "start", None, definition, fields=data or {}, new_owner=owner
+                        )
+                    change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
+                    change = self.runtime.start_routed(tx, compiled, change, data, who)
+                    change = self.runtime.follow_rules(tx, change)
+                    instance = self.runtime.instance(change.row)
+                    if idempotency:
+                        remember(tx, idempotency, instance)
+            except self.store.integrity_error as exc:
+                if (first := answered(self.store, idempotency)) is not None:
                     return first
-                # the version: the latest, or a canary's share (engine/_canary.py)
-                compiled = choose_version(self.runtime, tx, process, lead_id)
-                if isinstance(actor, Actor):
-                    definition = compiled.definition
-                    require(actor, "start", None, definition, fields=data or {}, new_owner=owner)
-                change = self.runtime.planner.start(compiled, lead_id, data, owner, who, when)
-                change = self.runtime.start_routed(tx, compiled, change, data, who)
-                change = self.runtime.follow_rules(tx, change)
-                instance = self.runtime.instance(change.row)
-                if idempotency:
-                    remember(tx, idempotency, instance)
-        except self.store.integrity_error as exc:
-            if (first := answered(self.store, idempotency)) is not None:
-                return first
-            raise DuplicateLead(process, lead_id) from exc
-        return instance
+                raise DuplicateLead(process, lead_id) from exc
+            return instance
 
     def start_lead(
         self,
@@ -273,6 +276,22 @@ class Engine:
         :class:`GuardFailed` (criteria unmet, see ``.unmet``), :class:`InvalidData` or
         :class:`ConcurrentUpdate`. A failed fire changes nothing.
         """
+        with fire_span(self, process, lead_id, trigger):  # metrics and traces (telemetry.py)
+            return self._fire(process, lead_id, trigger, data, actor, at, if_version, idempotency)
+
+    def _fire(
+        self,
+        process: str,
+        lead_id: str,
+        trigger: str,
+        data: Mapping[str, Any] | None = None,
+        actor: str | Actor | None = None,
+        at: datetime | None = None,
+        if_version: int | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> Instance:
+        """:meth:`fire` unobserved (``fire_many`` redoes a batch through it and counts the
+        batch's items once)."""
         when = self.runtime.now(at)
         who = who_of(actor)
         check_text_argument("trigger", trigger)
@@ -283,14 +302,8 @@ class Engine:
             acts = tx.activities(row.id) if reads else []
             return self.runtime.planner.fire(compiled, row, trigger, data, who, when, acts)
 
-        with fire_span(self, process, lead_id, trigger):  # metrics and traces (telemetry.py)
-            return self._run(
-                f"fire {trigger} on",
-                process,
-                lead_id,
-                plan,
-                Guards(actor, "fire", if_version, idempotency, trigger=trigger, fields=data),
-            )
+        guards = Guards(actor, "fire", if_version, idempotency, trigger=trigger, fields=data)
+        return self._run(f"fire {trigger} on", process, lead_id, plan, guards)
 
     def update(
         self,
@@ -627,7 +640,11 @@ class Engine:
         has its access rules checked on the item, as :meth:`start` does (a refusal is that
         item's :class:`AccessDenied`).
         """
-        return _batches.start_many(self.runtime, process, check_items("items", items), at)
+        items = check_items("items", items)
+        with batch_span(self, "start_many", process) as tally:  # metrics, traces
+            result = _batches.start_many(self.runtime, process, items, at)
+            tally.done(len(result.succeeded), (f.error for f in result.failed), "started")
+        return result
 
     def fire_many(
         self, process: str, items: Iterable[Any], at: datetime | None = None
@@ -641,4 +658,8 @@ class Engine:
         :class:`Actor` as ``actor`` has its access rules checked on the lead as the batch's
         transaction reads it (a refusal is that item's :class:`AccessDenied`).
         """
-        return _batches.fire_many(self.runtime, self.fire, process, check_items("items", items), at)
+        items = check_items("items", items)
+        with batch_span(self, "fire_many", process) as tally:  # metrics, traces
+            result = _batches.fire_many(self.runtime, self._fire, process, items, at)
+            tally.done(len(result.succeeded), (f.error for f in result.failed), "fired")
+        return result

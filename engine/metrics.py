@@ -28,6 +28,10 @@ __all__ = ["EngineMetrics", "HealthCollector", "WorkerCollector", "health_metric
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 """Seconds: a fire or an adapter call."""
+BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""Seconds: one ``start_many`` / ``fire_many`` call (a transaction per 1,000 items)."""
+SIZE_BUCKETS = (1, 10, 100, 1000, 10_000, 100_000, 1_000_000)
+"""Items in one ``start_many`` / ``fire_many`` call."""
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 """Seconds from an SLA mark's due time to its firing: 0.1 s is the target, minutes an outage."""
 
@@ -36,7 +40,11 @@ class EngineMetrics:
     """Counters and histograms of what ``engine`` does in this process, in ``registry``.
 
     ``leadflow_fires_total`` and ``leadflow_fire_duration_seconds`` (``process``, ``outcome``),
-    ``leadflow_refusals_total`` (``process``, ``code``), ``leadflow_sla_marks_total`` and
+    ``leadflow_refusals_total`` (``process``, ``code``), ``leadflow_starts_total``
+    (``process``, ``outcome``), ``leadflow_batch_duration_seconds`` and
+    ``leadflow_batch_items`` (``process``, ``operation``; the duration also by ``outcome``):
+    one observation per ``start_many`` / ``fire_many`` call, whose items count in the fires
+    and starts counters; ``leadflow_sla_marks_total`` and
     ``leadflow_sla_deadline_to_action_seconds``, ``leadflow_deliveries_total`` (``adapter``,
     ``outcome``) and ``leadflow_delivery_duration_seconds`` (``adapter``). :meth:`close` stops
     listening."""
@@ -45,14 +53,15 @@ class EngineMetrics:
         self._engine = weakref.ref(engine)  # the engine's observers hold this: no cycle
         self.fires = Counter(
             "leadflow_fires",
-            "Triggers fired, by process and outcome (fired, refused, access_denied, invalid, "
-            "error).",
+            "Triggers fired (fire and each fire_many item), by process and outcome (fired, "
+            "refused, access_denied, invalid, error).",
             ["process", "outcome"],
             registry=registry,
         )
         self.fire_seconds = Histogram(
             "leadflow_fire_duration_seconds",
-            "Time a fire took (load, decide, write, commit), by process and outcome.",
+            "Time a fire took (load, decide, write, commit), by process and outcome; fire_many "
+            "is timed per call in leadflow_batch_duration_seconds.",
             ["process", "outcome"],
             registry=registry,
             buckets=LATENCY_BUCKETS,
@@ -63,6 +72,29 @@ class EngineMetrics:
             "concurrent-update).",
             ["process", "code"],
             registry=registry,
+        )
+        self.starts = Counter(
+            "leadflow_starts",
+            "Leads started (start and each start_many item), by process and outcome (started, "
+            "access_denied, invalid, error).",
+            ["process", "outcome"],
+            registry=registry,
+        )
+        batch = ["process", "operation", "outcome"]
+        self.batch_seconds = Histogram(
+            "leadflow_batch_duration_seconds",
+            "Time one start_many or fire_many call took (all its items), by process, operation "
+            "and outcome (completed; error: the call raised).",
+            batch,
+            registry=registry,
+            buckets=BATCH_BUCKETS,
+        )
+        self.batch_items = Histogram(
+            "leadflow_batch_items",
+            "Items in one completed start_many or fire_many call, by process and operation.",
+            ["process", "operation"],
+            registry=registry,
+            buckets=SIZE_BUCKETS,
         )
         self.marks_total = Counter(
             "leadflow_sla_marks", "SLA marks fired by this process.", registry=registry
@@ -100,6 +132,25 @@ class EngineMetrics:
         self.fire_seconds.labels(process, outcome).observe(seconds)
         if outcome == "refused" and code:
             self.refusals.labels(process, code).inc()
+
+    def counted(
+        self, operation: str, process: str, outcomes: Mapping[tuple[str, str | None], int]
+    ) -> None:
+        """See :class:`leadflow.engine.telemetry.Observer`."""
+        for (outcome, code), count in outcomes.items():
+            if operation == "start":
+                self.starts.labels(process, outcome).inc(count)
+                continue
+            self.fires.labels(process, outcome).inc(count)
+            if outcome == "refused" and code:
+                self.refusals.labels(process, code).inc(count)
+
+    def batch(self, operation: str, process: str, size: int | None, seconds: float) -> None:
+        """See :class:`leadflow.engine.telemetry.Observer`."""
+        outcome = "error" if size is None else "completed"
+        self.batch_seconds.labels(process, operation, outcome).observe(seconds)
+        if size is not None:
+            self.batch_items.labels(process, operation).observe(size)
 
     def marks(self, lags: Sequence[float]) -> None:
         """See :class:`leadflow.engine.telemetry.Observer`."""

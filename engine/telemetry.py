@@ -4,23 +4,26 @@ Two kinds of listener, both optional:
 
 * **Observers** (:class:`Observer`), registered per engine with :func:`observe`: the Prometheus
   metrics of :mod:`leadflow.engine.metrics` are one. They hear every fire (outcome, seconds),
-  every SLA mark fired (how long after its due time) and every outbox delivery (adapter,
-  outcome, seconds).
+  every start and every item of ``start_many`` / ``fire_many`` (counted per call, not per
+  item), every SLA mark fired (how long after its due time) and every outbox delivery
+  (adapter, outcome, seconds).
 * **OpenTelemetry spans**, when ``opentelemetry-api`` is installed (``pip install
   'leadflow[otel]'``) and a tracer provider is configured (``opentelemetry-instrument``, or
   ``trace.set_tracer_provider`` in the host): ``leadflow.fire``, ``leadflow.sweep`` and
-  ``leadflow.deliver`` spans carry the process, the lead id and the CloudEvent ids the change
+  ``leadflow.deliver`` spans (and ``leadflow.start``, ``leadflow.start_many``,
+  ``leadflow.fire_many``) carry the process, the lead id and the CloudEvent ids the change
   wrote (``cloudevents.event_id``), so one change is followed from the API call to its CRM
   delivery. Without the package nothing is imported; without a provider no span is made.
 
-The engine's call sites are one line each (``with fire_span(...)``, ``events_written(...)``,
-``marks_fired(...)``); the dispatcher uses :func:`delivery_span` and :func:`deliveries_done`.
+The engine's call sites are one line each (``with fire_span(...)``, ``start_span(...)``,
+``batch_span(...)``, ``events_written(...)``, ``marks_fired(...)``); the dispatcher uses
+:func:`delivery_span` and :func:`deliveries_done`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
@@ -30,7 +33,9 @@ from weakref import WeakKeyDictionary
 from leadflow.definitions import LeadflowError
 
 __all__ = [
+    "BatchTally",
     "Observer",
+    "batch_span",
     "deliveries_done",
     "delivery_span",
     "events_written",
@@ -39,6 +44,7 @@ __all__ = [
     "marks_fired",
     "observe",
     "outcome_of",
+    "start_span",
     "sweep_span",
     "use_tracer_provider",
 ]
@@ -52,6 +58,17 @@ class Observer(Protocol):
 
     def fired(self, process: str, outcome: str, seconds: float, code: str | None) -> None:
         """A fire ended: ``outcome`` (:func:`outcome_of`), wall seconds, the error code."""
+
+    def counted(
+        self, operation: str, process: str, outcomes: Mapping[tuple[str, str | None], int]
+    ) -> None:
+        """Items of ``operation`` (``start``: a start or ``start_many`` items; ``fire``:
+        ``fire_many`` items) ended: how many per (outcome, error code); once per call."""
+
+    def batch(self, operation: str, process: str, size: int | None, seconds: float) -> None:
+        """One ``start_many`` / ``fire_many`` call (``operation``) of ``size`` items took
+        ``seconds``; ``size`` is None when the call raised (its items are not counted: which
+        of its transactions committed is unknown to the caller too)."""
 
     def marks(self, lags: Sequence[float]) -> None:
         """SLA marks fired (committed): seconds from each mark's due time to then."""
@@ -200,22 +217,110 @@ _NOTHING = nullcontext()
 def _fire(
     observers: Sequence[Observer], tracer: Any, process: str, lead_id: str, trigger: str
 ) -> Iterator[None]:
+    attributes = {"leadflow.process": process, "leadflow.lead_id": lead_id}
+    end: list[Any] = []
+    try:
+        with _watched("leadflow.fire", {**attributes, "leadflow.trigger": trigger}, tracer, end):
+            yield
+    finally:
+        if end:
+            outcome, code, seconds = end
+            for observer in observers:
+                observer.fired(process, outcome, seconds, code)
+
+
+def start_span(owner: object, process: str, lead_id: str) -> ContextManager[None]:
+    """Around one start: a ``leadflow.start`` span and the observers' count of starts
+    (outcome ``started`` or as :func:`outcome_of` names a failure); nothing when nobody
+    listens."""
+    observers = _observers.get(_key(owner), ())
+    tracer = _tracer()
+    if not observers and tracer is None:
+        return _NOTHING
+    return _start(observers, tracer, process, lead_id)
+
+
+@contextmanager
+def _start(
+    observers: Sequence[Observer], tracer: Any, process: str, lead_id: str
+) -> Iterator[None]:
+    attributes = {"leadflow.process": process, "leadflow.lead_id": lead_id}
+    end: list[Any] = []
+    try:
+        with _watched("leadflow.start", attributes, tracer, end, "started"):
+            yield
+    finally:
+        if end:
+            outcome, code, _ = end
+            for observer in observers:
+                observer.counted("start", process, {(outcome, code): 1})
+
+
+@contextmanager
+def _watched(
+    name: str, attributes: dict[str, Any], tracer: Any, end: list[Any], success: str = "fired"
+) -> Iterator[None]:
+    """A span around the body with its outcome; ``end`` gets (outcome, code, seconds) after
+    the body, whether it returned or raised."""
     started = time.perf_counter()
     error: BaseException | None = None
-    attributes = {"leadflow.process": process, "leadflow.lead_id": lead_id}
-    with _span("leadflow.fire", {**attributes, "leadflow.trigger": trigger}, tracer) as span:
+    with _span(name, attributes, tracer) as span:
         try:
             yield
         except BaseException as exc:
             error = exc
             raise
         finally:
-            outcome, code = outcome_of(error)
+            outcome, code = outcome_of(error) if error is not None else (success, None)
             if span is not None:
                 span.set_attribute("leadflow.outcome", outcome)
+            end.extend((outcome, code, time.perf_counter() - started))
+
+
+class BatchTally:
+    """What one ``start_many`` / ``fire_many`` call did, told to :func:`batch_span`."""
+
+    __slots__ = ("outcomes", "size")
+
+    def __init__(self) -> None:
+        self.size: int | None = None
+        self.outcomes: dict[tuple[str, str | None], int] = {}
+
+    def done(self, succeeded: int, failures: Iterable[BaseException], success: str) -> None:
+        """``succeeded`` items ended as ``success`` (``started``, ``fired``); each of
+        ``failures`` as :func:`outcome_of` names it (one pass over the failures only)."""
+        outcomes = self.outcomes
+        size = succeeded
+        if succeeded:
+            outcomes[(success, None)] = succeeded
+        for error in failures:
+            key = outcome_of(error)
+            outcomes[key] = outcomes.get(key, 0) + 1
+            size += 1
+        self.size = size
+
+
+@contextmanager
+def batch_span(owner: object, operation: str, process: str) -> Iterator[BatchTally]:
+    """Around one ``start_many`` / ``fire_many`` call (``operation``): a
+    ``leadflow.<operation>`` span, and the observers hear the items by outcome
+    (:meth:`Observer.counted`, one call: ``Counter.inc(n)``, no cost per item) and the call's
+    size and seconds (:meth:`Observer.batch`). The caller fills the yielded tally."""
+    observers = _observers.get(_key(owner), ())
+    tally = BatchTally()
+    started = time.perf_counter()
+    with _span(f"leadflow.{operation}", {"leadflow.process": process}) as span:
+        try:
+            yield tally
+        finally:
             seconds = time.perf_counter() - started
+            if span is not None and tally.size is not None:
+                span.set_attribute("leadflow.items", tally.size)
+            kind = operation.removesuffix("_many")
             for observer in observers:
-                observer.fired(process, outcome, seconds, code)
+                if tally.size is not None:
+                    observer.counted(kind, process, tally.outcomes)
+                observer.batch(operation, process, tally.size, seconds)
 
 
 @contextmanager

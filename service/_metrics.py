@@ -7,7 +7,9 @@ Two kinds, in one registry per application:
   (a histogram per ``method`` and ``route``), and the engine's own counters and histograms
   (:class:`leadflow.engine.metrics.EngineMetrics`): ``leadflow_fires_total`` and
   ``leadflow_fire_duration_seconds`` (``process``, ``outcome``: fired, refused,
-  access_denied, invalid, error), ``leadflow_refusals_total``, SLA marks and their
+  access_denied, invalid, error), ``leadflow_refusals_total``, ``leadflow_starts_total``,
+  ``leadflow_batch_duration_seconds`` and ``leadflow_batch_items`` (``start_many`` and
+  ``fire_many`` calls, whose items count in the fires and starts), SLA marks and their
   deadline-to-action, deliveries by outcome.
 * **The database's figures**, read at each scrape (:meth:`Engine.health`), so every replica
   reports the same ones: SLA marks waiting and due, timer lag, events not fanned out, pending

@@ -16,6 +16,10 @@ __all__ = ["Wakeups"]
 
 log = logging.getLogger("leadflow.worker")
 
+STOP_CHECK = 0.2
+"""Seconds between looks at the stop flag while no notification comes: a stopping worker's
+listener ends within this (the wait is on the socket, no query)."""
+
 
 class Wakeups:
     """A thread that calls ``wake`` for every notification on :data:`WAKEUP_CHANNEL` (no-op on
@@ -59,7 +63,7 @@ class Wakeups:
             conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
             self.wake()  # work committed while we were not listening
             while not self.stopping.is_set():
-                for _ in conn.notifies(timeout=1.0):
+                for _ in conn.notifies(timeout=STOP_CHECK):
                     self.heard += 1
                     self.wake()
                     if self.stopping.is_set():

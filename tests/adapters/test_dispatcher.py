@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from outbox_receiver import Receiver
+from prometheus_client import CollectorRegistry
 
 from leadflow.adapters import AdapterConfigError, Delivery, Result, Secret
 from leadflow.adapters.outbox import (
@@ -26,6 +27,7 @@ from leadflow.adapters.outbox import (
 )
 from leadflow.adapters.webhook import WebhookAdapter
 from leadflow.engine import Engine
+from leadflow.engine.metrics import EngineMetrics
 from leadflow.engine.store._outbox import claim, write_tx
 from leadflow.engine.testing import ManualClock
 
@@ -459,6 +461,46 @@ def test_an_outcome_after_the_lease_expired_is_not_recorded(
         assert slow.stats.lost_leases == 1
     (dead,) = Outbox(sqlite_engine).list(status="dead")
     assert dead.attempts == 1
+
+
+def test_leases_lost_by_two_adapters_at_once_count_under_each_adapter(
+    sqlite_engine: Engine, clock: ManualClock
+) -> None:
+    """A round of crm and audit deliveries overruns its lease and another dispatcher takes both
+    over: the late outcomes are dropped and ``leadflow_deliveries_total`` counts each adapter's
+    lost leases under its own name (2 crm, 1 audit), never under a shared label."""
+    sqlite_engine.start(PROCESS, "L0", {"email": "a@example.com"})
+    sqlite_engine.start(PROCESS, "L1", {"email": "b@example.com"})
+    sqlite_engine.fire(PROCESS, "L0", "contact")  # audit gets this one event
+    registry = CollectorRegistry()
+    metrics = EngineMetrics(sqlite_engine, registry)
+    other = dispatcher(sqlite_engine, ScriptedAdapter("crm"), ScriptedAdapter("audit"), lease=10.0)
+    taken: list[int] = []
+
+    def overrun(d: Delivery) -> Result:
+        if not taken:
+            clock.advance(timedelta(seconds=11))
+            taken.append(other.dispatch_once())  # takes over both adapters' expired leases
+        return Result.delivered("HTTP 200", 200)
+
+    slow = dispatcher(
+        sqlite_engine,
+        ScriptedAdapter("crm", overrun, max_batch=10),
+        ScriptedAdapter("audit", overrun),
+        lease=10.0,
+    )
+    with slow, other:
+        assert slow.dispatch_once() == 3  # crm: each lead's first event; audit: L0's
+        assert slow.stats.lost_leases == 3
+    metrics.close()
+    assert taken == [3]
+
+    def lost(adapter: str) -> float | None:
+        labels = {"adapter": adapter, "outcome": "lost_lease"}
+        return registry.get_sample_value("leadflow_deliveries_total", labels)
+
+    assert (lost("crm"), lost("audit"), lost("several")) == (2, 1, None)
+    assert len(Outbox(sqlite_engine).list(status="delivered")) == 3
 
 
 # -- scheduling --------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
-"""leadflow scale-out benchmark: fire, sweep and dispatch throughput with 1, 2 and 4 processes
-on one throwaway PostgreSQL server.
+"""leadflow scale-out benchmark: fire, batch, sweep and dispatch throughput with 1, 2, 4 and 8
+processes on one throwaway PostgreSQL server.
 
 Run from the repository root (leadflow importable, PostgreSQL server binaries installed)::
 
-    python tests/benchmarks/bench_scaleout.py            # 1, 2, 4 processes, about 3 minutes
-    python tests/benchmarks/bench_scaleout.py --quick    # smaller counts, about a minute
+    python tests/benchmarks/bench_scaleout.py                  # 1, 2, 4, 8 processes
+    python tests/benchmarks/bench_scaleout.py --quick          # smaller counts
+    python tests/benchmarks/bench_scaleout.py --processes 1,2  # other process counts
 
 For each process count N:
 
@@ -15,6 +16,13 @@ For each process count N:
 3. **dispatch**: the outbox of those leads, N ``leadflow outbox run --until-idle`` processes
    delivering to a webhook receiver in its own process; deliveries/s from the first to the
    last.
+4. **batch**: N client processes, each with leads of its own started beforehand, fire
+   ``contact`` on them through ``Engine.fire_many``, 1,000 items per call (one transaction);
+   fired items/s of all together, from the moment all of them are ready to the last one done.
+   It runs last, so its leads' SLA marks and events cannot disturb the sweep and dispatch.
+
+It prints a table of the four rates per process count with each one's speed-up over the first
+count (1 process by default).
 
 The server is the tests' throwaway one (fsync off, so the figures show locks and CPU, not the
 disk). It is a benchmark, not a test: the exit code is 0 whatever the figures are.
@@ -26,12 +34,14 @@ import argparse
 import base64
 import multiprocessing
 import os
+import queue
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
@@ -81,6 +91,59 @@ def fire_rate(url: str, processes: int, seconds: float) -> float:
         work = [(url, f"f{processes}-{i}", seconds) for i in range(processes)]
         counts = pool.starmap(_updates, work)
     return sum(counts) / seconds
+
+
+BATCH = 1000
+"""Items per ``fire_many`` call (its transaction size)."""
+
+
+def _batches(url: str, prefix: str, batches: int, ready: Any, results: Any) -> None:
+    """One client process: start ``batches`` x 1,000 leads, wait for the others, then fire
+    ``contact`` on them with ``fire_many``; puts (items fired, start, end) on ``results``."""
+    with Engine(url) as engine:
+        leads = [f"{prefix}-{i}" for i in range(batches * BATCH)]
+        for i in range(0, len(leads), BATCH):
+            items = [(x, {"email": f"{x}@example.com"}, "ann") for x in leads[i : i + BATCH]]
+            started = engine.start_many(PROCESS, items)
+            if started.failed:
+                raise SystemExit(f"start_many failed: {started.failed[0].error}")
+        ready.wait(600)  # a client that failed breaks the barrier for the others
+        begin, fired = time.time(), 0
+        for i in range(0, len(leads), BATCH):
+            result = engine.fire_many(PROCESS, [(x, "contact") for x in leads[i : i + BATCH]])
+            fired += len(result.succeeded)
+        results.put((fired, begin, time.time()))
+
+
+def batch_rate(url: str, processes: int, batches: int) -> float:
+    """Items/s of ``processes`` clients' ``fire_many`` calls together (wall time from the
+    first to start to the last to end, all started at once)."""
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Barrier(processes), context.Queue()
+    procs = [
+        context.Process(target=_batches, args=(url, f"b{processes}-{i}", batches, ready, results))
+        for i in range(processes)
+    ]
+    for proc in procs:
+        proc.start()
+    done: list[tuple[int, float, float]] = []
+    try:
+        while len(done) < processes:
+            try:
+                done.append(results.get(timeout=1.0))
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in procs):
+                    raise SystemExit("a fire_many client failed (its traceback is above)") from None
+    finally:
+        for proc in procs:
+            proc.join(60 if len(done) == processes else 0.1)
+            if proc.is_alive():
+                proc.terminate()
+    fired = sum(n for n, _, _ in done)
+    if fired != processes * batches * BATCH:
+        raise SystemExit(f"fire_many fired {fired} of {processes * batches * BATCH} items")
+    elapsed = max(end for _, _, end in done) - min(begin for _, begin, _ in done)
+    return fired / max(elapsed, 1e-3)
 
 
 def timed(url: str, sql: str, total: int, procs: list[subprocess.Popen[bytes]]) -> float:
@@ -148,17 +211,41 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait(60)
 
 
+def process_counts(text: str) -> list[int]:
+    """``--processes``: comma-separated counts from 1 to 64, like ``1,2,4,8``."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= n <= 64 for n in counts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give process counts from 1 to 64 separated by commas, like 1,2,4,8"
+        )
+    return counts
+
+
+Row = tuple[int, float, float, float, float]
+"""Processes; fire/s, fire_many items/s, sweep marks/s, deliveries/s."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
-    quick = parser.parse_args().quick
-    seconds, leads = (3.0, 2000) if quick else (10.0, 10_000)
+    parser.add_argument("--quick", action="store_true", help="smaller counts")
+    parser.add_argument(
+        "--processes",
+        type=process_counts,
+        default=[1, 2, 4, 8],
+        help="process counts to measure, comma-separated (default 1,2,4,8)",
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    seconds, leads, batches = (3.0, 2000, 2) if quick else (10.0, 10_000, 10)
     receiver = subprocess.Popen(
         [sys.executable, str(TESTS / "outbox_receiver.py")], stdout=subprocess.PIPE, text=True
     )
     assert receiver.stdout is not None
     port = int(receiver.stdout.readline())
-    rows: list[tuple[int, float, float, float]] = []
+    rows: list[Row] = []
     try:
         with start_server(find_bindir()) as server, tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "leadflow.toml"
@@ -166,7 +253,7 @@ def main() -> None:
                 f'[adapters.archive]\ntype = "webhook"\nurl = "http://127.0.0.1:{port}/hook"\n'
                 'secret = "env:LF_BENCH_SECRET"\n\n[dispatch]\nconcurrency = 8\n'
             )
-            for processes in (1, 2, 4):
+            for processes in args.processes:
                 url = server.create_database()
                 with Engine(url, create=True) as engine:
                     engine.deploy(ESCALATE)
@@ -176,25 +263,30 @@ def main() -> None:
                 sweep = sweep_rate(url, processes, leads)
                 log(f"{processes} process(es): dispatch ...")
                 dispatch = dispatch_rate(url, processes, config)
-                rows.append((processes, fire, sweep, dispatch))
+                log(f"{processes} process(es): fire_many ...")
+                batch = batch_rate(url, processes, batches)
+                rows.append((processes, fire, batch, sweep, dispatch))
     finally:
         receiver.terminate()
         receiver.wait()
     _report(rows, quick)
 
 
-def _report(rows: list[tuple[int, float, float, float]], quick: bool) -> None:
+def _report(rows: list[Row], quick: bool) -> None:
+    """The curve: each part's rate and its speed-up over the first process count."""
     quick_note = " (--quick)" if quick else ""
     print(f"leadflow scale-out on one PostgreSQL{quick_note}, {os.cpu_count()} CPUs")
-    print(f"{'processes':>9} {'fire/s':>10} {'sweep marks/s':>14} {'deliveries/s':>13}")
-    for processes, fire, sweep, dispatch in rows:
-        print(f"{processes:>9} {fire:>10,.0f} {sweep:>14,.0f} {dispatch:>13,.0f}")
+    names = ("fire/s", "fire_many items/s", "sweep marks/s", "deliveries/s")
+    print(f"| processes | {' | '.join(names)} |")
+    print("|---:|" + "---:|" * len(names))
     base = rows[0]
-
-    def scale(i: int) -> str:
-        return " ".join(f"{row[i] / base[i]:.2f}x" if base[i] else "-" for row in rows)
-
-    print(f"scaling vs 1 process: fire {scale(1)}; sweep {scale(2)}; dispatch {scale(3)}")
+    for row in rows:
+        cells = [
+            f"{row[i]:,.0f} ({row[i] / base[i]:.2f}x)" if base[i] else f"{row[i]:,.0f} (-)"
+            for i in range(1, len(row))
+        ]
+        print(f"| {row[0]} | {' | '.join(cells)} |")
+    print(f"(speed-up in brackets: each rate over the one with {base[0]} process(es))")
 
 
 if __name__ == "__main__":

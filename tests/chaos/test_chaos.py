@@ -2,7 +2,8 @@
 everything is checked exactly (``chaos_checks``): every acknowledged change stored once, every
 SLA mark fired once, every event delivered in its lead's order, nothing left claimed.
 
-The normal suite runs a short version (restarts every 1.5-3 s, down up to 0.5 s, 8 s of load).
+The normal suite runs a short version (restarts every 0.5-1.5 s, down up to 0.5 s, 5 s of load
+and at least two restarts).
 The long one restarts every 5-40 s, down 0-2 s, for as long as asked::
 
     LEADFLOW_CHAOS_SECONDS=600 pytest -m chaos -s tests/chaos
@@ -32,8 +33,11 @@ from chaos_support import (
     Proc,
     Restarter,
     pace,
+    registered,
     spawn_service,
     spawn_workers,
+    start_workers,
+    stop_all,
     wait_service,
     write_config,
 )
@@ -71,6 +75,12 @@ class Rig:
         self.procs.extend(made)
         return made
 
+    def starting(self, *names: str) -> list[Proc]:
+        """Worker processes started, not waited for (see :func:`registered`)."""
+        made = start_workers(self.tmp, list(names), self.url, self.tmp / "leadflow.toml")
+        self.procs.extend(made)
+        return made
+
     def service(self, port: int) -> Proc:
         """``leadflow serve`` on ``port`` (starting: see :func:`wait_service`)."""
         self.procs.append(spawn_service(self.tmp, self.url, port))
@@ -94,10 +104,10 @@ def report(capsys: pytest.CaptureFixture[str], what: str, counts: Counts) -> Non
 
 
 def finish(rig: Rig, workers: list[Proc], ledger: Ledger | None) -> Counts:
-    """Let the workers settle everything, stop them, and check."""
+    """Let the workers settle everything, stop them (all at once), and check."""
     wait_for(lambda: _settled(rig.url), SETTLE, "the workers to settle every timer and event", 0.2)
-    for proc in workers:
-        assert proc.stop() == 0, proc.output()[-3000:]
+    for proc, code in zip(workers, stop_all(workers), strict=True):
+        assert code == 0, proc.output()[-3000:]
     counts = check(rig.url, ledger, rig.receiver)
     for proc in workers:
         assert "Traceback" not in proc.output(), proc.output()[-3000:]
@@ -135,7 +145,12 @@ def test_postgres_restarts_while_workers_sweep_deliver_and_clients_fire(
         for client in clients:
             client.start()
         restarter.start()
-        time.sleep(run.seconds)
+        ends = time.monotonic() + run.seconds
+
+        def enough() -> bool:  # the load time, and on until the second restart
+            return time.monotonic() >= ends and restarter.restarts >= 2
+
+        wait_for(enough, run.seconds + 120, "the load time and two restarts", 0.05)
     finally:
         stop.set()
         restarter.stop()
@@ -194,8 +209,9 @@ def test_a_rolling_deploy_overlaps_old_and_new_workers(
     clients = [ApiClient(rig.url, f"r{i}", ledger, stop).start() for i in range(2)]
     restarter = Restarter(rig.server, pace(), random.Random(3))
     try:
+        new = rig.starting("new0", "new1")  # their start-up overlaps the old ones' work
         time.sleep(1)
-        new = rig.workers("new0", "new1")
+        registered(new, rig.url)
         restarter.bounce(0.2)
         for proc in old:  # the overlap ends one old worker at a time
             time.sleep(0.5)
@@ -229,7 +245,8 @@ def test_a_worker_paused_past_its_lease_and_resumed(
         rig.receiver.hold_after = None
         rig.receiver.release.set()
         other = rig.workers("other")[0]
-        time.sleep(2)  # two lease periods (after the other's start): it takes over
+        # the other takes the paused batch over once its lease ran out: it arrives again
+        wait_for(lambda: len(rig.receiver.arrivals) > len(rig.receiver.unique()), 60, "takeover")
         paused.popen.send_signal(signal.SIGCONT)
         time.sleep(1)
     finally:
