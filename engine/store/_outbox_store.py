@@ -31,11 +31,21 @@ class ClaimedRow(NamedTuple):
     """The lead's data as JSON, or None."""
 
 
+ANALYZE_AFTER = 1_000
+"""Deliveries one store creates before it refreshes PostgreSQL's statistics of the table (or
+a fifth of the rows counted at the last refresh, when that is more): see
+:meth:`OutboxStore.fan_out`."""
+
+
 class OutboxStore:
     """The outbox and delivery rows of one database (``OutboxStore(engine.store.sa)``)."""
 
     def __init__(self, db: sa.Engine) -> None:
         self.db = db
+        self._unanalyzed = 0
+        """Deliveries this store created since it last refreshed the table's statistics."""
+        self._counted = 0.0
+        """The rows PostgreSQL counted in ``lf_deliveries`` at that refresh."""
 
     # -- the dispatcher ------------------------------------------------------------------------
 
@@ -43,9 +53,31 @@ class OutboxStore:
         self, limit: int, targets: Callable[[str, str], Sequence[str]], now: datetime
     ) -> tuple[int, int]:
         """Turn up to ``limit`` new events into deliveries for ``targets(type, payload)``;
-        (events, deliveries). Rows another dispatcher holds are skipped (PostgreSQL)."""
+        (events, deliveries). Rows another dispatcher holds are skipped (PostgreSQL).
+
+        On PostgreSQL a backlog fanned out at once (after a CRM outage, an import, a sweep of
+        thousands of marks) leaves the table's statistics describing the table as it was
+        before, until autovacuum looks again (a minute or more). A claim planned on them can
+        scan the table once per pending row: with 10,000 pending deliveries one claim took
+        minutes and its dispatcher could not stop meanwhile. So after creating
+        :data:`ANALYZE_AFTER` deliveries (or a fifth of the rows counted before), the store
+        refreshes them (``ANALYZE lf_deliveries``, a sample; milliseconds)."""
         with _outbox.write_tx(self.db, "fan out outbox events") as conn:
-            return _outbox.fan_out(conn, limit, targets, now)
+            counts = _outbox.fan_out(conn, limit, targets, now)
+        if counts[1] and self.db.dialect.name == "postgresql":
+            self._unanalyzed += counts[1]
+            if self._unanalyzed >= max(ANALYZE_AFTER, self._counted / 5):
+                self._refresh_statistics()
+        return counts
+
+    def _refresh_statistics(self) -> None:
+        with _outbox.write_tx(self.db, "refresh the deliveries' statistics") as conn:
+            conn.exec_driver_sql("ANALYZE lf_deliveries")
+            counted = conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = 'lf_deliveries'::regclass"
+            ).scalar()
+        self._counted = float(counted or 0)
+        self._unanalyzed = 0
 
     def claim(
         self,
