@@ -21,8 +21,10 @@ For each process count N:
    fired items/s of all together, from the moment all of them are ready to the last one done.
    It runs last, so its leads' SLA marks and events cannot disturb the sweep and dispatch.
 
-It prints a table of the four rates per process count with each one's speed-up over the first
-count (1 process by default).
+Repetitions (``--repeats``, default 3) each go through every process count in turn, on new
+databases, so the counts are interleaved; the table shows each cell's median and each count's
+speed-up over the first count (1 process by default), and the load average at the start and
+the end.
 
 The server is the tests' throwaway one (fsync off, so the figures show locks and CPU, not the
 disk). It is a benchmark, not a test: the exit code is 0 whatever the figures are.
@@ -35,6 +37,7 @@ import base64
 import multiprocessing
 import os
 import queue
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,26 +74,27 @@ def count(url: str, sql: str) -> int:
         db.dispose()
 
 
-def _updates(url: str, prefix: str, seconds: float) -> int:
-    """One client process: update its own leads round-robin for ``seconds``."""
+def _updates(url: str, prefix: str, seconds: float, ready: Any, results: Any) -> None:
+    """One client process: start 50 leads of its own, wait for the others, then update them
+    round-robin for ``seconds``; puts (updates, start, end) on ``results``."""
     with Engine(url) as engine:
         leads = [f"{prefix}-{i}" for i in range(50)]
         for lead in leads:
             engine.start(PROCESS, lead, {"email": f"{lead}@example.com"}, "ann")
+        ready.wait(600)
         done = 0
+        begin = time.time()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             engine.update(PROCESS, leads[done % len(leads)], {"priority": str(done)})
             done += 1
-        return done
+        results.put((done, begin, time.time()))
 
 
 def fire_rate(url: str, processes: int, seconds: float) -> float:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes) as pool:
-        work = [(url, f"f{processes}-{i}", seconds) for i in range(processes)]
-        counts = pool.starmap(_updates, work)
-    return sum(counts) / seconds
+    """Updates/s of ``processes`` clients together, all released at once by one barrier (wall
+    time from the first to start to the last to end)."""
+    return _together(_updates, url, f"f{processes}", processes, (seconds,), None)
 
 
 BATCH = 1000
@@ -118,10 +122,19 @@ def _batches(url: str, prefix: str, batches: int, ready: Any, results: Any) -> N
 def batch_rate(url: str, processes: int, batches: int) -> float:
     """Items/s of ``processes`` clients' ``fire_many`` calls together (wall time from the
     first to start to the last to end, all started at once)."""
+    return _together(_batches, url, f"b{processes}", processes, (batches,), batches * BATCH)
+
+
+def _together(
+    target: Any, url: str, prefix: str, processes: int, args: tuple[Any, ...], each: int | None
+) -> float:
+    """Run ``target(url, prefix-i, *args, ready, results)`` in ``processes`` client processes
+    released by one barrier; the items per second of all together (``each``: the items every
+    client must report, checked)."""
     context = multiprocessing.get_context("spawn")
     ready, results = context.Barrier(processes), context.Queue()
     procs = [
-        context.Process(target=_batches, args=(url, f"b{processes}-{i}", batches, ready, results))
+        context.Process(target=target, args=(url, f"{prefix}-{i}", *args, ready, results))
         for i in range(processes)
     ]
     for proc in procs:
@@ -133,17 +146,17 @@ def batch_rate(url: str, processes: int, batches: int) -> float:
                 done.append(results.get(timeout=1.0))
             except queue.Empty:
                 if any(p.exitcode not in (None, 0) for p in procs):
-                    raise SystemExit("a fire_many client failed (its traceback is above)") from None
+                    raise SystemExit("a client process failed (its traceback is above)") from None
     finally:
         for proc in procs:
             proc.join(60 if len(done) == processes else 0.1)
             if proc.is_alive():
                 proc.terminate()
-    fired = sum(n for n, _, _ in done)
-    if fired != processes * batches * BATCH:
-        raise SystemExit(f"fire_many fired {fired} of {processes * batches * BATCH} items")
+    total = sum(n for n, _, _ in done)
+    if each is not None and total != processes * each:
+        raise SystemExit(f"the clients did {total} of {processes * each} items")
     elapsed = max(end for _, _, end in done) - min(begin for _, begin, _ in done)
-    return fired / max(elapsed, 1e-3)
+    return total / max(elapsed, 1e-3)
 
 
 def timed(url: str, sql: str, total: int, procs: list[subprocess.Popen[bytes]]) -> float:
@@ -237,6 +250,7 @@ def main() -> None:
         default=[1, 2, 4, 8],
         help="process counts to measure, comma-separated (default 1,2,4,8)",
     )
+    parser.add_argument("--repeats", type=int, default=3, help="repetitions (default 3)")
     args = parser.parse_args()
     quick = args.quick
     seconds, leads, batches = (3.0, 2000, 2) if quick else (10.0, 10_000, 10)
@@ -245,7 +259,8 @@ def main() -> None:
     )
     assert receiver.stdout is not None
     port = int(receiver.stdout.readline())
-    rows: list[Row] = []
+    runs: dict[int, list[Row]] = {n: [] for n in args.processes}
+    load = os.getloadavg()
     try:
         with start_server(find_bindir()) as server, tempfile.TemporaryDirectory() as tmp:
             config = Path(tmp) / "leadflow.toml"
@@ -253,29 +268,46 @@ def main() -> None:
                 f'[adapters.archive]\ntype = "webhook"\nurl = "http://127.0.0.1:{port}/hook"\n'
                 'secret = "env:LF_BENCH_SECRET"\n\n[dispatch]\nconcurrency = 8\n'
             )
-            for processes in args.processes:
-                url = server.create_database()
-                with Engine(url, create=True) as engine:
-                    engine.deploy(ESCALATE)
-                log(f"{processes} process(es): fire ...")
-                fire = fire_rate(url, processes, seconds)
-                log(f"{processes} process(es): sweep ...")
-                sweep = sweep_rate(url, processes, leads)
-                log(f"{processes} process(es): dispatch ...")
-                dispatch = dispatch_rate(url, processes, config)
-                log(f"{processes} process(es): fire_many ...")
-                batch = batch_rate(url, processes, batches)
-                rows.append((processes, fire, batch, sweep, dispatch))
+            for rep in range(args.repeats):
+                for processes in args.processes:
+                    url = server.create_database()
+                    runs[processes].append(_one(url, processes, config, seconds, leads, batches))
+                    server.drop_database(url.rsplit("/", 1)[1])
+                    log(f"repetition {rep + 1}: {processes} process(es) done")
     finally:
         receiver.terminate()
         receiver.wait()
-    _report(rows, quick)
+    rows = [_median(runs[n]) for n in args.processes]
+    _report(rows, quick, args.repeats, (load[0], os.getloadavg()[0]))
 
 
-def _report(rows: list[Row], quick: bool) -> None:
+def _one(url: str, processes: int, config: Path, seconds: float, leads: int, batches: int) -> Row:
+    """The four rates with ``processes`` processes, on a new database ``url``."""
+    with Engine(url, create=True) as engine:
+        engine.deploy(ESCALATE)
+    log(f"{processes} process(es): fire ...")
+    fire = fire_rate(url, processes, seconds)
+    log(f"{processes} process(es): sweep ...")
+    sweep = sweep_rate(url, processes, leads)
+    log(f"{processes} process(es): dispatch ...")
+    dispatch = dispatch_rate(url, processes, config)
+    log(f"{processes} process(es): fire_many ...")
+    batch = batch_rate(url, processes, batches)
+    return (processes, fire, batch, sweep, dispatch)
+
+
+def _median(rows: list[Row]) -> Row:
+    """Each rate's median over the repetitions (the process count is the same in all)."""
+    fire, batch, sweep, dispatch = (statistics.median(r[i] for r in rows) for i in range(1, 5))
+    return (rows[0][0], fire, batch, sweep, dispatch)
+
+
+def _report(rows: list[Row], quick: bool, repeats: int, load: tuple[float, float]) -> None:
     """The curve: each part's rate and its speed-up over the first process count."""
     quick_note = " (--quick)" if quick else ""
     print(f"leadflow scale-out on one PostgreSQL{quick_note}, {os.cpu_count()} CPUs")
+    print(f"median of {repeats} interleaved repetitions; load average {load[0]:.2f} at the")
+    print(f"start, {load[1]:.2f} at the end")
     names = ("fire/s", "fire_many items/s", "sweep marks/s", "deliveries/s")
     print(f"| processes | {' | '.join(names)} |")
     print("|---:|" + "---:|" * len(names))
