@@ -87,28 +87,23 @@ def engine_worker(url: str, leads: list[str], barrier: Any, out: Any) -> None:
         out.put(time.perf_counter() - t)
 
 
-def raw_worker(
-    url: str, work: list[tuple[Any, list[Any], list[Any]]], barrier: Any, out: Any
-) -> None:
-    with psycopg.connect(conninfo(url)) as conn:
-        cur = conn.cursor()
-        (warm, *rest) = work
-        write_rows(cur.execute, *warm)
-        conn.commit()
-        barrier.wait()
-        t = time.perf_counter()
-        for update, history, outbox in rest:
-            write_rows(cur.execute, update, history, outbox)
-            conn.commit()
-        out.put(time.perf_counter() - t)
+Work = list[tuple[Any, list[Any], list[Any]]]
+"""Per lead: the UPDATE's parameters, the history rows, the outbox rows."""
 
 
-def pipelined_worker(
-    url: str, work: list[tuple[Any, list[Any], list[Any]]], barrier: Any, out: Any
-) -> None:
+def raw_worker(url: str, work: Work, barrier: Any, out: Any) -> None:
+    """The raw floor: each lead's rows written with plain statements, a commit per lead."""
+    _floor(url, work, barrier, out, pipelined=False)
+
+
+def pipelined_worker(url: str, work: Work, barrier: Any, out: Any) -> None:
     """The raw floor with each lead's BEGIN, statements and COMMIT in one round trip (psycopg's
     pipeline mode): the least a commit per lead can cost. The engine cannot match it: it must
     read the lead first and see its UPDATE's row count before it commits."""
+    _floor(url, work, barrier, out, pipelined=True)
+
+
+def _floor(url: str, work: Work, barrier: Any, out: Any, *, pipelined: bool) -> None:
     with psycopg.connect(conninfo(url)) as conn:
         cur = conn.cursor()
         (warm, *rest) = work
@@ -116,9 +111,14 @@ def pipelined_worker(
         conn.commit()
         barrier.wait()
         t = time.perf_counter()
-        for update, history, outbox in rest:
-            with conn.pipeline():
-                write_rows(cur.execute, update, history, outbox)
+        if pipelined:
+            for rows in rest:
+                with conn.pipeline():
+                    write_rows(cur.execute, *rows)
+                    conn.commit()
+        else:
+            for rows in rest:
+                write_rows(cur.execute, *rows)
                 conn.commit()
         out.put(time.perf_counter() - t)
 
