@@ -228,7 +228,8 @@ class Engine:
         if guards.if_version is not None:
             check_count("if_version", guards.if_version, 1)
         try:
-            with self.store.transaction(f"{what} {process}/{lead_id}") as tx:
+            # lazy: reads need no BEGIN, and a lone change commits as one statement (store/)
+            with self.store.transaction(f"{what} {process}/{lead_id}", lazy=True) as tx:
                 key = guards.idempotency
                 if key and (first := replayed(tx, key)) is not None:
                     return first
@@ -246,7 +247,10 @@ class Engine:
                         raise
                     raise redacted(exc, guards.actor, definition) from None
                 if change is not None:
-                    self.runtime.write(tx, change)
+                    compiled = self.runtime.compiled(process, change.row.definition_version)
+                    # the last write unless rules follow it or the answer is remembered
+                    last = not key and not compiled.reroutes and not compiled.autos
+                    self.runtime.write(tx, change, last=last)
                     change = self.runtime.follow_rules(tx, change)
                 instance = self.runtime.instance(change.row if change else row)
                 if key:

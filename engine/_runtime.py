@@ -160,9 +160,10 @@ class Runtime:
             raise LeadNotFound(process, lead_id)
         return row
 
-    def write(self, tx: Tx, change: Change) -> None:
-        """Write a planned change; :class:`ConcurrentUpdate` when the row moved meanwhile."""
-        if not tx.apply([change]):
+    def write(self, tx: Tx, change: Change, *, last: bool = False) -> None:
+        """Write a planned change; :class:`ConcurrentUpdate` when the row moved meanwhile.
+        ``last``: nothing more is written in ``tx`` (see :meth:`Tx.apply`)."""
+        if not tx.apply([change], last=last):
             assert change.expected_version is not None
             raise ConcurrentUpdate(change.row.process, change.row.lead_id, change.expected_version)
 

@@ -36,19 +36,51 @@ _CHUNK = 500
 _Timers = dict[tuple[int, str], tuple[int, datetime] | None]
 
 
+def _committed() -> None:
+    raise RuntimeError(
+        "this transaction committed with the write its caller called the last; it cannot write more"
+    )
+
+
 class Tx:
-    """One open transaction's cursor with the hot-path operations."""
+    """One open transaction's cursor with the hot-path operations.
 
-    __slots__ = ("_times", "before_commit", "cur", "memo", "store")
+    A *lazy* transaction (``begin`` given; PostgreSQL, see ``Store.transaction``) reads
+    without a transaction and sends BEGIN only before its first write: every use of
+    :attr:`cur` starts it, and only the reads written for it here (:meth:`load`,
+    :meth:`activities`, :meth:`answer`) use the cursor before. A change that is the
+    transaction's only write commits by itself as one statement (:meth:`apply` with
+    ``last=True``). At READ COMMITTED each statement reads its own snapshot anyway, and every
+    write checks the version it read, so reading before BEGIN guarantees the same.
+    """
 
-    def __init__(self, store: StoreView, cursor: Any) -> None:
+    __slots__ = ("_begin", "_cur", "_times", "before_commit", "memo", "store")
+
+    def __init__(
+        self, store: StoreView, cursor: Any, begin: Callable[[], None] | None = None
+    ) -> None:
         self.store = store
-        self.cur = cursor
+        self._cur = cursor
+        self._begin = begin
+        """Lazy: what starts the transaction before its first write; None once started."""
         self.memo: dict[Any, Any] = {}
         """Reads cached for the length of this transaction (see RoutingStore)."""
         self._times: dict[datetime, Any] = {}
         self.before_commit: list[Callable[[], None]] = []
         """Writes held back until the transaction's end (see ``RoutingStore.of``)."""
+
+    @property
+    def cur(self) -> Any:
+        """The transaction's DBAPI cursor (a lazy transaction is begun first)."""
+        if self._begin is not None:
+            self._begin()
+            self._begin = None
+        return self._cur
+
+    @property
+    def begun(self) -> bool:
+        """Whether statements run inside the transaction (always, unless lazy and unwritten)."""
+        return self._begin is None
 
     def encode_time(self, value: datetime) -> Any:
         """``store.encode_time``, once per distinct time of the transaction (a change's time
@@ -61,8 +93,9 @@ class Tx:
 
     def load(self, process: str, lead_id: str) -> InstanceRow | None:
         """The instance of ``lead_id`` in ``process``, or None."""
-        self.cur.execute(self.store.sql["load"], (process, lead_id))
-        r = self.cur.fetchone()
+        cur = self._cur  # a read: a lazy transaction need not begin for it
+        cur.execute(self.store.sql["load"], (process, lead_id))
+        r = cur.fetchone()
         return self.store.row(r) if r else None
 
     def latest_version(self, process: str) -> int | None:
@@ -90,9 +123,10 @@ class Tx:
 
     def activities(self, instance_id: int) -> list[Activity]:
         """The recorded activities of an instance, oldest first."""
-        self.cur.execute(self.store.sql["activities"], (instance_id,))
+        cur = self._cur  # a read: a lazy transaction need not begin for it
+        cur.execute(self.store.sql["activities"], (instance_id,))
         dt = self.store.decode_time
-        return [Activity(t, dt(at), seq) for t, at, seq in self.cur.fetchall()]
+        return [Activity(t, dt(at), seq) for t, at, seq in cur.fetchall()]
 
     def activities_many(self, instance_ids: Iterable[int]) -> dict[int, list[Activity]]:
         """Recorded activities by instance id, oldest first."""
@@ -185,7 +219,7 @@ class Tx:
 
     def answer(self, scope: str, key: str) -> StoredAnswer | None:
         """The first answer given under idempotency key ``key`` in ``scope``, or None."""
-        return read_answer(self.cur, self.store.param, scope, key)
+        return read_answer(self._cur, self.store.param, scope, key)  # a read: need not begin
 
     def save_answer(
         self, scope: str, key: str, request_hash: str, status: int, body: str, at: datetime
@@ -196,25 +230,33 @@ class Tx:
         enc = self.store.encode_time
         write_answer(self.cur, self.store.param, enc, scope, key, request_hash, status, body, at)
 
-    def apply(self, changes: Sequence[Change]) -> bool:
-        """Write ``changes`` completely; False (roll back!) if an instance moved on meanwhile."""
+    def apply(self, changes: Sequence[Change], *, last: bool = False) -> bool:
+        """Write ``changes`` completely; False (roll back!) if an instance moved on meanwhile.
+        ``last``: the caller writes nothing more in this transaction, so a lazy one that has
+        not begun may commit these changes by themselves when one statement writes them."""
         if len(changes) == 1 and "write_one" in self.store.sql:
             change = changes[0]
             if change.expected_version is not None and not change.extra_events:
-                return self._apply_one(change)
+                return self._apply_one(change, last)
         if not self.write_instances(changes):
             return False
         self.write_log(changes)
         return True
 
-    def _apply_one(self, change: Change) -> bool:
+    def _apply_one(self, change: Change, last: bool) -> bool:
         """PostgreSQL: one change's version-checked UPDATE, its history row, its event and the
         workers' wake-up in one statement (``write_one``), whose log rows are written only
-        when the UPDATE matched (its row count is then 1); then its activity and timers."""
+        when the UPDATE matched (its row count is then 1); then its activity and timers.
+        As the ``last`` and only write of a lazy transaction, the statement runs without
+        BEGIN and commits by itself (a fire in two round trips: the read and this)."""
         history, events, acts, timers = self._log_rows([change])
         params = self._update_params(change) + history[0] + events[0]
-        self.cur.execute(self.store.sql["write_one"], params)
-        if self.cur.rowcount != 1:
+        alone = last and not self.begun and not acts and not timers and not self.before_commit
+        cur = self._cur if alone else self.cur
+        cur.execute(self.store.sql["write_one"], params)
+        if alone:
+            self._begin = _committed  # nothing may be written after a write that committed
+        if cur.rowcount != 1:
             return False
         self._write_extras(acts, timers)
         events_written(events, [change])  # their ids on the current trace span (telemetry.py)
