@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -201,8 +201,14 @@ def _errors_table(report: BacktestReport) -> Table:
     return table
 
 
-def emit(reports: Sequence[Report], fmt: Format, html: Path | None) -> None:
-    """Print ``reports`` in ``fmt``; with ``html``, also write the page."""
+def emit(
+    reports: Sequence[Report],
+    fmt: Format,
+    html: Path | None,
+    stage_titles: Mapping[str, str] | None = None,
+) -> None:
+    """Print ``reports`` in ``fmt``; with ``html``, also write the page (its charts name the
+    stages by ``stage_titles`` where the reports carry only ids)."""
     groups = _groups(reports)
     if fmt is Format.csv and len(groups) > 1:
         raise CliError(
@@ -225,4 +231,4 @@ def emit(reports: Sequence[Report], fmt: Format, html: Path | None) -> None:
                 out.print(Text("Backtest error per period", style="bold"))
                 out.print(_errors_table(group[0]))
     if html is not None:
-        write_or_print(to_html(list(reports)), html)
+        write_or_print(to_html(list(reports), stage_titles=stage_titles), html)

@@ -7,7 +7,7 @@ share one chart. A chart without data says so instead of drawing empty axes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -118,7 +118,7 @@ def _funnel(r: FunnelReport) -> str:
     return _charts(r) + note + table
 
 
-def _stuck(r: StuckReport) -> str:
+def _stuck(r: StuckReport, titles: Mapping[str, str] | None = None) -> str:
     rule = (
         f"more than {fmt(r.older_than_days)} days"
         if r.older_than_days
@@ -126,7 +126,7 @@ def _stuck(r: StuckReport) -> str:
     )
     return (
         f"<p>{len(r.rows):,} open leads in their stage {escape(rule)}.</p>"
-        + _charts(r)
+        + figures(lambda: charts_of(r, titles))
         + _rows_table(r)
     )
 
@@ -174,11 +174,18 @@ _SECTIONS: dict[type, Callable[[Any], str]] = {
 }
 
 
-def to_html(reports: Sequence[Report], *, title: str | None = None) -> str:
+def to_html(
+    reports: Sequence[Report],
+    *,
+    title: str | None = None,
+    stage_titles: Mapping[str, str] | None = None,
+) -> str:
     """One HTML page with a section (chart and table) per report, in the order given.
 
     Forecasts share one section. A :class:`Report` subclass this module does not draw (an SLA
-    board, say) gets a section with its table.
+    board, say) gets a section with its table. ``stage_titles`` (stage id -> title, from the
+    definition) names the stages in the charts of reports whose rows carry only stage ids
+    (stuck leads); without it their charts show the ids.
     """
     if not reports:
         raise ValueError("to_html needs at least one report")
@@ -191,6 +198,9 @@ def to_html(reports: Sequence[Report], *, title: str | None = None) -> str:
         if isinstance(report, ForecastReport):
             if report is forecasts[0]:
                 parts.append(_section("Forecast", _forecasts(forecasts), report))
+            continue
+        if isinstance(report, StuckReport):
+            parts.append(_section(report.title, _stuck(report, stage_titles), report))
             continue
         render = _SECTIONS.get(type(report), _rows_table)  # other reports: their table
         parts.append(_section(report.title, render(report), report))

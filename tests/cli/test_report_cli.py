@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,20 @@ def test_html_option_writes_the_page_and_says_so(url: str, tmp_path: Path) -> No
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert 'data-chart="funnel"' in page
+
+
+def test_the_stuck_chart_names_stages_by_their_titles(url: str, tmp_path: Path) -> None:
+    """The stuck report's rows carry stage ids; its chart on the page shows the stages'
+    titles from the definition (Proposal, not proposal), in stuck and in overview."""
+    for command, extra in (("stuck", ["--older-than", "20d"]), ("overview", [])):
+        out = tmp_path / f"{command}.html"
+        result = run(command, *common(url, *extra, "--html", str(out)))
+        assert result.exit_code == 0, result.output
+        found = re.search(r'<svg [^>]*data-chart="stuck".*?</svg>', out.read_text(), re.S)
+        assert found is not None, command
+        labels = re.findall(r"<text[^>]*>([^<]*)</text>", found.group(0))
+        assert "Proposal" in labels, (command, labels)
+        assert "proposal" not in labels
 
 
 def test_overview_writes_every_chart(url: str, tmp_path: Path) -> None:
