@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -21,7 +22,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 from leadflow.definitions import DefinitionError, LeadflowError
-from leadflow.engine import Engine, GuardFailed
+from leadflow.engine import Engine, GuardFailed, max_value_bytes_from_env
 from leadflow.engine.access import Actor as AccessActor
 
 __all__ = [
@@ -240,7 +241,11 @@ def open_engine(db: str, *, may_create: bool = False) -> Iterator[Engine]:
             f"no database at {missing}; check the path, or deploy a definition there first "
             "(leadflow deploy FILE --db URL)"
         )
-    engine = Engine(db)
+    try:
+        limit = max_value_bytes_from_env(os.environ)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    engine = Engine(db, max_value_bytes=limit)
     try:
         yield engine
     finally:

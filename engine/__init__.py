@@ -23,6 +23,7 @@ from leadflow.engine._events import EVENT_TYPES
 from leadflow.engine._health import AdapterBacklog, Health, Limits
 from leadflow.engine._idempotency import Idempotency, IdempotencyConflict
 from leadflow.engine._journeys import NoJourney
+from leadflow.engine._limits import max_value_bytes_from_env
 from leadflow.engine._schedules import ScheduleInfo, ScheduleRun
 from leadflow.engine._snooze import SnoozeRefused
 from leadflow.engine._types import (
@@ -91,4 +92,5 @@ __all__ = [
     "UnknownProcess",
     "UnknownTeam",
     "WorkingHours",
+    "max_value_bytes_from_env",
 ]

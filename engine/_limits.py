@@ -8,17 +8,46 @@ field, before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from leadflow.engine._errors import FieldIssue
 from leadflow.engine._json import dumps
 
-__all__ = ["DEFAULT_MAX_VALUE_BYTES", "oversized", "size_of"]
+__all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
+    "MAX_VALUE_BYTES_ENV",
+    "max_value_bytes_from_env",
+    "oversized",
+    "size_of",
+]
 
 DEFAULT_MAX_VALUE_BYTES = 65_536
 """64 KiB: far above a CRM field or note (Salesforce's long text area holds 131,072 characters
 at most; HubSpot's properties 65,536), far below what makes rows and events unwieldy."""
+
+MAX_VALUE_BYTES_ENV = "LEADFLOW_MAX_VALUE_BYTES"
+"""The environment variable the CLI, the worker and the service read the limit from."""
+
+_SIZE = re.compile(r"\s*(\d+)\s*(B|KB|KiB|MB|MiB)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+
+
+def max_value_bytes_from_env(environ: Mapping[str, str]) -> int:
+    """``$LEADFLOW_MAX_VALUE_BYTES`` as bytes (a whole number, optionally with a unit: B, KB,
+    KiB, MB, MiB), or the default when it is unset or empty; :class:`ValueError` naming the
+    variable, its value and what is allowed otherwise."""
+    text = environ.get(MAX_VALUE_BYTES_ENV, "")
+    if not text.strip():
+        return DEFAULT_MAX_VALUE_BYTES
+    found = _SIZE.fullmatch(text)
+    if found is None or int(found.group(1)) < 1:
+        raise ValueError(
+            f"{MAX_VALUE_BYTES_ENV}={text!r} is not a size: give a whole number of bytes of at "
+            "least 1, optionally with a unit (65536, 64KiB, 1MiB, 100KB)"
+        )
+    return int(found.group(1)) * _UNITS[(found.group(2) or "b").lower()]
 
 
 def size_of(value: Any) -> int:
@@ -42,7 +71,8 @@ def oversized(values: Iterable[tuple[str, Any]], limit: int) -> list[FieldIssue]
                 FieldIssue(
                     name,
                     f"is {size:,} bytes, over the limit of {limit:,} bytes per value "
-                    "(Engine(max_value_bytes=...) sets it)",
+                    f"(Engine(max_value_bytes=...) sets it; {MAX_VALUE_BYTES_ENV} for the CLI, "
+                    "the worker and the service)",
                 )
             )
     return issues

@@ -20,7 +20,8 @@ def over(field: str, size: int, limit: int = 65_536) -> FieldIssue:
     return FieldIssue(
         field,
         f"is {size:,} bytes, over the limit of {limit:,} bytes per value "
-        "(Engine(max_value_bytes=...) sets it)",
+        "(Engine(max_value_bytes=...) sets it; LEADFLOW_MAX_VALUE_BYTES for the CLI, the "
+        "worker and the service)",
     )
 
 
