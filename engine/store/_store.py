@@ -58,6 +58,8 @@ class Store:
         self._idle: list[tuple[Any, int]] = []
         """Connections kept checked out between transactions, with the process that did."""
         self._keep = self.owns_engine and isinstance(self.sa.pool, QueuePool)
+        if self._keep:  # sa.dispose() renews every connection: the kept ones too
+            event.listen(self.sa, "engine_disposed", self._drop_kept)
         try:
             self.ensure_schema(create=self.is_sqlite if create is None else create)
         except BaseException:
@@ -107,6 +109,18 @@ class Store:
             raise StorageError(
                 f"cannot create the leadflow tables: {exc.__cause__ or exc}"
             ) from exc
+
+    def _drop_kept(self, _engine: sa.Engine) -> None:
+        """Close the connections kept between transactions (``self.sa.dispose()`` was called:
+        whoever called it wants new connections, with the database's current settings)."""
+        while self._idle:
+            try:
+                raw, pid = self._idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if pid == os.getpid():
+                with suppress(self.dbapi_error):
+                    raw.invalidate()
 
     def dispose(self) -> None:
         """Close pooled connections (only of an engine this store created)."""

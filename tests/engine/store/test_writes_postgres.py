@@ -124,3 +124,25 @@ def test_a_change_written_in_one_statement_keeps_its_rows_and_wakes_listeners(
     assert payload["type"] == "leadflow.lead.activity_recorded"
     assert payload["data"]["lead_id"] == "a"
     assert payload["data"]["seq"] == 2
+
+
+@pytest.mark.postgres
+def test_disposing_the_pool_renews_the_connections_the_store_kept(postgres_url: str) -> None:
+    """A database setting changed, then ``store.sa.dispose()``: the next transaction runs on a
+    new connection with the new setting (the connection kept from the last one is closed)."""
+    with Engine(postgres_url, create=True) as engine:
+        engine.deploy(REFERENCE)  # leaves a connection kept for the next transaction
+
+        def setting() -> str:
+            with engine.store.transaction("show") as tx:
+                tx.cur.execute("SHOW deadlock_timeout")
+                return str(tx.cur.fetchone()[0])
+
+        before = setting()
+        with engine.store.sa.connect() as conn:
+            name = conn.execute(sa.text("SELECT current_database()")).scalar_one()
+            conn.execute(sa.text(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '123ms'"))
+            conn.commit()
+        assert setting() == before  # a kept connection keeps its session's settings
+        engine.store.sa.dispose()
+        assert setting() == "123ms"
