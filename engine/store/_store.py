@@ -113,14 +113,9 @@ class Store:
     def _drop_kept(self, _engine: sa.Engine) -> None:
         """Close the connections kept between transactions (``self.sa.dispose()`` was called:
         whoever called it wants new connections, with the database's current settings)."""
-        while self._idle:
-            try:
-                raw, pid = self._idle.pop()
-            except IndexError:  # another thread took the last one
-                break
-            if pid == os.getpid():
-                with suppress(self.dbapi_error):
-                    raw.invalidate()
+        while (raw := self._pop_kept()) is not None:
+            with suppress(self.dbapi_error):
+                raw.invalidate()
 
     def dispose(self) -> None:
         """Close pooled connections (only of an engine this store created)."""
@@ -202,6 +197,16 @@ class Store:
     def _checkout(self, what: str) -> Any:
         """A pooled DBAPI connection: one this store kept from its last transaction, else
         the SQLAlchemy pool's (its checkout and checkin cost about a tenth of a fire)."""
+        raw = self._pop_kept()
+        if raw is not None:
+            return raw
+        try:
+            return self.sa.raw_connection()
+        except (sa.exc.SQLAlchemyError, self.dbapi_error) as exc:  # raw: the driver's own error
+            raise StorageError(f"{what}: cannot connect: {exc.__cause__ or exc}") from exc
+
+    def _pop_kept(self) -> Any:
+        """A connection this process kept, taken off the list; None when there is none."""
         while self._idle:
             try:
                 raw, pid = self._idle.pop()
@@ -210,10 +215,7 @@ class Store:
             if pid == os.getpid():
                 return raw
             # a forked child must not use its parent's connection (nor close it)
-        try:
-            return self.sa.raw_connection()
-        except (sa.exc.SQLAlchemyError, self.dbapi_error) as exc:  # raw: the driver's own error
-            raise StorageError(f"{what}: cannot connect: {exc.__cause__ or exc}") from exc
+        return None
 
     def _checkin(self, raw: Any, healthy: bool) -> None:
         """Keep a connection that ended cleanly (at most :data:`_KEPT`, so the SQLAlchemy pool
