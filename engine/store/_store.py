@@ -2,9 +2,11 @@
 
 The hot path (start, fire, update, record, assign) runs hand-written portable SQL through the
 pooled DBAPI connection: one SELECT, one UPDATE (or INSERT ... RETURNING) and the history and
-outbox INSERTs, one commit. SQLAlchemy still owns the pool, the dialect, the schema and every
-query off the hot path; measured on this project's machine, a SQLAlchemy Core round trip per
-statement cost four times the raw DBAPI call, which the per-fire budget cannot afford.
+outbox INSERTs, one commit (on PostgreSQL a single call's read and one statement that writes
+everything and commits by itself: see ``transaction(lazy=True)``). SQLAlchemy still owns the
+pool, the dialect, the schema and every query off the hot path; measured on this project's
+machine, a SQLAlchemy Core round trip per statement cost four times the raw DBAPI call, which
+the per-fire budget cannot afford.
 Dialect differences (parameter style, how times are stored) are computed once, here.
 """
 

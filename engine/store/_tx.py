@@ -38,7 +38,8 @@ _Timers = dict[tuple[int, str], tuple[int, datetime] | None]
 
 def _committed() -> None:
     raise RuntimeError(
-        "this transaction committed with the write its caller called the last; it cannot write more"
+        "this transaction committed with the write marked last (Tx.apply(last=True)); "
+        "it cannot write more"
     )
 
 
