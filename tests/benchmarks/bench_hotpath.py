@@ -27,6 +27,8 @@ are interleaved and the median repetition of each side is kept):
    3.11's ``SQLAlchemyJobStore`` adding and firing trivial jobs (and firing only), and against
    a raw floor writing the rows the sweep wrote (timer DELETE, instance UPDATE, history,
    outbox and routing INSERTs, the team pointer UPDATE), 500 marks per commit as the sweep does.
+   Below it the **bound** for marks: a bare sweep (:func:`time_bare_sweep`) claiming, reading
+   and writing the same rows with only the Python a mark needs, against both baselines.
 5. One durable step against SpiffWorkflow 3: complete the ready user task of a BPMN process
    whose gateway checks ``score >= 60``, run the engine steps, serialize the workflow and store
    it (UPDATE + commit; the workflows are kept in memory, so Spiff does not pay a load).
@@ -95,6 +97,7 @@ transitions:
 FIRE_DATA = {"decision_maker": "Dana"}
 BATCH = 1_000  # fire_many's items per transaction
 SWEEP_BATCH = 500  # run_due's marks per transaction
+PROCESS_SWEEP = "worker-escalate"  # bench_sweep's process: one breach mark per lead
 SQL = hot_path_statements("?", "sqlite")
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"
@@ -407,15 +410,135 @@ def time_bare_many(path: Path, n: int) -> float:
         conn.close()
 
 
+def time_bare_sweep(path: Path, now: datetime) -> float:
+    """Seconds for a bare sweep to fire every due breach mark of ``bench_sweep``'s
+    ``worker-escalate`` leads as ``run_due`` does, 500 per transaction: claim the due timers,
+    read their leads, and per mark decode the lead's data and clock, set the field, take the
+    next member of the team's rotation, encode the history details, the ``sla_breached`` and
+    ``assigned`` events, the data and the clock; then delete the timers, update the leads,
+    insert the history, events and routing records, move the team's pointer and commit. Only
+    this definition's one-step ladder, no checks: the least Python a mark needs."""
+    conn = _raw(path, "NORMAL")
+    cur = conn.cursor()
+    members, pointer = ("ann", "bob", "cid"), 0
+    claim = (
+        "SELECT id, instance_id, policy, step, due_at FROM lf_timers WHERE due_at <= ? "
+        "ORDER BY due_at, id LIMIT ?"
+    )
+    select = f"SELECT {SELECT_COLS} FROM lf_instances WHERE id IN "
+    at = now.replace(tzinfo=None).isoformat(" ", "microseconds")
+    try:
+        t = time.perf_counter()
+        while timers := cur.execute(claim, (at, SWEEP_BATCH)).fetchall():
+            ids = [iid for _, iid, _, _, _ in timers]
+            cur.execute(select + f"({', '.join('?' * len(ids))})", ids)
+            rows = {r[0]: r for r in cur.fetchall()}
+            updates, history, outbox, routes = [], [], [], []
+            for _timer_id, iid, policy, step, due_at in timers:
+                r = rows[iid]
+                due = datetime.fromisoformat(due_at).replace(tzinfo=UTC)
+                data, clocks = orjson.loads(r[6]), orjson.loads(r[13])
+                clock = clocks[policy]
+                elapsed = (due - datetime.fromisoformat(clock["t0"])).total_seconds()
+                clock["k"], clock["br"] = step + 1, due.isoformat()
+                before = data.get("priority")
+                data["priority"] = "high"
+                pointer = (pointer + 1) % len(members)
+                owner, previous, seq = members[pointer], r[5], r[8] + 1
+                mark = {
+                    "policy": policy,
+                    "event": "breached",
+                    "mark": "100%",
+                    "due": due.isoformat(),
+                    "elapsed": elapsed,
+                    "target": 60.0,
+                    "message": "Breached",
+                    "reassign": {
+                        "team": "desk",
+                        "owner": owner,
+                        "queued": False,
+                        "reason": "round robin in desk",
+                    },
+                    "notify": [owner],
+                }
+                details = {
+                    "sla": [mark],
+                    "changes": {"priority": [before, "high"]},
+                    "owner": owner,
+                    "previous_owner": previous,
+                }
+                details_json = orjson.dumps(details).decode()
+                actor = f"sla:{policy}"
+                head = {
+                    "process": r[1],
+                    "definition_version": r[3],
+                    "lead_id": r[2],
+                    "seq": seq,
+                    "stage": r[4],
+                    "actor": actor,
+                }
+                for kind, body in (
+                    ("sla_breached", f"{orjson.dumps(head).decode()[:-1]},{details_json[1:]}"),
+                    (
+                        "assigned",
+                        orjson.dumps({**head, "owner": owner, "previous_owner": previous}).decode(),
+                    ),
+                ):
+                    ident = str(uuid7())
+                    envelope = (
+                        f'{{"specversion":"1.0","id":"{ident}","source":"/leadflow/{r[1]}",'
+                        f'"type":"leadflow.lead.{kind}","subject":{orjson.dumps(r[2]).decode()},'
+                        f'"time":"{due.isoformat()}","datacontenttype":"application/json",'
+                        f'"data":{body}}}'
+                    )
+                    outbox.append((ident, iid, seq, f"leadflow.lead.{kind}", due_at, envelope))
+                history.append((iid, seq, due_at, "sla", None, None, None, actor, details_json))
+                routes.append((r[1], "desk", iid, owner, due_at))
+                updates.append(
+                    (
+                        r[3],
+                        r[4],
+                        owner,
+                        orjson.dumps(data).decode(),
+                        r[7],
+                        seq,
+                        due_at,
+                        r[11],
+                        r[12],
+                        orjson.dumps(clocks).decode(),
+                        iid,
+                        r[8],
+                    )
+                )
+            cur.executemany("DELETE FROM lf_timers WHERE id = ?", [(t[0],) for t in timers])
+            cur.executemany(SQL["update"], updates)
+            cur.executemany(SQL["history"], history)
+            cur.executemany(SQL["outbox"], outbox)
+            cur.executemany(
+                "INSERT INTO lf_routes (process, team, instance_id, owner, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                routes,
+            )
+            cur.execute(
+                "UPDATE lf_team_state SET pointer = ? WHERE process = ? AND team = ?",
+                (pointer, PROCESS_SWEEP, "desk"),
+            )
+            conn.commit()
+        return time.perf_counter() - t
+    finally:
+        conn.close()
+
+
 # -- the sweep -------------------------------------------------------------------------------------
 
 
-def time_sweep(folder: Path, n: int, rep: int) -> tuple[float, float]:
-    """(seconds for ``run_due`` to fire ``n`` breach marks, seconds for the raw floor)."""
+def time_sweep(folder: Path, n: int, rep: int) -> tuple[float, float, float]:
+    """Seconds for ``run_due`` to fire ``n`` breach marks, for the raw floor, for the bound."""
     due = datetime.now(UTC) - timedelta(hours=1)
     path = folder / f"sweep-{rep}.db"
     bench_sweep._due_engine(path, n, due).close()
     raw = _copy(path, folder / f"sweep-{rep}-raw.db")
+    bare = time_bare_sweep(_copy(path, folder / f"sweep-{rep}-bare.db"), due + timedelta(seconds=1))
     tables = ["lf_history", "lf_outbox", "lf_routes"]
     before = _max_ids(path, tables)
     with sqlite3.connect(path) as conn:
@@ -427,7 +550,7 @@ def time_sweep(folder: Path, n: int, rep: int) -> tuple[float, float]:
         fired = engine.run_due(due + timedelta(seconds=1))
         engine_s = time.perf_counter() - t
     assert fired == n, (fired, n)
-    return engine_s, _sweep_floor(path, raw, before, timers)
+    return engine_s, _sweep_floor(path, raw, before, timers), bare
 
 
 def _sweep_floor(path: Path, raw: Path, before: dict[str, int], timers: list[Any]) -> float:
@@ -537,9 +660,10 @@ def one_repetition(folder: Path, sizes: Sizes, rep: int, runs: Runs, spiff: Spif
     bare, _ = _prepare(folder, f"bare-{rep}", sizes.batch, "NORMAL")
     runs.add("bare many", time_bare_many(bare, sizes.batch))
     progress(f"repetition {rep + 1}: fire_many")
-    engine_s, floor_s = time_sweep(folder, sizes.timers, rep)
+    engine_s, floor_s, bare_s = time_sweep(folder, sizes.timers, rep)
     runs.add("run_due", engine_s)
     runs.add("floor sweep", floor_s)
+    runs.add("bare sweep", bare_s)
     added, fired = bench_sweep.time_apscheduler(folder, sizes.timers, rep)
     runs.add("aps add+fire", added + fired)
     runs.add("aps fire", fired)
@@ -645,6 +769,20 @@ def report(sizes: Sizes, runs: Runs, load: tuple[float, float, float]) -> None:
         0.6,
     )
     row(
+        f"  bound: bare sweep ({sizes.timers:,}) vs raw floor of the marks' rows",
+        "bare sweep",
+        "floor sweep",
+        sizes.timers,
+        0,
+    )
+    row(
+        f"  bound: bare sweep ({sizes.timers:,}) vs APScheduler add+fire",
+        "bare sweep",
+        "aps add+fire",
+        sizes.timers,
+        0,
+    )
+    row(
         f"durable step per call ({sizes.per_call:,}) vs SpiffWorkflow",
         "fire NORMAL",
         "spiff call",
@@ -663,8 +801,8 @@ def report(sizes: Sizes, runs: Runs, load: tuple[float, float, float]) -> None:
         "leadflow and baseline: items per second (fires, marks, steps); ratio = leadflow/baseline"
     )
     print(
-        "bound: the least Python a fire needs (class Bare), writing the same rows: no engine "
-        "can beat it"
+        "bound: the least Python a fire (class Bare) or a mark (time_bare_sweep) needs, "
+        "writing the same rows: no engine can beat it"
     )
 
 
