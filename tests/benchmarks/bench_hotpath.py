@@ -413,11 +413,9 @@ def time_bare_many(path: Path, n: int) -> float:
 def time_bare_sweep(path: Path, now: datetime) -> float:
     """Seconds for a bare sweep to fire every due breach mark of ``bench_sweep``'s
     ``worker-escalate`` leads as ``run_due`` does, 500 per transaction: claim the due timers,
-    read their leads, and per mark decode the lead's data and clock, set the field, take the
-    next member of the team's rotation, encode the history details, the ``sla_breached`` and
-    ``assigned`` events, the data and the clock; then delete the timers, update the leads,
-    insert the history, events and routing records, move the team's pointer and commit. Only
-    this definition's one-step ladder, no checks: the least Python a mark needs."""
+    read their leads, plan each mark (:func:`_bare_mark`), then delete the timers, update the
+    leads, insert the history, events and routing records, move the team's pointer and commit.
+    Only this definition's one-step ladder, no checks: the least Python a mark needs."""
     conn = _raw(path, "NORMAL")
     cur = conn.cursor()
     members, pointer = ("ann", "bob", "cid"), 0
@@ -435,82 +433,15 @@ def time_bare_sweep(path: Path, now: datetime) -> float:
             rows = {r[0]: r for r in cur.fetchall()}
             updates, history, outbox, routes = [], [], [], []
             for _timer_id, iid, policy, step, due_at in timers:
-                r = rows[iid]
-                due = datetime.fromisoformat(due_at).replace(tzinfo=UTC)
-                data, clocks = orjson.loads(r[6]), orjson.loads(r[13])
-                clock = clocks[policy]
-                elapsed = (due - datetime.fromisoformat(clock["t0"])).total_seconds()
-                clock["k"], clock["br"] = step + 1, due.isoformat()
-                before = data.get("priority")
-                data["priority"] = "high"
                 pointer = (pointer + 1) % len(members)
-                owner, previous, seq = members[pointer], r[5], r[8] + 1
-                mark = {
-                    "policy": policy,
-                    "event": "breached",
-                    "mark": "100%",
-                    "due": due.isoformat(),
-                    "elapsed": elapsed,
-                    "target": 60.0,
-                    "message": "Breached",
-                    "reassign": {
-                        "team": "desk",
-                        "owner": owner,
-                        "queued": False,
-                        "reason": "round robin in desk",
-                    },
-                    "notify": [owner],
-                }
-                details = {
-                    "sla": [mark],
-                    "changes": {"priority": [before, "high"]},
-                    "owner": owner,
-                    "previous_owner": previous,
-                }
-                details_json = orjson.dumps(details).decode()
-                actor = f"sla:{policy}"
-                head = {
-                    "process": r[1],
-                    "definition_version": r[3],
-                    "lead_id": r[2],
-                    "seq": seq,
-                    "stage": r[4],
-                    "actor": actor,
-                }
-                for kind, body in (
-                    ("sla_breached", f"{orjson.dumps(head).decode()[:-1]},{details_json[1:]}"),
-                    (
-                        "assigned",
-                        orjson.dumps({**head, "owner": owner, "previous_owner": previous}).decode(),
-                    ),
-                ):
-                    ident = str(uuid7())
-                    envelope = (
-                        f'{{"specversion":"1.0","id":"{ident}","source":"/leadflow/{r[1]}",'
-                        f'"type":"leadflow.lead.{kind}","subject":{orjson.dumps(r[2]).decode()},'
-                        f'"time":"{due.isoformat()}","datacontenttype":"application/json",'
-                        f'"data":{body}}}'
-                    )
-                    outbox.append((ident, iid, seq, f"leadflow.lead.{kind}", due_at, envelope))
-                history.append((iid, seq, due_at, "sla", None, None, None, actor, details_json))
-                routes.append((r[1], "desk", iid, owner, due_at))
-                updates.append(
-                    (
-                        r[3],
-                        r[4],
-                        owner,
-                        orjson.dumps(data).decode(),
-                        r[7],
-                        seq,
-                        due_at,
-                        r[11],
-                        r[12],
-                        orjson.dumps(clocks).decode(),
-                        iid,
-                        r[8],
-                    )
+                update, entry, events, route = _bare_mark(
+                    rows[iid], policy, step, due_at, members[pointer]
                 )
-            cur.executemany("DELETE FROM lf_timers WHERE id = ?", [(t[0],) for t in timers])
+                updates.append(update)
+                history.append(entry)
+                outbox += events
+                routes.append(route)
+            cur.executemany("DELETE FROM lf_timers WHERE id = ?", [(timer[0],) for timer in timers])
             cur.executemany(SQL["update"], updates)
             cur.executemany(SQL["history"], history)
             cur.executemany(SQL["outbox"], outbox)
@@ -527,6 +458,85 @@ def time_bare_sweep(path: Path, now: datetime) -> float:
         return time.perf_counter() - t
     finally:
         conn.close()
+
+
+def _bare_mark(
+    r: Any, policy: str, step: int, due_at: str, owner: str
+) -> tuple[Any, Any, list[Any], Any]:
+    """(UPDATE parameters, history row, outbox rows, routing row) of one breach mark on the
+    row ``r`` (read with ``SELECT_COLS``): decode the lead's data and clock, set the field,
+    give the lead to ``owner``, encode the history details, the ``sla_breached`` and
+    ``assigned`` events, the data and the clock."""
+    iid, process, lead, previous, seq = r[0], r[1], r[2], r[5], r[8] + 1
+    due = datetime.fromisoformat(due_at).replace(tzinfo=UTC)
+    data, clocks = orjson.loads(r[6]), orjson.loads(r[13])
+    clock = clocks[policy]
+    elapsed = (due - datetime.fromisoformat(clock["t0"])).total_seconds()
+    clock["k"], clock["br"] = step + 1, due.isoformat()
+    before = data.get("priority")
+    data["priority"] = "high"
+    mark = {
+        "policy": policy,
+        "event": "breached",
+        "mark": "100%",
+        "due": due.isoformat(),
+        "elapsed": elapsed,
+        "target": 60.0,
+        "message": "Breached",
+        "reassign": {
+            "team": "desk",
+            "owner": owner,
+            "queued": False,
+            "reason": "round robin in desk",
+        },
+        "notify": [owner],
+    }
+    details = {
+        "sla": [mark],
+        "changes": {"priority": [before, "high"]},
+        "owner": owner,
+        "previous_owner": previous,
+    }
+    details_json = orjson.dumps(details).decode()
+    actor = f"sla:{policy}"
+    head = {
+        "process": process,
+        "definition_version": r[3],
+        "lead_id": lead,
+        "seq": seq,
+        "stage": r[4],
+        "actor": actor,
+    }
+    assigned = orjson.dumps({**head, "owner": owner, "previous_owner": previous}).decode()
+    events = []
+    for kind, body in (
+        ("sla_breached", f"{orjson.dumps(head).decode()[:-1]},{details_json[1:]}"),
+        ("assigned", assigned),
+    ):
+        ident = str(uuid7())
+        envelope = (
+            f'{{"specversion":"1.0","id":"{ident}","source":"/leadflow/{process}",'
+            f'"type":"leadflow.lead.{kind}","subject":{orjson.dumps(lead).decode()},'
+            f'"time":"{due.isoformat()}","datacontenttype":"application/json",'
+            f'"data":{body}}}'
+        )
+        events.append((ident, iid, seq, f"leadflow.lead.{kind}", due_at, envelope))
+    update = (
+        r[3],
+        r[4],
+        owner,
+        orjson.dumps(data).decode(),
+        r[7],
+        seq,
+        due_at,
+        r[11],
+        r[12],
+        orjson.dumps(clocks).decode(),
+        iid,
+        r[8],
+    )
+    entry = (iid, seq, due_at, "sla", None, None, None, actor, details_json)
+    return update, entry, events, (process, "desk", iid, owner, due_at)
 
 
 # -- the sweep -------------------------------------------------------------------------------------
