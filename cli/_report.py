@@ -181,7 +181,7 @@ def stuck(
         report = rp.stuck(
             engine, process, version, when, older_than=threshold, value_field=value_field
         )
-        titles = _stage_titles(engine, process, report.version)
+        titles = rp.stage_titles(engine, process, version)
     if limit and len(report.rows) > limit:
         kept = report.rows[:limit]
         typer.echo(f"showing the {limit} longest of {len(report.rows)} stuck leads", err=True)
@@ -407,11 +407,5 @@ def overview(
             value_field=value_field,
             close_date_field=None,
         )
-        titles = _stage_titles(engine, process, out[0].version)
+        titles = rp.stage_titles(engine, process, version)
     emit(out, fmt, html, titles)
-
-
-def _stage_titles(engine: Engine, process: str, version: int | None) -> dict[str, str]:
-    """Stage id -> its title in the definition the report read (the id when it has none)."""
-    definition = engine.definition(process, version)
-    return {name: stage.title or name for name, stage in definition.stages.items()}

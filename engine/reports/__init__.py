@@ -35,7 +35,7 @@ from leadflow.engine.reports._board import (
     open_clocks,
 )
 from leadflow.engine.reports._charts import Chart, charts_of, forecast_charts
-from leadflow.engine.reports._common import ReportError
+from leadflow.engine.reports._common import ReportError, stage_titles
 from leadflow.engine.reports._fairness import FairnessReport, FairnessRow, fairness
 from leadflow.engine.reports._flows import backtest, forecast
 from leadflow.engine.reports._format import fmt as format_number
@@ -116,6 +116,7 @@ __all__ = [
     "owners",
     "pipeline",
     "sla_board",
+    "stage_titles",
     "stuck",
     "time_in_stage",
     "to_html",

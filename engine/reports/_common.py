@@ -250,6 +250,13 @@ def process_info(
 # -- periods ----------------------------------------------------------------------------------
 
 
+def stage_titles(engine: Engine, process: str, version: int | None = None) -> dict[str, str]:
+    """Stage id -> title (the id when the stage has none) of the stages reports of
+    ``version`` show: every deployed version's when it is None, the newest title winning."""
+    stages = process_info(engine, process, version).stages
+    return {name: info.title for name, info in stages.items()}
+
+
 def check_period(period: str, parameter: str = "period") -> None:
     """Raise :class:`ReportError` unless ``period`` is one of :data:`PERIODS`."""
     if period not in PERIODS:

@@ -224,6 +224,30 @@ def test_stuck_with_a_threshold_lists_longest_first(engine: Engine) -> None:
     assert report.older_than_days == 20
 
 
+def test_stage_titles_name_the_stages_of_every_version_a_report_covers(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A stuck lead may sit in a stage the newest version dropped: the titles cover every
+    deployed version (the newest title winning), or the one version asked for."""
+    v2 = tmp_path / "deals-v2.yaml"
+    v2.write_text(
+        DEALS.read_text()
+        .replace("version: 1", "version: 2")
+        .replace("  contacted: {probability: 30, title: Contacted}\n", "")
+        .replace("  - {name: contact, from: new, to: contacted}\n", "")
+        .replace("{name: propose, from: contacted,", "{name: propose, from: new,")
+        .replace("  - {name: revise, from: proposal, to: contacted, backward: true}\n", "")
+        .replace("title: Proposal", "title: Offer")
+    )
+    engine.deploy(v2)
+    assert "contacted" not in engine.definition(P, 2).stages
+    every = rp.stage_titles(engine, P)
+    assert every["contacted"] == "Contacted"  # only in version 1
+    assert every["proposal"] == "Offer"  # the newest title
+    assert rp.stage_titles(engine, P, 1)["proposal"] == "Proposal"
+    assert "contacted" not in rp.stage_titles(engine, P, 2)
+
+
 def test_stuck_without_a_threshold_uses_each_stages_p90(engine: Engine) -> None:
     """p90s of 20, 15.4 and 30.2 days catch L5 (35), L6 (29) and L3 (19), not L4 (14)."""
     report = rp.stuck(engine, P)
