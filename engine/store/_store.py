@@ -122,10 +122,8 @@ class Store:
     def dispose(self) -> None:
         """Close pooled connections (only of an engine this store created)."""
         self._keep = False
-        while self._idle:
-            raw, pid = self._idle.pop()
-            if pid == os.getpid():
-                raw.close()
+        while (raw := self._pop_kept()) is not None:
+            raw.close()
         if self.owns_engine:
             self.sa.dispose()
 
@@ -234,11 +232,7 @@ class Store:
         dead connection went back to the pool and failed every later transaction.) The
         connections this store kept between transactions go the same way."""
         raw.invalidate()
-        while self._idle:
-            kept, pid = self._idle.pop()
-            if pid == os.getpid():
-                with suppress(self.dbapi_error):
-                    kept.invalidate()
+        self._drop_kept(self.sa)
         self.sa.dispose()
 
     def decode_time(self, value: str | datetime) -> datetime:
