@@ -29,6 +29,7 @@ from leadflow.engine._guards import Guards, redacted, who_of
 from leadflow.engine._runtime import Runtime
 from leadflow.engine._types import BatchResult, Instance, ItemFailure
 from leadflow.engine.access import Actor, require
+from leadflow.engine.routing import plan_owner
 from leadflow.engine.store import Change, Tx
 
 __all__ = ["fire_many", "start_many"]
@@ -314,6 +315,7 @@ def _fire_batch(
                 read_version.setdefault(lead_id, row.version)
                 chain = runtime.follow_ups(tx, compiled, change, acts_of(change))
                 latest[lead_id] = chain[-1] if chain else change
+                plan_owner(tx, rows[lead_id], latest[lead_id].row)
                 planned.append((index, change))
                 followed.extend(chain)
                 finals[index] = latest[lead_id]

@@ -26,6 +26,7 @@ from leadflow.engine.routing._store import (
     RoutingStore,
     clear_away,
     list_away,
+    plan_owner,
     set_away,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "import_accounts",
     "list_accounts",
     "list_away",
+    "plan_owner",
     "read_accounts",
     "read_leads",
     "set_away",

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from leadflow.definitions import LeadflowError
 from leadflow.engine._clock import as_utc
 from leadflow.engine._errors import StorageError
-from leadflow.engine.store import Store, StoreView, Tx
+from leadflow.engine.store import InstanceRow, Store, StoreView, Tx
 from leadflow.engine.store.tables import away as away_table
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "RoutingStore",
     "clear_away",
     "list_away",
+    "plan_owner",
     "set_away",
 ]
 
@@ -122,6 +123,8 @@ class RoutingStore:
 
         Counts across every process of the database by default: a rep has one desk, so one
         capacity whatever process a lead runs in. ``process`` narrows the count to one process.
+        The moves a batch of this transaction planned but has not written yet
+        (:meth:`plan_owner`) are counted as done.
         """
         names = list(dict.fromkeys(owners))
         out = dict.fromkeys(names, 0)
@@ -139,7 +142,26 @@ class RoutingStore:
             self.cur.execute(sql + " GROUP BY owner", params)
             for owner, count in self.cur.fetchall():
                 out[owner] = int(count)
+        for moved_process, was, now in self._memo.get("moves", {}).values():
+            if process is not None and moved_process != process:
+                continue
+            if was in out:
+                out[was] -= 1
+            if now in out:
+                out[now] += 1
         return out
+
+    def plan_owner(self, process: str, instance_id: int, was: str | None, now: str | None) -> None:
+        """Count a lead under its new owner before its row is written.
+
+        Batches that write their leads after planning them all (the sweep, ``fire_many``)
+        call this for each lead whose owner they change, so later routing decisions in the
+        transaction (capacity, least loaded) see the move. ``was`` is the owner of the lead as
+        stored, ``now`` as planned; None for no owner or a closed lead (closed leads do not
+        count). A lead moved twice keeps its stored owner as ``was``."""
+        moves = self._memo.setdefault("moves", {})
+        first = moves.get(instance_id)
+        moves[instance_id] = (process, first[1] if first is not None else was, now)
 
     # -- round-robin pointer -------------------------------------------------------------------
 
@@ -429,3 +451,12 @@ def list_away(
     rows = store.query(query.order_by(t.c.starts_at, t.c.id), "list out-of-office periods")
     dt = store.decode_time
     return [AwayPeriod(int(r[0]), r[1], dt(r[2]), dt(r[3]), r[4]) for r in rows]
+
+
+def plan_owner(tx: Tx, stored: InstanceRow, planned: InstanceRow) -> None:
+    """:meth:`RoutingStore.plan_owner` for a lead a batch read as ``stored`` and will write
+    as ``planned``; nothing to do when the open lead keeps its owner."""
+    was = stored.owner if stored.closed is None else None
+    now = planned.owner if planned.closed is None else None
+    if was != now or stored.id in tx.memo.get("moves", ()):
+        RoutingStore.of(tx).plan_owner(stored.process, stored.id, was, now)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from leadflow.engine._criteria import Activity
 from leadflow.engine._errors import LeadflowError, LeadNotFound, StorageError
-from leadflow.engine.routing import RoutingStore
+from leadflow.engine.routing import RoutingStore, plan_owner
 from leadflow.engine.store import Change, InstanceRow
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ def apply_ops(engine: Engine, process: str, ops: Sequence[Op]) -> list[Outcome]:
             read.setdefault(op.lead_id, row.version)
             chain = [plan, *engine.runtime.follow_ups(tx, compiled, plan, acts.get(row.id, []))]
             latest[op.lead_id] = chain[-1]
+            plan_owner(tx, rows[op.lead_id], chain[-1].row)
             log.extend(chain)
             out.append(chain[-1].row)
         finals = sorted(latest.values(), key=_row_id)

@@ -20,6 +20,7 @@ from leadflow.engine._compiler import CompiledProcess
 from leadflow.engine._errors import LeadflowError, StorageError, TransactionConflict
 from leadflow.engine._gc import gc_paused
 from leadflow.engine._runtime import Runtime
+from leadflow.engine.routing import plan_owner
 from leadflow.engine.sla._clocks import EVENT_OF_LEVEL, Mark
 from leadflow.engine.store import Change, DueTimer, InstanceRow, Tx
 from leadflow.engine.telemetry import marks_fired
@@ -104,6 +105,7 @@ class Sweep:
             if not timers:
                 return 0, False
             rows = tx.lock_instances(sorted({t.instance_id for t in timers}))
+            stored = dict(rows)
             chains: dict[int, list[Change]] = {}
             stale: list[int] = []
             busy = 0
@@ -118,6 +120,7 @@ class Sweep:
                     continue
                 chains.setdefault(timer.instance_id, []).extend(chain)
                 rows[timer.instance_id] = chain[-1].row
+                plan_owner(tx, stored[timer.instance_id], chain[-1].row)
             firsts = [dataclasses.replace(chain[0], row=chain[-1].row) for chain in chains.values()]
             if firsts and not tx.write_instances(firsts):
                 raise _Conflict
