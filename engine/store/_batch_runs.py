@@ -157,6 +157,18 @@ class BatchRuns:
             )
         return done.rowcount == 1
 
+    def fail_pending(self, run_id: int, message: str) -> int:
+        """Mark every lead of the run still pending failed with ``message`` (the run stops);
+        how many."""
+        i = batch_items
+        with begin(self.store, f"stop batch {run_id}") as conn:
+            done = conn.execute(
+                sa.update(i)
+                .where(i.c.run_id == run_id, i.c.status == "pending")
+                .values(status="failed", message=message)
+            )
+        return int(done.rowcount)
+
     def lease(self, run_id: int, owner: str, now: datetime, hold: timedelta = LEASE) -> bool:
         """Take (or renew) the run for ``owner`` until ``now + hold``: False when it is
         finished or another owner's lease still runs, so that two server processes never
