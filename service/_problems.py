@@ -161,10 +161,7 @@ def install_problem_handlers(app: FastAPI, page: ErrorPage | None = None) -> Non
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        issues = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in exc.errors()
-        ]
+        issues = [_issue(e) for e in exc.errors()]
         named = ", ".join(i["field"] or "body" for i in issues)
         response = problem(
             422, "invalid_request", f"the request is invalid: {named}", issues=issues
@@ -204,3 +201,23 @@ _TITLES = {
     503: "Service Unavailable",
 }
 _CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+
+
+def _issue(error: Mapping[str, Any]) -> dict[str, str]:
+    """One problem of a request FastAPI refused: the field (dotted path in the body; empty for
+    the body itself) and what is wrong with it, in words a caller can act on."""
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    if kind == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        why = (error.get("ctx") or {}).get("error", "")
+        return {
+            "field": "",
+            "message": f"the body is not valid JSON{where}" + (f": {why}" if why else ""),
+        }
+    if kind == "missing" and loc == ("body",):
+        return {
+            "field": "",
+            "message": "a JSON object body is required (Content-Type: application/json)",
+        }
+    return {"field": ".".join(str(p) for p in loc if p != "body"), "message": str(error["msg"])}

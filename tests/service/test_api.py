@@ -153,6 +153,23 @@ def test_start_errors(api: Api) -> None:
     _problem(missing, 404, "unknown_process")
     shapeless = api.http.post(LEADS, json={"data": {}}, headers=api.as_("admin"))
     assert _problem(shapeless, 422, "invalid_request")["issues"][0]["field"] == "lead_id"  # type: ignore[index]
+    broken = api.http.post(
+        LEADS,
+        content=b'{"lead_id": "l3",',
+        headers=api.as_("admin", {"Content-Type": "application/json"}),
+    )
+    body = _problem(broken, 422, "invalid_request")
+    issue = body["issues"][0]  # type: ignore[index]
+    assert issue["field"] == ""
+    assert issue["message"].startswith("the body is not valid JSON at character 17: ")
+    assert body["detail"] == "the request is invalid: body"
+    bodiless = api.http.post(LEADS, headers=api.as_("admin"))
+    issue = _problem(bodiless, 422, "invalid_request")["issues"][0]  # type: ignore[index]
+    assert issue == {
+        "field": "",
+        "message": "a JSON object body is required (Content-Type: application/json)",
+    }
+    assert [i.lead_id for _, i in api.engine.leads(PROCESS)] == ["l1"]  # nothing else started
 
 
 def test_fire_refusals_are_409_with_what_is_missing(api: Api) -> None:
