@@ -97,17 +97,7 @@ def list_leads(
     return LeadPage(items=[lead_out(i, hidden) for _, i in page], next_cursor=next_cursor)
 
 
-@router.get("/{lead_id}", response_model=LeadOut)
-def get_lead(
-    process: str, lead_id: str, engine: EngineDep, actor: Caller, response: Response
-) -> LeadOut:
-    """One lead (its ``ETag`` header is the lead's version)."""
-    instance = engine.get(process, lead_id)
-    _readable(engine, actor, instance)
-    return _answer(response, instance, engine, actor)
-
-
-@router.post("/{lead_id}/fire", response_model=LeadOut)
+@router.post("/{lead_id:path}/fire", response_model=LeadOut)
 def fire(
     process: str,
     lead_id: str,
@@ -128,7 +118,7 @@ def fire(
     return _answer(response, instance, engine, writes.actor)
 
 
-@router.post("/{lead_id}/activities", status_code=201, response_model=LeadOut)
+@router.post("/{lead_id:path}/activities", status_code=201, response_model=LeadOut)
 def record_activity(
     process: str,
     lead_id: str,
@@ -148,7 +138,7 @@ def record_activity(
     return _answer(response, instance, engine, writes.actor)
 
 
-@router.patch("/{lead_id}", response_model=LeadOut)
+@router.patch("/{lead_id:path}", response_model=LeadOut)
 def update_lead(
     process: str,
     lead_id: str,
@@ -167,7 +157,7 @@ def update_lead(
     return _answer(response, instance, engine, writes.actor)
 
 
-@router.post("/{lead_id}/assign", response_model=LeadOut)
+@router.post("/{lead_id:path}/assign", response_model=LeadOut)
 def assign(
     process: str,
     lead_id: str,
@@ -186,7 +176,7 @@ def assign(
     return _answer(response, instance, engine, writes.actor)
 
 
-@router.post("/{lead_id}/pass", response_model=LeadOut)
+@router.post("/{lead_id:path}/pass", response_model=LeadOut)
 def pass_lead(
     process: str,
     lead_id: str,
@@ -206,7 +196,7 @@ def pass_lead(
     return _answer(response, instance, engine, writes.actor)
 
 
-@router.post("/{lead_id}/slas/{policy}/snooze", response_model=LeadOut)
+@router.post("/{lead_id:path}/slas/{policy}/snooze", response_model=LeadOut)
 def snooze_sla(
     process: str,
     lead_id: str,
@@ -230,25 +220,37 @@ def snooze_sla(
     return _answer(response, instance, engine, writes.actor)
 
 
-@router.get("/{lead_id}/history", response_model=list[HistoryOut])
+@router.get("/{lead_id:path}/history", response_model=list[HistoryOut])
 def history(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[HistoryOut]:
     """Every change of the lead, oldest first."""
     hidden = _readable(engine, actor, engine.get(process, lead_id))
     return [history_out(e, hidden) for e in engine.history(process, lead_id)]
 
 
-@router.get("/{lead_id}/next-steps", response_model=NextStepsOut)
+@router.get("/{lead_id:path}/next-steps", response_model=NextStepsOut)
 def next_steps(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> NextStepsOut:
     """The stage's playbook and every allowed trigger with its criteria evaluated."""
     hidden = _readable(engine, actor, engine.get(process, lead_id))
     return next_steps_out(engine.next_steps(process, lead_id), hidden)
 
 
-@router.get("/{lead_id}/slas")
+@router.get("/{lead_id:path}/slas")
 def slas(process: str, lead_id: str, engine: EngineDep, actor: Caller) -> list[dict[str, Any]]:
     """Each SLA clock of the lead: state, due time, elapsed and target, the marks fired."""
     _readable(engine, actor, engine.get(process, lead_id))
     return [s.as_dict() for s in engine.slas(process, lead_id)]
+
+
+# declared after the routes below a lead, so that ``/{lead_id:path}`` (a lead id may hold a
+# ``/``, sent as ``%2F``) does not take their paths
+@router.get("/{lead_id:path}", response_model=LeadOut)
+def get_lead(
+    process: str, lead_id: str, engine: EngineDep, actor: Caller, response: Response
+) -> LeadOut:
+    """One lead (its ``ETag`` header is the lead's version)."""
+    instance = engine.get(process, lead_id)
+    _readable(engine, actor, instance)
+    return _answer(response, instance, engine, actor)
 
 
 @router.post(":batch-start", response_model=BatchOut)

@@ -27,7 +27,7 @@ __all__ = ["board_view", "router"]
 router = APIRouter(prefix="/app/p", include_in_schema=False)
 
 
-@router.post("/{process}/leads/{lead_id}/fire")
+@router.post("/{process}/leads/{lead_id:path}/fire")
 def fire(
     request: Request, process: str, lead_id: str, engine: EngineDep, user: User, form: Form
 ) -> Response:
@@ -52,7 +52,7 @@ def fire(
     return _back(request, engine, user, process, lead_id, form)
 
 
-@router.post("/{process}/leads/{lead_id}/activities")
+@router.post("/{process}/leads/{lead_id:path}/activities")
 def record(
     request: Request, process: str, lead_id: str, engine: EngineDep, user: User, form: Form
 ) -> Response:
@@ -76,7 +76,7 @@ def record(
     return _back(request, engine, user, process, lead_id, form)
 
 
-@router.post("/{process}/leads/{lead_id}/assign")
+@router.post("/{process}/leads/{lead_id:path}/assign")
 def assign(
     request: Request, process: str, lead_id: str, engine: EngineDep, user: User, form: Form
 ) -> Response:

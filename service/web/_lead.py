@@ -30,7 +30,7 @@ def lead_url(process: str, lead_id: str) -> str:
     return f"/app/p/{process}/leads/{quote(lead_id, safe='')}"
 
 
-@router.get("/{process}/leads/{lead_id}", response_class=HTMLResponse)
+@router.get("/{process}/leads/{lead_id:path}", response_class=HTMLResponse)
 def lead(
     request: Request, process: str, lead_id: str, engine: EngineDep, user: User
 ) -> HTMLResponse:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -188,6 +189,31 @@ def test_fire_refusals_are_409_with_what_is_missing(api: Api) -> None:
     wrong = api.http.post(f"{LEADS}/l1/fire", json={"trigger": "win"}, headers=api.as_("admin"))
     assert _problem(wrong, 409, "invalid_transition")["allowed"] == ["contact", "lose"]
     assert api.history("l1") == 1
+
+
+@pytest.mark.parametrize("lead_id", ["a b/c", "crm/123/fire", "ünï?#%"])
+def test_any_lead_id_a_lead_was_started_with_is_addressable(api: Api, lead_id: str) -> None:
+    """Lead ids with ``/``, spaces, ``?``, ``#`` or ``%`` (percent-encoded in the URL) reach
+    their lead on every route below it; a ``/`` in the id is not taken for a route's own."""
+    assert api.start(lead_id).status_code == 201
+    admin = api.as_("admin")
+    url = f"{LEADS}/{quote(lead_id, safe='')}"
+    read = api.http.get(url, headers=admin)
+    assert read.status_code == 200, read.text
+    assert read.json()["lead_id"] == lead_id
+    call = api.http.post(f"{url}/activities", json={"type": "call"}, headers=admin)
+    assert call.status_code == 201, call.text
+    fired = api.http.post(f"{url}/fire", json={"trigger": "contact"}, headers=admin)
+    assert (fired.status_code, fired.json()["lead_id"]) == (200, lead_id)
+    patched = api.http.patch(url, json={"data": {"score": 80}}, headers=admin)
+    assert patched.json()["data"]["score"] == 80
+    history = api.http.get(f"{url}/history", headers=admin).json()
+    assert [h["kind"] for h in history] == ["started", "activity", "transition", "updated"]
+    assert api.http.get(f"{url}/next-steps", headers=admin).status_code == 200
+    assert isinstance(api.http.get(f"{url}/slas", headers=admin).json(), list)
+    assigned = api.http.post(f"{url}/assign", json={"owner": "sdr_ben"}, headers=admin)
+    assert assigned.json()["owner"] == "sdr_ben"
+    assert api.history(lead_id) == 5
 
 
 def test_record_fire_update_assign_and_read(api: Api) -> None:

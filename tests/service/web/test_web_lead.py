@@ -170,3 +170,20 @@ def test_a_routed_lead_shows_why_it_got_its_owner(web: WebApp) -> None:
     page = web.signed_in("admin").get(f"/app/p/{PROCESS}/leads/l9")
     assert page.status_code == 200
     assert f"<li>why: {reason}</li>" in page.text
+
+
+def test_a_lead_whose_id_holds_a_slash_has_a_page_and_its_buttons_work(web: WebApp) -> None:
+    """The board links ``crm/7`` as ``crm%2F7``; its page, its call and its move reach it."""
+    web.start("crm/7")
+    client = web.signed_in("rep")
+    board = client.get(f"/app/p/{PROCESS}").text
+    assert f'href="/app/p/{PROCESS}/leads/crm%2F7"' in board
+    url = f"/app/p/{PROCESS}/leads/crm%2F7"
+    page = client.get(url)
+    assert page.status_code == 200
+    token = csrf_of(page)
+    logged = client.post(f"{url}/activities", data={"csrf": token, "type": "call"})
+    assert (logged.status_code, logged.headers["location"]) == (303, url)
+    moved = client.post(f"{url}/fire", data={"csrf": token, "trigger": "contact"})
+    assert moved.status_code == 303
+    assert web.engine.get(PROCESS, "crm/7").stage == "contacted"
