@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from leadflow.definitions import ProcessDefinition, load_definition
 from leadflow.engine.access import require
@@ -32,10 +35,79 @@ def get_process(process: str, engine: EngineDep, actor: Caller) -> ProcessOut:
     return _process(definition, versions or [definition.version])
 
 
-@router.post("", status_code=201, response_model=ProcessOut)
-def deploy(body: DeployIn, engine: EngineDep, actor: Caller, response: Response) -> ProcessOut:
-    """Deploy a definition version from its YAML text (``ops``); 422 lists every problem with
-    its line and column; deploying the same text again is a no-op."""
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
+"""Content types of a raw definition body (``curl --data-binary @process.yaml``)."""
+
+
+async def deploy_body(request: Request) -> DeployIn:
+    """The definition to deploy: a JSON object ``{yaml, file?}``, or the YAML text itself under
+    a YAML content type (``file`` then from the query, default ``request.yaml``)."""
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    raw = await request.body()
+    if kind in YAML_TYPES:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            issue = {"type": "unicode", "loc": ("body",), "msg": f"not UTF-8 text ({exc.reason})"}
+            raise RequestValidationError([issue]) from None
+        file = request.query_params.get("file") or "request.yaml"
+        values: object = {"yaml": text, "file": file}
+    elif kind == "application/json" or kind.endswith("+json"):
+        if not raw:
+            raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "missing"}])
+        try:
+            values = json.loads(raw)
+        except ValueError as exc:
+            where = getattr(exc, "pos", 0)
+            error = {
+                "type": "json_invalid",
+                "loc": ("body", where),
+                "msg": "JSON decode error",
+                "ctx": {"error": getattr(exc, "msg", str(exc))},
+            }
+            raise RequestValidationError([error]) from None
+    else:
+        allowed = ", ".join(["application/json", *sorted(YAML_TYPES)])
+        raise Problem(415, "unsupported_media_type", f"send the definition as one of: {allowed}")
+    try:
+        return DeployIn.model_validate(values)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise RequestValidationError(errors) from None
+
+
+_DEPLOY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DeployIn.model_json_schema()},
+            "application/yaml": {
+                "schema": {"type": "string", "description": "The definition's YAML text."}
+            },
+        },
+    },
+    "parameters": [
+        {
+            "name": "file",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "default": "request.yaml"},
+            "description": "With a YAML body: the name problems are reported against.",
+        }
+    ],
+}
+
+
+@router.post("", status_code=201, response_model=ProcessOut, openapi_extra=_DEPLOY_BODY)
+def deploy(
+    engine: EngineDep,
+    actor: Caller,  # before the body: a caller without a valid token learns nothing of it
+    body: Annotated[DeployIn, Depends(deploy_body)],
+    response: Response,
+) -> ProcessOut:
+    """Deploy a definition version from its YAML text (``ops``): a JSON body ``{yaml, file?}``
+    or the YAML itself (``Content-Type: application/yaml``); 422 lists every problem with its
+    line and column; deploying the same text again is a no-op."""
     require(actor, "deploy")
     definition = engine.deploy(load_definition(body.yaml, file=body.file))
     response.headers["Location"] = f"/api/v1/processes/{definition.process}"

@@ -386,6 +386,49 @@ def test_deploy_needs_ops_and_reports_every_problem(api: Api) -> None:
     assert "speed_to_call" in {s["id"] for s in shown["slas"]}
 
 
+def test_deploy_takes_the_yaml_itself_under_a_yaml_content_type(api: Api) -> None:
+    """``curl --data-binary @process.yaml -H 'Content-Type: application/yaml'`` deploys; its
+    problems are reported against ``?file=``; a body of another type is 415, a body that is
+    not UTF-8 or a JSON object missing ``yaml`` is 422; no token is 401 before any of it."""
+    source = library_path(PROCESS).read_text(encoding="utf-8")
+    text = re.sub(r"^version: \d+$", "version: 7", source, count=1, flags=re.M)
+    yaml_ops = api.as_("ops", {"Content-Type": "application/yaml"})
+    deployed = api.http.post("/api/v1/processes", content=text.encode(), headers=yaml_ops)
+    assert deployed.status_code == 201, deployed.text
+    assert deployed.headers["location"] == f"/api/v1/processes/{PROCESS}"
+    assert 7 in deployed.json()["versions"]
+    again = api.as_("ops", {"Content-Type": "text/yaml; charset=utf-8"})
+    assert api.http.post("/api/v1/processes", content=text, headers=again).status_code == 201
+    broken = "process: x\nversion: 1\nstages:\n  a: {initial: tru}\n"
+    body = _problem(
+        api.http.post(
+            "/api/v1/processes", params={"file": "x.yaml"}, content=broken, headers=yaml_ops
+        ),
+        422,
+        "definition_invalid",
+    )
+    assert "x.yaml:4:16" in str(body["detail"])
+    form = api.as_("ops", {"Content-Type": "text/plain"})
+    refused = _problem(
+        api.http.post("/api/v1/processes", content=text, headers=form),
+        415,
+        "unsupported_media_type",
+    )
+    assert "application/yaml" in str(refused["detail"])
+    latin = api.http.post("/api/v1/processes", content=b"process: \xe9\n", headers=yaml_ops)
+    issue = _problem(latin, 422, "invalid_request")["issues"][0]  # type: ignore[index]
+    assert issue["field"] == ""
+    assert issue["message"].startswith("not UTF-8 text")
+    keyless = api.http.post("/api/v1/processes", json={"file": "a.yaml"}, headers=api.as_("ops"))
+    issue = _problem(keyless, 422, "invalid_request")["issues"][0]  # type: ignore[index]
+    assert issue["field"] == "yaml"
+    anonymous = api.http.post(
+        "/api/v1/processes", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    _problem(anonymous, 401, "unauthorized")
+    assert api.engine.processes()[PROCESS][-1] == 7
+
+
 def test_batches_report_each_item(api: Api) -> None:
     """A batch start and a batch fire answer per item: the leads that passed, the errors."""
     items = [
