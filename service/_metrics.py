@@ -94,7 +94,9 @@ class MetricsMiddleware:
 
     def _count(self, scope: Scope, status: int, seconds: float) -> None:
         route: Any = scope.get("route")
-        template = str(getattr(route, "path", "unmatched"))
+        # the template as the API documents it: ``{lead_id}``, not the ``{lead_id:path}`` the
+        # router matches with
+        template = str(getattr(route, "path_format", None) or getattr(route, "path", "unmatched"))
         method = str(scope.get("method", ""))
         m = self.metrics
         m.requests.labels(method, template, str(status)).inc()
