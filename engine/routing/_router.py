@@ -135,10 +135,10 @@ class _TeamPlan:
     """The schedule that releases this team's leads, if any."""
     share_max: Fraction | None
     team: Team
-
-    @property
-    def ids(self) -> list[str]:
-        return [s.id for s in self.seats]
+    ids: tuple[str, ...] = ()
+    """The members' ids, in seat order."""
+    counts_loads: bool = False
+    """Whether deciding needs the members' open leads (least loaded, or a capacity)."""
 
 
 def build_calendars(specs: Mapping[str, CalendarSpec]) -> dict[str, BusinessCalendar]:
@@ -200,6 +200,9 @@ class Router:
             held_by=held_by,
             share_max=Fraction(repr(cap.max)) / 100 if cap else None,
             team=team,
+            ids=tuple(s.id for s in seats),
+            counts_loads=team.strategy == "least_loaded"
+            or any(s.capacity is not None for s in seats),
         )
 
     def team(self, name: str) -> Team:
@@ -368,14 +371,18 @@ class Router:
             cur.set_pointer(self.process, plan.name, pos)  # nobody took the turn
             reason = _nobody(plan.name, unavailable)
             return RouteDecision(plan.name, plan.queue, True, reason, skipped=_listed(unavailable))
-        walk = [plan.seats[plan.rotation[(pos + k) % size]].id for k in range(size)]
+        catch_up = plan.team.catch_up and plan.strategy != "least_loaded"
+        ahead = (chosen - pos) % size  # the members the rotation passed over
+        walk = (
+            [plan.seats[plan.rotation[(pos + k) % size]].id for k in range(size)]
+            if catch_up or ahead
+            else []
+        )
         if plan.strategy == "least_loaded":
             skipped = _listed(unavailable)
         else:
-            skipped = _listed(
-                {m: unavailable[m] for m in walk[: (chosen - pos) % size] if m in unavailable}
-            )
-        if plan.team.catch_up and plan.strategy != "least_loaded":
+            skipped = _listed({m: unavailable[m] for m in walk[:ahead] if m in unavailable})
+        if catch_up:
             owed = settle(cur, self.process, plan.team, plan.name, walk, unavailable, skipped)
             if owed is not None:
                 cur.set_pointer(self.process, plan.name, pos)  # the turn stays for its member
@@ -395,10 +402,7 @@ class Router:
     ) -> tuple[dict[str, int], dict[str, str]]:
         """(open leads per member, {member: why unavailable}) at ``at``."""
         ids = plan.ids
-        need_loads = plan.strategy == "least_loaded" or any(
-            s.capacity is not None for s in plan.seats
-        )
-        loads = cur.open_leads(ids) if need_loads else dict.fromkeys(ids, 0)
+        loads = cur.open_leads(ids) if plan.counts_loads else dict.fromkeys(ids, 0)
         away = cur.away(ids, at)
         unavailable: dict[str, str] = {}
         for seat in plan.seats:

@@ -10,7 +10,6 @@ recorded at the mark's due time, not at the time the sweep ran.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -121,8 +120,9 @@ class Sweep:
                 chains.setdefault(timer.instance_id, []).extend(chain)
                 rows[timer.instance_id] = chain[-1].row
                 plan_owner(tx, stored[timer.instance_id], chain[-1].row)
-            firsts = [dataclasses.replace(chain[0], row=chain[-1].row) for chain in chains.values()]
-            if firsts and not tx.write_instances(firsts):
+            # one UPDATE per lead: its last row, checked against the version the batch read
+            finals = [(chain[-1].row, stored[iid].version) for iid, chain in chains.items()]
+            if finals and not tx.update_instances(finals):
                 raise _Conflict
             written = [c for chain in chains.values() for c in chain]
             tx.write_log(written)

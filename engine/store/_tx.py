@@ -251,7 +251,7 @@ class Tx:
         As the ``last`` and only write of a lazy transaction, the statement runs without
         BEGIN and commits by itself (a fire in two round trips: the read and this)."""
         history, events, acts, timers = self._log_rows([change])
-        params = self._update_params(change) + history[0] + events[0]
+        params = self._update_params(change.row, change.expected_version) + history[0] + events[0]
         alone = last and not self.begun and not acts and not timers and not self.before_commit
         cur = self._cur if alone else self.cur
         cur.execute(self.store.sql["write_one"], params)
@@ -266,7 +266,6 @@ class Tx:
     def write_instances(self, changes: Sequence[Change]) -> bool:
         """Insert or version-checked update of each change's instance row; False on a conflict."""
         enc = self.encode_time
-        sql = self.store.sql
         updates = []
         inserts: list[tuple[InstanceRow, tuple[Any, ...]]] = []
         for c in changes:
@@ -276,21 +275,30 @@ class Tx:
                 created = (r.process, r.lead_id, *state, enc(r.created_at), *times)
                 inserts.append((r, created))
             else:
-                updates.append(self._update_params(c))
+                updates.append(self._update_params(r, c.expected_version))
         if inserts:
             self._insert_instances(inserts)
+        return self._update(updates)
+
+    def update_instances(self, rows: Sequence[tuple[InstanceRow, int]]) -> bool:
+        """Version-checked UPDATE of existing instance rows, each given as (the row to write,
+        the version it was read at); False on a conflict."""
+        return self._update([self._update_params(r, expected) for r, expected in rows])
+
+    def _update(self, updates: list[tuple[Any, ...]]) -> bool:
         if len(updates) == 1:
-            self.cur.execute(sql["update"], updates[0])
+            self.cur.execute(self.store.sql["update"], updates[0])
             return bool(self.cur.rowcount == 1)
         if updates:
-            self.cur.executemany(sql["update"], updates)
+            self.cur.executemany(self.store.sql["update"], updates)
             return bool(self.cur.rowcount == len(updates))
         return True
 
-    def _update_params(self, c: Change) -> tuple[Any, ...]:
-        """The parameters of the ``update`` statement of a change to an existing instance."""
-        state, times = self._row_params(c.row)
-        return (*state, *times, c.row.id, c.expected_version)
+    def _update_params(self, r: InstanceRow, expected: int | None) -> tuple[Any, ...]:
+        """The parameters of the ``update`` statement of an existing instance read at version
+        ``expected``."""
+        state, times = self._row_params(r)
+        return (*state, *times, r.id, expected)
 
     def _row_params(self, r: InstanceRow) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """An instance row's columns as the ``insert`` and ``update`` statements both take them:
