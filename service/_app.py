@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from leadflow.adapters import DeploymentConfig
 from leadflow.engine import Engine
@@ -30,6 +30,7 @@ from leadflow.service import (
 from leadflow.service._hooks import hooks_router
 from leadflow.service._metrics import Metrics, MetricsMiddleware
 from leadflow.service._problems import install_problem_handlers, problem
+from leadflow.service._query import known_query
 from leadflow.service._token_cache import DEFAULT_TTL, TokenCache
 from leadflow.service.web import error_page, install_web, start_web, stop_web
 
@@ -79,8 +80,10 @@ def create_app(
     app.state.tokens = TokenCache(TokenStore(engine.store), token_ttl)
     install_problem_handlers(app, error_page)
     app.state.metrics = Metrics(engine)
-    for module in (_health, _processes, _leads, _journeys, _reports, _outbox_api, _metrics):
+    for module in (_health, _metrics):
         app.include_router(module.router)
+    for module in (_processes, _leads, _journeys, _reports, _outbox_api):
+        app.include_router(module.router, dependencies=[Depends(known_query)])
     install_web(app, engine, session_key)
     if config is not None:
         app.include_router(hooks_router(engine, config))

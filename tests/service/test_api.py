@@ -308,6 +308,34 @@ def test_list_pages_with_a_cursor_and_filters(api: Api) -> None:
     _problem(bad, 422, "invalid_request")
 
 
+def test_an_unknown_query_parameter_is_refused_not_ignored(api: Api) -> None:
+    """``?closed=true`` (the filter is ``state``) is 422 naming it and what the route takes,
+    instead of answering every lead; on reports and the outbox too; a caller without a token
+    still gets 401 first."""
+    api.start("q1")
+    admin = api.as_("admin")
+    misspelt = api.http.get(LEADS, params={"closed": "true", "limit": 5}, headers=admin)
+    body = _problem(misspelt, 422, "invalid_request")
+    assert body["detail"] == (
+        "unknown query parameter 'closed'; this route takes: cursor, limit, owner, stage, "
+        "state, team"
+    )
+    assert body["issues"] == [  # type: ignore[comparison-overlap]
+        {"field": "query.closed", "message": "not a parameter of this route"}
+    ]
+    report = api.http.get(
+        "/api/v1/reports/pipeline", params={"process": PROCESS, "proces": "x"}, headers=admin
+    )
+    assert "'proces'" in str(_problem(report, 422, "invalid_request")["detail"])
+    outbox = api.http.get("/api/v1/outbox", params={"state": "dead"}, headers=admin)
+    assert "'state'" in str(_problem(outbox, 422, "invalid_request")["detail"])
+    one = api.http.get(f"{LEADS}/q1", params={"fields": "email"}, headers=admin)
+    assert "this route takes: none" in str(_problem(one, 422, "invalid_request")["detail"])
+    _problem(api.http.get(LEADS, params={"closed": "true"}), 401, "unauthorized")
+    fine = api.http.get(LEADS, params={"state": "open", "limit": 5}, headers=admin)
+    assert [lead["lead_id"] for lead in fine.json()["items"]] == ["q1"]
+
+
 def test_a_rep_sees_and_changes_only_their_own_and_unassigned_leads(api: Api) -> None:
     """A rep lists their leads and unassigned ones, and is refused (403, naming the rule) on
     another rep's lead, which stays unchanged."""
