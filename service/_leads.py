@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from leadflow.definitions import LeadflowError
 from leadflow.engine import BatchResult, Engine, Instance
 from leadflow.engine.access import Actor, hidden_fields, require
+from leadflow.engine.reports import stage_titles
 from leadflow.service._deps import Caller, EngineDep, Writes
 from leadflow.service._problems import Problem, fields_of, status_of
 from leadflow.service._schemas import (
@@ -79,6 +80,8 @@ def list_leads(
 ) -> LeadPage:
     """Leads the caller may read, in start order, a page at a time (``next_cursor``)."""
     definition = engine.definition(process)
+    if stage is not None and stage not in definition.stages:
+        _check_stage(engine, process, stage)
     owners, unassigned = visible_owners(actor, definition, owner, team)
     closed = {"open": False, "closed": True, "all": None}[state]
     page = engine.leads(
@@ -302,6 +305,19 @@ def _failure(lead_id: str, exc: BaseException, index: int) -> dict[str, object]:
         "code": "internal",
         "detail": "the server failed; the error is in its log",
     }
+
+
+def _check_stage(engine: Engine, process: str, stage: str) -> None:
+    """422 unless ``stage`` is a stage of some deployed version of ``process`` (a filter on a
+    stage that cannot exist, such as a stage's title, must not answer "no leads")."""
+    known = stage_titles(engine, process)
+    if stage not in known:
+        raise Problem(
+            422,
+            "invalid_request",
+            f"stage '{stage}' is not a stage of {process} (stages: {', '.join(known)})",
+            issues=[{"field": "query.stage", "message": "not a stage of this process"}],
+        )
 
 
 def _cursor(last_id: int) -> str:

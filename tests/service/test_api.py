@@ -334,6 +334,35 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(api: Api) -> None:
     _problem(api.http.get(LEADS, params={"closed": "true"}), 401, "unauthorized")
     fine = api.http.get(LEADS, params={"state": "open", "limit": 5}, headers=admin)
     assert [lead["lead_id"] for lead in fine.json()["items"]] == ["q1"]
+    titled = api.http.get(LEADS, params={"stage": "Contacted"}, headers=admin)
+    body = _problem(titled, 422, "invalid_request")
+    assert str(body["detail"]).startswith(
+        "stage 'Contacted' is not a stage of inbound-lead (stages: new, contacted, "
+    )
+    empty = api.http.get(LEADS, params={"stage": "contacted"}, headers=admin)
+    assert empty.json()["items"] == []
+
+
+def test_a_stage_only_an_older_version_has_is_still_a_filter(api: Api) -> None:
+    """Leads may still sit in a stage the newest version dropped: filtering on it answers."""
+    v1 = (
+        "process: shop\nversion: 1\nfields:\n  email: {type: string}\nstages:\n"
+        "  new: {initial: true}\n  legacy: {}\n  done: {closed: won}\ntransitions:\n"
+        "  - {name: park, from: new, to: legacy}\n  - {name: finish, from: '*', to: done}\n"
+    )
+    v2 = (
+        v1.replace("version: 1", "version: 2")
+        .replace("  legacy: {}\n", "")
+        .replace("  - {name: park, from: new, to: legacy}\n", "")
+    )
+    ops = api.as_("ops", {"Content-Type": "application/yaml"})
+    for text in (v1, v2):
+        assert api.http.post("/api/v1/processes", content=text, headers=ops).status_code == 201
+    assert api.engine.processes()["shop"] == [1, 2]
+    listed = api.http.get(
+        "/api/v1/processes/shop/leads", params={"stage": "legacy"}, headers=api.as_("admin")
+    )
+    assert (listed.status_code, listed.json()["items"]) == (200, [])
 
 
 def test_a_rep_sees_and_changes_only_their_own_and_unassigned_leads(api: Api) -> None:
