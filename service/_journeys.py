@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from leadflow.engine.access import hidden_fields
 from leadflow.service._deps import Caller, EngineDep, Writes
-from leadflow.service._schemas import LeadOut, StartIn, etag_of, lead_out
+from leadflow.service._schemas import LeadOut, StartIn, etag_of, lead_location, lead_out
 
 __all__ = ["JourneyRuleOut", "JourneysOut", "router"]
 
@@ -38,7 +38,7 @@ def start_by_journey(
         body.lead_id, body.data, body.owner, actor=writes.actor, idempotency=writes.idempotency
     )
     process = instance.process
-    response.headers["Location"] = f"/api/v1/processes/{process}/leads/{instance.lead_id}"
+    response.headers["Location"] = lead_location(process, instance.lead_id)
     response.headers["ETag"] = etag_of(instance)
     definition = engine.definition(process, instance.definition_version)
     return lead_out(instance, hidden_fields(writes.actor.role, definition))

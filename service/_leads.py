@@ -30,6 +30,7 @@ from leadflow.service._schemas import (
     StartIn,
     etag_of,
     history_out,
+    lead_location,
     lead_out,
     next_steps_out,
 )
@@ -62,7 +63,7 @@ def start_lead(
     instance = engine.start(
         process, body.lead_id, body.data, body.owner, actor=writes.actor, idempotency=idempotency
     )
-    response.headers["Location"] = f"/api/v1/processes/{process}/leads/{instance.lead_id}"
+    response.headers["Location"] = lead_location(process, instance.lead_id)
     return _answer(response, instance, engine, writes.actor)
 
 

@@ -13,14 +13,15 @@ from leadflow.service._problems import Problem
 
 __all__ = ["known_query"]
 
-_ALLOWED: dict[int, frozenset[str]] = {}
+_CACHED = "_leadflow_query_parameters"
+"""The attribute a route keeps its query parameters in, worked out once (routes compare by
+value, so they cannot be keys of a cache)."""
 
 
 def _allowed(route: Any) -> frozenset[str]:
     """The query parameters ``route`` declares, its own and its dependencies' (and those its
     OpenAPI document adds by hand, such as deploy's ``file``)."""
-    key = id(route)
-    names = _ALLOWED.get(key)
+    names: frozenset[str] | None = getattr(route, _CACHED, None)
     if names is None:
         declared: set[str] = set()
         todo = [route.dependant]
@@ -30,7 +31,8 @@ def _allowed(route: Any) -> frozenset[str]:
             todo.extend(dependant.dependencies)
         extra = (getattr(route, "openapi_extra", None) or {}).get("parameters", ())
         declared |= {p["name"] for p in extra if p.get("in") == "query"}
-        names = _ALLOWED[key] = frozenset(declared)
+        names = frozenset(declared)
+        setattr(route, _CACHED, names)
     return names
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,7 @@ __all__ = [
     "StartIn",
     "etag_of",
     "history_out",
+    "lead_location",
     "lead_out",
     "next_steps_out",
 ]
@@ -195,6 +197,11 @@ class BatchOut(BaseModel):
 
     succeeded: list[LeadOut]
     failed: list[dict[str, Any]]
+
+
+def lead_location(process: str, lead_id: str) -> str:
+    """The URL path of a lead, its id percent-encoded (``/``, spaces and all)."""
+    return f"/api/v1/processes/{quote(process, safe='')}/leads/{quote(lead_id, safe='')}"
 
 
 def etag_of(instance: Instance) -> str:

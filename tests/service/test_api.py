@@ -195,9 +195,11 @@ def test_fire_refusals_are_409_with_what_is_missing(api: Api) -> None:
 def test_any_lead_id_a_lead_was_started_with_is_addressable(api: Api, lead_id: str) -> None:
     """Lead ids with ``/``, spaces, ``?``, ``#`` or ``%`` (percent-encoded in the URL) reach
     their lead on every route below it; a ``/`` in the id is not taken for a route's own."""
-    assert api.start(lead_id).status_code == 201
+    started = api.start(lead_id)
+    assert started.status_code == 201
     admin = api.as_("admin")
     url = f"{LEADS}/{quote(lead_id, safe='')}"
+    assert started.headers["location"] == url
     read = api.http.get(url, headers=admin)
     assert read.status_code == 200, read.text
     assert read.json()["lead_id"] == lead_id
