@@ -135,10 +135,15 @@ class _TeamPlan:
     """The schedule that releases this team's leads, if any."""
     share_max: Fraction | None
     team: Team
-    ids: tuple[str, ...] = ()
-    """The members' ids, in seat order."""
-    counts_loads: bool = False
+    ids: tuple[str, ...] = field(init=False)
+    """The members' ids, in seat order (derived from ``seats``)."""
+    counts_loads: bool = field(init=False)
     """Whether deciding needs the members' open leads (least loaded, or a capacity)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", tuple(s.id for s in self.seats))
+        needs = self.strategy == "least_loaded" or any(s.capacity is not None for s in self.seats)
+        object.__setattr__(self, "counts_loads", needs)
 
 
 def build_calendars(specs: Mapping[str, CalendarSpec]) -> dict[str, BusinessCalendar]:
@@ -200,9 +205,6 @@ class Router:
             held_by=held_by,
             share_max=Fraction(repr(cap.max)) / 100 if cap else None,
             team=team,
-            ids=tuple(s.id for s in seats),
-            counts_loads=team.strategy == "least_loaded"
-            or any(s.capacity is not None for s in seats),
         )
 
     def team(self, name: str) -> Team:
